@@ -827,7 +827,6 @@ fn org_check_char(body: &[u8]) -> Option<char> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -1,7 +1,27 @@
-//! Rongxin's pure core.
+//! Rongxin's pure core: the formats that every node, the operator tool and
+//! every auditor rely on, and nothing else — no I/O, no async, no storage,
+//! no network.
+//!
+//! - [`code`] — unified social credit codes and resident ID numbers.
+//! - [`value`], [`catalog`], [`record`] — the credit catalog and the records it types.
+//! - [`entry`] — signed, hash-chained log entries (the exact bytes that are signed).
+//! - [`merkle`] — RFC 6962 trees, inclusion and consistency proofs.
+//! - [`note`], [`checkpoint`] — C2SP signed notes and tlog checkpoints.
+//! - [`roster`] — the root-signed list of members and who owns what.
+//! - [`bundle`] — provenance bundles that auditors verify offline.
+//! - [`wire`] — replication messages.
+//!
+//! docs/protocol.md specifies every format byte for byte.
 #![deny(missing_docs)]
 
+pub mod bundle;
 pub mod catalog;
+pub mod checkpoint;
 pub mod code;
+pub mod entry;
 pub mod merkle;
+pub mod note;
+pub mod record;
+pub mod roster;
 pub mod value;
+pub mod wire;

@@ -59,7 +59,9 @@ pub enum NoteError {
         id: u32,
     },
     /// A signature by the expected key is present but does not verify.
-    #[error("signature by key '{0}' does not verify: the note was altered or signed by another key")]
+    #[error(
+        "signature by key '{0}' does not verify: the note was altered or signed by another key"
+    )]
     BadSignature(String),
 }
 
@@ -357,7 +359,9 @@ pub fn parse_note(note: &str) -> Result<ParsedNote<'_>, NoteError> {
 /// Checks that `text` can be the text of a note.
 fn check_text(text: &str) -> Result<(), NoteError> {
     if text.is_empty() || !text.ends_with('\n') {
-        return Err(NoteError::Malformed("the text does not end in a newline".into()));
+        return Err(NoteError::Malformed(
+            "the text does not end in a newline".into(),
+        ));
     }
     if let Some(c) = text.chars().find(|c| c.is_control() && *c != '\n') {
         return Err(NoteError::Malformed(format!(
@@ -448,7 +452,12 @@ mod tests {
         assert!(other.sign("blank\n\nline\n").is_err());
         assert!(NoteSigner::new("bad name", SigningKey::from_bytes(&[1; 32])).is_err());
         assert!(NoteVerifier::parse("a+b").is_err());
-        assert!(NoteVerifier::parse("PeterNeumann+00000000+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").is_err());
+        assert!(
+            NoteVerifier::parse(
+                "PeterNeumann+00000000+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+            )
+            .is_err()
+        );
     }
 
     proptest::proptest! {

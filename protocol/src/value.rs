@@ -118,8 +118,7 @@ impl FromStr for Date {
         let well_formed = b.len() == 10
             && b[4] == b'-'
             && b[7] == b'-'
-            && b
-                .iter()
+            && b.iter()
                 .enumerate()
                 .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
         if !well_formed {
@@ -299,12 +298,34 @@ mod tests {
 
     #[test]
     fn dates_parse_only_real_days() {
-        assert_eq!("2024-02-29".parse::<Date>().map(|d| d.to_string()), Ok("2024-02-29".into()));
-        assert!(matches!("2023-02-29".parse::<Date>(), Err(ValueError::DateOutOfRange(_))));
-        assert!(matches!("2023-13-01".parse::<Date>(), Err(ValueError::DateOutOfRange(_))));
-        assert!(matches!("0000-01-01".parse::<Date>(), Err(ValueError::DateOutOfRange(_))));
-        for bad in ["2023-2-01", "20230201", "2023/02/01", "", "2023-02-01T00:00", "２０２３-02-01"] {
-            assert!(matches!(bad.parse::<Date>(), Err(ValueError::DateSyntax(_))), "{bad}");
+        assert_eq!(
+            "2024-02-29".parse::<Date>().map(|d| d.to_string()),
+            Ok("2024-02-29".into())
+        );
+        assert!(matches!(
+            "2023-02-29".parse::<Date>(),
+            Err(ValueError::DateOutOfRange(_))
+        ));
+        assert!(matches!(
+            "2023-13-01".parse::<Date>(),
+            Err(ValueError::DateOutOfRange(_))
+        ));
+        assert!(matches!(
+            "0000-01-01".parse::<Date>(),
+            Err(ValueError::DateOutOfRange(_))
+        ));
+        for bad in [
+            "2023-2-01",
+            "20230201",
+            "2023/02/01",
+            "",
+            "2023-02-01T00:00",
+            "２０２３-02-01",
+        ] {
+            assert!(
+                matches!(bad.parse::<Date>(), Err(ValueError::DateSyntax(_))),
+                "{bad}"
+            );
         }
     }
 

@@ -1,0 +1,238 @@
+//! Provenance bundles: everything an auditor needs to check one record
+//! offline, trusting nothing but the federation root key.
+//!
+//! A bundle (JSON, format `rongxin-bundle/1`) holds the exact signed entry
+//! bytes and signature, the origin's public key, an RFC 6962 inclusion proof
+//! of the entry in the origin's log, a checkpoint signed by the origin that
+//! commits to that log, and the root-signed roster that names the origin's
+//! key and jurisdictions. [`Bundle::verify`] checks every part and names the
+//! first one that fails.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
+use crate::entry::{Entry, EntryError, SignedEntry};
+use crate::merkle::{Hash, MerkleError, verify_inclusion};
+use crate::note::NoteVerifier;
+use crate::record::RecordKey;
+use crate::roster::{RosterError, SignedRoster};
+
+/// The value of a bundle's `format` field.
+pub const BUNDLE_FORMAT: &str = "rongxin-bundle/1";
+
+/// A provenance bundle, as serialised to JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    /// Always [`BUNDLE_FORMAT`].
+    pub format: String,
+    /// Member id of the origin.
+    pub origin: String,
+    /// Position of the entry in the origin's log (its seq).
+    pub leaf_index: u64,
+    /// Base64 of the exact signed entry bytes.
+    pub entry: String,
+    /// Base64 of the Ed25519 signature over `entry`.
+    pub entry_signature: String,
+    /// Base64 of the origin's 32-byte Ed25519 public key.
+    pub origin_public_key: String,
+    /// Base64 32-byte hashes, RFC 6962 audit path from leaf to root.
+    pub inclusion_proof: Vec<String>,
+    /// The origin's signed checkpoint note the proof leads to.
+    pub checkpoint: String,
+    /// The root-signed roster note naming the origin's key.
+    pub roster: String,
+}
+
+/// Which check of a bundle failed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// The format field is not [`BUNDLE_FORMAT`].
+    #[error("format: '{0}' is not {BUNDLE_FORMAT}")]
+    Format(String),
+    /// A field is not valid base64 of the right length.
+    #[error("{field}: {problem}")]
+    Encoding {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The roster is not signed by the given root or is invalid.
+    #[error("roster: {0}")]
+    Roster(#[from] RosterError),
+    /// The origin is not a member of the roster.
+    #[error("origin: '{0}' is not a member of the roster")]
+    UnknownOrigin(String),
+    /// The bundle's key is not the roster's key for the origin.
+    #[error("origin_public_key: not the key the roster (version {version}) lists for {origin}")]
+    KeyMismatch {
+        /// The origin.
+        origin: String,
+        /// The roster's version.
+        version: u64,
+    },
+    /// The entry signature fails, or the entry bytes are malformed.
+    #[error("entry: {0}")]
+    Entry(#[from] EntryError),
+    /// The entry's origin or seq is not what the bundle claims.
+    #[error("entry: {0}")]
+    EntryMismatch(String),
+    /// The origin does not own the record's jurisdiction.
+    #[error(
+        "ownership: record {key} is in jurisdiction {jurisdiction}, which {owner}, not {origin}"
+    )]
+    NotOwner {
+        /// The record.
+        key: RecordKey,
+        /// Its jurisdiction.
+        jurisdiction: String,
+        /// Who owns it instead ("is owned by X" or "no member owns").
+        owner: String,
+        /// The entry's origin.
+        origin: String,
+    },
+    /// The checkpoint is not signed by the origin or is malformed.
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    /// The inclusion proof does not lead to the checkpoint's root.
+    #[error("inclusion_proof: {0}")]
+    Inclusion(#[from] MerkleError),
+}
+
+/// What a verified bundle proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedBundle {
+    /// The decoded entry.
+    pub entry: Entry,
+    /// The checkpoint the entry is included in.
+    pub checkpoint: Checkpoint,
+    /// Version of the roster that names the origin's key.
+    pub roster_version: u64,
+    /// Federation name.
+    pub federation: String,
+}
+
+impl Bundle {
+    /// Assembles a bundle.
+    pub fn new(
+        signed: &SignedEntry,
+        leaf_index: u64,
+        origin: &str,
+        origin_key: &ed25519_dalek::VerifyingKey,
+        proof: &[Hash],
+        checkpoint_note: &str,
+        roster_note: &str,
+    ) -> Bundle {
+        Bundle {
+            format: BUNDLE_FORMAT.to_owned(),
+            origin: origin.to_owned(),
+            leaf_index,
+            entry: B64.encode(&signed.bytes),
+            entry_signature: B64.encode(signed.signature),
+            origin_public_key: B64.encode(origin_key.as_bytes()),
+            inclusion_proof: proof.iter().map(|h| B64.encode(h)).collect(),
+            checkpoint: checkpoint_note.to_owned(),
+            roster: roster_note.to_owned(),
+        }
+    }
+
+    /// Checks everything, in order: format; roster signed by `root`; origin
+    /// in the roster with exactly this key; entry signature; entry origin and
+    /// seq; the origin owns the record's jurisdiction; checkpoint signed by
+    /// the origin; inclusion of the entry in the checkpoint's tree.
+    pub fn verify(&self, root: &NoteVerifier) -> Result<VerifiedBundle, BundleError> {
+        if self.format != BUNDLE_FORMAT {
+            return Err(BundleError::Format(self.format.clone()));
+        }
+        let roster = SignedRoster::open(&self.roster, root)?.roster;
+        let member = roster
+            .member(&self.origin)
+            .ok_or_else(|| BundleError::UnknownOrigin(self.origin.clone()))?;
+        let key = member.verifying_key()?;
+        let claimed = decode_b64(&self.origin_public_key, "origin_public_key", 32)?;
+        if claimed != key.as_bytes() {
+            return Err(BundleError::KeyMismatch {
+                origin: self.origin.clone(),
+                version: roster.version,
+            });
+        }
+        let signed = SignedEntry {
+            bytes: decode_b64(&self.entry, "entry", 0)?,
+            signature: decode_b64(&self.entry_signature, "entry_signature", 64)?
+                .try_into()
+                .map_err(|_| enc("entry_signature", "not 64 bytes"))?,
+        };
+        let entry = signed.verify(&key)?;
+        if entry.origin != self.origin {
+            return Err(BundleError::EntryMismatch(format!(
+                "the entry's origin is {}, the bundle says {}",
+                entry.origin, self.origin
+            )));
+        }
+        if entry.seq != self.leaf_index {
+            return Err(BundleError::EntryMismatch(format!(
+                "the entry's seq is {}, the bundle's leaf_index is {}",
+                entry.seq, self.leaf_index
+            )));
+        }
+        let record_key = entry.record_key();
+        match roster.owner_of_key(&record_key) {
+            Some(owner) if owner.id == self.origin => {}
+            other => {
+                return Err(BundleError::NotOwner {
+                    jurisdiction: record_key.jurisdiction.clone(),
+                    key: record_key,
+                    owner: other.map_or("no member owns".to_owned(), |m| {
+                        format!("is owned by {}", m.id)
+                    }),
+                    origin: self.origin.clone(),
+                });
+            }
+        }
+        let verifier = roster.checkpoint_verifier(&self.origin)?;
+        let checkpoint = SignedCheckpoint::open(&self.checkpoint, &verifier)?.checkpoint;
+        let proof = self
+            .inclusion_proof
+            .iter()
+            .map(|h| {
+                decode_b64(h, "inclusion_proof", 32).and_then(|v| {
+                    v.try_into()
+                        .map_err(|_| enc("inclusion_proof", "not 32 bytes"))
+                })
+            })
+            .collect::<Result<Vec<Hash>, _>>()?;
+        verify_inclusion(
+            &signed.leaf_hash(),
+            self.leaf_index,
+            checkpoint.size,
+            &proof,
+            &checkpoint.root,
+        )?;
+        Ok(VerifiedBundle {
+            entry,
+            checkpoint,
+            roster_version: roster.version,
+            federation: roster.federation,
+        })
+    }
+}
+
+fn enc(field: &'static str, problem: &str) -> BundleError {
+    BundleError::Encoding {
+        field,
+        problem: problem.to_owned(),
+    }
+}
+
+/// Decodes base64; `len` 0 means any length.
+fn decode_b64(s: &str, field: &'static str, len: usize) -> Result<Vec<u8>, BundleError> {
+    let v = B64.decode(s).map_err(|_| enc(field, "not valid base64"))?;
+    if len != 0 && v.len() != len {
+        return Err(enc(field, &format!("{} bytes, expected {len}", v.len())));
+    }
+    Ok(v)
+}

@@ -1,0 +1,353 @@
+//! Signed log entries: the one format every origin signs and every copy keeps.
+//!
+//! An entry's bytes are the 15-byte tag `rongxin/entry\n` + version `0x01`,
+//! followed by the bincode encoding of [`Entry`] in a fixed configuration
+//! (big-endian, fixed-width integers; see docs/protocol.md for the byte
+//! layout). The Ed25519 signature covers exactly those bytes, and they are
+//! the RFC 6962 leaf of the origin's Merkle tree. The tag makes an entry
+//! signature impossible to take for a checkpoint or any other signed message.
+//!
+//! Bytes are decoded only after their signature has been checked
+//! ([`SignedEntry::verify`]), decoding reads bounded input, never panics, and
+//! refuses any encoding that is not the canonical one, so equal entries
+//! always have equal bytes.
+
+use bincode::{Decode, Encode};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use serde::Serialize;
+
+use crate::merkle::{Hash, leaf_hash};
+use crate::record::{Record, RecordKey};
+use crate::value::Date;
+
+/// The tag that opens every entry: the domain-separation string and the
+/// format version.
+pub const ENTRY_TAG: &[u8; 15] = b"rongxin/entry\n\x01";
+/// Largest entry accepted, tag included.
+pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
+/// Longest free-text field of an op (reason basis, objection statement …), in characters.
+pub const MAX_OP_TEXT_CHARS: usize = 2000;
+
+/// The bincode configuration of entries and wire messages.
+pub(crate) fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_big_endian()
+        .with_fixed_int_encoding()
+        .with_limit::<MAX_ENTRY_BYTES>()
+}
+
+/// One step of an origin's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Encode, Decode)]
+pub struct Entry {
+    /// Member id of the origin, such as `gulou`.
+    pub origin: String,
+    /// Position in the origin's log, from 0, without gaps.
+    pub seq: u64,
+    /// RFC 6962 leaf hash of the previous entry's bytes; all zero for seq 0.
+    #[serde(serialize_with = "hex_hash")]
+    pub prev_hash: Hash,
+    /// When the origin signed it: milliseconds since 1970-01-01T00:00:00Z.
+    pub time_ms: i64,
+    /// What the entry does.
+    pub op: Op,
+}
+
+/// What an entry does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Encode, Decode)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Op {
+    /// A new record, or a new version of a record the origin owns.
+    Put(Record),
+    /// The record leaves publication (credit repair, objection upheld, …).
+    Revoke(Revoke),
+    /// A subject objected to the record; it shows as disputed (异议中).
+    ObjectionFiled(ObjectionFiled),
+    /// The origin decided an objection.
+    ObjectionResolved(ObjectionResolved),
+}
+
+/// A revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Encode, Decode)]
+pub struct Revoke {
+    /// The record revoked.
+    pub key: RecordKey,
+    /// Why.
+    pub reason: RevokeReason,
+    /// The basis: the repair decision's number, the objection id, ….
+    pub basis: String,
+}
+
+/// Why a record was revoked.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, Encode, Decode,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    /// Credit repair (信用修复) granted.
+    Repair,
+    /// An objection (异议) was upheld.
+    ObjectionUpheld,
+    /// The record was published in error.
+    Error,
+    /// The publicity period ended and the origin withdrew it explicitly.
+    Expired,
+}
+
+/// Grounds of an objection (domain.md §5).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, Encode, Decode,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectionGround {
+    /// The record is wrong.
+    Wrong,
+    /// The record is incomplete.
+    Incomplete,
+    /// The record duplicates another.
+    Duplicate,
+    /// The record should not be public.
+    ShouldNotBePublic,
+    /// The record is past its publicity period.
+    PastPublicityPeriod,
+    /// The record differs from the deciding organ's own record.
+    DiffersFromDecision,
+    /// The record exposes a trade secret or private information.
+    ExposesSecret,
+    /// Anything else; the statement explains.
+    Other,
+}
+
+/// An objection filed against a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Encode, Decode)]
+pub struct ObjectionFiled {
+    /// Objection id, unique within the origin's log.
+    pub id: String,
+    /// The record objected to.
+    pub key: RecordKey,
+    /// Grounds.
+    pub ground: ObjectionGround,
+    /// The objector's statement.
+    pub statement: String,
+    /// Member id of the node where the objection was received.
+    pub received_by: String,
+    /// Date it was received.
+    pub received_on: Date,
+    /// Date by which the origin must decide.
+    pub due: Date,
+}
+
+/// The origin's decision on an objection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Encode, Decode)]
+pub struct ObjectionResolved {
+    /// The objection decided.
+    pub id: String,
+    /// The record concerned.
+    pub key: RecordKey,
+    /// Upheld or rejected.
+    pub outcome: ObjectionOutcome,
+    /// Why; for an upheld objection, what was amended or revoked.
+    pub explanation: String,
+}
+
+/// How an objection ended.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, Encode, Decode,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectionOutcome {
+    /// The objection is right; the record is amended or revoked by later entries.
+    Upheld,
+    /// The record stands unchanged.
+    Rejected,
+}
+
+/// Why entry bytes or a signature were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryError {
+    /// Larger than [`MAX_ENTRY_BYTES`].
+    #[error("entry is {0} bytes, more than the {MAX_ENTRY_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// Does not start with [`ENTRY_TAG`] (not an entry, or another version).
+    #[error("bytes do not start with the rongxin entry tag (version 1)")]
+    Tag,
+    /// The body does not decode.
+    #[error("entry body does not decode: {0}")]
+    Decode(String),
+    /// Decoding left bytes over.
+    #[error("entry has {0} trailing bytes after its body")]
+    Trailing(usize),
+    /// The bytes decode, but are not the canonical encoding of what they hold.
+    #[error("entry bytes are not in canonical form")]
+    NotCanonical,
+    /// A field breaks the entry rules.
+    #[error("entry field {field}: {problem}")]
+    Field {
+        /// Which field.
+        field: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The signature does not verify with the origin's key.
+    #[error("signature of {origin} entry {seq} does not verify with {origin}'s roster key")]
+    Signature {
+        /// The claimed origin.
+        origin: String,
+        /// The claimed seq (from the unverified bytes; informative only).
+        seq: u64,
+    },
+    /// A batch of signatures failed; `index` is the first bad one.
+    #[error("signature of entry {index} in the batch does not verify")]
+    BatchSignature {
+        /// Position in the batch.
+        index: usize,
+    },
+}
+
+impl Entry {
+    /// The exact bytes to sign: tag and canonical body. Fails only when the
+    /// entry is larger than [`MAX_ENTRY_BYTES`].
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
+        let mut out = ENTRY_TAG.to_vec();
+        let body = bincode::encode_to_vec(self, bincode_config())
+            .map_err(|e| EntryError::Decode(e.to_string()))?;
+        out.extend_from_slice(&body);
+        if out.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(out.len()));
+        }
+        Ok(out)
+    }
+
+    /// Decodes entry bytes. Call only on bytes whose signature verified, or
+    /// in tools that report what they hold. Never panics.
+    pub fn decode(bytes: &[u8]) -> Result<Entry, EntryError> {
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(bytes.len()));
+        }
+        let body = bytes.strip_prefix(&ENTRY_TAG[..]).ok_or(EntryError::Tag)?;
+        let (entry, read): (Entry, usize) = bincode::decode_from_slice(body, bincode_config())
+            .map_err(|e| EntryError::Decode(e.to_string()))?;
+        if read != body.len() {
+            return Err(EntryError::Trailing(body.len() - read));
+        }
+        if entry.to_bytes().ok().as_deref() != Some(bytes) {
+            return Err(EntryError::NotCanonical);
+        }
+        entry.check()?;
+        Ok(entry)
+    }
+
+    /// Checks the rules that hold for every entry whatever the catalog:
+    /// origin id form, bounded texts, time after 2000-01-01.
+    pub fn check(&self) -> Result<(), EntryError> {
+        let field = |field: &'static str, problem: &str| EntryError::Field {
+            field,
+            problem: problem.to_owned(),
+        };
+        if !crate::roster::is_member_id(&self.origin) {
+            return Err(field("origin", "not a member id"));
+        }
+        if self.time_ms < 946_684_800_000 {
+            return Err(field("time_ms", "before 2000-01-01"));
+        }
+        if self.seq == 0 && self.prev_hash != [0; 32] {
+            return Err(field(
+                "prev_hash",
+                "entry 0 must have an all-zero prev_hash",
+            ));
+        }
+        let texts: Vec<&str> = match &self.op {
+            Op::Put(_) => Vec::new(),
+            Op::Revoke(r) => vec![&r.basis],
+            Op::ObjectionFiled(o) => vec![&o.id, &o.statement, &o.received_by],
+            Op::ObjectionResolved(o) => vec![&o.id, &o.explanation],
+        };
+        for t in texts {
+            if t.trim().is_empty() || t.chars().count() > MAX_OP_TEXT_CHARS {
+                return Err(field("op", "a text is empty or too long"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The key of the record this entry concerns.
+    pub fn record_key(&self) -> RecordKey {
+        match &self.op {
+            Op::Put(r) => r.key(),
+            Op::Revoke(r) => r.key.clone(),
+            Op::ObjectionFiled(o) => o.key.clone(),
+            Op::ObjectionResolved(o) => o.key.clone(),
+        }
+    }
+
+    /// Checks and signs this entry.
+    pub fn sign(&self, key: &SigningKey) -> Result<SignedEntry, EntryError> {
+        self.check()?;
+        let bytes = self.to_bytes()?;
+        let signature = key.sign(&bytes).to_bytes();
+        Ok(SignedEntry { bytes, signature })
+    }
+}
+
+/// Entry bytes and the origin's signature over them: what is stored and sent.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct SignedEntry {
+    /// The exact signed bytes.
+    pub bytes: Vec<u8>,
+    /// Ed25519 signature over `bytes`.
+    pub signature: [u8; 64],
+}
+
+impl SignedEntry {
+    /// The RFC 6962 leaf hash of this entry.
+    pub fn leaf_hash(&self) -> Hash {
+        leaf_hash(&self.bytes)
+    }
+
+    /// Verifies the signature with `key`, then decodes. The bytes are looked
+    /// at only after the signature holds.
+    pub fn verify(&self, key: &VerifyingKey) -> Result<Entry, EntryError> {
+        if self.bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(self.bytes.len()));
+        }
+        let sig = Signature::from_bytes(&self.signature);
+        if key.verify_strict(&self.bytes, &sig).is_err() {
+            let hint = Entry::decode(&self.bytes).ok();
+            return Err(EntryError::Signature {
+                origin: hint.as_ref().map(|e| e.origin.clone()).unwrap_or_default(),
+                seq: hint.map(|e| e.seq).unwrap_or_default(),
+            });
+        }
+        Entry::decode(&self.bytes)
+    }
+}
+
+/// Verifies many entries of one origin at once with Ed25519 batch
+/// verification (about twice as fast), then decodes them. When the batch
+/// fails, each is checked alone so the error names the first bad one.
+pub fn verify_batch(entries: &[SignedEntry], key: &VerifyingKey) -> Result<Vec<Entry>, EntryError> {
+    if let Some(e) = entries.iter().find(|e| e.bytes.len() > MAX_ENTRY_BYTES) {
+        return Err(EntryError::TooLarge(e.bytes.len()));
+    }
+    let messages: Vec<&[u8]> = entries.iter().map(|e| e.bytes.as_slice()).collect();
+    let signatures: Vec<Signature> = entries
+        .iter()
+        .map(|e| Signature::from_bytes(&e.signature))
+        .collect();
+    let keys = vec![*key; entries.len()];
+    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_err() {
+        for (index, e) in entries.iter().enumerate() {
+            if key
+                .verify_strict(&e.bytes, &Signature::from_bytes(&e.signature))
+                .is_err()
+            {
+                return Err(EntryError::BatchSignature { index });
+            }
+        }
+    }
+    entries.iter().map(|e| Entry::decode(&e.bytes)).collect()
+}
+
+fn hex_hash<S: serde::Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(h))
+}

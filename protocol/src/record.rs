@@ -1,0 +1,417 @@
+//! Credit records (信用记录): the facts an origin signs, their keys, and the
+//! checks every record passes before it is signed or accepted from a peer.
+//!
+//! A record has fixed core fields that every kind shares (kind, jurisdiction,
+//! record number, subject, issuing authority, decision date) and the
+//! kind-specific fields that the catalog defines. Its [`RecordKey`] —
+//! kind, jurisdiction, authority code and record number — names it for its
+//! whole life: a new version of a record is a Put with the same key, and the
+//! jurisdiction in the key decides which member owns it (一数一源).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use bincode::{Decode, Encode};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::catalog::{Catalog, FieldType, SubjectClass};
+use crate::code::{self, CodeKind, CodeWarning};
+use crate::value::{Date, FieldValue};
+
+/// Longest subject or authority name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest record number, in characters.
+pub const MAX_RECORD_NO_CHARS: usize = 128;
+
+/// Who a record is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Encode, Decode)]
+pub struct Subject {
+    /// Legal person, natural person or individual business.
+    pub class: SubjectClass,
+    /// Unified social credit code, or resident ID number for natural persons.
+    pub code: String,
+    /// Name of the subject (行政相对人名称).
+    pub name: String,
+}
+
+/// The body that made the decision (许可机关 / 处罚机关 / court …).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Encode, Decode)]
+pub struct Authority {
+    /// Name of the body.
+    pub name: String,
+    /// Its unified social credit code.
+    pub code: String,
+}
+
+/// One credit fact about a subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Encode, Decode)]
+pub struct Record {
+    /// Catalog kind code, such as `XK` or `CF`.
+    pub kind: String,
+    /// Division code (GB/T 2260, six digits) or zone id (such as
+    /// `ftz-fuzhou`) whose owner is this record's one source.
+    pub jurisdiction: String,
+    /// Source-local number: the decision document number, case number, ….
+    pub record_no: String,
+    /// Who the record is about.
+    pub subject: Subject,
+    /// Who decided.
+    pub authority: Authority,
+    /// Date of the decision; publicity periods run from it.
+    pub decision_date: Date,
+    /// Kind-specific fields, by catalog field name.
+    pub fields: BTreeMap<String, FieldValue>,
+}
+
+/// The lifelong name of a record.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Encode, Decode)]
+pub struct RecordKey {
+    /// Catalog kind code.
+    pub kind: String,
+    /// Jurisdiction; decides the owner.
+    pub jurisdiction: String,
+    /// Issuing authority's credit code.
+    pub authority_code: String,
+    /// Record number.
+    pub record_no: String,
+}
+
+impl fmt::Display for RecordKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}/{}",
+            self.kind, self.jurisdiction, self.authority_code, self.record_no
+        )
+    }
+}
+
+/// One problem with a record, naming the field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct RecordError {
+    /// The field, as a JSON path such as `subject.code` or `fields.CF_NR_FK`.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub problem: String,
+}
+
+impl RecordError {
+    fn new(field: impl Into<String>, problem: impl Into<String>) -> RecordError {
+        RecordError {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Joins record errors into one line for logs and answers.
+pub fn describe(errors: &[RecordError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Whether `j` has the form of a jurisdiction: a six-digit division code or a
+/// zone id (lower-case ASCII letters, digits and '-', starting with a letter,
+/// 2..=32 characters).
+pub fn is_jurisdiction(j: &str) -> bool {
+    let division = j.len() == 6 && j.bytes().all(|c| c.is_ascii_digit());
+    let zone = (2..=32).contains(&j.len())
+        && j.as_bytes()[0].is_ascii_lowercase()
+        && j.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+    division || zone
+}
+
+impl Record {
+    /// This record's key.
+    pub fn key(&self) -> RecordKey {
+        RecordKey {
+            kind: self.kind.clone(),
+            jurisdiction: self.jurisdiction.clone(),
+            authority_code: self.authority.code.clone(),
+            record_no: self.record_no.clone(),
+        }
+    }
+
+    /// Reads a record from its JSON form (the ingest format, see docs/api.md),
+    /// normalising codes to upper case, and checks it fully against the
+    /// catalog. Returns every problem found, not only the first.
+    pub fn from_json(value: &Value, catalog: &Catalog) -> Result<Record, Vec<RecordError>> {
+        let mut errors = Vec::new();
+        let Some(obj) = value.as_object() else {
+            return Err(vec![RecordError::new(
+                "record",
+                format!("expected a JSON object, got {}", json_type(value)),
+            )]);
+        };
+        const KNOWN: [&str; 7] = [
+            "kind",
+            "jurisdiction",
+            "record_no",
+            "subject",
+            "authority",
+            "decision_date",
+            "fields",
+        ];
+        for k in obj.keys() {
+            if !KNOWN.contains(&k.as_str()) {
+                errors.push(RecordError::new(
+                    k.as_str(),
+                    format!("unknown key; a record has {}", KNOWN.join(", ")),
+                ));
+            }
+        }
+        let mut text = |path: &str, v: Option<&Value>| -> String {
+            match v {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => {
+                    errors.push(RecordError::new(
+                        path,
+                        format!("expected a string, got {}", json_type(other)),
+                    ));
+                    String::new()
+                }
+                None => {
+                    errors.push(RecordError::new(path, "missing"));
+                    String::new()
+                }
+            }
+        };
+        let kind = text("kind", obj.get("kind"));
+        let jurisdiction = text("jurisdiction", obj.get("jurisdiction"));
+        let record_no = text("record_no", obj.get("record_no"));
+        let decision_date = text("decision_date", obj.get("decision_date"));
+        let subject = obj.get("subject").and_then(Value::as_object);
+        let class = text("subject.class", subject.and_then(|s| s.get("class")));
+        let subject_code = text("subject.code", subject.and_then(|s| s.get("code")));
+        let subject_name = text("subject.name", subject.and_then(|s| s.get("name")));
+        let authority = obj.get("authority").and_then(Value::as_object);
+        let authority_name = text("authority.name", authority.and_then(|a| a.get("name")));
+        let authority_code = text("authority.code", authority.and_then(|a| a.get("code")));
+        for (name, obj_opt, keys) in [
+            ("subject", subject, &["class", "code", "name"][..]),
+            ("authority", authority, &["name", "code"][..]),
+        ] {
+            if let Some(o) = obj_opt {
+                for k in o.keys().filter(|k| !keys.contains(&k.as_str())) {
+                    errors.push(RecordError::new(format!("{name}.{k}"), "unknown key"));
+                }
+            } else if let Some(v) = obj.get(name) {
+                errors.push(RecordError::new(
+                    name,
+                    format!("expected an object, got {}", json_type(v)),
+                ));
+            }
+        }
+        let class = match serde_json::from_value::<SubjectClass>(Value::String(class.clone())) {
+            Ok(c) => Some(c),
+            Err(_) => {
+                if !class.is_empty() {
+                    errors.push(RecordError::new(
+                        "subject.class",
+                        format!(
+                            "'{class}' is not a subject class: use legal_person, natural_person or individual_business"
+                        ),
+                    ));
+                }
+                None
+            }
+        };
+        let date = match decision_date.parse::<Date>() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                if !decision_date.is_empty() {
+                    errors.push(RecordError::new("decision_date", e.to_string()));
+                }
+                None
+            }
+        };
+        let mut fields = BTreeMap::new();
+        let kind_spec = catalog.kind(&kind);
+        if kind_spec.is_none() && !kind.is_empty() {
+            errors.push(unknown_kind(&kind, catalog));
+        }
+        match obj.get("fields") {
+            None => {}
+            Some(Value::Object(map)) => {
+                if let Some(spec) = kind_spec {
+                    for (name, v) in map {
+                        match spec.value_from_json(name, v) {
+                            Ok(fv) => {
+                                fields.insert(name.clone(), fv);
+                            }
+                            Err(e) => errors
+                                .push(RecordError::new(format!("fields.{name}"), e.to_string())),
+                        }
+                    }
+                }
+            }
+            Some(other) => errors.push(RecordError::new(
+                "fields",
+                format!("expected an object, got {}", json_type(other)),
+            )),
+        }
+        let (Some(class), Some(decision_date)) = (class, date) else {
+            return Err(errors);
+        };
+        let upper = |s: &str| s.trim().to_ascii_uppercase();
+        let record = Record {
+            kind,
+            jurisdiction: jurisdiction.trim().to_owned(),
+            record_no: record_no.trim().to_owned(),
+            subject: Subject {
+                class,
+                code: upper(&subject_code),
+                name: subject_name.trim().to_owned(),
+            },
+            authority: Authority {
+                name: authority_name.trim().to_owned(),
+                code: upper(&authority_code),
+            },
+            decision_date,
+            fields,
+        };
+        match record.check(catalog) {
+            Ok(_) if errors.is_empty() => Ok(record),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                errors.extend(more);
+                Err(errors)
+            }
+        }
+    }
+
+    /// Checks a record against the catalog: known kind, allowed subject class,
+    /// valid codes (strictly canonical: signed records hold upper case only),
+    /// names and numbers present, jurisdiction form, and every kind field.
+    /// On success returns the warnings (such as a failed secondary check
+    /// character) for the submitter.
+    pub fn check(&self, catalog: &Catalog) -> Result<Vec<String>, Vec<RecordError>> {
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let legacy = catalog.legacy_codes();
+        let Some(spec) = catalog.kind(&self.kind) else {
+            return Err(vec![unknown_kind(&self.kind, catalog)]);
+        };
+        if !is_jurisdiction(&self.jurisdiction) {
+            errors.push(RecordError::new(
+                "jurisdiction",
+                format!(
+                    "'{}' is neither a six-digit division code (such as 350102) nor a zone id (such as ftz-fuzhou)",
+                    self.jurisdiction
+                ),
+            ));
+        }
+        check_text(
+            &mut errors,
+            "record_no",
+            &self.record_no,
+            MAX_RECORD_NO_CHARS,
+        );
+        check_text(
+            &mut errors,
+            "subject.name",
+            &self.subject.name,
+            MAX_NAME_CHARS,
+        );
+        check_text(
+            &mut errors,
+            "authority.name",
+            &self.authority.name,
+            MAX_NAME_CHARS,
+        );
+        if !spec.subjects.contains(&self.subject.class) {
+            errors.push(RecordError::new(
+                "subject.class",
+                format!(
+                    "kind {} ({}) is not about {} subjects",
+                    spec.code,
+                    spec.name,
+                    self.subject.class.label_zh()
+                ),
+            ));
+        }
+        let subject_kind = match self.subject.class {
+            SubjectClass::NaturalPerson => CodeKind::ResidentId,
+            _ => CodeKind::Uscc,
+        };
+        let mut code_field =
+            |path: &str, kind: CodeKind, value: &str| match code::parse_strict(kind, value, legacy)
+            {
+                Ok(c) => warnings.extend(
+                    c.warnings
+                        .iter()
+                        .map(|w: &CodeWarning| format!("{path}: {w}")),
+                ),
+                Err(e) => errors.push(RecordError::new(path, e.to_string())),
+            };
+        code_field("subject.code", subject_kind, &self.subject.code);
+        code_field("authority.code", CodeKind::Uscc, &self.authority.code);
+        let check_code = |t: FieldType, v: &str| -> Result<(), String> {
+            let kind = match t {
+                FieldType::Uscc => CodeKind::Uscc,
+                FieldType::ResidentId => CodeKind::ResidentId,
+                _ => return Ok(()),
+            };
+            code::parse_strict(kind, v, legacy)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        if let Err(field_errors) = spec.check_fields(&self.fields, &check_code) {
+            errors.extend(
+                field_errors
+                    .into_iter()
+                    .map(|e| RecordError::new("fields", e.to_string())),
+            );
+        }
+        if errors.is_empty() {
+            Ok(warnings)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn unknown_kind(kind: &str, catalog: &Catalog) -> RecordError {
+    let known: Vec<&str> = catalog.kinds().iter().map(|k| k.code.as_str()).collect();
+    RecordError::new(
+        "kind",
+        format!(
+            "'{kind}' is not in catalog {}; known kinds: {}",
+            catalog.version(),
+            known.join(", ")
+        ),
+    )
+}
+
+fn check_text(errors: &mut Vec<RecordError>, field: &str, value: &str, max: usize) {
+    if value.trim().is_empty() {
+        errors.push(RecordError::new(field, "missing or empty"));
+    } else if value.chars().count() > max {
+        errors.push(RecordError::new(
+            field,
+            format!("longer than {max} characters"),
+        ));
+    } else if value.chars().any(char::is_control) {
+        errors.push(RecordError::new(field, "holds control characters"));
+    } else if value.trim() != value {
+        errors.push(RecordError::new(field, "has leading or trailing spaces"));
+    }
+}
+
+/// The JSON type of a value, for error messages.
+pub fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
