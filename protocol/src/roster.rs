@@ -84,7 +84,7 @@ pub struct Roster {
 #[non_exhaustive]
 pub enum RosterError {
     /// The signed note is bad or not signed by the root.
-    #[error("roster signature: {0} (is this roster signed by the root key you gave?)")]
+    #[error("roster signature: {0}")]
     Note(#[from] NoteError),
     /// The text does not start with [`ROSTER_HEADER`].
     #[error("roster text does not start with '{}'", ROSTER_HEADER.trim_end())]
@@ -148,9 +148,15 @@ impl Roster {
         Ok(roster)
     }
 
-    /// The roster as TOML.
+    /// The roster as TOML, without blank lines (a signed note's text may
+    /// hold none).
     pub fn to_toml(&self) -> Result<String, RosterError> {
-        toml::to_string(self).map_err(|e| RosterError::Toml(e.to_string()))
+        let text = toml::to_string(self).map_err(|e| RosterError::Toml(e.to_string()))?;
+        Ok(text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| format!("{l}\n"))
+            .collect())
     }
 
     /// Checks every rule: names and ids well formed, one city, ids, keys, peer
