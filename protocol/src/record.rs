@@ -65,7 +65,20 @@ pub struct Record {
 }
 
 /// The lifelong name of a record.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Encode, Decode)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    Encode,
+    Decode,
+)]
+#[serde(deny_unknown_fields)]
 pub struct RecordKey {
     /// Catalog kind code.
     pub kind: String,
@@ -366,7 +379,7 @@ impl Record {
             errors.extend(
                 field_errors
                     .into_iter()
-                    .map(|e| RecordError::new("fields", e.to_string())),
+                    .map(|e| RecordError::new(format!("fields.{}", e.field), e.to_string())),
             );
         }
         if errors.is_empty() {

@@ -1,0 +1,453 @@
+//! The node's configuration: a TOML file, checked completely before anything
+//! starts. Every error names the key (or file) and says how to fix it.
+//!
+//! Paths in the file are relative to the file's own directory. Key files must
+//! be readable by their owner only. Tokens are stored as SHA-256 hex digests,
+//! never in clear (`rongxinctl token new` prints a token and its digest).
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use rongxin_protocol::catalog::Catalog;
+use rongxin_protocol::note::{NoteSigner, NoteVerifier};
+use rongxin_protocol::roster::{Member, SignedRoster};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+/// Largest request body accepted unless the config says otherwise.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// A configuration problem, naming the key or file and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct ConfigError {
+    /// The config file, or the file a key points at.
+    pub path: String,
+    /// What is wrong and what to do.
+    pub problem: String,
+}
+
+fn err(path: &Path, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        path: path.display().to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    member: String,
+    data_dir: Option<PathBuf>,
+    http_listen: String,
+    p2p_listen: String,
+    roster: PathBuf,
+    root_key: PathBuf,
+    catalog: PathBuf,
+    signing_key: PathBuf,
+    transport_key: PathBuf,
+    #[serde(default)]
+    peers: Vec<String>,
+    admin_token_sha256: String,
+    #[serde(default)]
+    max_body_bytes: Option<usize>,
+    #[serde(default)]
+    max_records_per_request: Option<usize>,
+    #[serde(default)]
+    commit_max_records: Option<usize>,
+    #[serde(default)]
+    objection_due: Option<String>,
+    #[serde(default)]
+    departments: Vec<DepartmentFile>,
+    #[serde(default)]
+    agencies: Vec<AgencyFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DepartmentFile {
+    name: String,
+    token_sha256: String,
+    jurisdictions: Vec<String>,
+    kinds: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgencyFile {
+    name: String,
+    token_sha256: String,
+    access: AgencyAccess,
+}
+
+/// What an agency token unlocks beyond public records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgencyAccess {
+    /// 有条件公开 records too.
+    Conditional,
+    /// 有条件公开 and 不予公开 (government sharing) records.
+    Government,
+}
+
+/// A department system allowed to submit records.
+#[derive(Debug, Clone)]
+pub struct Department {
+    /// Name, for logs and the query log.
+    pub name: String,
+    /// Jurisdictions it may submit for (all owned by this member).
+    pub jurisdictions: BTreeSet<String>,
+    /// Kinds it may submit; `None` means every kind.
+    pub kinds: Option<BTreeSet<String>>,
+}
+
+/// An agency allowed to see more than public records.
+#[derive(Debug, Clone)]
+pub struct Agency {
+    /// Name, for the query log.
+    pub name: String,
+    /// What it may see.
+    pub access: AgencyAccess,
+}
+
+/// Who presented a token.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A department system.
+    Department(Department),
+    /// An agency.
+    Agency(Agency),
+    /// The node's administrator.
+    Admin,
+}
+
+/// A checked configuration with every referenced file loaded.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file this came from.
+    pub source: PathBuf,
+    /// This member's id.
+    pub member: String,
+    /// This member's roster entry.
+    pub me: Member,
+    /// Where the store lives.
+    pub data_dir: PathBuf,
+    /// HTTP API listen address.
+    pub http_listen: SocketAddr,
+    /// libp2p listen multiaddr (used by replication).
+    pub p2p_listen: String,
+    /// Members to connect to (replication).
+    pub peers: Vec<String>,
+    /// The verified roster.
+    pub roster: SignedRoster,
+    /// The federation root verifier key.
+    pub root: NoteVerifier,
+    /// The catalog the roster pins.
+    pub catalog: Catalog,
+    /// This member's signing key, named `<federation>/<member>`.
+    pub signer: NoteSigner,
+    /// This member's libp2p transport key (protobuf encoding).
+    pub transport_key: Vec<u8>,
+    /// Token digest → who.
+    pub tokens: HashMap<[u8; 32], Principal>,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Most records in one ingest request.
+    pub max_records_per_request: usize,
+    /// Most records one group commit takes.
+    pub commit_max_records: usize,
+    /// Time the origin has to decide an objection.
+    pub objection_due: Duration,
+}
+
+impl Config {
+    /// Reads and checks the config at `path`; `data_dir` overrides the file's.
+    pub fn load(path: &Path, data_dir: Option<PathBuf>) -> Result<Config, ConfigError> {
+        let text = fs::read_to_string(path)
+            .map_err(|e| err(path, format!("cannot read the config file: {e}")))?;
+        let file: ConfigFile = toml::from_str(&text).map_err(|e| err(path, e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rel = |p: &Path| base.join(p);
+
+        let http_listen: SocketAddr = file.http_listen.parse().map_err(|_| {
+            err(
+                path,
+                format!(
+                    "http_listen = \"{}\" is not an address such as \"127.0.0.1:8102\"",
+                    file.http_listen
+                ),
+            )
+        })?;
+        if !file.p2p_listen.starts_with("/ip4/") && !file.p2p_listen.starts_with("/ip6/") {
+            return Err(err(
+                path,
+                format!(
+                    "p2p_listen = \"{}\" is not a multiaddr such as \"/ip4/127.0.0.1/tcp/7102\"",
+                    file.p2p_listen
+                ),
+            ));
+        }
+        let data_dir = match data_dir.or(file.data_dir.map(|d| rel(&d))) {
+            Some(d) => d,
+            None => {
+                return Err(err(
+                    path,
+                    "data_dir is not set: set data_dir in the file or pass --data-dir",
+                ));
+            }
+        };
+
+        let root_path = rel(&file.root_key);
+        let root = NoteVerifier::parse(read(&root_path)?.trim())
+            .map_err(|e| err(&root_path, format!("root_key: {e}")))?;
+        let roster_path = rel(&file.roster);
+        let roster = SignedRoster::open(&read(&roster_path)?, &root).map_err(|e| {
+            err(
+                &roster_path,
+                format!("roster: {e} (is it signed by the root key in root_key?)"),
+            )
+        })?;
+        let member: Member = roster.roster.member(&file.member).cloned().ok_or_else(|| {
+            err(
+                path,
+                format!(
+                    "member = \"{}\" is not in the roster (version {}); members: {}",
+                    file.member,
+                    roster.roster.version,
+                    roster
+                        .roster
+                        .members
+                        .iter()
+                        .map(|m| m.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+
+        let catalog_path = rel(&file.catalog);
+        let catalog_bytes = fs::read(&catalog_path)
+            .map_err(|e| err(&catalog_path, format!("catalog: cannot read: {e}")))?;
+        let digest = format!("sha256:{}", hex::encode(Catalog::digest(&catalog_bytes)));
+        if digest != roster.roster.catalog_digest {
+            return Err(err(
+                &catalog_path,
+                format!(
+                    "catalog: this file's digest {digest} is not the roster's catalog_digest {}: use the catalog the roster was signed with",
+                    roster.roster.catalog_digest
+                ),
+            ));
+        }
+        let catalog_text = String::from_utf8(catalog_bytes)
+            .map_err(|_| err(&catalog_path, "catalog: not UTF-8"))?;
+        let catalog = Catalog::from_toml_str(&catalog_text)
+            .map_err(|e| err(&catalog_path, format!("catalog: {e}")))?;
+
+        let signing_path = rel(&file.signing_key);
+        let signer = NoteSigner::parse(read_secret(&signing_path)?.trim())
+            .map_err(|e| err(&signing_path, format!("signing_key: {e}")))?;
+        let expected_name = roster.roster.log_origin(&member.id);
+        if signer.name() != expected_name {
+            return Err(err(
+                &signing_path,
+                format!(
+                    "signing_key is named '{}', expected '{expected_name}'",
+                    signer.name()
+                ),
+            ));
+        }
+        if B64.encode(signer.verifier().key().as_bytes()) != member.signing_key.trim() {
+            return Err(err(
+                &signing_path,
+                format!(
+                    "signing_key is not the key the roster lists for {}: use that member's key, or have the root sign a roster with this one",
+                    member.id
+                ),
+            ));
+        }
+        let transport_path = rel(&file.transport_key);
+        let transport_key = B64
+            .decode(read_secret(&transport_path)?.trim())
+            .map_err(|_| {
+                err(
+                    &transport_path,
+                    "transport_key is not base64 (rongxinctl keygen writes it)",
+                )
+            })?;
+        let keypair =
+            libp2p_identity::Keypair::from_protobuf_encoding(&transport_key).map_err(|e| {
+                err(
+                    &transport_path,
+                    format!("transport_key is not a libp2p key: {e}"),
+                )
+            })?;
+        let peer_id = keypair.public().to_peer_id().to_base58();
+        if peer_id != member.peer_id {
+            return Err(err(
+                &transport_path,
+                format!(
+                    "transport_key has peer id {peer_id}, the roster lists {} for {}",
+                    member.peer_id, member.id
+                ),
+            ));
+        }
+        for p in &file.peers {
+            if roster.roster.member(p).is_none() || *p == member.id {
+                return Err(err(
+                    path,
+                    format!("peers: '{p}' is not another member of the roster"),
+                ));
+            }
+        }
+
+        let mut tokens = HashMap::new();
+        let mut add_token = |key: &str, hexd: &str, who: Principal| -> Result<(), ConfigError> {
+            let d: [u8; 32] = hex::decode(hexd.trim())
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| err(path, format!("{key}: not 64 hex digits (the SHA-256 of the token; rongxinctl token new prints it)")))?;
+            if tokens.insert(d, who).is_some() {
+                return Err(err(
+                    path,
+                    format!("{key}: the same token is configured twice"),
+                ));
+            }
+            Ok(())
+        };
+        add_token(
+            "admin_token_sha256",
+            &file.admin_token_sha256,
+            Principal::Admin,
+        )?;
+        for (i, d) in file.departments.iter().enumerate() {
+            let key = format!("departments[{i}] ({})", d.name);
+            for j in &d.jurisdictions {
+                if !member.jurisdictions.contains(j) {
+                    return Err(err(
+                        path,
+                        format!(
+                            "{key}.jurisdictions: {j} is not owned by {} (owns {}): one number, one source",
+                            member.id,
+                            member.jurisdictions.join(", ")
+                        ),
+                    ));
+                }
+            }
+            if d.jurisdictions.is_empty() {
+                return Err(err(path, format!("{key}.jurisdictions is empty")));
+            }
+            let kinds = if d.kinds.iter().any(|k| k == "*") {
+                None
+            } else {
+                for k in &d.kinds {
+                    if catalog.kind(k).is_none() {
+                        return Err(err(
+                            path,
+                            format!("{key}.kinds: '{k}' is not a catalog kind (use \"*\" for all)"),
+                        ));
+                    }
+                }
+                Some(d.kinds.iter().cloned().collect())
+            };
+            add_token(
+                &format!("{key}.token_sha256"),
+                &d.token_sha256,
+                Principal::Department(Department {
+                    name: d.name.clone(),
+                    jurisdictions: d.jurisdictions.iter().cloned().collect(),
+                    kinds,
+                }),
+            )?;
+        }
+        for (i, a) in file.agencies.iter().enumerate() {
+            add_token(
+                &format!("agencies[{i}] ({}).token_sha256", a.name),
+                &a.token_sha256,
+                Principal::Agency(Agency {
+                    name: a.name.clone(),
+                    access: a.access,
+                }),
+            )?;
+        }
+        let objection_due = match &file.objection_due {
+            None => Duration::from_secs(20 * 86_400),
+            Some(s) => humantime::parse_duration(s).map_err(|e| {
+                err(
+                    path,
+                    format!("objection_due = \"{s}\": {e} (write e.g. \"20days\")"),
+                )
+            })?,
+        };
+        let positive =
+            |key: &str, v: Option<usize>, default: usize| -> Result<usize, ConfigError> {
+                match v {
+                    Some(0) => Err(err(path, format!("{key} must be at least 1"))),
+                    Some(n) => Ok(n),
+                    None => Ok(default),
+                }
+            };
+        Ok(Config {
+            source: path.to_owned(),
+            member: member.id.clone(),
+            me: member,
+            data_dir,
+            http_listen,
+            p2p_listen: file.p2p_listen,
+            peers: file.peers,
+            roster,
+            root,
+            catalog,
+            signer,
+            transport_key,
+            tokens,
+            max_body_bytes: positive(
+                "max_body_bytes",
+                file.max_body_bytes,
+                DEFAULT_MAX_BODY_BYTES,
+            )?,
+            max_records_per_request: positive(
+                "max_records_per_request",
+                file.max_records_per_request,
+                10_000,
+            )?,
+            commit_max_records: positive("commit_max_records", file.commit_max_records, 4_096)?,
+            objection_due,
+        })
+    }
+
+    /// Who holds `token`, if anyone.
+    pub fn principal(&self, token: &str) -> Option<&Principal> {
+        self.tokens.get(&token_digest(token))
+    }
+}
+
+/// SHA-256 of a token, as configured.
+pub fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    fs::read_to_string(path).map_err(|e| err(path, format!("cannot read: {e}")))
+}
+
+fn read_secret(path: &Path) -> Result<String, ConfigError> {
+    let meta = fs::metadata(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(err(
+            path,
+            format!(
+                "key file is readable by group or others (mode {mode:o}); run: chmod 600 {}",
+                path.display()
+            ),
+        ));
+    }
+    read(path)
+}

@@ -1,0 +1,96 @@
+//! Operations: status, query log, catalog, health and metrics.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState, require_admin};
+use crate::query::parse_query_id;
+
+/// `GET /healthz`.
+pub async fn get_healthz(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
+    state.store.log_state(&state.config.member)?;
+    Ok("ok\n")
+}
+
+/// `GET /metrics`.
+pub async fn get_metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    state
+        .metrics
+        .store_bytes
+        .set(i64::try_from(state.store.size_on_disk()).unwrap_or(i64::MAX));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// `GET /v1/admin/status`.
+pub async fn get_status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let c = &state.config;
+    let own = state.store.log_state(&c.member)?;
+    let origins: Vec<Value> = state
+        .store
+        .log_states()?
+        .into_iter()
+        .map(|(origin, s)| json!({"origin": origin, "size": s.size, "root": B64.encode(s.root)}))
+        .collect();
+    Ok(Json(json!({
+        "member": c.member,
+        "name": c.me.name,
+        "role": c.me.role,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "own_log": own.map(|s| json!({"size": s.size, "root": B64.encode(s.root), "checkpoint": s.checkpoint})),
+        "origins": origins,
+        "store_bytes": state.store.size_on_disk(),
+        "roster_version": c.roster.roster.version,
+        "catalog_version": c.catalog.version(),
+    })))
+}
+
+/// Query of `GET /v1/admin/query-log`.
+#[derive(Debug, Deserialize)]
+pub struct QueryLogQuery {
+    #[serde(default = "default_limit")]
+    limit: usize,
+    before: Option<String>,
+}
+
+fn default_limit() -> usize {
+    100
+}
+
+/// `GET /v1/admin/query-log`.
+pub async fn get_query_log(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<QueryLogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let before =
+        match q.before.as_deref() {
+            None => None,
+            Some(s) => Some(parse_query_id(s).ok_or_else(|| {
+                ApiError::bad_request(format!("before = '{s}' is not a query id"))
+            })?),
+        };
+    let entries = state.store.queries(q.limit.clamp(1, 1000), before)?;
+    Ok(Json(json!({"entries": entries})))
+}
+
+/// `GET /v1/catalog`.
+pub async fn get_catalog(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let c = &state.config.catalog;
+    Json(json!({"version": c.version(), "kinds": c.kinds(), "legacy_uscc": c.legacy_uscc()}))
+}

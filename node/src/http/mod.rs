@@ -1,0 +1,208 @@
+//! The HTTP API (docs/api.md): routing, shared state, authentication and the
+//! one error shape every endpoint answers with.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::config::{Config, Department, Principal};
+use crate::ingest::Job;
+use crate::metrics::{Metrics, RouteLabels};
+use crate::query::QueryIds;
+use crate::store::{Store, StoreError};
+
+mod admin;
+mod ingest;
+mod logs;
+mod query;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The checked configuration.
+    pub config: Config,
+    /// The store.
+    pub store: Store,
+    /// The committer's queue.
+    pub jobs: mpsc::Sender<Job>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// When the node started.
+    pub started: Instant,
+    /// Query id source.
+    pub query_ids: QueryIds,
+}
+
+/// The router of the whole API.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/records", post(ingest::post_records))
+        .route("/v1/records/revoke", post(ingest::post_revoke))
+        .route("/v1/records/{origin}/{seq}/bundle", get(logs::get_bundle))
+        .route("/v1/logs/{origin}/checkpoint", get(logs::get_checkpoint))
+        .route("/v1/logs/{origin}/entries", get(logs::get_entries))
+        .route("/v1/logs/{origin}/consistency", get(logs::get_consistency))
+        .route("/v1/subjects/{code}", get(query::get_subject))
+        .route("/v1/catalog", get(admin::get_catalog))
+        .route("/v1/admin/status", get(admin::get_status))
+        .route("/v1/admin/query-log", get(admin::get_query_log))
+        .route("/healthz", get(admin::get_healthz))
+        .route("/metrics", get(admin::get_metrics))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint; see docs/api.md",
+            )
+        })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .http_requests
+        .get_or_create(&RouteLabels {
+            route,
+            status: resp.status().as_u16().to_string(),
+        })
+        .inc();
+    resp
+}
+
+/// An error answer: `{"error": {"code", "message"}}` with a status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with this status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        tracing::error!(error = %e, "store error while answering");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        let mut resp = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}
+
+/// The bearer token of a request, if any; a malformed header is an error.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(v) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("Authorization header is not ASCII"))?;
+    match v.strip_prefix("Bearer ") {
+        Some(t) if !t.trim().is_empty() => Ok(Some(t.trim())),
+        _ => Err(ApiError::unauthorized(
+            "Authorization header must be 'Bearer <token>'",
+        )),
+    }
+}
+
+/// Who presented the request's token: `None` without one; 401 for an unknown one.
+pub fn principal<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+) -> Result<Option<&'a Principal>, ApiError> {
+    match bearer(headers)? {
+        None => Ok(None),
+        Some(t) => state
+            .config
+            .principal(t)
+            .map(Some)
+            .ok_or_else(|| ApiError::unauthorized("the token is not known to this node; check the token file, or ask the node's operator to configure it")),
+    }
+}
+
+/// The department behind the request's token; 401/403 otherwise.
+pub fn require_department<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+) -> Result<&'a Department, ApiError> {
+    match principal(state, headers)? {
+        Some(Principal::Department(d)) => Ok(d),
+        Some(_) => Err(ApiError::forbidden(
+            "this token is not a department token; only department systems submit records",
+        )),
+        None => Err(ApiError::unauthorized(
+            "missing Authorization: Bearer <token> header; department systems submit with their token",
+        )),
+    }
+}
+
+/// Checks that the request carries the admin token.
+pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    match principal(state, headers)? {
+        Some(Principal::Admin) => Ok(()),
+        Some(_) => Err(ApiError::forbidden("this endpoint needs the admin token")),
+        None => Err(ApiError::unauthorized(
+            "missing Authorization: Bearer <admin token> header",
+        )),
+    }
+}
+
+/// The remote address, for the query log.
+pub fn remote(addr: Option<SocketAddr>) -> String {
+    addr.map_or_else(|| "unknown".to_owned(), |a| a.to_string())
+}

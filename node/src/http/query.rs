@@ -1,0 +1,96 @@
+//! `GET /v1/subjects/{code}`: a subject's credit profile, logged.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::HeaderMap;
+use rongxin_protocol::code;
+use rongxin_protocol::value::Date;
+use serde::Deserialize;
+
+use super::{ApiError, AppState, principal, remote};
+use crate::config::Principal;
+use crate::ingest::now_ms;
+use crate::metrics::AccessLabel;
+use crate::query::{self, Access, Profile, query_id_text};
+
+/// Query of `GET /v1/subjects/{code}`.
+#[derive(Debug, Deserialize)]
+pub struct SubjectQuery {
+    #[serde(default)]
+    purpose: String,
+}
+
+/// Today's date in Beijing time (UTC+8), which publicity periods count in.
+pub fn today() -> Option<Date> {
+    let now = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8));
+    Date::from_time(now.date())
+}
+
+/// `GET /v1/subjects/{code}`.
+pub async fn get_subject(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(input): Path<String>,
+    Query(q): Query<SubjectQuery>,
+) -> Result<Json<Profile>, ApiError> {
+    let (access, who) = match principal(&state, &headers)? {
+        None => (Access::Public, "anonymous".to_owned()),
+        Some(Principal::Agency(a)) => (Access::of_agency(a.access), format!("agency:{}", a.name)),
+        Some(Principal::Admin) => (Access::Government, "admin".to_owned()),
+        Some(Principal::Department(d)) => (Access::Public, format!("department:{}", d.name)),
+    };
+    let legacy = state.config.catalog.legacy_codes();
+    let subject = code::detect(&input, legacy)
+        .or_else(|e| match e {
+            code::CodeError::Ambiguous { .. } => code::parse(code::CodeKind::Uscc, &input, legacy),
+            other => Err(other),
+        })
+        .map_err(|e| ApiError::bad_request(format!("'{input}' is not a subject code: {e}")))?
+        .code;
+    let purpose = q.purpose.trim().chars().take(500).collect::<String>();
+    let store = state.store.clone();
+    let catalog = state.config.catalog.clone();
+    let subject_for_task = subject.clone();
+    let today = today().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the system clock is outside years 1-9999",
+        )
+    })?;
+    let mut profile = tokio::task::spawn_blocking(move || {
+        query::profile(&store, &catalog, &subject_for_task, access, today)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        )
+    })??;
+    let time_ms = now_ms();
+    let id = state.query_ids.next(time_ms);
+    profile.query_id = query_id_text(id);
+    let entry = query::log_entry(
+        &profile,
+        &subject,
+        &who,
+        &purpose,
+        &remote(Some(addr)),
+        time_ms,
+    );
+    state.store.log_query(id, &entry)?;
+    state
+        .metrics
+        .queries
+        .get_or_create(&AccessLabel {
+            access: access.as_str().to_owned(),
+        })
+        .inc();
+    Ok(Json(profile))
+}

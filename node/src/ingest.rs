@@ -1,0 +1,412 @@
+//! The committer: the one writer of this node's own log.
+//!
+//! HTTP handlers check records and hand them over through a bounded channel;
+//! the committer, on its own thread, takes every job waiting (up to
+//! `commit_max_records` records), signs the new entries, applies them and all
+//! their index updates as one atomic batch, signs a checkpoint for the new
+//! size in the same batch, flushes once, and only then answers every job
+//! (group commit). A failed commit answers every job with the error and
+//! reloads the log state from disk, so nothing unflushed is ever acknowledged.
+
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rongxin_protocol::checkpoint::Checkpoint;
+use rongxin_protocol::entry::{Entry, EntryError, Op, Revoke};
+use rongxin_protocol::merkle::{CompactTree, Hash};
+use rongxin_protocol::note::NoteSigner;
+use rongxin_protocol::record::{Record, RecordKey};
+use sha2::{Digest as _, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Metrics;
+use crate::store::{self, LogState, RecordState, Revoked, Store, StoreError, WriteBatch};
+
+/// What the committer answers for one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Signed and durable at `seq`.
+    Accepted {
+        /// The new entry's seq.
+        seq: u64,
+    },
+    /// Identical to the current version, which is at `seq`; nothing written.
+    Duplicate {
+        /// The current version's seq.
+        seq: u64,
+    },
+    /// Refused by a rule that needs the log's state.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A failed commit: nothing of it was acknowledged.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("commit failed, nothing was acknowledged: {0}")]
+pub struct CommitError(pub String);
+
+/// Work for the committer.
+#[derive(Debug)]
+pub enum Job {
+    /// Sign these records as Puts.
+    Put {
+        /// Records checked by the caller.
+        records: Vec<Record>,
+        /// Where the outcomes go, one per record, in order.
+        reply: oneshot::Sender<Result<Vec<Outcome>, CommitError>>,
+    },
+    /// Revoke a record.
+    Revoke {
+        /// The revocation.
+        revoke: Revoke,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<Outcome, CommitError>>,
+    },
+}
+
+impl Job {
+    fn records(&self) -> usize {
+        match self {
+            Job::Put { records, .. } => records.len(),
+            Job::Revoke { .. } => 1,
+        }
+    }
+}
+
+/// The committer's state: the head of the own log.
+pub struct Committer {
+    store: Store,
+    origin: String,
+    signer: NoteSigner,
+    checkpoint_origin: String,
+    size: u64,
+    prev_hash: Hash,
+    tree: CompactTree,
+    max_records: usize,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for Committer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Committer({} at {})", self.origin, self.size)
+    }
+}
+
+/// SHA-256 of a record's canonical encoding: equal content, equal hash.
+pub fn content_hash(record: &Record) -> Hash {
+    let cfg = bincode::config::standard()
+        .with_big_endian()
+        .with_fixed_int_encoding();
+    Sha256::digest(bincode::encode_to_vec(record, cfg).unwrap_or_default()).into()
+}
+
+impl Committer {
+    /// Loads the own log's head from the store, creating the signed empty
+    /// checkpoint of a new log.
+    pub fn open(
+        store: Store,
+        origin: &str,
+        signer: NoteSigner,
+        checkpoint_origin: String,
+        max_records: usize,
+        metrics: Metrics,
+    ) -> Result<Committer, StoreError> {
+        let mut c = Committer {
+            store,
+            origin: origin.to_owned(),
+            signer,
+            checkpoint_origin,
+            size: 0,
+            prev_hash: [0; 32],
+            tree: CompactTree::new(),
+            max_records,
+            metrics,
+        };
+        c.reload()?;
+        if c.store.log_state(origin)?.is_none() {
+            let mut batch = WriteBatch::default();
+            let state = c.sign_state()?;
+            batch.put_log_state(origin, &state);
+            c.store.apply(batch)?;
+            c.store.flush_blocking()?;
+        }
+        Ok(c)
+    }
+
+    /// Number of entries in the own log.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn reload(&mut self) -> Result<(), StoreError> {
+        let size = self.store.log_state(&self.origin)?.map_or(0, |s| s.size);
+        self.tree = store::load_tree(&self.store, &self.origin, size)?;
+        self.prev_hash = match size {
+            0 => [0; 32],
+            n => self
+                .store
+                .entry(&self.origin, n - 1)?
+                .map(|e| e.leaf_hash())
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: "own log",
+                    key: format!("{}/{}", self.origin, n - 1),
+                    why: "the log state counts an entry that is missing".into(),
+                })?,
+        };
+        self.size = size;
+        Ok(())
+    }
+
+    fn sign_state(&self) -> Result<LogState, StoreError> {
+        let root = self.tree.root();
+        let cp = Checkpoint {
+            origin: self.checkpoint_origin.clone(),
+            size: self.size,
+            root,
+        }
+        .sign(&self.signer)
+        .map_err(|e| StoreError::Corrupt {
+            what: "checkpoint",
+            key: self.checkpoint_origin.clone(),
+            why: e.to_string(),
+        })?;
+        Ok(LogState {
+            size: self.size,
+            root,
+            checkpoint: cp.note,
+        })
+    }
+
+    /// Runs until every sender is gone, then returns (after the last flush).
+    pub fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut n = first.records();
+            let mut jobs = vec![first];
+            while n < self.max_records {
+                match rx.try_recv() {
+                    Ok(j) => {
+                        n += j.records();
+                        jobs.push(j);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(jobs, n);
+        }
+        tracing::info!(origin = %self.origin, size = self.size, "committer stopped");
+    }
+
+    fn commit(&mut self, jobs: Vec<Job>, n: usize) {
+        let started = Instant::now();
+        let before = self.size;
+        let result = self.build(&jobs).and_then(|(batch, outcomes)| {
+            self.store.apply(batch)?;
+            self.store.flush_blocking()?;
+            Ok(outcomes)
+        });
+        match result {
+            Ok(outcomes) => {
+                let elapsed = started.elapsed().as_secs_f64();
+                self.metrics.commit_seconds.observe(elapsed);
+                self.metrics.commit_batch_records.observe(n as f64);
+                self.metrics.set_log_size(&self.origin, self.size);
+                tracing::debug!(
+                    records = n,
+                    entries = self.size - before,
+                    elapsed,
+                    "committed"
+                );
+                for (job, out) in jobs.into_iter().zip(outcomes) {
+                    match (job, out) {
+                        (Job::Put { reply, .. }, JobOutcome::Put(o)) => drop(reply.send(Ok(o))),
+                        (Job::Revoke { reply, .. }, JobOutcome::Revoke(o)) => {
+                            drop(reply.send(Ok(o)))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, records = n, "commit failed; nothing acknowledged");
+                let msg = CommitError(e.to_string());
+                for job in jobs {
+                    match job {
+                        Job::Put { reply, .. } => drop(reply.send(Err(msg.clone()))),
+                        Job::Revoke { reply, .. } => drop(reply.send(Err(msg.clone()))),
+                    }
+                }
+                if let Err(e) = self.reload() {
+                    tracing::error!(error = %e, "cannot reload the own log after a failed commit; stopping");
+                    std::process::abort();
+                }
+            }
+        }
+    }
+
+    /// Signs the jobs' entries into one batch; advances the in-memory head.
+    fn build(&mut self, jobs: &[Job]) -> Result<(WriteBatch, Vec<JobOutcome>), StoreError> {
+        let mut batch = WriteBatch::default();
+        let mut pending = Pending::default();
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        let now = now_ms();
+        for job in jobs {
+            match job {
+                Job::Put { records, .. } => {
+                    let mut outs = Vec::with_capacity(records.len());
+                    for record in records {
+                        outs.push(self.put(&mut batch, &mut pending, record, now)?);
+                    }
+                    outcomes.push(JobOutcome::Put(outs));
+                }
+                Job::Revoke { revoke, .. } => {
+                    outcomes.push(JobOutcome::Revoke(self.revoke(
+                        &mut batch,
+                        &mut pending,
+                        revoke,
+                        now,
+                    )?));
+                }
+            }
+        }
+        for (key, state) in &pending.states {
+            // The subject index entry of the stored version is replaced.
+            let old = pending.stored_subject.get(key).and_then(Option::as_deref);
+            batch.put_record(key, state, old);
+        }
+        let state = self.sign_state()?;
+        batch.put_log_state(&self.origin, &state);
+        Ok((batch, outcomes))
+    }
+
+    fn current(
+        &self,
+        pending: &mut Pending,
+        key: &RecordKey,
+    ) -> Result<Option<RecordState>, StoreError> {
+        if let Some(s) = pending.states.get(key) {
+            return Ok(Some(s.clone()));
+        }
+        let stored = self.store.record(key)?;
+        pending
+            .stored_subject
+            .insert(key.clone(), stored.as_ref().map(|s| s.subject.clone()));
+        Ok(stored)
+    }
+
+    fn put(
+        &mut self,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+        record: &Record,
+        now: i64,
+    ) -> Result<Outcome, StoreError> {
+        let key = record.key();
+        let content = content_hash(record);
+        let prev = self.current(pending, &key)?;
+        if let Some(p) = &prev
+            && p.content == content
+        {
+            return Ok(match p.revoked {
+                None => Outcome::Duplicate { seq: p.put_seq },
+                Some(r) => Outcome::Rejected {
+                    reason: format!(
+                        "this record was revoked ({:?}) at seq {}; a revoked record is not published again with identical content",
+                        r.reason, r.seq
+                    ),
+                },
+            });
+        }
+        let seq = self.append(batch, Op::Put(record.clone()), now)?;
+        pending.states.insert(
+            key,
+            RecordState {
+                origin: self.origin.clone(),
+                put_seq: seq,
+                version: prev.as_ref().map_or(1, |p| p.version + 1),
+                content,
+                subject: record.subject.code.clone(),
+                revoked: None,
+                open_objections: prev.map(|p| p.open_objections).unwrap_or_default(),
+            },
+        );
+        Ok(Outcome::Accepted { seq })
+    }
+
+    fn revoke(
+        &mut self,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+        revoke: &Revoke,
+        now: i64,
+    ) -> Result<Outcome, StoreError> {
+        let Some(mut state) = self.current(pending, &revoke.key)? else {
+            return Ok(Outcome::Rejected {
+                reason: format!("no record {} in this node's log", revoke.key),
+            });
+        };
+        if state.origin != self.origin {
+            return Ok(Outcome::Rejected {
+                reason: format!("record {} belongs to {}", revoke.key, state.origin),
+            });
+        }
+        if let Some(r) = state.revoked {
+            return Ok(Outcome::Rejected {
+                reason: format!("record {} was already revoked at seq {}", revoke.key, r.seq),
+            });
+        }
+        let seq = self.append(batch, Op::Revoke(revoke.clone()), now)?;
+        state.revoked = Some(Revoked {
+            seq,
+            reason: revoke.reason,
+        });
+        pending.states.insert(revoke.key.clone(), state);
+        Ok(Outcome::Accepted { seq })
+    }
+
+    fn append(&mut self, batch: &mut WriteBatch, op: Op, now: i64) -> Result<u64, StoreError> {
+        let entry = Entry {
+            origin: self.origin.clone(),
+            seq: self.size,
+            prev_hash: self.prev_hash,
+            time_ms: now,
+            op,
+        };
+        let signed = entry
+            .sign(self.signer.signing_key())
+            .map_err(|e: EntryError| StoreError::Corrupt {
+                what: "new entry",
+                key: format!("{}/{}", self.origin, self.size),
+                why: e.to_string(),
+            })?;
+        let leaf = signed.leaf_hash();
+        let hashes = self.tree.append(leaf)?;
+        batch.put_entry(&self.origin, self.size, &signed);
+        batch.put_hashes(&self.origin, &hashes);
+        self.prev_hash = leaf;
+        self.size += 1;
+        Ok(self.size - 1)
+    }
+}
+
+/// Record states changed by the commit being built, and the subject each
+/// had on disk before it (to move its subject index entry).
+#[derive(Default)]
+struct Pending {
+    states: HashMap<RecordKey, RecordState>,
+    stored_subject: HashMap<RecordKey, Option<String>>,
+}
+
+enum JobOutcome {
+    Put(Vec<Outcome>),
+    Revoke(Outcome),
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

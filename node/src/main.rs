@@ -1,0 +1,99 @@
+//! `rongxin-node --config FILE [--data-dir DIR]`: runs one member until
+//! SIGTERM or SIGINT, then shuts down cleanly and exits 0.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use rongxin_node::Node;
+use rongxin_node::config::Config;
+use tracing_subscriber::EnvFilter;
+
+/// Rongxin (榕信) federation node.
+#[derive(Debug, Parser)]
+#[command(name = "rongxin-node", version, about)]
+struct Args {
+    /// The node's TOML config file.
+    #[arg(long)]
+    config: PathBuf,
+    /// Data directory; overrides data_dir in the config.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Log format: text for people, json for log collectors.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = EnvFilter::try_from_env("RONGXIN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    // A panic leaves the node in an unknown state: abort instead of running on.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        std::process::abort();
+    }));
+
+    let config = match Config::load(&args.config, args.data_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rongxin-node: config error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rongxin-node: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let member = config.member.clone();
+        let node = match Node::start(config).await {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("rongxin-node: cannot start: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!(
+            "rongxin-node {member} listening on http://{}",
+            node.http_addr()
+        );
+        wait_for_signal().await;
+        tracing::info!("signal received; shutting down");
+        match node.shutdown().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rongxin-node: shutdown failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers, ctrl-c is the only way out.
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

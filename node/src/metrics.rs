@@ -1,0 +1,147 @@
+//! Prometheus metrics of one node, in the text exposition format.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Label of an ingest result.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// accepted | duplicate | rejected
+    pub result: String,
+}
+
+/// Label of a log.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OriginLabel {
+    /// Member id of the log's origin.
+    pub origin: String,
+}
+
+/// Labels of an HTTP request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The matched route, such as /v1/records.
+    pub route: String,
+    /// The status code.
+    pub status: String,
+}
+
+/// Label of a query's access level.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AccessLabel {
+    /// public | conditional | government
+    pub access: String,
+}
+
+/// Every metric of the node. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    /// Records by ingest result.
+    pub ingest_records: Family<ResultLabel, Counter>,
+    /// Entries per log.
+    pub log_size: Family<OriginLabel, Gauge>,
+    /// Seconds per group commit (sign, apply, flush).
+    pub commit_seconds: Histogram,
+    /// Records per group commit.
+    pub commit_batch_records: Histogram,
+    /// Bytes of the store on disk.
+    pub store_bytes: Gauge,
+    /// HTTP requests by route and status.
+    pub http_requests: Family<RouteLabels, Counter>,
+    /// Subject queries by access level.
+    pub queries: Family<AccessLabel, Counter>,
+}
+
+impl Metrics {
+    /// A fresh set of metrics, registered.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("rongxin");
+        let ingest_records = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "ingest_records",
+            "Records submitted, by result",
+            ingest_records.clone(),
+        );
+        let log_size = Family::<OriginLabel, Gauge>::default();
+        registry.register("log_size", "Entries held per origin log", log_size.clone());
+        let commit_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "commit_seconds",
+            "Duration of a group commit (sign, apply, flush)",
+            commit_seconds.clone(),
+        );
+        let commit_batch_records = Histogram::new(exponential_buckets(1.0, 4.0, 8));
+        registry.register(
+            "commit_batch_records",
+            "Records per group commit",
+            commit_batch_records.clone(),
+        );
+        let store_bytes = Gauge::default();
+        registry.register(
+            "store_bytes",
+            "Bytes of the store on disk",
+            store_bytes.clone(),
+        );
+        let http_requests = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            http_requests.clone(),
+        );
+        let queries = Family::<AccessLabel, Counter>::default();
+        registry.register(
+            "queries",
+            "Subject profile queries by access level",
+            queries.clone(),
+        );
+        Metrics {
+            registry: Arc::new(registry),
+            ingest_records,
+            log_size,
+            commit_seconds,
+            commit_batch_records,
+            store_bytes,
+            http_requests,
+            queries,
+        }
+    }
+
+    /// Sets the size gauge of a log.
+    pub fn set_log_size(&self, origin: &str, size: u64) {
+        self.log_size
+            .get_or_create(&OriginLabel {
+                origin: origin.to_owned(),
+            })
+            .set(i64::try_from(size).unwrap_or(i64::MAX));
+    }
+
+    /// Counts ingest results.
+    pub fn count_ingest(&self, result: &str, n: u64) {
+        self.ingest_records
+            .get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,438 @@
+//! The store: one sled database that holds every log this node keeps (its own
+//! and its replicas of other origins), their Merkle hashes and checkpoints,
+//! the record and subject indexes, and the query log.
+//!
+//! Everything lives in one tree, `rongxin.v1`, under one-byte key prefixes,
+//! so that a batch of entries and every index update it implies land in one
+//! atomic `apply_batch`: after a crash at any instant the store holds either
+//! all of a commit or none of it. Durability is a separate, shared step
+//! ([`Store::flush`]): committers apply many batches and flush once, and
+//! acknowledge only after the flush (group commit).
+//!
+//! | prefix | key | value |
+//! | --- | --- | --- |
+//! | `M` | name | metadata (format version) |
+//! | `E` | origin, 0, seq (u64 BE) | version 1, signature (64), entry bytes |
+//! | `H` | origin, 0, storage index (u64 BE) | 32-byte Merkle hash (tlog layout) |
+//! | `L` | origin | [`LogState`]: size, root, signed checkpoint note |
+//! | `R` | bincode(record key) | [`RecordState`] |
+//! | `S` | subject code, 0, bincode(record key) | empty: subject index |
+//! | `Q` | query id (time ms u64 BE, counter u32 BE) | query log entry (JSON) |
+
+use std::path::Path;
+
+use bincode::{Decode, Encode};
+use rongxin_protocol::entry::{RevokeReason, SignedEntry};
+use rongxin_protocol::merkle::{self, Hash, HashReader, MerkleError};
+use rongxin_protocol::record::RecordKey;
+
+/// Name of the one tree; a new layout gets a new name and a migration.
+const TREE: &str = "rongxin.v1";
+/// Version of the layout inside the tree.
+const FORMAT_VERSION: u32 = 1;
+const VALUE_VERSION: u8 = 1;
+
+const P_META: u8 = b'M';
+const P_ENTRY: u8 = b'E';
+const P_HASH: u8 = b'H';
+const P_LOG: u8 = b'L';
+const P_RECORD: u8 = b'R';
+const P_SUBJECT: u8 = b'S';
+const P_QUERY: u8 = b'Q';
+
+/// A store failure. Reads of our own data that do not decode mean the disk
+/// was damaged or written by something else: the node stops rather than
+/// serve it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// sled reported an I/O or corruption error.
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored value does not decode.
+    #[error("store: corrupt {what} at key {key}: {why}")]
+    Corrupt {
+        /// Which kind of value.
+        what: &'static str,
+        /// The key, hex.
+        key: String,
+        /// The decoder's complaint.
+        why: String,
+    },
+    /// The data directory was written by an incompatible version.
+    #[error(
+        "store: data format {found} is not supported (this node reads format {FORMAT_VERSION}); restore a backup made by a matching version"
+    )]
+    Format {
+        /// The version found.
+        found: u32,
+    },
+    /// A Merkle computation over stored hashes failed.
+    #[error("store: {0}")]
+    Merkle(#[from] MerkleError),
+}
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_big_endian()
+        .with_fixed_int_encoding()
+}
+
+/// The state of one log: its size, root and latest signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct LogState {
+    /// Number of entries.
+    pub size: u64,
+    /// RFC 6962 root of those entries.
+    pub root: Hash,
+    /// Signed checkpoint note for `size` (empty before the first checkpoint).
+    pub checkpoint: String,
+}
+
+/// How a revoked record was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct Revoked {
+    /// Seq of the Revoke entry.
+    pub seq: u64,
+    /// Its reason.
+    pub reason: RevokeReason,
+}
+
+/// The current state of one record, derived from its origin's entries.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct RecordState {
+    /// The record's origin.
+    pub origin: String,
+    /// Seq of the Put holding the current version.
+    pub put_seq: u64,
+    /// Version number: 1 for the first Put, +1 for each later Put.
+    pub version: u32,
+    /// SHA-256 of the current version's record encoding (idempotency).
+    pub content: Hash,
+    /// Subject code of the current version (for the subject index).
+    pub subject: String,
+    /// Set when revoked.
+    pub revoked: Option<Revoked>,
+    /// Ids of objections filed and not yet resolved.
+    pub open_objections: Vec<String>,
+}
+
+/// One atomic group of writes.
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    batch: sled::Batch,
+}
+
+impl WriteBatch {
+    /// Adds entry `seq` of `origin`.
+    pub fn put_entry(&mut self, origin: &str, seq: u64, entry: &SignedEntry) {
+        let mut v = Vec::with_capacity(1 + 64 + entry.bytes.len());
+        v.push(VALUE_VERSION);
+        v.extend_from_slice(&entry.signature);
+        v.extend_from_slice(&entry.bytes);
+        self.batch.insert(log_key(P_ENTRY, origin, seq), v);
+    }
+
+    /// Adds Merkle hashes of `origin`'s tree at tlog storage indexes.
+    pub fn put_hashes(&mut self, origin: &str, hashes: &[(u64, Hash)]) {
+        for (i, h) in hashes {
+            self.batch.insert(log_key(P_HASH, origin, *i), &h[..]);
+        }
+    }
+
+    /// Sets `origin`'s log state.
+    pub fn put_log_state(&mut self, origin: &str, state: &LogState) {
+        self.batch
+            .insert(prefixed(P_LOG, origin.as_bytes()), encode(state));
+    }
+
+    /// Sets a record's state and keeps the subject index in step.
+    pub fn put_record(&mut self, key: &RecordKey, state: &RecordState, old_subject: Option<&str>) {
+        let k = encode_key(key);
+        if let Some(old) = old_subject.filter(|o| *o != state.subject) {
+            self.batch.remove(subject_key(old, &k));
+        }
+        self.batch.insert(subject_key(&state.subject, &k), &[][..]);
+        self.batch.insert(prefixed(P_RECORD, &k), encode(state));
+    }
+}
+
+/// The node's database. Cheap to clone; every clone is the same store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, checking its format version.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("store"))
+            .cache_capacity(256 * 1024 * 1024)
+            .open()?;
+        let tree = db.open_tree(TREE)?;
+        let meta = prefixed(P_META, b"format");
+        match tree.get(&meta)? {
+            Some(v) => {
+                let found = v
+                    .as_ref()
+                    .try_into()
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| corrupt("format version", &meta, "not 4 bytes"))?;
+                if found != FORMAT_VERSION {
+                    return Err(StoreError::Format { found });
+                }
+            }
+            None => {
+                tree.insert(&meta, &FORMAT_VERSION.to_be_bytes())?;
+                db.flush()?;
+            }
+        }
+        Ok(Store { db, tree })
+    }
+
+    /// Applies a batch atomically (not yet durable: see [`Store::flush`]).
+    pub fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.tree.apply_batch(batch.batch)?;
+        Ok(())
+    }
+
+    /// Makes everything applied so far durable.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Makes everything applied so far durable, blocking.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// The state of `origin`'s log, if the node holds any of it.
+    pub fn log_state(&self, origin: &str) -> Result<Option<LogState>, StoreError> {
+        let k = prefixed(P_LOG, origin.as_bytes());
+        self.tree
+            .get(&k)?
+            .map(|v| decode(&v, "log state", &k))
+            .transpose()
+    }
+
+    /// Every origin the node holds, with its log state.
+    pub fn log_states(&self) -> Result<Vec<(String, LogState)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix([P_LOG]) {
+            let (k, v) = kv?;
+            let origin = String::from_utf8_lossy(&k[1..]).into_owned();
+            out.push((origin, decode(&v, "log state", &k)?));
+        }
+        Ok(out)
+    }
+
+    /// Entry `seq` of `origin`.
+    pub fn entry(&self, origin: &str, seq: u64) -> Result<Option<SignedEntry>, StoreError> {
+        let k = log_key(P_ENTRY, origin, seq);
+        self.tree.get(&k)?.map(|v| decode_entry(&v, &k)).transpose()
+    }
+
+    /// Entries `from..from+limit` of `origin` that exist, in order.
+    pub fn entries(
+        &self,
+        origin: &str,
+        from: u64,
+        limit: u64,
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        let start = log_key(P_ENTRY, origin, from);
+        let end = log_key(P_ENTRY, origin, from.saturating_add(limit));
+        self.tree
+            .range(start..end)
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode_entry(&v, &k)
+            })
+            .collect()
+    }
+
+    /// A reader of `origin`'s stored Merkle hashes.
+    pub fn hashes<'a>(&'a self, origin: &'a str) -> StoredHashes<'a> {
+        StoredHashes {
+            store: self,
+            origin,
+        }
+    }
+
+    /// The state of the record `key`.
+    pub fn record(&self, key: &RecordKey) -> Result<Option<RecordState>, StoreError> {
+        let k = prefixed(P_RECORD, &encode_key(key));
+        self.tree
+            .get(&k)?
+            .map(|v| decode(&v, "record state", &k))
+            .transpose()
+    }
+
+    /// Keys of every record about `subject`, at most `limit`.
+    pub fn subject_records(
+        &self,
+        subject: &str,
+        limit: usize,
+    ) -> Result<Vec<RecordKey>, StoreError> {
+        let mut prefix = vec![P_SUBJECT];
+        prefix.extend_from_slice(subject.as_bytes());
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(&prefix).take(limit) {
+            let (k, _) = kv?;
+            let (key, _): (RecordKey, usize) =
+                bincode::decode_from_slice(&k[prefix.len()..], bincode_config())
+                    .map_err(|e| corrupt("subject index", &k, &e.to_string()))?;
+            out.push(key);
+        }
+        Ok(out)
+    }
+
+    /// Appends to the query log (查询登记).
+    pub fn log_query(&self, id: (u64, u32), entry: &serde_json::Value) -> Result<(), StoreError> {
+        let mut k = vec![P_QUERY];
+        k.extend_from_slice(&id.0.to_be_bytes());
+        k.extend_from_slice(&id.1.to_be_bytes());
+        self.tree
+            .insert(k, serde_json::to_vec(entry).unwrap_or_default())?;
+        Ok(())
+    }
+
+    /// The newest query log entries, before `before` if given.
+    pub fn queries(
+        &self,
+        limit: usize,
+        before: Option<(u64, u32)>,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let end = match before {
+            Some((ms, n)) => {
+                let mut k = vec![P_QUERY];
+                k.extend_from_slice(&ms.to_be_bytes());
+                k.extend_from_slice(&n.to_be_bytes());
+                k
+            }
+            None => vec![P_QUERY + 1],
+        };
+        let mut out = Vec::new();
+        for kv in self.tree.range(vec![P_QUERY]..end).rev().take(limit) {
+            let (k, v) = kv?;
+            out.push(
+                serde_json::from_slice(&v).map_err(|e| corrupt("query log", &k, &e.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Reads one origin's Merkle hashes from the store.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredHashes<'a> {
+    store: &'a Store,
+    origin: &'a str,
+}
+
+impl HashReader for StoredHashes<'_> {
+    type Error = StoreError;
+
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
+        indexes
+            .iter()
+            .map(|&i| {
+                let k = log_key(P_HASH, self.origin, i);
+                let v = self
+                    .store
+                    .tree
+                    .get(&k)?
+                    .ok_or(StoreError::Merkle(MerkleError::MissingHash { index: i }))?;
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt("merkle hash", &k, "not 32 bytes"))
+            })
+            .collect()
+    }
+}
+
+/// The compact Merkle tree of a stored log, for appending.
+pub fn load_tree(
+    store: &Store,
+    origin: &str,
+    size: u64,
+) -> Result<merkle::CompactTree, StoreError> {
+    merkle::CompactTree::load(size, &store.hashes(origin))
+}
+
+fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + rest.len());
+    k.push(prefix);
+    k.extend_from_slice(rest);
+    k
+}
+
+fn log_key(prefix: u8, origin: &str, n: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(origin.len() + 10);
+    k.push(prefix);
+    k.extend_from_slice(origin.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+fn subject_key(subject: &str, record_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(subject.len() + record_key.len() + 2);
+    k.push(P_SUBJECT);
+    k.extend_from_slice(subject.as_bytes());
+    k.push(0);
+    k.extend_from_slice(record_key);
+    k
+}
+
+/// The stable byte form of a record key, used in index keys.
+pub fn encode_key(key: &RecordKey) -> Vec<u8> {
+    bincode::encode_to_vec(key, bincode_config()).unwrap_or_default()
+}
+
+fn encode<T: Encode>(v: &T) -> Vec<u8> {
+    let mut out = vec![VALUE_VERSION];
+    out.extend(bincode::encode_to_vec(v, bincode_config()).unwrap_or_default());
+    out
+}
+
+fn decode<T: Decode<()>>(v: &[u8], what: &'static str, key: &[u8]) -> Result<T, StoreError> {
+    match v.split_first() {
+        Some((&VALUE_VERSION, body)) => bincode::decode_from_slice(body, bincode_config())
+            .map(|(t, _)| t)
+            .map_err(|e| corrupt(what, key, &e.to_string())),
+        _ => Err(corrupt(what, key, "unknown value version")),
+    }
+}
+
+fn decode_entry(v: &[u8], key: &[u8]) -> Result<SignedEntry, StoreError> {
+    match v.split_first() {
+        Some((&VALUE_VERSION, rest)) if rest.len() >= 64 => {
+            let (sig, bytes) = rest.split_at(64);
+            Ok(SignedEntry {
+                bytes: bytes.to_vec(),
+                signature: sig
+                    .try_into()
+                    .map_err(|_| corrupt("entry", key, "short signature"))?,
+            })
+        }
+        _ => Err(corrupt("entry", key, "unknown value version or too short")),
+    }
+}
+
+fn corrupt(what: &'static str, key: &[u8], why: &str) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        key: hex::encode(key),
+        why: why.to_owned(),
+    }
+}
