@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod client;
 mod cmd;
 mod files;
+mod local;
 
 /// Rongxin (榕信) operator and auditor tool.
 #[derive(Debug, Parser)]
@@ -25,6 +27,18 @@ enum Command {
     Roster(cmd::roster::RosterArgs),
     /// Offline verification for auditors.
     Audit(cmd::audit::AuditArgs),
+    /// Write realistic, valid sample records (JSON Lines) for one origin.
+    Sample(cmd::sample::SampleArgs),
+    /// Send a file of records (JSON Lines or 双公示 CSV) to a node.
+    ///
+    /// Exits 0 when nothing was rejected, 1 when some records were, 2 on errors.
+    Submit(cmd::submit::SubmitArgs),
+    /// Show a subject's credit profile from a node.
+    Query(cmd::query::QueryArgs),
+    /// Show a node's status.
+    Status(cmd::status::StatusArgs),
+    /// Fetch the provenance bundle of one log entry, for `audit verify`.
+    Bundle(cmd::bundle::BundleArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +48,11 @@ fn main() -> ExitCode {
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Roster(a) => cmd::roster::run(a),
         Command::Audit(a) => cmd::audit::run(a),
+        Command::Sample(a) => cmd::sample::run(a),
+        Command::Submit(a) => cmd::submit::run(a),
+        Command::Query(a) => cmd::query::run(a),
+        Command::Status(a) => cmd::status::run(a),
+        Command::Bundle(a) => cmd::bundle::run(a),
     };
     match result {
         Ok(code) => code,

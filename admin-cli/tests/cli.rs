@@ -213,12 +213,17 @@ fn keygen_writes_private_keys_and_the_roster_workflow_verifies() {
 /// Builds a bundle for entry 3 of a 6-entry gulou log in the example federation.
 fn example_bundle() -> (Bundle, PathBuf) {
     let ex = examples();
-    let read = |p: &str| std::fs::read_to_string(ex.join(p)).unwrap();
-    let root = rongxin_protocol::note::NoteVerifier::parse(read("root.pub").trim()).unwrap();
+    let read = |p: &str| std::fs::read_to_string(ex.join(p)).expect("example federation");
+    let root = rongxin_protocol::note::NoteVerifier::parse(read("root.pub").trim())
+        .expect("example federation");
     let roster_note = read("roster.signed");
-    let roster = SignedRoster::open(&roster_note, &root).unwrap().roster;
-    let signer = NoteSigner::parse(read("demo-keys/gulou/signing.key").trim()).unwrap();
-    let catalog = rongxin_protocol::catalog::Catalog::from_toml_str(&read("catalog.toml")).unwrap();
+    let roster = SignedRoster::open(&roster_note, &root)
+        .expect("example federation")
+        .roster;
+    let signer =
+        NoteSigner::parse(read("demo-keys/gulou/signing.key").trim()).expect("example federation");
+    let catalog = rongxin_protocol::catalog::Catalog::from_toml_str(&read("catalog.toml"))
+        .expect("example federation");
     let mut hashes = MemoryHashes::new();
     let mut prev = [0u8; 32];
     let mut signed_entries = Vec::new();
@@ -235,7 +240,7 @@ fn example_bundle() -> (Bundle, PathBuf) {
             }),
             &catalog,
         )
-        .unwrap();
+        .expect("example federation");
         let entry = Entry {
             origin: "gulou".into(),
             seq,
@@ -243,20 +248,24 @@ fn example_bundle() -> (Bundle, PathBuf) {
             time_ms: 1_772_000_000_000 + seq as i64,
             op: Op::Put(record),
         };
-        let signed = entry.sign(signer.signing_key()).unwrap();
+        let signed = entry
+            .sign(signer.signing_key())
+            .expect("example federation");
         prev = signed.leaf_hash();
-        hashes.push_leaf(signed.leaf_hash()).unwrap();
+        hashes
+            .push_leaf(signed.leaf_hash())
+            .expect("example federation");
         signed_entries.push(signed);
     }
-    let root_hash = merkle::tree_root(6, &hashes).unwrap();
+    let root_hash = merkle::tree_root(6, &hashes).expect("example federation");
     let cp = Checkpoint {
         origin: roster.log_origin("gulou"),
         size: 6,
         root: root_hash,
     }
     .sign(&signer)
-    .unwrap();
-    let proof = merkle::inclusion_proof(3, 6, &hashes).unwrap();
+    .expect("example federation");
+    let proof = merkle::inclusion_proof(3, 6, &hashes).expect("example federation");
     let bundle = Bundle::new(
         &signed_entries[3],
         3,

@@ -28,12 +28,19 @@ pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
 /// Longest free-text field of an op (reason basis, objection statement …), in characters.
 pub const MAX_OP_TEXT_CHARS: usize = 2000;
 
-/// The bincode configuration of entries and wire messages.
+/// The bincode configuration of entries.
+///
+/// The limit only bounds what decoding may allocate (input length is checked
+/// against [`MAX_ENTRY_BYTES`] separately). bincode counts it in in-memory
+/// sizes, claimed up front per container: a `fields` pair claims the size of
+/// `(String, FieldValue)` (about 50 bytes) though it may take only 13 encoded,
+/// so a limit of `MAX_ENTRY_BYTES` refused some entries that
+/// [`Entry::to_bytes`] accepted. Eight times covers every entry.
 pub(crate) fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard()
         .with_big_endian()
         .with_fixed_int_encoding()
-        .with_limit::<MAX_ENTRY_BYTES>()
+        .with_limit::<{ 8 * MAX_ENTRY_BYTES }>()
 }
 
 /// One step of an origin's log.

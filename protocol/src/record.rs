@@ -293,7 +293,16 @@ impl Record {
             Ok(_) if errors.is_empty() => Ok(record),
             Ok(_) => Err(errors),
             Err(more) => {
-                errors.extend(more);
+                // A field refused while reading (wrong JSON type, bad value,
+                // unknown kind, `fields` not an object) is left empty or out
+                // of the record; the check would report it (or what it
+                // holds) again, wrongly, as missing or unknown.
+                let reported: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+                errors.extend(more.into_iter().filter(|e| {
+                    !reported
+                        .iter()
+                        .any(|r| e.field == *r || e.field.starts_with(&format!("{r}.")))
+                }));
                 Err(errors)
             }
         }

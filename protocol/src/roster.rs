@@ -98,9 +98,11 @@ pub enum RosterError {
 }
 
 /// Whether `id` can be a member id: 2..=32 of lower-case ASCII letters,
-/// digits and '-', starting with a letter.
+/// digits and '-', starting with a letter, and not `root` (whose log origin
+/// `<federation>/root` would be the root key's name).
 pub fn is_member_id(id: &str) -> bool {
-    (2..=32).contains(&id.len())
+    id != "root"
+        && (2..=32).contains(&id.len())
         && id.as_bytes()[0].is_ascii_lowercase()
         && id
             .bytes()
@@ -194,7 +196,7 @@ impl Roster {
         for m in &self.members {
             if !is_member_id(&m.id) {
                 return bad(format!(
-                    "member id '{}' must be 2-32 lower-case letters, digits or '-', starting with a letter",
+                    "member id '{}' must be 2-32 lower-case letters, digits or '-', starting with a letter, and not 'root'",
                     m.id
                 ));
             }

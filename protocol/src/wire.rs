@@ -110,7 +110,9 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard()
         .with_big_endian()
         .with_fixed_int_encoding()
-        .with_limit::<MAX_MESSAGE_BYTES>()
+        // bincode charges decoded sizes in memory, which exceed encoded sizes
+        // for small items; input is checked against MAX_MESSAGE_BYTES first.
+        .with_limit::<{ 8 * MAX_MESSAGE_BYTES }>()
 }
 
 fn encode<T: Encode>(msg: &T) -> Result<Vec<u8>, WireError> {

@@ -19,7 +19,7 @@ pub struct CodeArgs {
 
 #[derive(Debug, Subcommand)]
 enum CodeCommand {
-    /// Print one line per code: the code, then valid, legacy or invalid: <reason>.
+    /// Print one line per code: the code, then valid, legacy, or invalid and the reason.
     /// Exits 0 only when no code is invalid.
     Check {
         /// Codes to check (unified social credit codes or resident ID numbers).

@@ -32,7 +32,7 @@ pub struct KeygenArgs {
     /// Generate the federation root key instead of a member's keys.
     #[arg(long)]
     root: bool,
-    /// Federation name: log origins and key names are <federation>/<member>.
+    /// Federation name: log origins and key names are FEDERATION/MEMBER.
     #[arg(long, default_value = "rongxin.fuzhou")]
     federation: String,
 }

@@ -1,6 +1,11 @@
 //! One module per `rongxinctl` subcommand.
 
 pub mod audit;
+pub mod bundle;
 pub mod code;
 pub mod keygen;
+pub mod query;
 pub mod roster;
+pub mod sample;
+pub mod status;
+pub mod submit;

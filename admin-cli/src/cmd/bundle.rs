@@ -1,0 +1,63 @@
+//! `rongxinctl bundle`: fetch the provenance bundle of one log entry from a
+//! node, for `rongxinctl audit verify` (which trusts only the root key).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use rongxin_protocol::bundle::Bundle;
+
+use crate::client::{Node, NodeError, segment};
+use crate::files::write_public;
+
+/// Arguments of `rongxinctl bundle`.
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// The node's HTTP API, such as http://127.0.0.1:8102.
+    #[arg(long)]
+    node: String,
+    /// The entry's origin member id, such as gulou.
+    origin: String,
+    /// The entry's position in the origin's log.
+    seq: u64,
+    /// Write the bundle to this file instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Runs `rongxinctl bundle`.
+pub fn run(args: BundleArgs) -> Result<ExitCode> {
+    let node = Node::new(&args.node, Duration::from_secs(60))?;
+    let path = format!("/v1/records/{}/{}/bundle", segment(&args.origin), args.seq);
+    let answer = node.get(&path, &[], None)?;
+    // Only a check that it is a bundle at all: verification is audit
+    // verify's job, offline, against the root key.
+    let bundle: Bundle = serde_json::from_str(&answer.body).map_err(|e| NodeError::BadAnswer {
+        url: answer.url.clone(),
+        detail: format!("not a rongxin bundle: {e}"),
+    })?;
+    let mut text = answer.body;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    match &args.out {
+        Some(out) => {
+            write_public(out, text.as_bytes())?;
+            eprintln!(
+                "wrote the bundle of {} #{} to {}; check it with: rongxinctl audit verify {} --root root.pub",
+                bundle.origin,
+                bundle.leaf_index,
+                out.display(),
+                out.display()
+            );
+        }
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .context("cannot write to standard output")?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

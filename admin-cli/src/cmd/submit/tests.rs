@@ -1,0 +1,168 @@
+//! Reading submit input: JSON Lines and 双公示 CSV mapping.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use rongxin_protocol::catalog::Catalog;
+use rongxin_protocol::record::Record;
+use serde_json::{Value, json};
+
+use super::input::{Input, Item, normalise_date};
+use crate::files::read_text;
+
+fn catalog() -> Catalog {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config-examples/catalog.toml");
+    Catalog::from_toml_str(&read_text(&path).unwrap()).unwrap()
+}
+
+fn items(input: Input<'_>) -> Vec<Item> {
+    input.collect::<anyhow::Result<Vec<_>>>().unwrap()
+}
+
+fn payload(item: &Item) -> Value {
+    serde_json::from_str(item.payload.as_ref().unwrap()).unwrap()
+}
+
+const CSV: &str = "\u{feff}XK_WSH,XK_JDRQ,XK_XKJG,XK_XKJGDM,XK_XDR_MC,XDR_LB,XDR_SHXYM,XDR_ZJHM,XK_XKWS,XK_XKLB,XK_NR,XK_YXQZ,XK_YXQZI,XK_ZT,XK_LYDW,XK_LYDWDM,CF_WSH,CF_JDRQ,CF_CFJG,CF_CFJGDM,CF_XDR_MC,CF_WFXW,CF_SY,CF_YJ,CF_CFLB,CF_NR,CF_NR_FK,CF_YXQ,CF_SJLY,CF_SJLYDM,DFBM
+榕鼓市监许〔2026〕1号,2026/3/1,福州市鼓楼区市场监督管理局,11350102MB01234562,福州市鼓楼区鑫源贸易有限公司,法人及非法人组织,91350100757384472D,,食品经营许可决定书,普通,预包装食品销售,2026-03-01,2031-02-28,1,福州市鼓楼区市场监督管理局,11350102MB01234562,,,,,,,,,,,,,,,350102
+,,,,,,11010519491231002X,,,,,,,,,,榕鼓市监罚〔2026〕2号,20260302,福州市鼓楼区市场监督管理局,11350102MB01234562,张三,未按规定明码标价,经查…,《明码标价和禁止价格欺诈规定》第二十一条,罚款,罚款人民币2000元,0.2,2027-03-02,福州市鼓楼区市场监督管理局,11350102MB01234562,350102
+榕鼓市监罚〔2026〕3号,too,few,columns
+,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,350102
+";
+
+#[test]
+fn csv_rows_map_to_ingest_records() {
+    let catalog = catalog();
+    let all = items(Input::csv(Box::new(Cursor::new(CSV)), Some(&catalog), None).unwrap());
+    assert_eq!(all.len(), 4);
+
+    let xk = payload(&all[0]);
+    assert_eq!(all[0].line, Some(2));
+    assert_eq!(xk["kind"], "XK");
+    assert_eq!(xk["jurisdiction"], "350102");
+    assert_eq!(xk["record_no"], "榕鼓市监许〔2026〕1号");
+    assert_eq!(xk["decision_date"], "2026-03-01");
+    assert_eq!(
+        xk["subject"],
+        json!({"class": "legal_person", "code": "91350100757384472D", "name": "福州市鼓楼区鑫源贸易有限公司"})
+    );
+    assert_eq!(
+        xk["authority"],
+        json!({"name": "福州市鼓楼区市场监督管理局", "code": "11350102MB01234562"})
+    );
+    assert_eq!(xk["fields"]["XK_ZT"], "1");
+    assert_eq!(xk["fields"]["XK_YXQZI"], "2031-02-28");
+    assert!(
+        xk["fields"].get("CF_WSH").is_none(),
+        "empty columns are left out"
+    );
+    assert!(xk["fields"].get("DFBM").is_none() && xk["fields"].get("XDR_SHXYM").is_none());
+
+    // A natural person: no XDR_LB, so the class is missing and the code is
+    // taken from XDR_SHXYM as given; the kind is inferred from CF_ columns.
+    let cf = payload(&all[1]);
+    assert_eq!(cf["kind"], "CF");
+    assert_eq!(cf["decision_date"], "2026-03-02");
+    assert_eq!(cf["subject"]["name"], "张三");
+    assert_eq!(cf["fields"]["CF_NR_FK"], "0.2");
+    assert_eq!(cf["fields"]["CF_YXQ"], "2027-03-02");
+
+    assert_eq!(all[2].line, Some(4));
+    let err = all[2].payload.as_ref().unwrap_err();
+    assert!(
+        err.contains("has 4 values but the header has 31 columns"),
+        "{err}"
+    );
+    assert!(
+        all[2].text.starts_with("榕鼓市监罚〔2026〕3号,too"),
+        "{}",
+        all[2].text
+    );
+
+    let err = all[3].payload.as_ref().unwrap_err();
+    assert!(err.contains("add a KIND column"), "{err}");
+
+    // The XK row is a complete record the catalog accepts.
+    let record = Record::from_json(&xk, &catalog).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(record.subject.code, "91350100757384472D");
+}
+
+#[test]
+fn csv_kind_column_class_values_and_types() {
+    let catalog = catalog();
+    let csv = "KIND,RECORD_NO,DECISION_DATE,AUTHORITY_NAME,AUTHORITY_CODE,XDR_MC,XDR_LB,XDR_SHXYM,XDR_ZJHM,QJ_JE,QJ_QJ,QJ_RS,QJ_YBJ,JURISDICTION\n\
+        GJJQJ,榕公积金催〔2026〕1号,2026-05-01 00:00:00,福州住房公积金中心,11350100MB0123456X,某店,个体工商户,92350102MA2XXXXX1X,,1.5,2025年1月至2025年6月,12,否,\n\
+        XK,x,2026.5.1,a,b,李四,自然人,,11010519491231002X,,,,,350103\n";
+    let all =
+        items(Input::csv(Box::new(Cursor::new(csv)), Some(&catalog), Some("350102")).unwrap());
+    let gjj = payload(&all[0]);
+    assert_eq!(gjj["kind"], "GJJQJ");
+    assert_eq!(
+        gjj["jurisdiction"], "350102",
+        "--jurisdiction fills an empty cell"
+    );
+    assert_eq!(gjj["decision_date"], "2026-05-01");
+    assert_eq!(gjj["subject"]["class"], "individual_business");
+    assert_eq!(gjj["fields"]["QJ_RS"], json!(12));
+    assert_eq!(gjj["fields"]["QJ_YBJ"], json!(false));
+    assert_eq!(gjj["fields"]["QJ_JE"], "1.5");
+    let person = payload(&all[1]);
+    assert_eq!(person["subject"]["class"], "natural_person");
+    assert_eq!(person["subject"]["code"], "11010519491231002X");
+    assert_eq!(person["jurisdiction"], "350103");
+    assert_eq!(person["decision_date"], "2026-05-01");
+}
+
+#[test]
+fn csv_header_without_core_columns_is_refused() {
+    let catalog = catalog();
+    let err = Input::csv(Box::new(Cursor::new("A,B\n1,2\n")), Some(&catalog), None).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("record number (XK_WSH or CF_WSH or RECORD_NO)"),
+        "{text}"
+    );
+    assert!(text.contains("subject name"), "{text}");
+}
+
+#[test]
+fn json_lines_and_arrays() {
+    let text = "{\"kind\":\"XK\"}\n\n  \nnot json\n[1]\n{\"kind\":\"CF\"}\r\n";
+    let all = items(Input::json(Box::new(Cursor::new(text))).unwrap());
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0].payload.as_deref(), Ok("{\"kind\":\"XK\"}"));
+    assert_eq!((all[1].line, all[1].index), (Some(4), 1));
+    assert!(
+        all[1]
+            .payload
+            .as_ref()
+            .unwrap_err()
+            .starts_with("not valid JSON")
+    );
+    assert!(
+        all[2]
+            .payload
+            .as_ref()
+            .unwrap_err()
+            .contains("got an array")
+    );
+    assert_eq!(all[3].line, Some(6));
+    assert_eq!(all[3].payload.as_deref(), Ok("{\"kind\":\"CF\"}"));
+
+    let array = items(Input::json(Box::new(Cursor::new(" [{\"a\":1}, 2]"))).unwrap());
+    assert_eq!(array.len(), 2);
+    assert_eq!(array[0].line, None);
+    assert!(array[1].payload.is_err());
+    assert_eq!(array[1].place(), "record 2");
+}
+
+#[test]
+fn dates_from_spreadsheets() {
+    assert_eq!(normalise_date("2026/3/1"), "2026-03-01");
+    assert_eq!(normalise_date("2026.03.01"), "2026-03-01");
+    assert_eq!(normalise_date("20260301"), "2026-03-01");
+    assert_eq!(normalise_date("2026-03-01 00:00:00"), "2026-03-01");
+    assert_eq!(normalise_date("2026-03-01T08:00"), "2026-03-01");
+    assert_eq!(normalise_date("三月一日"), "三月一日");
+    assert_eq!(normalise_date("26/3/1"), "26/3/1");
+}
