@@ -65,6 +65,8 @@ struct ConfigFile {
     #[serde(default)]
     objection_due: Option<String>,
     #[serde(default)]
+    restore_timeout: Option<String>,
+    #[serde(default)]
     departments: Vec<DepartmentFile>,
     #[serde(default)]
     agencies: Vec<AgencyFile>,
@@ -141,8 +143,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// HTTP API listen address.
     pub http_listen: SocketAddr,
-    /// libp2p listen multiaddr (used by replication).
-    pub p2p_listen: String,
+    /// libp2p listen multiaddr (replication).
+    pub p2p_listen: libp2p::Multiaddr,
     /// Members to connect to (replication).
     pub peers: Vec<String>,
     /// The verified roster.
@@ -165,6 +167,8 @@ pub struct Config {
     pub commit_max_records: usize,
     /// Time the origin has to decide an objection.
     pub objection_due: Duration,
+    /// How long to wait at start for peers to report this node's own log.
+    pub restore_timeout: Duration,
 }
 
 impl Config {
@@ -185,15 +189,15 @@ impl Config {
                 ),
             )
         })?;
-        if !file.p2p_listen.starts_with("/ip4/") && !file.p2p_listen.starts_with("/ip6/") {
-            return Err(err(
+        let p2p_listen: libp2p::Multiaddr = file.p2p_listen.parse().map_err(|_| {
+            err(
                 path,
                 format!(
                     "p2p_listen = \"{}\" is not a multiaddr such as \"/ip4/127.0.0.1/tcp/7102\"",
                     file.p2p_listen
                 ),
-            ));
-        }
+            )
+        })?;
         let data_dir = match data_dir.or(file.data_dir.map(|d| rel(&d))) {
             Some(d) => d,
             None => {
@@ -282,7 +286,7 @@ impl Config {
                 )
             })?;
         let keypair =
-            libp2p_identity::Keypair::from_protobuf_encoding(&transport_key).map_err(|e| {
+            libp2p::identity::Keypair::from_protobuf_encoding(&transport_key).map_err(|e| {
                 err(
                     &transport_path,
                     format!("transport_key is not a libp2p key: {e}"),
@@ -385,6 +389,15 @@ impl Config {
                 )
             })?,
         };
+        let restore_timeout = match &file.restore_timeout {
+            None => Duration::from_secs(10),
+            Some(s) => humantime::parse_duration(s).map_err(|e| {
+                err(
+                    path,
+                    format!("restore_timeout = \"{s}\": {e} (write e.g. \"10s\")"),
+                )
+            })?,
+        };
         let positive =
             |key: &str, v: Option<usize>, default: usize| -> Result<usize, ConfigError> {
                 match v {
@@ -399,7 +412,7 @@ impl Config {
             me: member,
             data_dir,
             http_listen,
-            p2p_listen: file.p2p_listen,
+            p2p_listen,
             peers: file.peers,
             roster,
             root,
@@ -419,6 +432,7 @@ impl Config {
             )?,
             commit_max_records: positive("commit_max_records", file.commit_max_records, 4_096)?,
             objection_due,
+            restore_timeout,
         })
     }
 

@@ -1,30 +1,38 @@
 //! rongxin-node: one member of the Rongxin federation.
 //!
 //! The daemon is this library: [`Node::start`] opens the store, starts the
-//! committer (the one writer of the node's own log) and the HTTP API, and
-//! returns a [`NodeHandle`]; [`NodeHandle::shutdown`] stops accepting, lets
-//! in-flight commits finish, flushes, and returns. `main.rs` only parses
-//! flags, loads the config and waits for a signal; tests start nodes the
-//! same way.
+//! replication transport, restores the node's own log from peers if they hold
+//! more of it (restore protection), starts the committer (the one writer of
+//! the node's own log), the sync loops and the HTTP API, and returns a
+//! [`NodeHandle`]; [`NodeHandle::shutdown`] stops accepting, lets in-flight
+//! commits finish, flushes, and returns. `main.rs` only parses flags, loads
+//! the config and waits for a signal; tests start nodes the same way.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, anyhow};
+use rongxin_protocol::roster::SignedRoster;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub mod apply;
 pub mod config;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod net;
 pub mod query;
+pub mod replica;
+pub mod shared;
 pub mod store;
+pub mod sync;
 
 use config::Config;
 use ingest::Committer;
 use metrics::Metrics;
+use shared::Shared;
 use store::Store;
 
 /// Jobs that may wait for the committer; handlers wait for room beyond it.
@@ -40,12 +48,41 @@ pub struct NodeHandle {
     http_addr: SocketAddr,
     cancel: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    network: tokio::task::JoinHandle<()>,
     committer: std::thread::JoinHandle<()>,
     store: Store,
 }
 
+/// The newer of the configured roster and the newest one received from peers.
+fn roster_in_force(config: &Config, store: &Store) -> Result<SignedRoster> {
+    let mut roster = config.roster.clone();
+    if let Some(note) = store.roster()? {
+        match SignedRoster::open(&note, &config.root) {
+            Ok(r) if r.supersedes(&roster) => roster = r,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "ignoring a stored roster that does not verify"),
+        }
+    }
+    let me = roster.roster.member(&config.member).ok_or_else(|| {
+        anyhow!(
+            "{} is not a member of the roster in force (version {})",
+            config.member,
+            roster.roster.version
+        )
+    })?;
+    if me.verifying_key()? != *config.signer.verifier().key() {
+        return Err(anyhow!(
+            "the roster in force (version {}) lists another signing key for {}: install the key it names, or have the root sign a roster with this one",
+            roster.roster.version,
+            config.member
+        ));
+    }
+    Ok(roster)
+}
+
 impl Node {
-    /// Opens the store, starts the committer and the HTTP API.
+    /// Opens the store, starts replication, restores the own log from peers
+    /// when needed, then starts the committer and the HTTP API.
     pub async fn start(config: Config) -> Result<NodeHandle> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
@@ -55,11 +92,72 @@ impl Node {
         for (origin, s) in store.log_states()? {
             metrics.set_log_size(&origin, s.size);
         }
+        let roster = roster_in_force(&config, &store)?;
+        metrics
+            .roster_version
+            .set(i64::try_from(roster.roster.version).unwrap_or(i64::MAX));
+        let shared = Arc::new(Shared::new(
+            roster,
+            config.root.clone(),
+            config.catalog.clone(),
+            config.member.clone(),
+        ));
+        let cancel = CancellationToken::new();
+
+        // Replication transport and the server side of sync.
+        let keypair = libp2p::identity::Keypair::from_protobuf_encoding(&config.transport_key)
+            .context("transport_key is not a libp2p key")?;
+        let (allowed, dial, named) =
+            sync::peer_sets(&shared.roster(), &config.member, &config.peers);
+        let (net, inbound, net_task) = net::start(
+            net::NetConfig {
+                keypair,
+                listen: config.p2p_listen.clone(),
+                allowed,
+                dial,
+            },
+            metrics.clone(),
+            cancel.child_token(),
+        )
+        .with_context(|| {
+            format!(
+                "cannot listen for replication on p2p_listen = {}",
+                config.p2p_listen
+            )
+        })?;
+        let network = tokio::spawn(net_task);
+        let replicator = Arc::new(replica::Replicator::new(
+            store.clone(),
+            shared.clone(),
+            metrics.clone(),
+        ));
+        let sync = Arc::new(sync::Sync::new(
+            shared.clone(),
+            store.clone(),
+            replicator.clone(),
+            net.clone(),
+            metrics.clone(),
+        ));
+        tokio::spawn(sync.clone().serve(inbound));
+
+        // Restore protection: nothing is signed before peers had their say.
+        let answered = sync
+            .restore_own_log(&named, config.restore_timeout)
+            .await
+            .map_err(|e| anyhow!("restore protection: {e}"))?;
+        if !named.is_empty() && answered == 0 {
+            tracing::warn!(
+                timeout = ?config.restore_timeout,
+                "no peer answered before restore_timeout; starting without learning this node's latest checkpoint from peers"
+            );
+        }
+        replicator.reset();
+
         let committer = Committer::open(
             store.clone(),
             &config.member,
             config.signer.clone(),
-            config.roster.roster.log_origin(&config.member),
+            shared.roster().roster.log_origin(&config.member),
             config.commit_max_records,
             metrics.clone(),
         )?;
@@ -70,6 +168,16 @@ impl Node {
             .spawn(move || committer.run(rx))
             .context("cannot start the committer thread")?;
 
+        for (member, peer) in named {
+            tokio::spawn(sync.clone().peer_loop(member, peer, cancel.child_token()));
+        }
+        tokio::spawn(follow_roster(
+            shared.clone(),
+            net.clone(),
+            config.peers.clone(),
+            cancel.child_token(),
+        ));
+
         let listener = tokio::net::TcpListener::bind(config.http_listen)
             .await
             .with_context(|| {
@@ -79,7 +187,7 @@ impl Node {
                 )
             })?;
         let http_addr = listener.local_addr()?;
-        tracing::info!(member = %config.member, %http_addr, own_log = own_size, data_dir = %config.data_dir.display(), "node started");
+        tracing::info!(member = %config.member, %http_addr, p2p = %config.p2p_listen, own_log = own_size, data_dir = %config.data_dir.display(), "node started");
         let state = Arc::new(http::AppState {
             config,
             store: store.clone(),
@@ -87,9 +195,10 @@ impl Node {
             metrics,
             started: Instant::now(),
             query_ids: query::QueryIds::default(),
+            shared,
+            sync: Some(sync.status.clone()),
         });
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let cancel = CancellationToken::new();
         let server = tokio::spawn(
             axum::serve(listener, app)
                 .with_graceful_shutdown(cancel.clone().cancelled_owned())
@@ -99,9 +208,34 @@ impl Node {
             http_addr,
             cancel,
             server,
+            network,
             committer,
             store,
         })
+    }
+}
+
+/// Keeps the transport's allow-list and dial set in step with the roster in force.
+async fn follow_roster(
+    shared: Arc<Shared>,
+    net: net::NetHandle,
+    peers: Vec<String>,
+    cancel: CancellationToken,
+) {
+    let mut version = shared.roster().roster.version;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let roster = shared.roster();
+        if roster.roster.version != version {
+            version = roster.roster.version;
+            let (allowed, dial, _) = sync::peer_sets(&roster, &shared.member, &peers);
+            net.set_peers(allowed, dial).await;
+            tracing::info!(version, "roster changed: peer allow-list updated");
+        }
     }
 }
 
@@ -112,7 +246,7 @@ impl NodeHandle {
     }
 
     /// Stops accepting requests, waits for in-flight ones (and their
-    /// commits) to finish, then flushes the store.
+    /// commits) to finish, stops replication, then flushes the store.
     pub async fn shutdown(self) -> Result<()> {
         self.cancel.cancel();
         match tokio::time::timeout(Duration::from_secs(30), self.server).await {
@@ -126,7 +260,8 @@ impl NodeHandle {
         let committer = self.committer;
         tokio::task::spawn_blocking(move || committer.join())
             .await?
-            .map_err(|_| anyhow::anyhow!("the committer thread panicked"))?;
+            .map_err(|_| anyhow!("the committer thread panicked"))?;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.network).await;
         self.store.flush().await?;
         tracing::info!("node stopped; store flushed");
         Ok(())

@@ -57,6 +57,34 @@ pub struct Metrics {
     pub http_requests: Family<RouteLabels, Counter>,
     /// Subject queries by access level.
     pub queries: Family<AccessLabel, Counter>,
+    /// Entries appended to replica logs.
+    pub replicated_entries: Counter,
+    /// Replication lag in entries, per origin and peer.
+    pub replication_lag: Family<LagLabels, Gauge>,
+    /// Data refused from peers (bad signatures, gaps, non-owners, …), per peer.
+    pub replication_refused: Family<PeerLabel, Counter>,
+    /// Connections refused because the peer is not in the roster.
+    pub refused_peers: Counter,
+    /// Equivocations detected.
+    pub equivocations: Counter,
+    /// Version of the roster in force.
+    pub roster_version: Gauge,
+}
+
+/// Labels of a replication lag.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LagLabels {
+    /// The log's origin.
+    pub origin: String,
+    /// The peer compared with.
+    pub peer: String,
+}
+
+/// Label of a peer.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabel {
+    /// The peer's member id.
+    pub peer: String,
 }
 
 impl Metrics {
@@ -101,8 +129,50 @@ impl Metrics {
             "Subject profile queries by access level",
             queries.clone(),
         );
+        let replicated_entries = Counter::default();
+        registry.register(
+            "replicated_entries",
+            "Entries appended to replica logs",
+            replicated_entries.clone(),
+        );
+        let replication_lag = Family::<LagLabels, Gauge>::default();
+        registry.register(
+            "replication_lag_entries",
+            "Entries a peer holds that this node lacks, per origin and peer",
+            replication_lag.clone(),
+        );
+        let replication_refused = Family::<PeerLabel, Counter>::default();
+        registry.register(
+            "replication_refused",
+            "Data refused from peers, per peer",
+            replication_refused.clone(),
+        );
+        let refused_peers = Counter::default();
+        registry.register(
+            "refused_peers",
+            "Connections refused because the peer is not in the roster",
+            refused_peers.clone(),
+        );
+        let equivocations = Counter::default();
+        registry.register(
+            "equivocations",
+            "Equivocations detected (evidence stored, origin halted)",
+            equivocations.clone(),
+        );
+        let roster_version = Gauge::default();
+        registry.register(
+            "roster_version",
+            "Version of the roster in force",
+            roster_version.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            replicated_entries,
+            replication_lag,
+            replication_refused,
+            refused_peers,
+            equivocations,
+            roster_version,
             ingest_records,
             log_size,
             commit_seconds,
@@ -129,6 +199,25 @@ impl Metrics {
                 result: result.to_owned(),
             })
             .inc_by(n);
+    }
+
+    /// Sets the lag gauge of one origin against one peer.
+    pub fn set_lag(&self, origin: &str, peer: &str, lag: u64) {
+        self.replication_lag
+            .get_or_create(&LagLabels {
+                origin: origin.to_owned(),
+                peer: peer.to_owned(),
+            })
+            .set(i64::try_from(lag).unwrap_or(i64::MAX));
+    }
+
+    /// Counts data refused from a peer.
+    pub fn count_refused(&self, peer: &str) {
+        self.replication_refused
+            .get_or_create(&PeerLabel {
+                peer: peer.to_owned(),
+            })
+            .inc();
     }
 
     /// The text exposition.

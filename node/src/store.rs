@@ -18,8 +18,13 @@
 //! | `R` | bincode(record key) | [`RecordState`] |
 //! | `S` | subject code, 0, bincode(record key) | empty: subject index |
 //! | `Q` | query id (time ms u64 BE, counter u32 BE) | query log entry (JSON) |
+//! | `X` | origin, 0, time ms (u64 BE) | equivocation evidence (JSON) |
+//! | `M` | `halt/<origin>` | present while an origin is halted after equivocation |
+//! | `M` | `roster` | the newest verified roster note received from peers |
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use bincode::{Decode, Encode};
 use rongxin_protocol::entry::{RevokeReason, SignedEntry};
@@ -39,6 +44,7 @@ const P_LOG: u8 = b'L';
 const P_RECORD: u8 = b'R';
 const P_SUBJECT: u8 = b'S';
 const P_QUERY: u8 = b'Q';
+const P_EVIDENCE: u8 = b'X';
 
 /// A store failure. Reads of our own data that do not decode mean the disk
 /// was damaged or written by something else: the node stops rather than
@@ -121,6 +127,8 @@ pub struct RecordState {
 #[derive(Debug, Default)]
 pub struct WriteBatch {
     batch: sled::Batch,
+    /// Log states this batch sets, published to readers once it is applied.
+    logs: Vec<(String, LogState)>,
 }
 
 impl WriteBatch {
@@ -158,10 +166,17 @@ impl WriteBatch {
 }
 
 /// The node's database. Cheap to clone; every clone is the same store.
+///
+/// sled applies a batch atomically on disk, but concurrent readers can see
+/// its keys appear one by one, in no particular order. So readers never take
+/// a log's state from the tree: they read the *published* state, which
+/// [`Store::apply`] updates only after the whole batch is in. Everything a
+/// published state counts is therefore readable.
 #[derive(Clone, Debug)]
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
+    published: Arc<RwLock<BTreeMap<String, LogState>>>,
 }
 
 impl Store {
@@ -189,12 +204,27 @@ impl Store {
                 db.flush()?;
             }
         }
-        Ok(Store { db, tree })
+        let mut published = BTreeMap::new();
+        for kv in tree.scan_prefix([P_LOG]) {
+            let (k, v) = kv?;
+            let origin = String::from_utf8_lossy(&k[1..]).into_owned();
+            published.insert(origin, decode(&v, "log state", &k)?);
+        }
+        Ok(Store {
+            db,
+            tree,
+            published: Arc::new(RwLock::new(published)),
+        })
     }
 
-    /// Applies a batch atomically (not yet durable: see [`Store::flush`]).
+    /// Applies a batch atomically (not yet durable: see [`Store::flush`]),
+    /// then publishes the log states it sets.
     pub fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
         self.tree.apply_batch(batch.batch)?;
+        let mut published = self.published.write().unwrap_or_else(|p| p.into_inner());
+        for (origin, state) in batch.logs {
+            published.insert(origin, state);
+        }
         Ok(())
     }
 
@@ -329,6 +359,76 @@ impl Store {
             );
         }
         Ok(out)
+    }
+}
+
+impl Store {
+    /// Stores equivocation evidence about `origin`.
+    pub fn put_evidence(
+        &self,
+        origin: &str,
+        evidence: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let ms = evidence["detected_ms"].as_u64().unwrap_or(0);
+        self.tree.insert(
+            log_key(P_EVIDENCE, origin, ms),
+            serde_json::to_vec(evidence).unwrap_or_default(),
+        )?;
+        Ok(())
+    }
+
+    /// All stored evidence, oldest first per origin.
+    pub fn evidence(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.tree
+            .scan_prefix([P_EVIDENCE])
+            .map(|kv| {
+                let (k, v) = kv?;
+                serde_json::from_slice(&v).map_err(|e| corrupt("evidence", &k, &e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Halts or resumes acceptance of `origin`'s entries.
+    pub fn set_halted(&self, origin: &str, halted: bool) -> Result<(), StoreError> {
+        let k = prefixed(P_META, format!("halt/{origin}").as_bytes());
+        if halted {
+            self.tree.insert(k, &[][..])?;
+        } else {
+            self.tree.remove(k)?;
+        }
+        Ok(())
+    }
+
+    /// Whether `origin` is halted.
+    pub fn halted(&self, origin: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tree
+            .contains_key(prefixed(P_META, format!("halt/{origin}").as_bytes()))?)
+    }
+
+    /// Every halted origin.
+    pub fn halted_origins(&self) -> Result<Vec<String>, StoreError> {
+        let prefix = prefixed(P_META, b"halt/");
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|kv| Ok(String::from_utf8_lossy(&kv?.0[prefix.len()..]).into_owned()))
+            .collect()
+    }
+
+    /// Keeps the newest roster note received.
+    pub fn put_roster(&self, note: &str) -> Result<(), StoreError> {
+        self.tree
+            .insert(prefixed(P_META, b"roster"), note.as_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The newest roster note received, if any.
+    pub fn roster(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tree
+            .get(prefixed(P_META, b"roster"))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 }
 

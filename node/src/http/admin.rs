@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use base64::Engine as _;
@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::extract::Query;
 use super::{ApiError, AppState, require_admin};
 use crate::query::parse_query_id;
 
@@ -54,7 +55,9 @@ pub async fn get_status(State(state): State<Arc<AppState>>) -> Result<Json<Value
         "own_log": own.map(|s| json!({"size": s.size, "root": B64.encode(s.root), "checkpoint": s.checkpoint})),
         "origins": origins,
         "store_bytes": state.store.size_on_disk(),
-        "roster_version": c.roster.roster.version,
+        "roster_version": state.shared.roster().roster.version,
+        "halted_origins": state.store.halted_origins()?,
+        "replication": state.sync.as_ref().map(|s| s.to_json(&state.store)),
         "catalog_version": c.catalog.version(),
     })))
 }
@@ -93,4 +96,28 @@ pub async fn get_query_log(
 pub async fn get_catalog(State(state): State<Arc<AppState>>) -> Json<Value> {
     let c = &state.config.catalog;
     Json(json!({"version": c.version(), "kinds": c.kinds(), "legacy_uscc": c.legacy_uscc()}))
+}
+
+/// `GET /v1/admin/evidence`: every equivocation detected, with both signed statements.
+pub async fn get_evidence(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({"halted_origins": state.store.halted_origins()?, "evidence": state.store.evidence()?}),
+    ))
+}
+
+/// `POST /v1/admin/origins/{origin}/resume` (admin token): accept entries of a
+/// halted origin again, after the operator dealt with the evidence.
+pub async fn post_resume(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(origin): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    if !state.store.halted(&origin)? {
+        return Err(ApiError::not_found(format!("{origin} is not halted")));
+    }
+    state.store.set_halted(&origin, false)?;
+    state.store.flush().await?;
+    tracing::warn!(%origin, "operator resumed a halted origin");
+    Ok(Json(json!({"origin": origin, "halted": false})))
 }

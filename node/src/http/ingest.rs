@@ -103,9 +103,15 @@ fn rights(
     kind: &str,
     jurisdiction: &str,
 ) -> Result<(), String> {
-    let me = &state.config.me;
+    let roster = state.shared.roster();
+    let Some(me) = roster.roster.member(&state.shared.member) else {
+        return Err(format!(
+            "this node ({}) is not in the roster in force (version {})",
+            state.shared.member, roster.roster.version
+        ));
+    };
     if !me.jurisdictions.iter().any(|j| j == jurisdiction) {
-        let owner = state.config.roster.roster.owner_of(jurisdiction);
+        let owner = roster.roster.owner_of(jurisdiction);
         return Err(match owner {
             Some(o) => format!(
                 "jurisdiction {jurisdiction} belongs to {} ({}), not to this node ({}): one number, one source — submit it there",

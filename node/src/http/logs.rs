@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use base64::Engine as _;
@@ -14,6 +14,7 @@ use rongxin_protocol::merkle;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::extract::{Path, Query};
 use super::{ApiError, AppState};
 use crate::store::LogState;
 
@@ -108,17 +109,19 @@ pub async fn get_bundle(
     Path((origin, seq)): Path<(String, u64)>,
 ) -> Result<Json<Bundle>, ApiError> {
     let log = log_state(&state, &origin)?;
-    if seq >= log.size {
+    // Prove against the newest checkpoint held, which may be older than the
+    // newest entries of a replica log.
+    let size = crate::replica::checkpoint_size(&log.checkpoint);
+    if seq >= size {
         return Err(ApiError::not_found(format!(
-            "{origin}'s log has {} entries; there is no entry {seq}",
-            log.size
+            "the newest checkpoint of {origin} held here covers {size} entries; entry {seq} is not in it yet"
         )));
     }
     let entry = state
         .store
         .entry(&origin, seq)?
         .ok_or_else(|| ApiError::not_found(format!("entry {origin}/{seq} is missing")))?;
-    let roster = &state.config.roster;
+    let roster = state.shared.roster();
     let key = roster
         .roster
         .member(&origin)
@@ -131,7 +134,7 @@ pub async fn get_bundle(
                 e.to_string(),
             )
         })?;
-    let proof = merkle::inclusion_proof(seq, log.size, &state.store.hashes(&origin))?;
+    let proof = merkle::inclusion_proof(seq, size, &state.store.hashes(&origin))?;
     Ok(Json(Bundle::new(
         &entry,
         seq,

@@ -21,6 +21,7 @@ use crate::query::QueryIds;
 use crate::store::{Store, StoreError};
 
 mod admin;
+mod extract;
 mod ingest;
 mod logs;
 mod query;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub started: Instant,
     /// Query id source.
     pub query_ids: QueryIds,
+    /// The roster in force and other node-wide state.
+    pub shared: Arc<crate::shared::Shared>,
+    /// Replication status, when replication runs.
+    pub sync: Option<Arc<crate::sync::SyncStatus>>,
 }
 
 /// The router of the whole API.
@@ -55,6 +60,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/catalog", get(admin::get_catalog))
         .route("/v1/admin/status", get(admin::get_status))
         .route("/v1/admin/query-log", get(admin::get_query_log))
+        .route("/v1/admin/evidence", get(admin::get_evidence))
+        .route(
+            "/v1/admin/origins/{origin}/resume",
+            post(admin::post_resume),
+        )
         .route("/healthz", get(admin::get_healthz))
         .route("/metrics", get(admin::get_metrics))
         .fallback(|| async {

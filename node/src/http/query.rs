@@ -4,12 +4,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use rongxin_protocol::code;
 use rongxin_protocol::value::Date;
 use serde::Deserialize;
 
+use super::extract::{Path, Query};
 use super::{ApiError, AppState, principal, remote};
 use crate::config::Principal;
 use crate::ingest::now_ms;

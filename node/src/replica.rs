@@ -1,0 +1,374 @@
+//! Replica logs: checking what peers send about other origins' logs and
+//! appending it, and detecting equivocation.
+//!
+//! A batch from a peer is appended only if every entry holds: the origin's
+//! roster key signed it (batch-verified), seqs continue the local log without
+//! gap or reordering, each `prev_hash` is the leaf hash of the entry before,
+//! the origin owns the record's jurisdiction, and a Put's record is valid
+//! under the catalog. When the log reaches the size of the peer's signed
+//! checkpoint, the recomputed Merkle root must equal the checkpoint's. A batch
+//! is appended with all its index updates in one atomic write.
+//!
+//! Two statements signed by one origin that cannot both be true — two
+//! checkpoints for the same size with different roots, a checkpoint that
+//! does not match the entries the origin signed, an entry whose `prev_hash`
+//! forks from the entry held at the position before — are **equivocation**:
+//! both statements are stored as evidence, the origin is halted (no further
+//! entries of it are accepted) and an alarm is raised until an operator acts.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use rongxin_protocol::checkpoint::SignedCheckpoint;
+use rongxin_protocol::entry::{Op, SignedEntry, verify_batch};
+use rongxin_protocol::merkle::{self, CompactTree, Hash};
+use serde_json::json;
+
+use crate::apply::next_state;
+use crate::ingest::now_ms;
+use crate::metrics::Metrics;
+use crate::shared::Shared;
+use crate::store::{self, LogState, RecordState, Store, StoreError, WriteBatch};
+
+/// Why a peer's data was not appended.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// The data is invalid (bad signature, gap, reordering, non-owner,
+    /// invalid record, unsigned checkpoint): refused, sync goes on.
+    #[error("refused {origin} data: {why}")]
+    Refused {
+        /// The log concerned.
+        origin: String,
+        /// What was wrong.
+        why: String,
+    },
+    /// The origin equivocated; evidence was stored and the origin halted.
+    #[error("equivocation by {origin}: {why}")]
+    Equivocation {
+        /// The origin.
+        origin: String,
+        /// What conflicts.
+        why: String,
+    },
+    /// The origin is halted after equivocation.
+    #[error("{0} is halted after equivocation; an operator must resume it")]
+    Halted(String),
+    /// The batch does not start where the log ends (another peer was faster).
+    #[error("stale batch for {0}")]
+    Stale(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What to do about a peer's checkpoint.
+#[derive(Debug)]
+pub enum Observation {
+    /// Nothing: we hold at least as much, consistently.
+    UpToDate {
+        /// The size the peer's checkpoint states.
+        peer_size: u64,
+    },
+    /// The peer has more: fetch entries up to the checkpoint.
+    Behind {
+        /// The verified checkpoint to fetch up to.
+        target: SignedCheckpoint,
+        /// Entries held now.
+        held: u64,
+    },
+}
+
+/// The head of one replica log.
+#[derive(Debug, Clone)]
+struct Head {
+    size: u64,
+    prev_hash: Hash,
+    tree: CompactTree,
+}
+
+/// Checks and appends replica data. One per node.
+#[derive(Debug)]
+pub struct Replicator {
+    store: Store,
+    shared: Arc<Shared>,
+    metrics: Metrics,
+    heads: Mutex<HashMap<String, Head>>,
+}
+
+fn refused(origin: &str, why: impl Into<String>) -> ReplicaError {
+    ReplicaError::Refused {
+        origin: origin.to_owned(),
+        why: why.into(),
+    }
+}
+
+impl Replicator {
+    /// A replicator over `store`.
+    pub fn new(store: Store, shared: Arc<Shared>, metrics: Metrics) -> Replicator {
+        Replicator {
+            store,
+            shared,
+            metrics,
+            heads: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Checks a peer's checkpoint note for `origin` against what we hold.
+    pub fn observe(&self, origin: &str, note: &str) -> Result<Observation, ReplicaError> {
+        let roster = self.shared.roster();
+        let verifier = roster
+            .roster
+            .checkpoint_verifier(origin)
+            .map_err(|e| refused(origin, e.to_string()))?;
+        let cp = SignedCheckpoint::open(note, &verifier)
+            .map_err(|e| refused(origin, format!("checkpoint: {e}")))?;
+        if self.store.halted(origin)? {
+            return Err(ReplicaError::Halted(origin.to_owned()));
+        }
+        // Appends hold this lock too: what we compare against cannot move.
+        let _heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+        let held = self.store.log_state(origin)?;
+        let n = held.as_ref().map_or(0, |s| s.size);
+        let s = cp.checkpoint.size;
+        if s > n {
+            return Ok(Observation::Behind {
+                target: cp,
+                held: n,
+            });
+        }
+        let ours = match &held {
+            Some(h) if h.size == s => h.root,
+            _ => merkle::tree_root(s, &self.store.hashes(origin))?,
+        };
+        if ours != cp.checkpoint.root {
+            let our_note = held.map(|h| h.checkpoint).unwrap_or_default();
+            return Err(self.equivocation(
+                origin,
+                "checkpoints",
+                format!("a checkpoint for size {s} has root {}, but the entries {origin} signed give {}", B64.encode(cp.checkpoint.root), B64.encode(ours)),
+                json!({"their_checkpoint": note, "our_checkpoint": our_note}),
+            )?);
+        }
+        // A consistent, newer checkpoint for entries we already hold.
+        if let Some(mut h) = held
+            && checkpoint_size(&h.checkpoint) < s
+        {
+            h.checkpoint = note.to_owned();
+            let mut batch = WriteBatch::default();
+            batch.put_log_state(origin, &h);
+            self.store.apply(batch)?;
+        }
+        Ok(Observation::UpToDate { peer_size: s })
+    }
+
+    /// Appends `entries`, which a peer sent as `from..`, toward `target`.
+    /// Returns the new size.
+    pub fn append(
+        &self,
+        origin: &str,
+        from: u64,
+        entries: &[SignedEntry],
+        target: &SignedCheckpoint,
+    ) -> Result<u64, ReplicaError> {
+        let roster = self.shared.roster();
+        let catalog = &self.shared.catalog;
+        if self.store.halted(origin)? {
+            return Err(ReplicaError::Halted(origin.to_owned()));
+        }
+        let member = roster
+            .roster
+            .member(origin)
+            .ok_or_else(|| refused(origin, "not a member of the roster"))?;
+        let key = member
+            .verifying_key()
+            .map_err(|e| refused(origin, e.to_string()))?;
+        let mut heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+        let mut head = match heads.get(origin) {
+            Some(h) => h.clone(),
+            None => self.load_head(origin)?,
+        };
+        if from != head.size {
+            return Err(ReplicaError::Stale(origin.to_owned()));
+        }
+        if entries.is_empty() {
+            return Err(refused(origin, "an empty batch"));
+        }
+        if head.size + entries.len() as u64 > target.checkpoint.size {
+            return Err(refused(origin, "more entries than the checkpoint covers"));
+        }
+        let decoded = verify_batch(entries, &key)
+            .map_err(|e| refused(origin, format!("entry {}: {e}", from)))?;
+        let mut batch = WriteBatch::default();
+        let mut states: HashMap<
+            rongxin_protocol::record::RecordKey,
+            (Option<RecordState>, Option<RecordState>),
+        > = HashMap::new();
+        for (i, (signed, entry)) in entries.iter().zip(&decoded).enumerate() {
+            let seq = head.size;
+            if entry.origin != origin || entry.seq != seq {
+                return Err(refused(
+                    origin,
+                    format!(
+                        "entry {i} of the batch is {}/{}, expected {origin}/{seq} (gap or reordering)",
+                        entry.origin, entry.seq
+                    ),
+                ));
+            }
+            if entry.prev_hash != head.prev_hash {
+                let prev = if seq == 0 {
+                    None
+                } else {
+                    self.store.entry(origin, seq - 1)?
+                };
+                return Err(self.equivocation(
+                    origin,
+                    "fork",
+                    format!("entry {seq} names a previous entry other than the {origin}/{} held here", seq.saturating_sub(1)),
+                    json!({
+                        "their_entry": {"seq": seq, "entry": B64.encode(&signed.bytes), "signature": B64.encode(signed.signature)},
+                        "our_previous_entry": prev.map(|p| json!({"seq": seq - 1, "entry": B64.encode(&p.bytes), "signature": B64.encode(p.signature)})),
+                    }),
+                )?);
+            }
+            let record_key = entry.record_key();
+            match roster.roster.owner_of_key(&record_key) {
+                Some(o) if o.id == origin => {}
+                other => {
+                    return Err(refused(
+                        origin,
+                        format!(
+                            "entry {seq} concerns {record_key}, whose jurisdiction {} {}",
+                            record_key.jurisdiction,
+                            other.map_or("no member owns".to_owned(), |m| format!(
+                                "belongs to {}",
+                                m.id
+                            ))
+                        ),
+                    ));
+                }
+            }
+            if let Op::Put(record) = &entry.op
+                && let Err(errors) = record.check(catalog)
+            {
+                return Err(refused(
+                    origin,
+                    format!(
+                        "entry {seq}: invalid record: {}",
+                        rongxin_protocol::record::describe(&errors)
+                    ),
+                ));
+            }
+            let leaf = signed.leaf_hash();
+            let hashes = head
+                .tree
+                .append(leaf)
+                .map_err(|e| refused(origin, e.to_string()))?;
+            batch.put_entry(origin, seq, signed);
+            batch.put_hashes(origin, &hashes);
+            head.prev_hash = leaf;
+            head.size += 1;
+            let slot = match states.get_mut(&record_key) {
+                Some(s) => s,
+                None => {
+                    let stored = self.store.record(&record_key)?;
+                    states
+                        .entry(record_key.clone())
+                        .or_insert((stored.clone(), stored))
+                }
+            };
+            if let Some(next) = next_state(slot.1.take(), entry) {
+                slot.1 = Some(next);
+            }
+        }
+        let root = head.tree.root();
+        let mut state = self.store.log_state(origin)?.unwrap_or(LogState {
+            size: 0,
+            root,
+            checkpoint: String::new(),
+        });
+        if head.size == target.checkpoint.size {
+            if root != target.checkpoint.root {
+                return Err(self.equivocation(
+                    origin,
+                    "checkpoint-vs-entries",
+                    format!(
+                        "{origin}'s checkpoint for size {} has root {}, but the entries it signed give {}",
+                        head.size,
+                        B64.encode(target.checkpoint.root),
+                        B64.encode(root)
+                    ),
+                    json!({"their_checkpoint": target.note, "computed_root": B64.encode(root)}),
+                )?);
+            }
+            state.checkpoint = target.note.clone();
+        }
+        state.size = head.size;
+        state.root = root;
+        for (key, (old, new)) in &states {
+            if let Some(new) = new {
+                batch.put_record(key, new, old.as_ref().map(|o| o.subject.as_str()));
+            }
+        }
+        batch.put_log_state(origin, &state);
+        self.store.apply(batch)?;
+        self.metrics.set_log_size(origin, head.size);
+        self.metrics.replicated_entries.inc_by(entries.len() as u64);
+        let size = head.size;
+        heads.insert(origin.to_owned(), head);
+        Ok(size)
+    }
+
+    fn load_head(&self, origin: &str) -> Result<Head, ReplicaError> {
+        let size = self.store.log_state(origin)?.map_or(0, |s| s.size);
+        let tree = store::load_tree(&self.store, origin, size)?;
+        let prev_hash = match size {
+            0 => [0; 32],
+            n => self
+                .store
+                .entry(origin, n - 1)?
+                .map(|e| e.leaf_hash())
+                .unwrap_or([0; 32]),
+        };
+        Ok(Head {
+            size,
+            prev_hash,
+            tree,
+        })
+    }
+
+    /// Forgets cached heads (after the store changed under them).
+    pub fn reset(&self) {
+        self.heads.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn equivocation(
+        &self,
+        origin: &str,
+        kind: &str,
+        why: String,
+        statements: serde_json::Value,
+    ) -> Result<ReplicaError, StoreError> {
+        tracing::error!(%origin, kind, %why, "EQUIVOCATION: evidence stored, origin halted until an operator acts");
+        self.store.put_evidence(
+            origin,
+            &json!({"origin": origin, "kind": kind, "detected_ms": now_ms(), "why": why, "statements": statements}),
+        )?;
+        self.store.set_halted(origin, true)?;
+        self.store.flush_blocking()?;
+        self.metrics.equivocations.inc();
+        Ok(ReplicaError::Equivocation {
+            origin: origin.to_owned(),
+            why,
+        })
+    }
+}
+
+/// The size a checkpoint note states (0 if it cannot be read).
+pub fn checkpoint_size(note: &str) -> u64 {
+    rongxin_protocol::note::parse_note(note)
+        .ok()
+        .and_then(|p| rongxin_protocol::checkpoint::Checkpoint::parse_body(p.text).ok())
+        .map_or(0, |c| c.size)
+}

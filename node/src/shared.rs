@@ -1,0 +1,63 @@
+//! What every part of a running node shares and can change while it runs:
+//! the roster in force (a newer root-signed roster replaces it without a
+//! restart), with the fixed root key and catalog.
+
+use std::sync::{Arc, RwLock};
+
+use rongxin_protocol::catalog::Catalog;
+use rongxin_protocol::note::NoteVerifier;
+use rongxin_protocol::roster::{Member, SignedRoster};
+
+/// Node-wide shared state.
+#[derive(Debug)]
+pub struct Shared {
+    roster: RwLock<Arc<SignedRoster>>,
+    /// The federation root key.
+    pub root: NoteVerifier,
+    /// The catalog the roster pins.
+    pub catalog: Catalog,
+    /// This node's member id.
+    pub member: String,
+}
+
+impl Shared {
+    /// Shared state with `roster` in force.
+    pub fn new(
+        roster: SignedRoster,
+        root: NoteVerifier,
+        catalog: Catalog,
+        member: String,
+    ) -> Shared {
+        Shared {
+            roster: RwLock::new(Arc::new(roster)),
+            root,
+            catalog,
+            member,
+        }
+    }
+
+    /// The roster in force.
+    pub fn roster(&self) -> Arc<SignedRoster> {
+        self.roster
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// This member's entry in the roster in force (`None` if a newer roster removed it).
+    pub fn me(&self) -> Option<Member> {
+        self.roster().roster.member(&self.member).cloned()
+    }
+
+    /// Puts `roster` in force if it supersedes the current one (same root,
+    /// same federation, higher version). Returns whether it did.
+    pub fn adopt(&self, roster: SignedRoster) -> bool {
+        let mut cur = self.roster.write().unwrap_or_else(|p| p.into_inner());
+        if roster.supersedes(&cur) {
+            *cur = Arc::new(roster);
+            true
+        } else {
+            false
+        }
+    }
+}

@@ -1,0 +1,578 @@
+//! Pull-based replication over the [`crate::net`] transport.
+//!
+//! Every `SYNC_INTERVAL` the node asks each configured peer for its status
+//! (roster version and one signed checkpoint per origin it holds). For each
+//! origin where the peer's checkpoint is ahead, it fetches the missing entries
+//! in bounded batches and hands each batch to the [`Replicator`], which
+//! verifies and appends it atomically. Any node serves any origin it holds,
+//! so records travel around a cut link through the city. State lives only in
+//! the store, so sync resumes where it stopped after a restart or partition.
+//!
+//! The same machinery runs once at start for the node's own origin (restore
+//! protection): if peers hold more of this node's own log than its disk does,
+//! those entries are fetched and verified with its own key before the
+//! committer may sign anything new.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use libp2p::{Multiaddr, PeerId};
+use rongxin_protocol::checkpoint::SignedCheckpoint;
+use rongxin_protocol::merkle;
+use rongxin_protocol::roster::SignedRoster;
+use rongxin_protocol::wire::{MAX_BATCH_ENTRIES, Request, Response};
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::ingest::now_ms;
+use crate::metrics::Metrics;
+use crate::net::{Inbound, NetHandle};
+use crate::replica::{Observation, ReplicaError, Replicator};
+use crate::shared::Shared;
+use crate::store::Store;
+
+/// How often each peer is asked for its status.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
+/// Batches fetched at once across all peers (bounds memory: 16 MiB each at most).
+const CONCURRENT_FETCHES: usize = 4;
+/// Most entry bytes in one answer (the message limit is 16 MiB).
+const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+/// Inbound requests answered at once.
+const CONCURRENT_ANSWERS: usize = 4;
+
+/// What this node knows about one peer's copy of one origin.
+#[derive(Debug, Clone, Default)]
+struct OriginView {
+    peer_size: u64,
+    /// When our copy last reached the peer's size (ms since epoch).
+    level_ms: Option<i64>,
+}
+
+/// What this node knows about one peer.
+#[derive(Debug, Clone, Default)]
+struct PeerView {
+    peer_id: String,
+    last_contact_ms: Option<i64>,
+    last_error: Option<String>,
+    origins: BTreeMap<String, OriginView>,
+}
+
+/// Replication state shared with the HTTP API.
+#[derive(Debug, Default)]
+pub struct SyncStatus {
+    peers: Mutex<BTreeMap<String, PeerView>>,
+    alarms: Mutex<Vec<String>>,
+}
+
+impl SyncStatus {
+    fn update<R>(&self, member: &str, f: impl FnOnce(&mut PeerView) -> R) -> R {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        f(peers.entry(member.to_owned()).or_default())
+    }
+
+    fn alarm(&self, text: String) {
+        let mut a = self.alarms.lock().unwrap_or_else(|p| p.into_inner());
+        if !a.contains(&text) {
+            a.push(text);
+        }
+    }
+
+    /// Per origin and peer: held, peer's size, lag in entries and seconds, last contact.
+    pub fn to_json(&self, store: &Store) -> Value {
+        let now = now_ms();
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut rows = Vec::new();
+        let mut peer_rows = Vec::new();
+        for (member, view) in &peers {
+            peer_rows.push(json!({
+                "peer": member,
+                "peer_id": view.peer_id,
+                "last_contact_seconds": view.last_contact_ms.map(|t| (now - t) as f64 / 1000.0),
+                "last_error": view.last_error,
+            }));
+            for (origin, o) in &view.origins {
+                let held = store.log_state(origin).ok().flatten().map_or(0, |s| s.size);
+                let lag = o.peer_size.saturating_sub(held);
+                rows.push(json!({
+                    "origin": origin,
+                    "peer": member,
+                    "held": held,
+                    "peer_size": o.peer_size,
+                    "lag_entries": lag,
+                    "lag_seconds": if lag == 0 { 0.0 } else { o.level_ms.map_or(f64::NAN, |t| (now - t) as f64 / 1000.0) },
+                    "last_contact_seconds": view.last_contact_ms.map(|t| (now - t) as f64 / 1000.0),
+                }));
+            }
+        }
+        json!({
+            "peers": peer_rows,
+            "origins": rows,
+            "alarms": self.alarms.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        })
+    }
+}
+
+/// The replication engine of one node.
+#[derive(Debug)]
+pub struct Sync {
+    shared: Arc<Shared>,
+    store: Store,
+    replicator: Arc<Replicator>,
+    net: NetHandle,
+    metrics: Metrics,
+    /// Replication state for status and metrics.
+    pub status: Arc<SyncStatus>,
+    fetches: Semaphore,
+}
+
+/// The peer ids of every roster member, and the configured peers with addresses.
+pub fn peer_sets(
+    roster: &SignedRoster,
+    me: &str,
+    peers: &[String],
+) -> (
+    HashSet<PeerId>,
+    HashMap<PeerId, Vec<Multiaddr>>,
+    Vec<(String, PeerId)>,
+) {
+    let allowed = roster
+        .roster
+        .members
+        .iter()
+        .filter(|m| m.id != me)
+        .filter_map(|m| m.peer_id.parse::<PeerId>().ok())
+        .collect();
+    let mut dial = HashMap::new();
+    let mut named = Vec::new();
+    for id in peers {
+        let Some(m) = roster.roster.member(id) else {
+            continue;
+        };
+        let Ok(pid) = m.peer_id.parse::<PeerId>() else {
+            continue;
+        };
+        dial.insert(
+            pid,
+            m.listen.iter().filter_map(|a| a.parse().ok()).collect(),
+        );
+        named.push((id.clone(), pid));
+    }
+    (allowed, dial, named)
+}
+
+fn origin_of(shared: &Shared, note: &str) -> Option<String> {
+    let text = rongxin_protocol::note::parse_note(note).ok()?.text;
+    let line = text.lines().next()?;
+    let federation = shared.roster().roster.federation.clone();
+    line.strip_prefix(&format!("{federation}/"))
+        .map(str::to_owned)
+}
+
+impl Sync {
+    /// A sync engine over `net`.
+    pub fn new(
+        shared: Arc<Shared>,
+        store: Store,
+        replicator: Arc<Replicator>,
+        net: NetHandle,
+        metrics: Metrics,
+    ) -> Sync {
+        Sync {
+            shared,
+            store,
+            replicator,
+            net,
+            metrics,
+            status: Arc::new(SyncStatus::default()),
+            fetches: Semaphore::new(CONCURRENT_FETCHES),
+        }
+    }
+
+    /// Answers peers' requests until the stream ends.
+    pub async fn serve(self: Arc<Self>, mut inbound: mpsc::Receiver<Inbound>) {
+        let slots = Arc::new(Semaphore::new(CONCURRENT_ANSWERS));
+        while let Some(req) = inbound.recv().await {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                let Inbound {
+                    peer,
+                    request,
+                    channel,
+                } = req;
+                let store = this.store.clone();
+                let shared = this.shared.clone();
+                let response =
+                    tokio::task::spawn_blocking(move || answer(&store, &shared, request))
+                        .await
+                        .unwrap_or_else(|e| Response::Error {
+                            message: e.to_string(),
+                        });
+                tracing::trace!(%peer, "answered");
+                this.net.respond(channel, response).await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// Syncs with `member` (at `peer`) every [`SYNC_INTERVAL`] until cancelled.
+    /// `own_running` says the committer owns this node's own log.
+    pub async fn peer_loop(
+        self: Arc<Self>,
+        member: String,
+        peer: PeerId,
+        cancel: CancellationToken,
+    ) {
+        self.status
+            .update(&member, |v| v.peer_id = peer.to_base58());
+        let mut tick = tokio::time::interval(SYNC_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let result = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = self.sync_with(&member, peer, false) => r,
+            };
+            if let Err(e) = result {
+                tracing::debug!(peer = %member, error = %e, "sync round failed");
+                self.status.update(&member, |v| v.last_error = Some(e));
+            }
+        }
+    }
+
+    /// One round with one peer. With `own_only`, only this node's own log is
+    /// fetched (restore protection); otherwise every other origin is.
+    /// Returns whether the peer answered.
+    async fn sync_with(&self, member: &str, peer: PeerId, own_only: bool) -> Result<(), String> {
+        let resp = self
+            .net
+            .request(peer, Request::Status)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Response::Status {
+            roster_version,
+            checkpoints,
+        } = resp
+        else {
+            return Err(format!("{member} answered Status with something else"));
+        };
+        self.status.update(member, |v| {
+            v.last_contact_ms = Some(now_ms());
+            v.last_error = None;
+        });
+        if !own_only && roster_version > self.shared.roster().roster.version {
+            self.fetch_roster(member, peer).await;
+        }
+        let me = self.shared.member.clone();
+        for note in checkpoints {
+            let Some(origin) = origin_of(&self.shared, &note) else {
+                continue;
+            };
+            if (origin == me) != own_only {
+                if origin == me {
+                    self.check_own(member, &note);
+                }
+                continue;
+            }
+            let replicator = self.replicator.clone();
+            let (o, n) = (origin.clone(), note.clone());
+            let observed = tokio::task::spawn_blocking(move || replicator.observe(&o, &n))
+                .await
+                .map_err(|e| e.to_string())?;
+            match observed {
+                Ok(Observation::UpToDate { peer_size }) => self.mark(member, &origin, peer_size),
+                Ok(Observation::Behind { target, .. }) => {
+                    let held = target_held(&self.store, &origin);
+                    self.mark(member, &origin, target.checkpoint.size);
+                    if let Err(e) = self.fetch(member, peer, &origin, held, target).await {
+                        self.refused(member, &origin, e);
+                    }
+                }
+                Err(e) => self.refused(member, &origin, e),
+            }
+        }
+        Ok(())
+    }
+
+    fn mark(&self, member: &str, origin: &str, peer_size: u64) {
+        let held = target_held(&self.store, origin);
+        let now = now_ms();
+        let lag = self.status.update(member, |v| {
+            let o = v.origins.entry(origin.to_owned()).or_default();
+            o.peer_size = peer_size;
+            if held >= o.peer_size {
+                o.level_ms = Some(now);
+            }
+            o.peer_size.saturating_sub(held)
+        });
+        self.metrics.set_lag(origin, member, lag);
+    }
+
+    fn refused(&self, member: &str, origin: &str, e: ReplicaError) {
+        match &e {
+            ReplicaError::Stale(_) => {}
+            ReplicaError::Halted(_) => self.status.alarm(format!(
+                "{origin} is halted after equivocation: see /v1/admin/evidence"
+            )),
+            ReplicaError::Equivocation { .. } => {
+                self.status
+                    .alarm(format!("{e}; evidence stored, see /v1/admin/evidence"));
+            }
+            ReplicaError::Refused { .. } => {
+                self.metrics.count_refused(member);
+                tracing::warn!(peer = %member, %origin, error = %e, "refused data from peer");
+            }
+            ReplicaError::Store(_) => {
+                tracing::error!(peer = %member, %origin, error = %e, "store error while replicating")
+            }
+        }
+    }
+
+    /// A peer's checkpoint of our own log while the committer runs: only
+    /// compared. A peer ahead of us, or disagreeing, means our history forked.
+    fn check_own(&self, member: &str, note: &str) {
+        let Ok(verifier) = self
+            .shared
+            .roster()
+            .roster
+            .checkpoint_verifier(&self.shared.member)
+        else {
+            return;
+        };
+        let Ok(cp) = SignedCheckpoint::open(note, &verifier) else {
+            return;
+        };
+        let Ok(Some(ours)) = self.store.log_state(&self.shared.member) else {
+            return;
+        };
+        let s = cp.checkpoint.size;
+        let consistent = if s > ours.size {
+            false
+        } else if s == ours.size {
+            cp.checkpoint.root == ours.root
+        } else {
+            merkle::tree_root(s, &self.store.hashes(&self.shared.member))
+                .is_ok_and(|r| r == cp.checkpoint.root)
+        };
+        if !consistent {
+            let text = format!(
+                "{member} holds a checkpoint of this node's own log (size {s}) that this node's log (size {}) does not match: this node's history forked (restored from an old backup?)",
+                ours.size
+            );
+            tracing::error!("{text}");
+            self.status.alarm(text);
+        }
+    }
+
+    /// Fetches `origin`'s entries from `held` up to `target` in batches.
+    async fn fetch(
+        &self,
+        member: &str,
+        peer: PeerId,
+        origin: &str,
+        mut held: u64,
+        target: SignedCheckpoint,
+    ) -> Result<(), ReplicaError> {
+        let goal = target.checkpoint.size;
+        let target = Arc::new(target);
+        while held < goal {
+            let _permit = self
+                .fetches
+                .acquire()
+                .await
+                .map_err(|_| ReplicaError::Stale(origin.to_owned()))?;
+            let limit = u32::try_from((goal - held).min(u64::from(MAX_BATCH_ENTRIES)))
+                .unwrap_or(MAX_BATCH_ENTRIES);
+            let resp = self
+                .net
+                .request(
+                    peer,
+                    Request::Entries {
+                        origin: origin.to_owned(),
+                        from: held,
+                        limit,
+                    },
+                )
+                .await
+                .map_err(|e| ReplicaError::Refused {
+                    origin: origin.to_owned(),
+                    why: e.to_string(),
+                })?;
+            let (from, entries) = match resp {
+                Response::Entries {
+                    origin: o,
+                    from,
+                    entries,
+                } if o == origin => (from, entries),
+                Response::Error { message } => {
+                    return Err(ReplicaError::Refused {
+                        origin: origin.to_owned(),
+                        why: message,
+                    });
+                }
+                _ => {
+                    return Err(ReplicaError::Refused {
+                        origin: origin.to_owned(),
+                        why: "an answer of the wrong kind".into(),
+                    });
+                }
+            };
+            tracing::debug!(peer = %member, %origin, asked = held, got_from = from, n = entries.len(), "batch received");
+            if entries.is_empty() {
+                return Err(ReplicaError::Refused {
+                    origin: origin.to_owned(),
+                    why: format!("{member} sent no entries from {held}"),
+                });
+            }
+            let replicator = self.replicator.clone();
+            let (o, t) = (origin.to_owned(), target.clone());
+            held = tokio::task::spawn_blocking(move || replicator.append(&o, from, &entries, &t))
+                .await
+                .map_err(|e| ReplicaError::Refused {
+                    origin: origin.to_owned(),
+                    why: e.to_string(),
+                })??;
+            self.mark(member, origin, goal);
+        }
+        Ok(())
+    }
+
+    async fn fetch_roster(&self, member: &str, peer: PeerId) {
+        let have = self.shared.roster().roster.version;
+        let Ok(Response::Roster { note: Some(note) }) = self
+            .net
+            .request(peer, Request::Roster { have_version: have })
+            .await
+        else {
+            return;
+        };
+        match SignedRoster::open(&note, &self.shared.root) {
+            Ok(r) => {
+                let version = r.roster.version;
+                if self.shared.adopt(r) {
+                    if let Err(e) = self.store.put_roster(&note) {
+                        tracing::error!(error = %e, "cannot store the new roster");
+                    }
+                    tracing::info!(version, from = %member, "adopted a newer roster");
+                    self.metrics
+                        .roster_version
+                        .set(i64::try_from(version).unwrap_or(i64::MAX));
+                }
+            }
+            Err(e) => {
+                self.metrics.count_refused(member);
+                tracing::warn!(peer = %member, error = %e, "refused a roster that does not verify with the root key");
+            }
+        }
+    }
+
+    /// Restore protection: before the committer signs anything, fetches this
+    /// node's own entries that peers hold beyond its disk. Waits up to
+    /// `timeout` for at least one peer to answer; returns how many peers did.
+    pub async fn restore_own_log(
+        &self,
+        peers: &[(String, PeerId)],
+        timeout: Duration,
+    ) -> Result<usize, String> {
+        if peers.is_empty() {
+            return Ok(0);
+        }
+        let deadline = Instant::now() + timeout;
+        let mut answered = HashSet::new();
+        while Instant::now() < deadline && answered.len() < peers.len() {
+            for (member, peer) in peers {
+                if answered.contains(member) {
+                    continue;
+                }
+                if self.sync_with(member, *peer, true).await.is_ok() {
+                    answered.insert(member.clone());
+                }
+            }
+            if self.store.halted(&self.shared.member).unwrap_or(false) {
+                return Err("peers hold a history of this node's own log that differs from its disk (evidence in /v1/admin/evidence); restore the latest backup or ask the city".into());
+            }
+            if !answered.is_empty() && answered.len() < peers.len() {
+                // One answer suffices once the others had a fair chance.
+                if Instant::now() + timeout / 2 > deadline {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(answered.len())
+    }
+}
+
+/// Entries of `origin` held now.
+fn target_held(store: &Store, origin: &str) -> u64 {
+    store.log_state(origin).ok().flatten().map_or(0, |s| s.size)
+}
+
+/// Answers one peer request from the store.
+fn answer(store: &Store, shared: &Shared, request: Request) -> Response {
+    let result = (|| -> Result<Response, String> {
+        Ok(match request {
+            Request::Status => {
+                let checkpoints = store
+                    .log_states()
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .filter(|(_, s)| !s.checkpoint.is_empty())
+                    .map(|(_, s)| s.checkpoint)
+                    .collect();
+                Response::Status {
+                    roster_version: shared.roster().roster.version,
+                    checkpoints,
+                }
+            }
+            Request::Entries {
+                origin,
+                from,
+                limit,
+            } => {
+                let mut entries = store
+                    .entries(&origin, from, u64::from(limit))
+                    .map_err(|e| e.to_string())?;
+                // Cut the batch by bytes too, so the answer fits in a message.
+                let mut bytes = 0usize;
+                let keep = entries
+                    .iter()
+                    .take_while(|e| {
+                        bytes += e.bytes.len() + 80;
+                        bytes <= MAX_ANSWER_BYTES
+                    })
+                    .count()
+                    .max(1);
+                entries.truncate(keep);
+                Response::Entries {
+                    origin,
+                    from,
+                    entries,
+                }
+            }
+            Request::Consistency {
+                origin,
+                old_size,
+                new_size,
+            } => {
+                let proof = merkle::consistency_proof(old_size, new_size, &store.hashes(&origin))
+                    .map_err(|e| e.to_string())?;
+                Response::Consistency { proof }
+            }
+            Request::Roster { have_version } => {
+                let r = shared.roster();
+                Response::Roster {
+                    note: (r.roster.version > have_version).then(|| r.note.clone()),
+                }
+            }
+        })
+    })();
+    result.unwrap_or_else(|message| Response::Error { message })
+}
