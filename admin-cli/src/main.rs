@@ -39,6 +39,12 @@ enum Command {
     Status(cmd::status::StatusArgs),
     /// Fetch the provenance bundle of one log entry, for `audit verify`.
     Bundle(cmd::bundle::BundleArgs),
+    /// Show a node's replication: per origin and peer, held, lag, last contact.
+    Replication(cmd::replication::ReplicationArgs),
+    /// Make bearer tokens for department systems and agencies.
+    Token(cmd::token::TokenArgs),
+    /// Run a local federation on loopback with sample data (Ctrl-C stops it).
+    Demo(cmd::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +59,9 @@ fn main() -> ExitCode {
         Command::Query(a) => cmd::query::run(a),
         Command::Status(a) => cmd::status::run(a),
         Command::Bundle(a) => cmd::bundle::run(a),
+        Command::Replication(a) => cmd::replication::run(a),
+        Command::Token(a) => cmd::token::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
     };
     match result {
         Ok(code) => code,

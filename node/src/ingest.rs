@@ -19,8 +19,9 @@ use rongxin_protocol::record::{Record, RecordKey};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::apply::next_state;
 use crate::metrics::Metrics;
-use crate::store::{self, LogState, RecordState, Revoked, Store, StoreError, WriteBatch};
+use crate::store::{self, LogState, RecordState, Store, StoreError, WriteBatch};
 
 /// What the committer answers for one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,20 +319,11 @@ impl Committer {
                 },
             });
         }
-        let seq = self.append(batch, Op::Put(record.clone()), now)?;
-        pending.states.insert(
-            key,
-            RecordState {
-                origin: self.origin.clone(),
-                put_seq: seq,
-                version: prev.as_ref().map_or(1, |p| p.version + 1),
-                content,
-                subject: record.subject.code.clone(),
-                revoked: None,
-                open_objections: prev.map(|p| p.open_objections).unwrap_or_default(),
-            },
-        );
-        Ok(Outcome::Accepted { seq })
+        let entry = self.append(batch, Op::Put(record.clone()), now)?;
+        if let Some(state) = next_state(prev, &entry) {
+            pending.states.insert(key, state);
+        }
+        Ok(Outcome::Accepted { seq: entry.seq })
     }
 
     fn revoke(
@@ -341,7 +333,7 @@ impl Committer {
         revoke: &Revoke,
         now: i64,
     ) -> Result<Outcome, StoreError> {
-        let Some(mut state) = self.current(pending, &revoke.key)? else {
+        let Some(state) = self.current(pending, &revoke.key)? else {
             return Ok(Outcome::Rejected {
                 reason: format!("no record {} in this node's log", revoke.key),
             });
@@ -356,16 +348,15 @@ impl Committer {
                 reason: format!("record {} was already revoked at seq {}", revoke.key, r.seq),
             });
         }
-        let seq = self.append(batch, Op::Revoke(revoke.clone()), now)?;
-        state.revoked = Some(Revoked {
-            seq,
-            reason: revoke.reason,
-        });
-        pending.states.insert(revoke.key.clone(), state);
-        Ok(Outcome::Accepted { seq })
+        let entry = self.append(batch, Op::Revoke(revoke.clone()), now)?;
+        if let Some(state) = next_state(Some(state), &entry) {
+            pending.states.insert(revoke.key.clone(), state);
+        }
+        Ok(Outcome::Accepted { seq: entry.seq })
     }
 
-    fn append(&mut self, batch: &mut WriteBatch, op: Op, now: i64) -> Result<u64, StoreError> {
+    /// Signs `op` as the next entry into `batch`; returns the entry.
+    fn append(&mut self, batch: &mut WriteBatch, op: Op, now: i64) -> Result<Entry, StoreError> {
         let entry = Entry {
             origin: self.origin.clone(),
             seq: self.size,
@@ -386,7 +377,7 @@ impl Committer {
         batch.put_hashes(&self.origin, &hashes);
         self.prev_hash = leaf;
         self.size += 1;
-        Ok(self.size - 1)
+        Ok(entry)
     }
 }
 

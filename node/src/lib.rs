@@ -107,8 +107,11 @@ impl Node {
         // Replication transport and the server side of sync.
         let keypair = libp2p::identity::Keypair::from_protobuf_encoding(&config.transport_key)
             .context("transport_key is not a libp2p key")?;
-        let (allowed, dial, named) =
-            sync::peer_sets(&shared.roster(), &config.member, &config.peers);
+        let sync::PeerSets {
+            allowed,
+            dial,
+            named,
+        } = sync::peer_sets(&shared.roster(), &config.member, &config.peers);
         let (net, inbound, net_task) = net::start(
             net::NetConfig {
                 keypair,
@@ -232,8 +235,8 @@ async fn follow_roster(
         let roster = shared.roster();
         if roster.roster.version != version {
             version = roster.roster.version;
-            let (allowed, dial, _) = sync::peer_sets(&roster, &shared.member, &peers);
-            net.set_peers(allowed, dial).await;
+            let sets = sync::peer_sets(&roster, &shared.member, &peers);
+            net.set_peers(sets.allowed, sets.dial).await;
             tracing::info!(version, "roster changed: peer allow-list updated");
         }
     }

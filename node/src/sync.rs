@@ -127,16 +127,19 @@ pub struct Sync {
     fetches: Semaphore,
 }
 
+/// Who the transport lets in and whom it dials, from the roster in force.
+#[derive(Debug, Clone, Default)]
+pub struct PeerSets {
+    /// Peer ids of every other roster member.
+    pub allowed: HashSet<PeerId>,
+    /// Configured peers with their roster addresses.
+    pub dial: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Configured peers by member id.
+    pub named: Vec<(String, PeerId)>,
+}
+
 /// The peer ids of every roster member, and the configured peers with addresses.
-pub fn peer_sets(
-    roster: &SignedRoster,
-    me: &str,
-    peers: &[String],
-) -> (
-    HashSet<PeerId>,
-    HashMap<PeerId, Vec<Multiaddr>>,
-    Vec<(String, PeerId)>,
-) {
+pub fn peer_sets(roster: &SignedRoster, me: &str, peers: &[String]) -> PeerSets {
     let allowed = roster
         .roster
         .members
@@ -159,7 +162,11 @@ pub fn peer_sets(
         );
         named.push((id.clone(), pid));
     }
-    (allowed, dial, named)
+    PeerSets {
+        allowed,
+        dial,
+        named,
+    }
 }
 
 fn origin_of(shared: &Shared, note: &str) -> Option<String> {

@@ -3,9 +3,12 @@
 pub mod audit;
 pub mod bundle;
 pub mod code;
+pub mod demo;
 pub mod keygen;
 pub mod query;
+pub mod replication;
 pub mod roster;
 pub mod sample;
 pub mod status;
 pub mod submit;
+pub mod token;

@@ -307,13 +307,9 @@ impl EventLoop {
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 cause,
-                num_established,
+                num_established: 0,
                 ..
-            } => {
-                if num_established == 0 {
-                    tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
-                }
-            }
+            } => tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected"),
             SwarmEvent::IncomingConnectionError {
                 peer_id,
                 error,

@@ -1,0 +1,411 @@
+//! `rongxinctl demo`: a local federation on loopback.
+//!
+//! Copies `config-examples/` into a private working directory (the demo keys
+//! become mode 0600 there, as the node requires), starts one `rongxin-node`
+//! process per member on its example ports, loads sample records into each
+//! node through the HTTP API, shows replication converging until every node
+//! holds every origin's log with the same checkpoint, prints each node's URL
+//! and commands to try, and keeps running until Ctrl-C, when it stops every
+//! node with SIGTERM (a clean shutdown) and removes the working directory.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use serde_json::Value;
+
+use crate::client::Node;
+use crate::cmd::sample::Sampler;
+use crate::local;
+
+/// Arguments of `rongxinctl demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Members to run (at least the city, the FTZ node and two districts make
+    /// a meaningful federation).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "city,ftz,gulou,taijiang,cangshan"
+    )]
+    members: Vec<String>,
+    /// Sample records loaded into each member's own log.
+    #[arg(long, default_value_t = 2000)]
+    records: usize,
+    /// The example federation to copy.
+    #[arg(long, default_value = "config-examples")]
+    examples: PathBuf,
+    /// Working directory (kept afterwards); by default a temporary one, removed at the end.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Seconds to wait for replication to converge.
+    #[arg(long, default_value_t = 180)]
+    timeout: u64,
+}
+
+struct Running {
+    member: String,
+    url: String,
+    child: Child,
+    log: PathBuf,
+}
+
+/// Stops every node cleanly when dropped (also on errors).
+struct Federation(Vec<Running>);
+
+impl Drop for Federation {
+    fn drop(&mut self) {
+        for r in &self.0 {
+            let pid = rustix::process::Pid::from_raw(r.child.id() as i32);
+            if let Some(pid) = pid {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for r in &mut self.0 {
+            loop {
+                match r.child.try_wait() {
+                    Ok(Some(status)) => {
+                        if !status.success() {
+                            eprintln!(
+                                "{} exited with {status}; its log: {}",
+                                r.member,
+                                r.log.display()
+                            );
+                        }
+                        break;
+                    }
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(50))
+                    }
+                    _ => {
+                        let _ = r.child.kill();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs `rongxinctl demo`.
+pub fn run(args: DemoArgs) -> Result<ExitCode> {
+    let node_bin = node_binary()?;
+    let examples = &args.examples;
+    if !examples.join("roster.signed").is_file() {
+        bail!(
+            "{} is not the example federation (no roster.signed): run the demo from the repository root or pass --examples",
+            examples.display()
+        );
+    }
+    let (_temp, work) = match &args.dir {
+        Some(d) => {
+            fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+            (None, d.clone())
+        }
+        None => {
+            let t = tempdir()?;
+            let p = t.path.clone();
+            (Some(t), p)
+        }
+    };
+    copy_examples(examples, &work)?;
+    let roster = local::roster(&work.join("roster.signed"), &work.join("root.pub"))?;
+    let (catalog, _) = local::catalog(&work.join("catalog.toml"))?;
+    for m in &args.members {
+        if roster.roster.member(m).is_none() {
+            bail!("--members: '{m}' is not in the example roster");
+        }
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .context("cannot install the Ctrl-C handler")?;
+
+    println!(
+        "Starting {} nodes in {} …",
+        args.members.len(),
+        work.display()
+    );
+    let mut fed = Federation(Vec::new());
+    for m in &args.members {
+        let config = work.join(format!("{m}.toml"));
+        let log = work.join("logs").join(format!("{m}.log"));
+        let out =
+            fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+        let child = Command::new(&node_bin)
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(work.join("data").join(m))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("cannot start {}", node_bin.display()))?;
+        let http = roster
+            .roster
+            .member(m)
+            .and_then(|x| x.http.clone())
+            .unwrap_or_default();
+        fed.0.push(Running {
+            member: m.clone(),
+            url: format!("http://{http}"),
+            child,
+            log,
+        });
+    }
+    for r in &mut fed.0 {
+        wait_healthy(r, &stop)?;
+        println!("  {:<9} {}", r.member, r.url);
+    }
+
+    println!("Loading {} sample records into each node …", args.records);
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    let mut example_subject = String::new();
+    for (i, r) in fed.0.iter().enumerate() {
+        let me = roster.roster.member(&r.member).context("member vanished")?;
+        let token = fs::read_to_string(work.join("tokens").join(format!("{}.token", r.member)))?
+            .trim()
+            .to_owned();
+        let node = Node::new(&r.url, Duration::from_secs(120))?;
+        let records: Vec<Value> =
+            Sampler::new(&catalog, &me.jurisdictions, 1000 + i as u64, args.records)
+                .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
+                .collect();
+        if example_subject.is_empty()
+            && let Some(code) = records.first().and_then(|v| v["subject"]["code"].as_str())
+        {
+            example_subject = code.to_owned();
+        }
+        let mut accepted = 0u64;
+        for chunk in records.chunks(1000) {
+            let body: String = chunk.iter().map(|v| format!("{v}\n")).collect();
+            let answer: Value = node
+                .post(
+                    "/v1/records",
+                    "application/x-ndjson",
+                    body.as_bytes(),
+                    &token,
+                )?
+                .json()?;
+            accepted += answer["accepted"].as_u64().unwrap_or(0)
+                + answer["duplicates"].as_u64().unwrap_or(0);
+            print!("\r  {:<9} {accepted}/{}", r.member, records.len());
+            std::io::stdout().flush().ok();
+        }
+        println!();
+        let status: Value = node.get("/v1/admin/status", &[], None)?.json()?;
+        expected.insert(
+            r.member.clone(),
+            status["own_log"]["size"].as_u64().unwrap_or(accepted),
+        );
+    }
+
+    println!("Replicating …");
+    let total: u64 = expected.values().sum();
+    let started = Instant::now();
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            println!("\nstopping …");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut line = String::new();
+        let mut done = true;
+        let mut roots: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in &fed.0 {
+            let node = Node::new(&r.url, Duration::from_secs(10))?;
+            let status: Value = node.get("/v1/admin/status", &[], None)?.json()?;
+            let mut held = 0;
+            for o in status["origins"].as_array().cloned().unwrap_or_default() {
+                let origin = o["origin"].as_str().unwrap_or("").to_owned();
+                if expected.contains_key(&origin) {
+                    held += o["size"].as_u64().unwrap_or(0);
+                    roots
+                        .entry(origin)
+                        .or_default()
+                        .push(o["root"].as_str().unwrap_or("").to_owned());
+                }
+            }
+            done &= held >= total;
+            line.push_str(&format!("  {} {held}/{total}", r.member));
+        }
+        let agree = roots
+            .values()
+            .all(|v| v.len() == fed.0.len() && v.windows(2).all(|w| w[0] == w[1]));
+        print!("\r{line}   ");
+        std::io::stdout().flush().ok();
+        if done && agree {
+            println!(
+                "\nConverged in {:.1} s: every node holds all {total} entries of {} origins with identical roots.",
+                started.elapsed().as_secs_f64(),
+                expected.len()
+            );
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(args.timeout) {
+            println!();
+            bail!(
+                "replication did not converge within {} s; node logs are in {}",
+                args.timeout,
+                work.join("logs").display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let first = &fed.0[0].url;
+    println!();
+    println!("The federation is running. Try:");
+    println!("  rongxinctl query --node {first} {example_subject}");
+    println!("  rongxinctl replication --node {first}");
+    println!(
+        "  rongxinctl status --node {}",
+        fed.0.last().map_or(first, |r| &r.url)
+    );
+    println!(
+        "  rongxinctl bundle --node {first} {} 0 --out bundle.json",
+        fed.0.last().map_or("city", |r| &r.member)
+    );
+    println!(
+        "  rongxinctl audit verify bundle.json --root {}",
+        work.join("root.pub").display()
+    );
+    println!("  curl {first}/metrics");
+    println!(
+        "Tokens are in {}; node logs in {}.",
+        work.join("tokens").display(),
+        work.join("logs").display()
+    );
+    println!("Press Ctrl-C to stop.");
+    while !stop.load(Ordering::SeqCst) {
+        for r in &mut fed.0 {
+            if let Ok(Some(status)) = r.child.try_wait() {
+                bail!(
+                    "{} stopped unexpectedly ({status}); its log: {}",
+                    r.member,
+                    r.log.display()
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!("\nStopping the nodes …");
+    drop(fed);
+    println!("Stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rongxin-node` next to this binary (as `cargo build` places them).
+fn node_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    let candidate = exe.with_file_name("rongxin-node");
+    if candidate.is_file() {
+        return Ok(candidate);
+    }
+    bail!(
+        "rongxin-node is not next to rongxinctl ({}): build both with `cargo build --release`",
+        candidate.display()
+    )
+}
+
+fn wait_healthy(r: &mut Running, stop: &AtomicBool) -> Result<()> {
+    let node = Node::new(&r.url, Duration::from_secs(2))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if node.get("/healthz", &[], None).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = r.child.try_wait()? {
+            let log = fs::read_to_string(&r.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(8).collect();
+            bail!(
+                "{} exited ({status}) before it was ready:\n{}",
+                r.member,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        if stop.load(Ordering::SeqCst) || Instant::now() > deadline {
+            bail!(
+                "{} did not become ready at {}; its log: {}",
+                r.member,
+                r.url,
+                r.log.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Copies the example federation, making key and token files private.
+fn copy_examples(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to.join("logs"))?;
+    copy_dir(from, to)?;
+    for dir in [to.join("demo-keys"), to.join("tokens")] {
+        private(&dir)?;
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target)
+                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn private(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            private(&entry.path())?;
+        } else {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".key") || name.ends_with(".token") {
+                fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A temporary directory removed on drop.
+struct TempDir {
+    path: PathBuf,
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+fn tempdir() -> Result<TempDir> {
+    let base = std::env::temp_dir();
+    for n in 0..1000u32 {
+        let path = base.join(format!("rongxin-demo-{}-{n}", std::process::id()));
+        if fs::create_dir(&path).is_ok() {
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o700))?;
+            return Ok(TempDir { path });
+        }
+    }
+    bail!("cannot create a temporary directory in {}", base.display())
+}
