@@ -41,6 +41,8 @@ enum Command {
     Bundle(cmd::bundle::BundleArgs),
     /// Show a node's replication: per origin and peer, held, lag, last contact.
     Replication(cmd::replication::ReplicationArgs),
+    /// Show the city's forwarding to the province, per origin.
+    Forward(cmd::forward::ForwardArgs),
     /// Make bearer tokens for department systems and agencies.
     Token(cmd::token::TokenArgs),
     /// Run a local federation on loopback with sample data (Ctrl-C stops it).
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Bundle(a) => cmd::bundle::run(a),
         Command::Replication(a) => cmd::replication::run(a),
         Command::Token(a) => cmd::token::run(a),
+        Command::Forward(a) => cmd::forward::run(a),
         Command::Demo(a) => cmd::demo::run(a),
     };
     match result {

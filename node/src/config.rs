@@ -70,6 +70,41 @@ struct ConfigFile {
     departments: Vec<DepartmentFile>,
     #[serde(default)]
     agencies: Vec<AgencyFile>,
+    #[serde(default)]
+    forward: Option<ForwardFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForwardFile {
+    url: String,
+    #[serde(default)]
+    ca: Option<PathBuf>,
+    #[serde(default)]
+    client_cert: Option<PathBuf>,
+    #[serde(default)]
+    client_key: Option<PathBuf>,
+    #[serde(default)]
+    batch: Option<usize>,
+    #[serde(default)]
+    allow_plain_http: bool,
+    #[serde(default)]
+    timeout: Option<String>,
+}
+
+/// Forwarding to the provincial platform (the city only).
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// Base URL of the province, e.g. `https://province.example:9443`.
+    pub url: String,
+    /// PEM of the CA that issued the province's server certificate.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM of this node's client certificate followed by its private key.
+    pub identity_pem: Option<Vec<u8>>,
+    /// Entries per request.
+    pub batch: usize,
+    /// Timeout of one request.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +204,8 @@ pub struct Config {
     pub objection_due: Duration,
     /// How long to wait at start for peers to report this node's own log.
     pub restore_timeout: Duration,
+    /// Forwarding to the province, when configured.
+    pub forward: Option<Forward>,
 }
 
 impl Config {
@@ -398,6 +435,10 @@ impl Config {
                 )
             })?,
         };
+        let forward = match &file.forward {
+            None => None,
+            Some(f) => Some(load_forward(path, base, f, &member)?),
+        };
         let positive =
             |key: &str, v: Option<usize>, default: usize| -> Result<usize, ConfigError> {
                 match v {
@@ -433,6 +474,7 @@ impl Config {
             commit_max_records: positive("commit_max_records", file.commit_max_records, 4_096)?,
             objection_due,
             restore_timeout,
+            forward,
         })
     }
 
@@ -440,6 +482,57 @@ impl Config {
     pub fn principal(&self, token: &str) -> Option<&Principal> {
         self.tokens.get(&token_digest(token))
     }
+}
+
+fn load_forward(path: &Path, base: &Path, f: &ForwardFile, member: &Member) -> Result<Forward, ConfigError> {
+    use rongxin_protocol::roster::Role;
+    if member.role != Role::City {
+        return Err(err(path, format!("[forward] is for the city node; {} is a {:?} member: remove the section", member.id, member.role)));
+    }
+    let plain = f.url.starts_with("http://");
+    if !f.url.starts_with("https://") && !plain {
+        return Err(err(path, format!("forward.url = \"{}\" must start with https://", f.url)));
+    }
+    if plain && !f.allow_plain_http {
+        return Err(err(
+            path,
+            format!("forward.url = \"{}\" is plain HTTP: the province link needs HTTPS with a client certificate (set allow_plain_http = true only for tests)", f.url),
+        ));
+    }
+    let read_file = |key: &str, p: &Option<PathBuf>, secret: bool| -> Result<Option<Vec<u8>>, ConfigError> {
+        match p {
+            None if plain => Ok(None),
+            None => Err(err(path, format!("forward.{key} is required for an https:// url"))),
+            Some(p) => {
+                let full = base.join(p);
+                let text = if secret { read_secret(&full)? } else { read(&full)? };
+                if !text.contains("-----BEGIN") {
+                    return Err(err(&full, format!("forward.{key} is not a PEM file")));
+                }
+                Ok(Some(text.into_bytes()))
+            }
+        }
+    };
+    let ca_pem = read_file("ca", &f.ca, false)?;
+    let cert = read_file("client_cert", &f.client_cert, false)?;
+    let key = read_file("client_key", &f.client_key, true)?;
+    let identity_pem = match (cert, key) {
+        (Some(mut c), Some(k)) => {
+            c.push(b'\n');
+            c.extend_from_slice(&k);
+            Some(c)
+        }
+        _ => None,
+    };
+    let timeout = match &f.timeout {
+        None => Duration::from_secs(30),
+        Some(s) => humantime::parse_duration(s).map_err(|e| err(path, format!("forward.timeout = \"{s}\": {e}")))?,
+    };
+    let batch = f.batch.unwrap_or(500);
+    if batch == 0 || batch > 1000 {
+        return Err(err(path, "forward.batch must be 1..=1000"));
+    }
+    Ok(Forward { url: f.url.trim_end_matches('/').to_owned(), ca_pem, identity_pem, batch, timeout })
 }
 
 /// SHA-256 of a token, as configured.

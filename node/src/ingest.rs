@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::apply::next_state;
 use crate::metrics::Metrics;
-use crate::store::{self, LogState, RecordState, Store, StoreError, WriteBatch};
+use crate::store::{self, ListSlot, LogState, RecordState, Store, StoreError, WriteBatch};
 
 /// What the committer answers for one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +87,7 @@ pub struct Committer {
     tree: CompactTree,
     max_records: usize,
     metrics: Metrics,
+    catalog: rongxin_protocol::catalog::Catalog,
 }
 
 impl std::fmt::Debug for Committer {
@@ -113,6 +114,7 @@ impl Committer {
         checkpoint_origin: String,
         max_records: usize,
         metrics: Metrics,
+        catalog: rongxin_protocol::catalog::Catalog,
     ) -> Result<Committer, StoreError> {
         let mut c = Committer {
             store,
@@ -124,6 +126,7 @@ impl Committer {
             tree: CompactTree::new(),
             max_records,
             metrics,
+            catalog,
         };
         c.reload()?;
         if c.store.log_state(origin)?.is_none() {
@@ -274,7 +277,7 @@ impl Committer {
         for (key, state) in &pending.states {
             // The subject index entry of the stored version is replaced.
             let old = pending.stored_subject.get(key).and_then(Option::as_deref);
-            batch.put_record(key, state, old);
+            batch.put_record(key, state, old, ListSlot::of(&self.catalog, &key.kind).as_ref());
         }
         let state = self.sign_state()?;
         batch.put_log_state(&self.origin, &state);

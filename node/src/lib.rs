@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod apply;
 pub mod config;
+pub mod forward;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
@@ -163,6 +164,7 @@ impl Node {
             shared.roster().roster.log_origin(&config.member),
             config.commit_max_records,
             metrics.clone(),
+            config.catalog.clone(),
         )?;
         let own_size = committer.size();
         let (jobs, rx) = mpsc::channel(JOB_QUEUE);
@@ -174,6 +176,19 @@ impl Node {
         for (member, peer) in named {
             tokio::spawn(sync.clone().peer_loop(member, peer, cancel.child_token()));
         }
+        let forward = match &config.forward {
+            Some(f) => {
+                let fw = Arc::new(
+                    forward::Forwarder::new(store.clone(), f.clone(), config.member.clone(), metrics.clone())
+                        .context("cannot set up forwarding to the province (check forward.ca, client_cert, client_key)")?,
+                );
+                tracing::info!(url = %f.url, "forwarding to the province");
+                let status = fw.status.clone();
+                tokio::spawn(fw.run(cancel.child_token()));
+                Some(status)
+            }
+            None => None,
+        };
         tokio::spawn(follow_roster(
             shared.clone(),
             net.clone(),
@@ -200,6 +215,7 @@ impl Node {
             query_ids: query::QueryIds::default(),
             shared,
             sync: Some(sync.status.clone()),
+            forward,
         });
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let server = tokio::spawn(

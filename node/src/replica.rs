@@ -30,7 +30,7 @@ use crate::apply::next_state;
 use crate::ingest::now_ms;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
-use crate::store::{self, LogState, RecordState, Store, StoreError, WriteBatch};
+use crate::store::{self, ListSlot, LogState, RecordState, Store, StoreError, WriteBatch};
 
 /// Why a peer's data was not appended.
 #[derive(Debug, thiserror::Error)]
@@ -308,7 +308,7 @@ impl Replicator {
         state.root = root;
         for (key, (old, new)) in &states {
             if let Some(new) = new {
-                batch.put_record(key, new, old.as_ref().map(|o| o.subject.as_str()));
+                batch.put_record(key, new, old.as_ref().map(|o| o.subject.as_str()), ListSlot::of(catalog, &key.kind).as_ref());
             }
         }
         batch.put_log_state(origin, &state);

@@ -19,6 +19,8 @@
 //! | `S` | subject code, 0, bincode(record key) | empty: subject index |
 //! | `Q` | query id (time ms u64 BE, counter u32 BE) | query log entry (JSON) |
 //! | `X` | origin, 0, time ms (u64 BE) | equivocation evidence (JSON) |
+//! | `B` | `r` or `b`, list category, 0, bincode(record key) | empty: red/black list index |
+//! | `F` | origin | forward cursor: entries the province acknowledged (u64 BE) |
 //! | `M` | `halt/<origin>` | present while an origin is halted after equivocation |
 //! | `M` | `roster` | the newest verified roster note received from peers |
 
@@ -45,6 +47,8 @@ const P_RECORD: u8 = b'R';
 const P_SUBJECT: u8 = b'S';
 const P_QUERY: u8 = b'Q';
 const P_EVIDENCE: u8 = b'X';
+const P_LIST: u8 = b'B';
+const P_FORWARD: u8 = b'F';
 
 /// A store failure. Reads of our own data that do not decode mean the disk
 /// was damaged or written by something else: the node stops rather than
@@ -155,14 +159,62 @@ impl WriteBatch {
     }
 
     /// Sets a record's state and keeps the subject index in step.
-    pub fn put_record(&mut self, key: &RecordKey, state: &RecordState, old_subject: Option<&str>) {
+    ///
+    /// A record of a red- or black-list kind (`list`) is also kept in that
+    /// list's index while it is not revoked.
+    pub fn put_record(
+        &mut self,
+        key: &RecordKey,
+        state: &RecordState,
+        old_subject: Option<&str>,
+        list: Option<&ListSlot>,
+    ) {
         let k = encode_key(key);
         if let Some(old) = old_subject.filter(|o| *o != state.subject) {
             self.batch.remove(subject_key(old, &k));
         }
         self.batch.insert(subject_key(&state.subject, &k), &[][..]);
         self.batch.insert(prefixed(P_RECORD, &k), encode(state));
+        if let Some(slot) = list {
+            let lk = list_key(slot, &k);
+            if state.revoked.is_some() {
+                self.batch.remove(lk);
+            } else {
+                self.batch.insert(lk, &[][..]);
+            }
+        }
     }
+}
+
+/// Where a record of a list kind (红黑榜) is indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListSlot {
+    /// Red list (honours) or black list (dishonesty).
+    pub red: bool,
+    /// The kind's list category.
+    pub category: String,
+}
+
+impl ListSlot {
+    /// The slot of records of `kind`, if the catalog puts that kind on a list.
+    pub fn of(catalog: &rongxin_protocol::catalog::Catalog, kind: &str) -> Option<ListSlot> {
+        use rongxin_protocol::catalog::ListKind;
+        let k = catalog.kind(kind)?;
+        let red = match k.list {
+            ListKind::Red => true,
+            ListKind::Black => false,
+            ListKind::None => return None,
+        };
+        Some(ListSlot { red, category: k.list_category.clone().unwrap_or_default() })
+    }
+}
+
+fn list_key(slot: &ListSlot, record_key: &[u8]) -> Vec<u8> {
+    let mut k = vec![P_LIST, if slot.red { b'r' } else { b'b' }];
+    k.extend_from_slice(slot.category.as_bytes());
+    k.push(0);
+    k.extend_from_slice(record_key);
+    k
 }
 
 /// The node's database. Cheap to clone; every clone is the same store.
@@ -363,6 +415,41 @@ impl Store {
 }
 
 impl Store {
+    /// Keys of the records on the red (`red`) or black list, in `category`
+    /// if given; skips `skip`, returns at most `limit`.
+    pub fn list_records(&self, red: bool, category: Option<&str>, skip: usize, limit: usize) -> Result<Vec<RecordKey>, StoreError> {
+        let mut prefix = vec![P_LIST, if red { b'r' } else { b'b' }];
+        if let Some(c) = category {
+            prefix.extend_from_slice(c.as_bytes());
+            prefix.push(0);
+        }
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(&prefix).skip(skip).take(limit) {
+            let (k, _) = kv?;
+            let start = k[2..].iter().position(|b| *b == 0).map_or(k.len(), |p| p + 3);
+            let (key, _): (RecordKey, usize) = bincode::decode_from_slice(&k[start..], bincode_config())
+                .map_err(|e| corrupt("list index", &k, &e.to_string()))?;
+            out.push(key);
+        }
+        Ok(out)
+    }
+
+    /// The forward cursor of `origin`: how many of its entries the province acknowledged.
+    pub fn forward_cursor(&self, origin: &str) -> Result<u64, StoreError> {
+        let k = prefixed(P_FORWARD, origin.as_bytes());
+        match self.tree.get(&k)? {
+            None => Ok(0),
+            Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).map_err(|_| corrupt("forward cursor", &k, "not 8 bytes")),
+        }
+    }
+
+    /// Sets and flushes the forward cursor of `origin`.
+    pub async fn set_forward_cursor(&self, origin: &str, cursor: u64) -> Result<(), StoreError> {
+        self.tree.insert(prefixed(P_FORWARD, origin.as_bytes()), &cursor.to_be_bytes())?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
     /// Stores equivocation evidence about `origin`.
     pub fn put_evidence(
         &self,

@@ -58,6 +58,7 @@ pub async fn get_status(State(state): State<Arc<AppState>>) -> Result<Json<Value
         "roster_version": state.shared.roster().roster.version,
         "halted_origins": state.store.halted_origins()?,
         "replication": state.sync.as_ref().map(|s| s.to_json(&state.store)),
+        "forward": state.forward.as_ref().map(|f| f.to_json()),
         "catalog_version": c.catalog.version(),
     })))
 }

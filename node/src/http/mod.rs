@@ -23,6 +23,7 @@ use crate::store::{Store, StoreError};
 mod admin;
 mod extract;
 mod ingest;
+mod lists;
 mod logs;
 mod query;
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub shared: Arc<crate::shared::Shared>,
     /// Replication status, when replication runs.
     pub sync: Option<Arc<crate::sync::SyncStatus>>,
+    /// Forwarding status, on the city when forwarding is configured.
+    pub forward: Option<Arc<crate::forward::ForwardStatus>>,
 }
 
 /// The router of the whole API.
@@ -57,6 +60,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/logs/{origin}/entries", get(logs::get_entries))
         .route("/v1/logs/{origin}/consistency", get(logs::get_consistency))
         .route("/v1/subjects/{code}", get(query::get_subject))
+        .route("/v1/lists/{list}", get(lists::get_list))
         .route("/v1/catalog", get(admin::get_catalog))
         .route("/v1/admin/status", get(admin::get_status))
         .route("/v1/admin/query-log", get(admin::get_query_log))
