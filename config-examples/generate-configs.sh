@@ -86,5 +86,19 @@ name = "示例政务共享部门"
 token_sha256 = "${gov}"
 access = "government"
 TOML
+  if [ "$id" = city ]; then
+    cat >>"$id.toml" <<'TOML'
+
+# The city forwards every verified entry of every origin to the provincial
+# platform (docs/province-interface.md) over HTTPS with a client certificate.
+# DEMO CERTIFICATES (demo-certs/README.md): for local use only.
+[forward]
+url = "https://127.0.0.1:9443"
+ca = "demo-certs/ca.pem"
+client_cert = "demo-certs/city.pem"
+client_key = "demo-certs/city.key"
+batch = 500
+TOML
+  fi
 done <<<"$members"
 echo "wrote the member configs; tokens in tokens/"

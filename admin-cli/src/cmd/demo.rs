@@ -7,6 +7,8 @@
 //! holds every origin's log with the same checkpoint, prints each node's URL
 //! and commands to try, and keeps running until Ctrl-C, when it stops every
 //! node with SIGTERM (a clean shutdown) and removes the working directory.
+//! With the city in the federation it also runs the example provincial
+//! platform (`rongxin-province`), which the city forwards every entry to.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -56,6 +58,8 @@ struct Running {
     url: String,
     child: Child,
     log: PathBuf,
+    /// Path that answers 200 once the process is ready.
+    health: &'static str,
 }
 
 /// Stops every node cleanly when dropped (also on errors).
@@ -137,6 +141,36 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         work.display()
     );
     let mut fed = Federation(Vec::new());
+    let with_province = args.members.iter().any(|m| m == "city");
+    if with_province {
+        let bin = node_bin.with_file_name("rongxin-province");
+        if !bin.is_file() {
+            bail!(
+                "rongxin-province is not next to rongxinctl ({}): build with `cargo build --release`",
+                bin.display()
+            );
+        }
+        let log = work.join("logs").join("province.log");
+        let out =
+            fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+        let child = Command::new(&bin)
+            .arg("--config")
+            .arg(work.join("province.toml"))
+            .arg("--data-dir")
+            .arg(work.join("data").join("province"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        fed.0.push(Running {
+            member: "province".into(),
+            url: "http://127.0.0.1:9444".into(),
+            child,
+            log,
+            health: "/v1/origins",
+        });
+    }
     for m in &args.members {
         let config = work.join(format!("{m}.toml"));
         let log = work.join("logs").join(format!("{m}.log"));
@@ -162,6 +196,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             url: format!("http://{http}"),
             child,
             log,
+            health: "/healthz",
         });
     }
     for r in &mut fed.0 {
@@ -172,7 +207,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     println!("Loading {} sample records into each node …", args.records);
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     let mut example_subject = String::new();
-    for (i, r) in fed.0.iter().enumerate() {
+    for (i, r) in fed.0.iter().filter(|r| r.member != "province").enumerate() {
         let me = roster.roster.member(&r.member).context("member vanished")?;
         let token = fs::read_to_string(work.join("tokens").join(format!("{}.token", r.member)))?
             .trim()
@@ -222,7 +257,8 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         let mut line = String::new();
         let mut done = true;
         let mut roots: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for r in &fed.0 {
+        let nodes: Vec<&Running> = fed.0.iter().filter(|r| r.member != "province").collect();
+        for r in &nodes {
             let node = Node::new(&r.url, Duration::from_secs(10))?;
             let status: Value = node.get("/v1/admin/status", &[], None)?.json()?;
             let mut held = 0;
@@ -239,16 +275,36 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             done &= held >= total;
             line.push_str(&format!("  {} {held}/{total}", r.member));
         }
+        if let Some(p) = fed.0.iter().find(|r| r.member == "province") {
+            let node = Node::new(&p.url, Duration::from_secs(10))?;
+            let origins: Value = node.get("/v1/origins", &[], None)?.json()?;
+            let at_province: u64 = origins
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter(|o| expected.contains_key(o["origin"].as_str().unwrap_or("")))
+                        .map(|o| o["count"].as_u64().unwrap_or(0))
+                        .sum()
+                })
+                .unwrap_or(0);
+            done &= at_province >= total;
+            line.push_str(&format!("  province {at_province}/{total}"));
+        }
         let agree = roots
             .values()
-            .all(|v| v.len() == fed.0.len() && v.windows(2).all(|w| w[0] == w[1]));
+            .all(|v| v.len() == nodes.len() && v.windows(2).all(|w| w[0] == w[1]));
         print!("\r{line}   ");
         std::io::stdout().flush().ok();
         if done && agree {
             println!(
-                "\nConverged in {:.1} s: every node holds all {total} entries of {} origins with identical roots.",
+                "\nConverged in {:.1} s: every node holds all {total} entries of {} origins with identical roots{}.",
                 started.elapsed().as_secs_f64(),
-                expected.len()
+                expected.len(),
+                if with_province {
+                    ", and the province received them all"
+                } else {
+                    ""
+                }
             );
             break;
         }
@@ -263,7 +319,8 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(500));
     }
 
-    let first = &fed.0[0].url;
+    let nodes: Vec<&Running> = fed.0.iter().filter(|r| r.member != "province").collect();
+    let first = &nodes[0].url;
     println!();
     println!("The federation is running. Try:");
     println!("  rongxinctl query --node {first} {example_subject}");
@@ -280,6 +337,10 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         "  rongxinctl audit verify bundle.json --root {}",
         work.join("root.pub").display()
     );
+    if with_province {
+        println!("  rongxinctl forward --node {first}");
+        println!("  curl http://127.0.0.1:9444/v1/origins   # what the province received");
+    }
     println!("  curl {first}/metrics");
     println!(
         "Tokens are in {}; node logs in {}.",
@@ -322,7 +383,7 @@ fn wait_healthy(r: &mut Running, stop: &AtomicBool) -> Result<()> {
     let node = Node::new(&r.url, Duration::from_secs(2))?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if node.get("/healthz", &[], None).is_ok() {
+        if node.get(r.health, &[], None).is_ok() {
             return Ok(());
         }
         if let Some(status) = r.child.try_wait()? {
@@ -350,7 +411,11 @@ fn wait_healthy(r: &mut Running, stop: &AtomicBool) -> Result<()> {
 fn copy_examples(from: &Path, to: &Path) -> Result<()> {
     fs::create_dir_all(to.join("logs"))?;
     copy_dir(from, to)?;
-    for dir in [to.join("demo-keys"), to.join("tokens")] {
+    for dir in [
+        to.join("demo-keys"),
+        to.join("tokens"),
+        to.join("demo-certs"),
+    ] {
         private(&dir)?;
     }
     Ok(())

@@ -26,7 +26,10 @@ pub fn run(args: ForwardArgs) -> Result<ExitCode> {
     let node = Node::new(&args.node, Duration::from_secs(30))?;
     let status: Value = node.get("/v1/admin/status", &[], None)?.json()?;
     let Some(rows) = status.get("forward").and_then(Value::as_array) else {
-        bail!("{} does not forward to the province (no [forward] section in its config)", node.url(""));
+        bail!(
+            "{} does not forward to the province (no [forward] section in its config)",
+            node.url("")
+        );
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(rows)?);
@@ -36,7 +39,10 @@ pub fn run(args: ForwardArgs) -> Result<ExitCode> {
         Some(s) if s.is_finite() => format!("{s:.1}s"),
         _ => "-".to_owned(),
     };
-    println!("{:<10} {:>10} {:>9} {:>8} {:>9} {:>13}  last error", "origin", "forwarded", "held", "lag", "lag time", "last success");
+    println!(
+        "{:<10} {:>10} {:>9} {:>8} {:>9} {:>13}  last error",
+        "origin", "forwarded", "held", "lag", "lag time", "last success"
+    );
     let mut failing = false;
     for r in rows {
         let err = r["last_error"].as_str().unwrap_or("");
@@ -52,5 +58,9 @@ pub fn run(args: ForwardArgs) -> Result<ExitCode> {
             err
         );
     }
-    Ok(if failing { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failing {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
