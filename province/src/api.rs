@@ -1,0 +1,247 @@
+//! `POST /v1/entries` (docs/province-interface.md): the request and answer
+//! formats and the handler that maps a batch's fate to its status.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Extension, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use rongxin_protocol::entry::SignedEntry;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::faults::FaultAction;
+use crate::receive::{Batch, ReceiveError, Receiver, Refusal};
+
+/// The only request format this receiver reads.
+pub const FORMAT: &str = "rongxin-forward/1";
+/// Largest request body.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Most entries in one batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// A `POST /v1/entries` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForwardRequest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The sender's name; must be its client certificate's CN.
+    pub sender: String,
+    /// Member id of the origin whose entries these are.
+    pub origin: String,
+    /// The origin's newest signed checkpoint note the sender holds.
+    pub checkpoint: String,
+    /// Consecutive entries in ascending seq order.
+    pub entries: Vec<ForwardEntry>,
+}
+
+/// One entry of a forwarded batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForwardEntry {
+    /// Position in the origin's log.
+    pub seq: u64,
+    /// Base64 of the exact signed entry bytes.
+    pub entry: String,
+    /// Base64 of the 64-byte Ed25519 signature.
+    pub signature: String,
+}
+
+/// The authenticated client of a TLS connection.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    /// The subject CN of its certificate (one of `accepted_senders`).
+    pub cn: String,
+}
+
+/// State of the entries handler.
+#[derive(Debug, Clone)]
+pub struct EntriesState {
+    /// The receiver.
+    pub receiver: Arc<Receiver>,
+}
+
+/// The entries router (served over mutual TLS).
+pub fn router(state: EntriesState) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/entries", post(post_entries))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// An error answer: `{"error": {"code", "message", …}}`.
+fn error(status: StatusCode, code: &str, message: String, extra: serde_json::Value) -> Response {
+    let mut body = json!({"code": code, "message": message});
+    if let (Some(b), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+        b.extend(extra);
+    }
+    (status, Json(json!({ "error": body }))).into_response()
+}
+
+fn bad_request(message: String) -> Response {
+    error(StatusCode::BAD_REQUEST, "bad_request", message, json!({}))
+}
+
+async fn post_entries(
+    State(state): State<EntriesState>,
+    Extension(client): Extension<ClientIdentity>,
+    Extension(fault): Extension<FaultAction>,
+    body: Result<axum::body::Bytes, BytesRejection>,
+) -> Response {
+    match fault {
+        FaultAction::Refuse => {
+            tracing::warn!("fault injection: refusing an entries request with 503");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the province is refusing requests (fault injection)".into(),
+                json!({}),
+            );
+        }
+        FaultAction::Delay(d) => {
+            tracing::warn!(
+                delay_ms = d.as_millis(),
+                "fault injection: delaying an entries request"
+            );
+            tokio::time::sleep(d).await;
+        }
+        _ => {}
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return bad_request(format!(
+                "cannot read the body (at most {MAX_BODY_BYTES} bytes): {e}"
+            ));
+        }
+    };
+    let batch = match parse(&body, &client) {
+        Ok(b) => b,
+        Err(message) => {
+            tracing::warn!(sender = %client.cn, %message, "bad entries request");
+            return bad_request(message);
+        }
+    };
+    let (origin, first, count) = (batch.origin.clone(), batch.first_seq, batch.entries.len());
+    let answer = match state.receiver.receive(batch).await {
+        Ok(ack) => {
+            tracing::info!(
+                %origin,
+                from = first,
+                count,
+                stored = ack.stored,
+                acked_through = ack.acked_through,
+                "batch acknowledged"
+            );
+            (
+                StatusCode::OK,
+                Json(json!({"origin": origin, "acked_through": ack.acked_through})),
+            )
+                .into_response()
+        }
+        Err(ReceiveError::Refused(r)) => {
+            tracing::warn!(%origin, from = first, count, refusal = %r, "batch refused");
+            refusal(r)
+        }
+        Err(e) => {
+            tracing::error!(%origin, from = first, count, error = %e, "batch not stored");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("the batch was not stored: {e}"),
+                json!({}),
+            )
+        }
+    };
+    if let FaultAction::LateAck(d) = fault {
+        tracing::warn!(delay_ms = d.as_millis(), "fault injection: answering late");
+        tokio::time::sleep(d).await;
+    }
+    answer
+}
+
+fn refusal(r: Refusal) -> Response {
+    let message = r.to_string();
+    match r {
+        Refusal::Gap { expected_from } => error(
+            StatusCode::CONFLICT,
+            "gap",
+            message,
+            json!({"expected_from": expected_from}),
+        ),
+        Refusal::Conflict { seq, .. } => error(
+            StatusCode::CONFLICT,
+            "conflict",
+            message,
+            json!({"seq": seq}),
+        ),
+        Refusal::Invalid { seq, .. } => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_entry",
+            message,
+            json!({"seq": seq}),
+        ),
+    }
+}
+
+/// Checks the request's form and decodes its entries.
+fn parse(body: &[u8], client: &ClientIdentity) -> Result<Batch, String> {
+    let req: ForwardRequest = serde_json::from_slice(body)
+        .map_err(|e| format!("the body is not a forward request: {e}"))?;
+    if req.format != FORMAT {
+        return Err(format!(
+            "format is '{}', this province reads '{FORMAT}'",
+            req.format
+        ));
+    }
+    if req.sender != client.cn {
+        return Err(format!(
+            "sender is '{}', but the client certificate is '{}'",
+            req.sender, client.cn
+        ));
+    }
+    let Some(first) = req.entries.first() else {
+        return Err("entries is empty: send at least one entry".into());
+    };
+    if req.entries.len() > MAX_BATCH {
+        return Err(format!(
+            "{} entries in one batch; at most {MAX_BATCH}",
+            req.entries.len()
+        ));
+    }
+    let first_seq = first.seq;
+    let mut entries = Vec::with_capacity(req.entries.len());
+    for (i, item) in req.entries.iter().enumerate() {
+        if Some(item.seq) != first_seq.checked_add(i as u64) {
+            return Err(format!(
+                "entries[{i}] has seq {}, expected {} (seqs must be consecutive and ascending)",
+                item.seq,
+                first_seq.saturating_add(i as u64)
+            ));
+        }
+        let bytes = B64
+            .decode(&item.entry)
+            .map_err(|_| format!("entries[{i}] (seq {}): entry is not base64", item.seq))?;
+        let signature: [u8; 64] = B64
+            .decode(&item.signature)
+            .ok()
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| {
+                format!(
+                    "entries[{i}] (seq {}): signature is not the base64 of 64 bytes",
+                    item.seq
+                )
+            })?;
+        entries.push(SignedEntry { bytes, signature });
+    }
+    Ok(Batch {
+        origin: req.origin,
+        checkpoint: req.checkpoint,
+        first_seq,
+        entries,
+    })
+}

@@ -1,0 +1,417 @@
+//! Receiving a forwarded batch: verifying it against the roster and the
+//! catalog, de-duplicating by `(origin, seq)` and storing what is new.
+//!
+//! A batch is stored only if every new entry holds (docs/protocol.md §3.3):
+//! the origin's roster key signed it (batch-verified), its origin and seq are
+//! the ones expected, its `prev_hash` is the leaf hash of the entry before,
+//! the origin owns the record's jurisdiction, and a Put's record is valid
+//! under the catalog. The batch's checkpoint must be signed by the origin and,
+//! once the log reaches its size, its root must be the root of the entries.
+//! Entries already held must be byte-identical to the ones sent again.
+//! Anything else refuses the whole batch and stores nothing.
+//!
+//! One writer per origin: a batch holds its origin's lock from reading the
+//! head to the flushed write, so concurrent batches of one origin cannot
+//! interleave, while other origins go on in parallel.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use rongxin_protocol::catalog::Catalog;
+use rongxin_protocol::checkpoint::SignedCheckpoint;
+use rongxin_protocol::entry::{Entry, EntryError, Op, SignedEntry, verify_batch};
+use rongxin_protocol::merkle::{self, CompactTree, Hash};
+use rongxin_protocol::roster::Roster;
+use tokio::sync::OwnedMutexGuard;
+
+use crate::store::{HeadState, Store, StoreError, WriteBatch};
+
+/// One forwarded batch, parsed but not yet verified.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Member id of the origin.
+    pub origin: String,
+    /// The origin's signed checkpoint note the sender holds.
+    pub checkpoint: String,
+    /// Seq of the first entry; the others follow without gaps.
+    pub first_seq: u64,
+    /// The entries, in seq order.
+    pub entries: Vec<SignedEntry>,
+}
+
+/// Why a batch was not stored: what the sender is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The batch starts after what is held.
+    #[error("the batch starts after the entries held; send from seq {expected_from}")]
+    Gap {
+        /// The first seq not held.
+        expected_from: u64,
+    },
+    /// An entry differs from the one held at its seq.
+    #[error("entry {seq} differs from the entry held at that seq: {message}")]
+    Conflict {
+        /// The seq.
+        seq: u64,
+        /// What differs.
+        message: String,
+    },
+    /// An entry, or the checkpoint, does not verify.
+    #[error("entry {seq} does not verify: {message}")]
+    Invalid {
+        /// The seq concerned.
+        seq: u64,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Why receiving a batch failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiveError {
+    /// The batch was refused; nothing was stored.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The store failed; nothing was acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The verification task did not finish (the runtime is shutting down).
+    #[error("verification task failed: {0}")]
+    Task(String),
+}
+
+/// What a stored (or fully duplicate) batch yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    /// The province holds entries `0..acked_through`.
+    pub acked_through: u64,
+    /// Entries of this batch newly stored.
+    pub stored: u64,
+}
+
+/// The cached head of one origin's log.
+#[derive(Debug, Clone)]
+struct Head {
+    tree: CompactTree,
+    prev_hash: Hash,
+    checkpoint_size: u64,
+    checkpoint: String,
+}
+
+type Writer = Arc<tokio::sync::Mutex<Option<Head>>>;
+
+/// Verifies and stores forwarded batches. One per receiver.
+#[derive(Debug)]
+pub struct Receiver {
+    store: Store,
+    roster: Roster,
+    catalog: Catalog,
+    /// One lock per roster member (the map is bounded by the roster).
+    writers: Mutex<HashMap<String, Writer>>,
+}
+
+fn invalid(seq: u64, message: impl Into<String>) -> Refusal {
+    Refusal::Invalid {
+        seq,
+        message: message.into(),
+    }
+}
+
+impl Receiver {
+    /// A receiver storing into `store`, verifying against `roster` and `catalog`.
+    pub fn new(store: Store, roster: Roster, catalog: Catalog) -> Receiver {
+        Receiver {
+            store,
+            roster,
+            catalog,
+            writers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The roster entries are verified against.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// Verifies `batch` and stores its new entries durably, or refuses it
+    /// whole. Duplicates identical to what is held are accepted and ignored.
+    pub async fn receive(self: &Arc<Self>, batch: Batch) -> Result<Ack, ReceiveError> {
+        if self.roster.member(&batch.origin).is_none() {
+            return Err(invalid(
+                batch.first_seq,
+                format!(
+                    "origin '{}' is not a member of the roster (version {})",
+                    batch.origin, self.roster.version
+                ),
+            )
+            .into());
+        }
+        let writer = {
+            let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
+            writers.entry(batch.origin.clone()).or_default().clone()
+        };
+        let guard = writer.lock_owned().await;
+        let this = Arc::clone(self);
+        // Signature checks and the flush block: keep them off the runtime's
+        // worker threads. The guard moves along, so the origin stays locked
+        // until the write is durable even if the request is abandoned.
+        tokio::task::spawn_blocking(move || this.receive_locked(guard, batch))
+            .await
+            .map_err(|e| ReceiveError::Task(e.to_string()))?
+    }
+
+    fn load_head(&self, origin: &str) -> Result<Head, StoreError> {
+        let state = self.store.head(origin)?;
+        let size = state.as_ref().map_or(0, |s| s.size);
+        let hashes = self.store.hashes(origin);
+        let tree = CompactTree::load(size, &hashes)?;
+        let prev_hash = match size {
+            0 => [0; 32],
+            n => self
+                .store
+                .entry(origin, n - 1)?
+                .map(|e| e.leaf_hash())
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: format!("{origin}/{}", n - 1),
+                    why: "the head counts an entry that is missing".into(),
+                })?,
+        };
+        Ok(Head {
+            tree,
+            prev_hash,
+            checkpoint_size: state.as_ref().map_or(0, |s| s.checkpoint_size),
+            checkpoint: state.map(|s| s.checkpoint).unwrap_or_default(),
+        })
+    }
+
+    fn receive_locked(
+        &self,
+        mut guard: OwnedMutexGuard<Option<Head>>,
+        batch: Batch,
+    ) -> Result<Ack, ReceiveError> {
+        let origin = batch.origin.as_str();
+        let head = match guard.as_ref() {
+            Some(h) => h.clone(),
+            None => self.load_head(origin)?,
+        };
+        *guard = Some(head.clone());
+        let held = head.tree.size();
+        let first = batch.first_seq;
+        if first > held {
+            return Err(Refusal::Gap {
+                expected_from: held,
+            }
+            .into());
+        }
+
+        let cp = self.open_checkpoint(&batch)?;
+
+        // Entries already held must be the very same bytes.
+        let dup_count = usize::try_from(held - first)
+            .unwrap_or(usize::MAX)
+            .min(batch.entries.len());
+        for (i, sent) in batch.entries[..dup_count].iter().enumerate() {
+            let seq = first + i as u64;
+            let held_entry = self
+                .store
+                .entry(origin, seq)?
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: format!("{origin}/{seq}"),
+                    why: "an entry below the head is missing".into(),
+                })?;
+            if held_entry.bytes != sent.bytes {
+                return Err(Refusal::Conflict {
+                    seq,
+                    message: format!(
+                        "{origin} entry {seq} sent has leaf hash {}, the one held has {} (two different entries signed for one position: investigate as equivocation)",
+                        hex::encode(sent.leaf_hash()),
+                        hex::encode(held_entry.leaf_hash())
+                    ),
+                }
+                .into());
+            }
+        }
+
+        // A checkpoint within what is already held is checked right away.
+        if cp.checkpoint.size <= held {
+            let root = if cp.checkpoint.size == held {
+                head.tree.root()
+            } else {
+                merkle::tree_root(cp.checkpoint.size, &self.store.hashes(origin))?
+            };
+            check_root(&cp, root)?;
+        }
+
+        let new = &batch.entries[dup_count..];
+        let mut next = head.clone();
+        let mut write = WriteBatch::default();
+        if !new.is_empty() {
+            self.verify_new(origin, new, &cp, &mut next, &mut write)?;
+        }
+        let size = next.tree.size();
+        let checkpoint_newer = cp.checkpoint.size <= size
+            && (next.checkpoint.is_empty() || cp.checkpoint.size > next.checkpoint_size);
+        if checkpoint_newer {
+            next.checkpoint_size = cp.checkpoint.size;
+            next.checkpoint = cp.note.clone();
+        }
+        if !new.is_empty() || checkpoint_newer {
+            write.put_head(
+                origin,
+                &HeadState::new(size, next.checkpoint_size, next.checkpoint.clone()),
+            );
+            if let Err(e) = self.store.apply(write) {
+                // What reached the disk is unknown: reload the head next time.
+                *guard = None;
+                return Err(e.into());
+            }
+        }
+        *guard = Some(next);
+        Ok(Ack {
+            acked_through: size,
+            stored: new.len() as u64,
+        })
+    }
+
+    /// Opens the batch's checkpoint with the origin's roster key.
+    fn open_checkpoint(&self, batch: &Batch) -> Result<SignedCheckpoint, Refusal> {
+        let verifier = self
+            .roster
+            .checkpoint_verifier(&batch.origin)
+            .map_err(|e| invalid(batch.first_seq, format!("checkpoint: {e}")))?;
+        SignedCheckpoint::open(&batch.checkpoint, &verifier).map_err(|e| {
+            invalid(
+                batch.first_seq,
+                format!(
+                    "the checkpoint is not a checkpoint of {} signed with its roster key: {e}",
+                    batch.origin
+                ),
+            )
+        })
+    }
+
+    /// Verifies the entries after the held ones and adds them to `next` and
+    /// `write`.
+    fn verify_new(
+        &self,
+        origin: &str,
+        new: &[SignedEntry],
+        cp: &SignedCheckpoint,
+        next: &mut Head,
+        write: &mut WriteBatch,
+    ) -> Result<(), Refusal> {
+        let start = next.tree.size();
+        let member = self
+            .roster
+            .member(origin)
+            .ok_or_else(|| invalid(start, format!("origin '{origin}' is not in the roster")))?;
+        let key = member
+            .verifying_key()
+            .map_err(|e| invalid(start, e.to_string()))?;
+        let decoded = verify_batch(new, &key).map_err(|e| match e {
+            EntryError::BatchSignature { index } => invalid(
+                start + index as u64,
+                format!("the signature does not verify with {origin}'s roster key (altered in transit, or not signed by {origin})"),
+            ),
+            other => {
+                // Name the first entry that does not decode.
+                let (index, why) = new
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, s)| Entry::decode(&s.bytes).err().map(|e| (i, e)))
+                    .unwrap_or((0, other));
+                invalid(start + index as u64, why.to_string())
+            }
+        })?;
+        for (signed, entry) in new.iter().zip(&decoded) {
+            let seq = next.tree.size();
+            if entry.origin != origin || entry.seq != seq {
+                return Err(invalid(
+                    seq,
+                    format!(
+                        "the entry is {}/{}, expected {origin}/{seq}",
+                        entry.origin, entry.seq
+                    ),
+                ));
+            }
+            if entry.prev_hash != next.prev_hash {
+                return Err(invalid(
+                    seq,
+                    format!(
+                        "prev_hash {} is not the leaf hash {} of {origin} entry {} held here (chain broken)",
+                        hex::encode(entry.prev_hash),
+                        hex::encode(next.prev_hash),
+                        seq.saturating_sub(1)
+                    ),
+                ));
+            }
+            let record_key = entry.record_key();
+            match self.roster.owner_of_key(&record_key) {
+                Some(owner) if owner.id == origin => {}
+                other => {
+                    return Err(invalid(
+                        seq,
+                        format!(
+                            "the record {record_key} is in jurisdiction {}, which {}, not {origin}",
+                            record_key.jurisdiction,
+                            other.map_or("no member owns".to_owned(), |m| format!(
+                                "belongs to {}",
+                                m.id
+                            ))
+                        ),
+                    ));
+                }
+            }
+            if let Op::Put(record) = &entry.op
+                && let Err(errors) = record.check(&self.catalog)
+            {
+                return Err(invalid(
+                    seq,
+                    format!(
+                        "the record is not valid under the catalog: {}",
+                        rongxin_protocol::record::describe(&errors)
+                    ),
+                ));
+            }
+            let leaf = signed.leaf_hash();
+            let hashes = next
+                .tree
+                .append(leaf)
+                .map_err(|e| invalid(seq, e.to_string()))?;
+            write.put_entry(origin, seq, signed);
+            write.put_hashes(origin, &hashes);
+            next.prev_hash = leaf;
+            if next.tree.size() == cp.checkpoint.size {
+                check_root(cp, next.tree.root())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a checkpoint whose root is not `root`, the root of the entries
+/// held for its size.
+fn check_root(cp: &SignedCheckpoint, root: Hash) -> Result<(), Refusal> {
+    if root == cp.checkpoint.root {
+        return Ok(());
+    }
+    let size = cp.checkpoint.size;
+    Err(invalid(
+        size.saturating_sub(1),
+        format!(
+            "the checkpoint of {} for size {size} has root {}, but the entries 0..{size} give {}",
+            cp.checkpoint.origin,
+            B64.encode(cp.checkpoint.root),
+            B64.encode(root)
+        ),
+    ))
+}
