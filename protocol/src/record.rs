@@ -155,6 +155,15 @@ impl Record {
     /// normalising codes to upper case, and checks it fully against the
     /// catalog. Returns every problem found, not only the first.
     pub fn from_json(value: &Value, catalog: &Catalog) -> Result<Record, Vec<RecordError>> {
+        Record::from_json_with_warnings(value, catalog).map(|(r, _)| r)
+    }
+
+    /// [`Record::from_json`], also returning the warnings of [`Record::check`]
+    /// (such as a failed secondary check character) for the submitter.
+    pub fn from_json_with_warnings(
+        value: &Value,
+        catalog: &Catalog,
+    ) -> Result<(Record, Vec<String>), Vec<RecordError>> {
         let mut errors = Vec::new();
         let Some(obj) = value.as_object() else {
             return Err(vec![RecordError::new(
@@ -290,7 +299,7 @@ impl Record {
             fields,
         };
         match record.check(catalog) {
-            Ok(_) if errors.is_empty() => Ok(record),
+            Ok(warnings) if errors.is_empty() => Ok((record, warnings)),
             Ok(_) => Err(errors),
             Err(more) => {
                 // A field refused while reading (wrong JSON type, bad value,

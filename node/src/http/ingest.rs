@@ -30,6 +30,22 @@ async fn read_body(state: &AppState, body: Body) -> Result<axum::body::Bytes, Ap
     })
 }
 
+/// Refuses a request before its body is used, after reading and dropping
+/// the body (up to max_body_bytes, a chunk at a time): answering while the
+/// client is still sending would make it see a broken pipe, not the answer.
+async fn refuse(state: &AppState, body: Body, error: ApiError) -> ApiError {
+    use futures::StreamExt as _;
+    let mut data = body.into_data_stream();
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) = data.next().await {
+        seen = seen.saturating_add(chunk.len());
+        if seen > state.config.max_body_bytes {
+            break;
+        }
+    }
+    error
+}
+
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
@@ -152,8 +168,12 @@ pub async fn post_records(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let dept = require_department(&state, &headers)?;
-    check_content_type(&headers)?;
+    let dept = match require_department(&state, &headers)
+        .and_then(|d| check_content_type(&headers).map(|()| d))
+    {
+        Ok(d) => d,
+        Err(e) => return Err(refuse(&state, body, e).await),
+    };
     let bytes = read_body(&state, body).await?;
     let values = parse_records(&bytes)?;
     if values.len() > state.config.max_records_per_request {
@@ -171,10 +191,7 @@ pub async fn post_records(
     let mut results: Vec<Value> = vec![Value::Null; values.len()];
     let mut to_sign: Vec<(usize, Record, Vec<String>)> = Vec::new();
     for (index, v) in values.iter().enumerate() {
-        let checked = Record::from_json(v, catalog).and_then(|r| {
-            let warnings = r.check(catalog)?;
-            Ok((r, warnings))
-        });
+        let checked = Record::from_json_with_warnings(v, catalog);
         match checked {
             Err(errors) => {
                 results[index] =
@@ -267,8 +284,12 @@ pub async fn post_revoke(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let dept = require_department(&state, &headers)?;
-    check_content_type(&headers)?;
+    let dept = match require_department(&state, &headers)
+        .and_then(|d| check_content_type(&headers).map(|()| d))
+    {
+        Ok(d) => d,
+        Err(e) => return Err(refuse(&state, body, e).await),
+    };
     let bytes = read_body(&state, body).await?;
     let req: RevokeRequest = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(format!(
