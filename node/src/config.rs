@@ -484,35 +484,60 @@ impl Config {
     }
 }
 
-fn load_forward(path: &Path, base: &Path, f: &ForwardFile, member: &Member) -> Result<Forward, ConfigError> {
+fn load_forward(
+    path: &Path,
+    base: &Path,
+    f: &ForwardFile,
+    member: &Member,
+) -> Result<Forward, ConfigError> {
     use rongxin_protocol::roster::Role;
     if member.role != Role::City {
-        return Err(err(path, format!("[forward] is for the city node; {} is a {:?} member: remove the section", member.id, member.role)));
+        return Err(err(
+            path,
+            format!(
+                "[forward] is for the city node; {} is a {:?} member: remove the section",
+                member.id, member.role
+            ),
+        ));
     }
     let plain = f.url.starts_with("http://");
     if !f.url.starts_with("https://") && !plain {
-        return Err(err(path, format!("forward.url = \"{}\" must start with https://", f.url)));
+        return Err(err(
+            path,
+            format!("forward.url = \"{}\" must start with https://", f.url),
+        ));
     }
     if plain && !f.allow_plain_http {
         return Err(err(
             path,
-            format!("forward.url = \"{}\" is plain HTTP: the province link needs HTTPS with a client certificate (set allow_plain_http = true only for tests)", f.url),
+            format!(
+                "forward.url = \"{}\" is plain HTTP: the province link needs HTTPS with a client certificate (set allow_plain_http = true only for tests)",
+                f.url
+            ),
         ));
     }
-    let read_file = |key: &str, p: &Option<PathBuf>, secret: bool| -> Result<Option<Vec<u8>>, ConfigError> {
-        match p {
-            None if plain => Ok(None),
-            None => Err(err(path, format!("forward.{key} is required for an https:// url"))),
-            Some(p) => {
-                let full = base.join(p);
-                let text = if secret { read_secret(&full)? } else { read(&full)? };
-                if !text.contains("-----BEGIN") {
-                    return Err(err(&full, format!("forward.{key} is not a PEM file")));
+    let read_file =
+        |key: &str, p: &Option<PathBuf>, secret: bool| -> Result<Option<Vec<u8>>, ConfigError> {
+            match p {
+                None if plain => Ok(None),
+                None => Err(err(
+                    path,
+                    format!("forward.{key} is required for an https:// url"),
+                )),
+                Some(p) => {
+                    let full = base.join(p);
+                    let text = if secret {
+                        read_secret(&full)?
+                    } else {
+                        read(&full)?
+                    };
+                    if !text.contains("-----BEGIN") {
+                        return Err(err(&full, format!("forward.{key} is not a PEM file")));
+                    }
+                    Ok(Some(text.into_bytes()))
                 }
-                Ok(Some(text.into_bytes()))
             }
-        }
-    };
+        };
     let ca_pem = read_file("ca", &f.ca, false)?;
     let cert = read_file("client_cert", &f.client_cert, false)?;
     let key = read_file("client_key", &f.client_key, true)?;
@@ -526,13 +551,20 @@ fn load_forward(path: &Path, base: &Path, f: &ForwardFile, member: &Member) -> R
     };
     let timeout = match &f.timeout {
         None => Duration::from_secs(30),
-        Some(s) => humantime::parse_duration(s).map_err(|e| err(path, format!("forward.timeout = \"{s}\": {e}")))?,
+        Some(s) => humantime::parse_duration(s)
+            .map_err(|e| err(path, format!("forward.timeout = \"{s}\": {e}")))?,
     };
     let batch = f.batch.unwrap_or(500);
     if batch == 0 || batch > 1000 {
         return Err(err(path, "forward.batch must be 1..=1000"));
     }
-    Ok(Forward { url: f.url.trim_end_matches('/').to_owned(), ca_pem, identity_pem, batch, timeout })
+    Ok(Forward {
+        url: f.url.trim_end_matches('/').to_owned(),
+        ca_pem,
+        identity_pem,
+        batch,
+        timeout,
+    })
 }
 
 /// SHA-256 of a token, as configured.

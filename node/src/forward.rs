@@ -40,7 +40,11 @@ enum SendError {
     #[error("the province holds {origin} only up to {expected_from}; resending from there")]
     Gap { origin: String, expected_from: u64 },
     #[error("the province refused {origin} entry {seq}: {message}")]
-    Invalid { origin: String, seq: u64, message: String },
+    Invalid {
+        origin: String,
+        seq: u64,
+        message: String,
+    },
     #[error("the province holds a different {origin} entry: {message}")]
     Conflict { origin: String, message: String },
     #[error("the province answered {status}: {message}")]
@@ -108,7 +112,12 @@ pub struct Forwarder {
 
 impl Forwarder {
     /// A forwarder for `config`, sending as member `sender`.
-    pub fn new(store: Store, config: Forward, sender: String, metrics: Metrics) -> anyhow::Result<Forwarder> {
+    pub fn new(
+        store: Store,
+        config: Forward,
+        sender: String,
+        metrics: Metrics,
+    ) -> anyhow::Result<Forwarder> {
         let mut b = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(10))
@@ -123,7 +132,14 @@ impl Forwarder {
         if let Some(id) = &config.identity_pem {
             b = b.identity(reqwest::Identity::from_pem(id)?);
         }
-        Ok(Forwarder { store, config, sender, client: b.build()?, metrics, status: Arc::new(ForwardStatus::default()) })
+        Ok(Forwarder {
+            store,
+            config,
+            sender,
+            client: b.build()?,
+            metrics,
+            status: Arc::new(ForwardStatus::default()),
+        })
     }
 
     /// Starts a loop per origin held, now and as new origins appear.
@@ -135,7 +151,9 @@ impl Forwarder {
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let Ok(states) = self.store.log_states() else { continue };
+            let Ok(states) = self.store.log_states() else {
+                continue;
+            };
             for (origin, _) in states {
                 if running.insert(origin.clone()) {
                     tokio::spawn(self.clone().origin_loop(origin, cancel.child_token()));
@@ -159,10 +177,15 @@ impl Forwarder {
                 Err(e) => {
                     tracing::warn!(%origin, error = %e, retry_in = ?backoff, "forwarding failed");
                     self.metrics.count_forward_error(&origin);
-                    self.status.update(&origin, |v| v.last_error = Some(e.to_string()));
+                    self.status
+                        .update(&origin, |v| v.last_error = Some(e.to_string()));
                     let jittered = backoff.mul_f64(rand::thread_rng().gen_range(0.5..1.5));
                     backoff = (backoff * 2).min(MAX_BACKOFF);
-                    if matches!(e, SendError::Gap { .. }) { Duration::ZERO } else { jittered }
+                    if matches!(e, SendError::Gap { .. }) {
+                        Duration::ZERO
+                    } else {
+                        jittered
+                    }
                 }
             };
             if !wait.is_zero() {
@@ -178,7 +201,9 @@ impl Forwarder {
     async fn step(&self, origin: &str) -> Result<bool, SendError> {
         let store_err = |e: crate::store::StoreError| SendError::Transport(e.to_string());
         let cursor = self.store.forward_cursor(origin).map_err(store_err)?;
-        let Some(log) = self.store.log_state(origin).map_err(store_err)? else { return Ok(false) };
+        let Some(log) = self.store.log_state(origin).map_err(store_err)? else {
+            return Ok(false);
+        };
         let now = now_ms();
         self.status.update(origin, |v| {
             v.forwarded = cursor;
@@ -187,11 +212,15 @@ impl Forwarder {
                 v.level_ms = Some(now);
             }
         });
-        self.metrics.set_forward(origin, cursor, log.size.saturating_sub(cursor));
+        self.metrics
+            .set_forward(origin, cursor, log.size.saturating_sub(cursor));
         if cursor >= log.size || log.checkpoint.is_empty() {
             return Ok(false);
         }
-        let entries = self.store.entries(origin, cursor, self.config.batch as u64).map_err(store_err)?;
+        let entries = self
+            .store
+            .entries(origin, cursor, self.config.batch as u64)
+            .map_err(store_err)?;
         if entries.is_empty() {
             return Ok(false);
         }
@@ -209,8 +238,13 @@ impl Forwarder {
         });
         match self.send(origin, &body).await {
             Ok(acked) => {
-                self.store.set_forward_cursor(origin, acked).await.map_err(store_err)?;
-                self.metrics.forwarded_entries.inc_by(acked.saturating_sub(cursor));
+                self.store
+                    .set_forward_cursor(origin, acked)
+                    .await
+                    .map_err(store_err)?;
+                self.metrics
+                    .forwarded_entries
+                    .inc_by(acked.saturating_sub(cursor));
                 let now = now_ms();
                 self.status.update(origin, |v| {
                     v.forwarded = acked;
@@ -223,9 +257,18 @@ impl Forwarder {
                 tracing::debug!(%origin, from = cursor, acked, "forwarded");
                 Ok(true)
             }
-            Err(SendError::Gap { origin: o, expected_from }) => {
-                self.store.set_forward_cursor(origin, expected_from).await.map_err(store_err)?;
-                Err(SendError::Gap { origin: o, expected_from })
+            Err(SendError::Gap {
+                origin: o,
+                expected_from,
+            }) => {
+                self.store
+                    .set_forward_cursor(origin, expected_from)
+                    .await
+                    .map_err(store_err)?;
+                Err(SendError::Gap {
+                    origin: o,
+                    expected_from,
+                })
             }
             Err(e) => Err(e),
         }
@@ -247,13 +290,23 @@ impl Forwarder {
         match (status, err["code"].as_str()) {
             (200, _) => answer["acked_through"]
                 .as_u64()
-                .ok_or_else(|| SendError::Status { status, message: "no acked_through in the answer".into() }),
+                .ok_or_else(|| SendError::Status {
+                    status,
+                    message: "no acked_through in the answer".into(),
+                }),
             (409, Some("gap")) => Err(SendError::Gap {
                 origin: origin.to_owned(),
                 expected_from: err["expected_from"].as_u64().unwrap_or(0),
             }),
-            (409, _) => Err(SendError::Conflict { origin: origin.to_owned(), message }),
-            (422, _) => Err(SendError::Invalid { origin: origin.to_owned(), seq: err["seq"].as_u64().unwrap_or(0), message }),
+            (409, _) => Err(SendError::Conflict {
+                origin: origin.to_owned(),
+                message,
+            }),
+            (422, _) => Err(SendError::Invalid {
+                origin: origin.to_owned(),
+                seq: err["seq"].as_u64().unwrap_or(0),
+                message,
+            }),
             _ => Err(SendError::Status { status, message }),
         }
     }

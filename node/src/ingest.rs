@@ -277,7 +277,12 @@ impl Committer {
         for (key, state) in &pending.states {
             // The subject index entry of the stored version is replaced.
             let old = pending.stored_subject.get(key).and_then(Option::as_deref);
-            batch.put_record(key, state, old, ListSlot::of(&self.catalog, &key.kind).as_ref());
+            batch.put_record(
+                key,
+                state,
+                old,
+                ListSlot::of(&self.catalog, &key.kind).as_ref(),
+            );
         }
         let state = self.sign_state()?;
         batch.put_log_state(&self.origin, &state);

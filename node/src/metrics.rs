@@ -174,13 +174,29 @@ impl Metrics {
             roster_version.clone(),
         );
         let forward_cursor = Family::<OriginLabel, Gauge>::default();
-        registry.register("forward_cursor", "Entries the province acknowledged, per origin", forward_cursor.clone());
+        registry.register(
+            "forward_cursor",
+            "Entries the province acknowledged, per origin",
+            forward_cursor.clone(),
+        );
         let forward_lag = Family::<OriginLabel, Gauge>::default();
-        registry.register("forward_lag_entries", "Entries held but not yet acknowledged by the province", forward_lag.clone());
+        registry.register(
+            "forward_lag_entries",
+            "Entries held but not yet acknowledged by the province",
+            forward_lag.clone(),
+        );
         let forward_errors = Family::<OriginLabel, Counter>::default();
-        registry.register("forward_errors", "Failed forwarding attempts, per origin", forward_errors.clone());
+        registry.register(
+            "forward_errors",
+            "Failed forwarding attempts, per origin",
+            forward_errors.clone(),
+        );
         let forwarded_entries = Counter::default();
-        registry.register("forwarded_entries", "Entries acknowledged by the province", forwarded_entries.clone());
+        registry.register(
+            "forwarded_entries",
+            "Entries acknowledged by the province",
+            forwarded_entries.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             forward_cursor,
@@ -233,14 +249,24 @@ impl Metrics {
 
     /// Sets an origin's forward cursor and lag.
     pub fn set_forward(&self, origin: &str, cursor: u64, lag: u64) {
-        let l = OriginLabel { origin: origin.to_owned() };
-        self.forward_cursor.get_or_create(&l).set(i64::try_from(cursor).unwrap_or(i64::MAX));
-        self.forward_lag.get_or_create(&l).set(i64::try_from(lag).unwrap_or(i64::MAX));
+        let l = OriginLabel {
+            origin: origin.to_owned(),
+        };
+        self.forward_cursor
+            .get_or_create(&l)
+            .set(i64::try_from(cursor).unwrap_or(i64::MAX));
+        self.forward_lag
+            .get_or_create(&l)
+            .set(i64::try_from(lag).unwrap_or(i64::MAX));
     }
 
     /// Counts a failed forwarding attempt.
     pub fn count_forward_error(&self, origin: &str) {
-        self.forward_errors.get_or_create(&OriginLabel { origin: origin.to_owned() }).inc();
+        self.forward_errors
+            .get_or_create(&OriginLabel {
+                origin: origin.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts data refused from a peer.

@@ -308,7 +308,12 @@ impl Replicator {
         state.root = root;
         for (key, (old, new)) in &states {
             if let Some(new) = new {
-                batch.put_record(key, new, old.as_ref().map(|o| o.subject.as_str()), ListSlot::of(catalog, &key.kind).as_ref());
+                batch.put_record(
+                    key,
+                    new,
+                    old.as_ref().map(|o| o.subject.as_str()),
+                    ListSlot::of(catalog, &key.kind).as_ref(),
+                );
             }
         }
         batch.put_log_state(origin, &state);

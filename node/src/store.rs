@@ -156,6 +156,7 @@ impl WriteBatch {
     pub fn put_log_state(&mut self, origin: &str, state: &LogState) {
         self.batch
             .insert(prefixed(P_LOG, origin.as_bytes()), encode(state));
+        self.logs.push((origin.to_owned(), state.clone()));
     }
 
     /// Sets a record's state and keeps the subject index in step.
@@ -205,7 +206,10 @@ impl ListSlot {
             ListKind::Black => false,
             ListKind::None => return None,
         };
-        Some(ListSlot { red, category: k.list_category.clone().unwrap_or_default() })
+        Some(ListSlot {
+            red,
+            category: k.list_category.clone().unwrap_or_default(),
+        })
     }
 }
 
@@ -297,24 +301,25 @@ impl Store {
         self.db.size_on_disk().unwrap_or(0)
     }
 
-    /// The state of `origin`'s log, if the node holds any of it.
+    /// The published state of `origin`'s log, if the node holds any of it.
     pub fn log_state(&self, origin: &str) -> Result<Option<LogState>, StoreError> {
-        let k = prefixed(P_LOG, origin.as_bytes());
-        self.tree
-            .get(&k)?
-            .map(|v| decode(&v, "log state", &k))
-            .transpose()
+        Ok(self
+            .published
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(origin)
+            .cloned())
     }
 
-    /// Every origin the node holds, with its log state.
+    /// Every origin the node holds, with its published log state.
     pub fn log_states(&self) -> Result<Vec<(String, LogState)>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self.tree.scan_prefix([P_LOG]) {
-            let (k, v) = kv?;
-            let origin = String::from_utf8_lossy(&k[1..]).into_owned();
-            out.push((origin, decode(&v, "log state", &k)?));
-        }
-        Ok(out)
+        Ok(self
+            .published
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(o, s)| (o.clone(), s.clone()))
+            .collect())
     }
 
     /// Entry `seq` of `origin`.
@@ -330,8 +335,14 @@ impl Store {
         from: u64,
         limit: u64,
     ) -> Result<Vec<SignedEntry>, StoreError> {
+        // Only what a published log state counts is surely complete.
+        let size = self.log_state(origin)?.map_or(0, |s| s.size);
+        let end_seq = from.saturating_add(limit).min(size);
+        if end_seq <= from {
+            return Ok(Vec::new());
+        }
         let start = log_key(P_ENTRY, origin, from);
-        let end = log_key(P_ENTRY, origin, from.saturating_add(limit));
+        let end = log_key(P_ENTRY, origin, end_seq);
         self.tree
             .range(start..end)
             .map(|kv| {
@@ -417,7 +428,13 @@ impl Store {
 impl Store {
     /// Keys of the records on the red (`red`) or black list, in `category`
     /// if given; skips `skip`, returns at most `limit`.
-    pub fn list_records(&self, red: bool, category: Option<&str>, skip: usize, limit: usize) -> Result<Vec<RecordKey>, StoreError> {
+    pub fn list_records(
+        &self,
+        red: bool,
+        category: Option<&str>,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<RecordKey>, StoreError> {
         let mut prefix = vec![P_LIST, if red { b'r' } else { b'b' }];
         if let Some(c) = category {
             prefix.extend_from_slice(c.as_bytes());
@@ -426,9 +443,13 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.tree.scan_prefix(&prefix).skip(skip).take(limit) {
             let (k, _) = kv?;
-            let start = k[2..].iter().position(|b| *b == 0).map_or(k.len(), |p| p + 3);
-            let (key, _): (RecordKey, usize) = bincode::decode_from_slice(&k[start..], bincode_config())
-                .map_err(|e| corrupt("list index", &k, &e.to_string()))?;
+            let start = k[2..]
+                .iter()
+                .position(|b| *b == 0)
+                .map_or(k.len(), |p| p + 3);
+            let (key, _): (RecordKey, usize) =
+                bincode::decode_from_slice(&k[start..], bincode_config())
+                    .map_err(|e| corrupt("list index", &k, &e.to_string()))?;
             out.push(key);
         }
         Ok(out)
@@ -439,13 +460,20 @@ impl Store {
         let k = prefixed(P_FORWARD, origin.as_bytes());
         match self.tree.get(&k)? {
             None => Ok(0),
-            Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).map_err(|_| corrupt("forward cursor", &k, "not 8 bytes")),
+            Some(v) => v
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| corrupt("forward cursor", &k, "not 8 bytes")),
         }
     }
 
     /// Sets and flushes the forward cursor of `origin`.
     pub async fn set_forward_cursor(&self, origin: &str, cursor: u64) -> Result<(), StoreError> {
-        self.tree.insert(prefixed(P_FORWARD, origin.as_bytes()), &cursor.to_be_bytes())?;
+        self.tree.insert(
+            prefixed(P_FORWARD, origin.as_bytes()),
+            &cursor.to_be_bytes(),
+        )?;
         self.db.flush_async().await?;
         Ok(())
     }

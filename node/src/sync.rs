@@ -282,6 +282,11 @@ impl Sync {
             let Some(origin) = origin_of(&self.shared, &note) else {
                 continue;
             };
+            // Honest peers keep the logs of members a newer roster removed:
+            // nothing to fetch, and no fault of the peer's to count.
+            if self.shared.roster().roster.member(&origin).is_none() {
+                continue;
+            }
             if (origin == me) != own_only {
                 if origin == me {
                     self.check_own(member, &note);

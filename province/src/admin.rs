@@ -136,7 +136,7 @@ async fn set_fault(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
                 format!(
-                    "expected {{\"mode\": \"refuse\"|\"delay\"|\"drop\"|\"late_ack\"|\"none\", \"count\"?: n, \"delay_ms\"?: ms}}: {e}"
+                    "expected {{\"mode\": \"refuse\"|\"delay\"|\"drop\"|\"late_ack\"|\"corrupt\"|\"none\", \"count\"?: n, \"delay_ms\"?: ms}}: {e}"
                 ),
             );
         }

@@ -119,13 +119,23 @@ async fn post_entries(
             ));
         }
     };
-    let batch = match parse(&body, &client) {
+    let mut batch = match parse(&body, &client) {
         Ok(b) => b,
         Err(message) => {
             tracing::warn!(sender = %client.cn, %message, "bad entries request");
             return bad_request(message);
         }
     };
+    if fault == FaultAction::Corrupt
+        && let Some(byte) = batch.entries.first_mut().and_then(|e| e.bytes.last_mut())
+    {
+        tracing::warn!(
+            origin = %batch.origin,
+            seq = batch.first_seq,
+            "fault injection: altering the first entry's bytes before verification"
+        );
+        *byte ^= 0x01;
+    }
     let (origin, first, count) = (batch.origin.clone(), batch.first_seq, batch.entries.len());
     let answer = match state.receiver.receive(batch).await {
         Ok(ack) => {

@@ -1,5 +1,6 @@
 //! Fault injection for tests and drills: the next requests to
-//! `POST /v1/entries` are refused, delayed, dropped or acknowledged late.
+//! `POST /v1/entries` are refused, delayed, dropped, acknowledged late or
+//! corrupted (an entry altered as if in transit).
 //!
 //! The admin listener sets the fault (`POST /v1/faults`); the TLS listener
 //! takes one action per entries request before routing it, so a dropped
@@ -22,6 +23,9 @@ pub enum FaultMode {
     Drop,
     /// Process and store, then wait `delay_ms` before answering.
     LateAck,
+    /// Flip one byte of the first entry before verification, as if altered
+    /// in transit: the batch is refused like any altered entry.
+    Corrupt,
     /// No fault.
     None,
 }
@@ -62,6 +66,8 @@ pub enum FaultAction {
     Drop,
     /// Process, then wait before answering.
     LateAck(Duration),
+    /// Alter the first entry's bytes, then process.
+    Corrupt,
 }
 
 /// The fault in force; shared by the admin and TLS listeners.
@@ -131,6 +137,7 @@ impl Faults {
             FaultMode::Delay => FaultAction::Delay(delay),
             FaultMode::Drop => FaultAction::Drop,
             FaultMode::LateAck => FaultAction::LateAck(delay),
+            FaultMode::Corrupt => FaultAction::Corrupt,
             FaultMode::None => FaultAction::None,
         };
         if s.remaining == Some(0) {
@@ -181,6 +188,21 @@ mod tests {
             delay_ms: None,
         })
         .expect("valid");
+        assert_eq!(f.take(), FaultAction::None);
+    }
+
+    #[test]
+    fn corrupt_needs_no_delay_and_runs_out() {
+        let f = Faults::default();
+        let status = f
+            .set(&FaultRequest {
+                mode: FaultMode::Corrupt,
+                count: Some(1),
+                delay_ms: Some(5),
+            })
+            .expect("valid");
+        assert_eq!(status.delay_ms, None);
+        assert_eq!(f.take(), FaultAction::Corrupt);
         assert_eq!(f.take(), FaultAction::None);
     }
 

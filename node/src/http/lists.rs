@@ -35,9 +35,14 @@ pub async fn get_list(
     let red = match list.as_str() {
         "red" => true,
         "black" => false,
-        other => return Err(ApiError::not_found(format!("there is no list '{other}': use red (红榜) or black (黑榜)"))),
+        other => {
+            return Err(ApiError::not_found(format!(
+                "there is no list '{other}': use red (红榜) or black (黑榜)"
+            )));
+        }
     };
-    let today = today().ok_or_else(|| ApiError::bad_request("the node's clock is outside years 1-9999"))?;
+    let today =
+        today().ok_or_else(|| ApiError::bad_request("the node's clock is outside years 1-9999"))?;
     let catalog = &state.shared.catalog;
     let store = state.store.clone();
     // Pages count shown items; revoked ones are not in the index, expired
@@ -53,13 +58,25 @@ pub async fn get_list(
         }
         offset += keys.len();
         for key in keys {
-            let Some(rs) = store.record(&key)? else { continue };
+            let Some(rs) = store.record(&key)? else {
+                continue;
+            };
             if rs.revoked.is_some() {
                 continue;
             }
-            let Some(signed) = store.entry(&rs.origin, rs.put_seq)? else { continue };
-            let Ok(Entry { op: Op::Put(record), .. }) = Entry::decode(&signed.bytes) else { continue };
-            let Some(kind) = catalog.kind(&record.kind) else { continue };
+            let Some(signed) = store.entry(&rs.origin, rs.put_seq)? else {
+                continue;
+            };
+            let Ok(Entry {
+                op: Op::Put(record),
+                ..
+            }) = Entry::decode(&signed.bytes)
+            else {
+                continue;
+            };
+            let Some(kind) = catalog.kind(&record.kind) else {
+                continue;
+            };
             let until = kind.publicity_end(record.decision_date);
             if until.is_some_and(|u| u < today) {
                 continue;

@@ -82,7 +82,24 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             count_requests,
         ))
+        .layer(middleware::from_fn(close_after_refused_body))
         .with_state(state)
+}
+
+/// An error answer to a request with a body may leave part of the body
+/// unread (413), and then the connection cannot be kept: say so, so that
+/// the client does not send its next request on a connection being closed.
+async fn close_after_refused_body(req: Request, next: Next) -> Response {
+    let has_body = req.headers().contains_key(header::CONTENT_LENGTH)
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let mut resp = next.run(req).await;
+    if has_body && !resp.status().is_success() {
+        resp.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    resp
 }
 
 async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {

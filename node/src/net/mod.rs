@@ -2,7 +2,7 @@
 //! (libp2p-tls on rustls), multiplexed with yamux, carrying the
 //! request-response protocol `/rongxin/sync/1` (see [`codec`]).
 //!
-//! One task owns the Swarm ([`run`]); everything else talks to it through a
+//! One task owns the Swarm (started by [`start`]); everything else talks to it through a
 //! cloneable [`NetHandle`] over a bounded channel. Only peers whose peer id
 //! the roster lists may connect: the allow-list behaviour refuses every other
 //! connection right after the TLS handshake proves the peer's identity, and
@@ -301,7 +301,9 @@ impl EventLoop {
             SwarmEvent::ConnectionEstablished {
                 peer_id, endpoint, ..
             } => {
-                self.next_dial.remove(&peer_id);
+                // The backoff is reset only once the peer talks over the
+                // connection (see `rr_event`): a peer that refuses us right
+                // after the handshake must not be redialled every tick.
                 tracing::info!(peer = %peer_id, address = %endpoint.get_remote_address(), "peer connected");
             }
             SwarmEvent::ConnectionClosed {
@@ -342,6 +344,7 @@ impl EventLoop {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
+                    self.next_dial.remove(&peer);
                     if self
                         .inbound
                         .try_send(Inbound {
@@ -359,6 +362,7 @@ impl EventLoop {
                     request_id,
                     response,
                 } => {
+                    self.next_dial.remove(&peer);
                     if let Some(reply) = self.pending.remove(&request_id) {
                         let _ = reply.send(Ok(response));
                     }

@@ -1,5 +1,5 @@
 //! Fault injection as the forwarder sees it: 503s, slow answers, dropped
-//! connections and late acknowledgements.
+//! connections, late acknowledgements and entries altered in transit.
 
 use std::time::{Duration, Instant};
 
@@ -94,6 +94,48 @@ async fn refuse_delay_drop_and_late_ack() {
     }
     admin.fault(json!({"mode": "none"})).await;
     assert_eq!(client.post(&log.request(0, 1)).await.0, 200);
+    province.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_alters_the_first_entry_for_count_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let province = TestConfig::new(dir.path()).start(dir.path()).await;
+    let admin = Admin::of(&province);
+    let client = Client::city(&province);
+    let mut log = Log::new("gulou");
+    log.extend(6);
+    assert_eq!(client.post(&log.request(0, 2)).await.0, 200);
+
+    admin.fault(json!({"mode": "corrupt", "count": 2})).await;
+    for _ in 0..2 {
+        // The very batch that verifies without the fault: refused whole,
+        // as an entry altered in transit, naming the first seq.
+        let (s, body) = client.post(&log.request(2, 5)).await;
+        assert_eq!(s, 422, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_entry", "{body}");
+        assert_eq!(body["error"]["seq"], 2, "{body}");
+        let msg = body["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("altered in transit"), "{msg}");
+        assert_eq!(admin.count("gulou").await, 2);
+    }
+    // The count is used up: the same batch is stored.
+    let (s, body) = client.post(&log.request(2, 5)).await;
+    assert_eq!(
+        (s, body["acked_through"].as_u64()),
+        (200, Some(5)),
+        "{body}"
+    );
+
+    // An altered copy of an entry already held differs from it: a conflict.
+    admin.fault(json!({"mode": "corrupt", "count": 1})).await;
+    let (s, body) = client.post(&log.request(4, 6)).await;
+    assert_eq!(s, 409, "{body}");
+    assert_eq!(body["error"]["code"], "conflict", "{body}");
+    assert_eq!(body["error"]["seq"], 4, "{body}");
+    assert_eq!(admin.count("gulou").await, 5);
+    assert_eq!(client.post(&log.request(4, 6)).await.0, 200);
+    assert_eq!(admin.count("gulou").await, 6);
     province.shutdown().await.unwrap();
 }
 

@@ -14,26 +14,46 @@ async fn clients_without_an_accepted_certificate_are_refused_in_the_handshake() 
     log.extend(2);
     let body = log.request(0, 2);
 
-    // No client certificate.
-    let err = Client::with_identity(&province, None)
-        .try_post(&body)
-        .await
-        .expect_err("no client certificate must be refused");
-    assert!(err.status().is_none(), "{err:?}");
+    // No client certificate. With TLS 1.3 the client may finish its side of
+    // the handshake before the server's alert arrives, and then sees only a
+    // closed connection: every attempt must fail without an HTTP status, and
+    // the alert must show within a few attempts.
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let err = Client::with_identity(&province, None)
+            .try_post(&body)
+            .await
+            .expect_err("no client certificate must be refused");
+        assert!(err.status().is_none(), "{err:?}");
+        seen.push(format!("{err:?}"));
+        if seen
+            .last()
+            .is_some_and(|e| e.contains("CertificateRequired"))
+        {
+            break;
+        }
+    }
     assert!(
-        format!("{err:?}").contains("CertificateRequired"),
-        "{err:?}"
+        seen.iter().any(|e| e.contains("CertificateRequired")),
+        "{seen:?}"
     );
 
     // A certificate with CN "city", but from another CA.
     let other_ca = DemoCa::new("Some other CA").unwrap();
     let forged = other_ca.issue_client("city").unwrap();
-    let err = Client::with_identity(&province, Some(&forged))
-        .try_post(&body)
-        .await
-        .expect_err("a certificate from another CA must be refused");
-    assert!(err.status().is_none(), "{err:?}");
-    assert!(format!("{err:?}").contains("UnknownCA"), "{err:?}");
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let err = Client::with_identity(&province, Some(&forged))
+            .try_post(&body)
+            .await
+            .expect_err("a certificate from another CA must be refused");
+        assert!(err.status().is_none(), "{err:?}");
+        seen.push(format!("{err:?}"));
+        if seen.last().is_some_and(|e| e.contains("UnknownCA")) {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|e| e.contains("UnknownCA")), "{seen:?}");
 
     assert_eq!(Admin::of(&province).get("/v1/origins").await.1, json!([]));
     // The city's certificate works on the same listener.
@@ -73,30 +93,45 @@ async fn only_accepted_senders_may_connect() {
     let mut body = log.request(0, 1);
 
     // CN "city" is issued by the right CA, but not accepted here.
-    let err = client("city")
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .expect_err("CN not in accepted_senders");
-    assert!(err.status().is_none(), "{err:?}");
-    assert!(format!("{err:?}").contains("AccessDenied"), "{err:?}");
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let err = client("city")
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .expect_err("CN not in accepted_senders");
+        assert!(err.status().is_none(), "{err:?}");
+        seen.push(format!("{err:?}"));
+        if seen.last().is_some_and(|e| e.contains("AccessDenied")) {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|e| e.contains("AccessDenied")), "{seen:?}");
     // The demo city certificate is from another CA.
     let demo = city_pem();
-    let err = crate::common::client_builder()
+    let demo_client = crate::common::client_builder()
         .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap())
         .identity(
             reqwest::Identity::from_pem(format!("{}{}", demo.key, demo.cert).as_bytes()).unwrap(),
         )
         .build()
-        .unwrap()
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .expect_err("demo CA not trusted here");
-    assert!(err.status().is_none(), "{err:?}");
-    assert!(format!("{err:?}").contains("UnknownCA"), "{err:?}");
+        .unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let err = demo_client
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .expect_err("demo CA not trusted here");
+        assert!(err.status().is_none(), "{err:?}");
+        seen.push(format!("{err:?}"));
+        if seen.last().is_some_and(|e| e.contains("UnknownCA")) {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|e| e.contains("UnknownCA")), "{seen:?}");
 
     // The accepted CN gets in, and must name itself as the sender.
     let backup = client("city-backup");

@@ -1,0 +1,175 @@
+//! The benchmark suite run by `rongxin-bench` (docs/benchmarks.md).
+//!
+//! Every scenario runs the real release binaries as processes on loopback,
+//! in a generated federation ([`fed::BenchFed`]), with realistic records
+//! of about 500 bytes from `rongxinctl sample`. Each prints a table and ends
+//! with one line `SCENARIO: VALUE UNIT`; `all` runs them in turn and ends
+//! with `all: N scenarios in S s`.
+//!
+//! | scenario | measures |
+//! | --- | --- |
+//! | `limits` | Ed25519, SHA-256, sled and in-process replica ceilings |
+//! | `ingest` | durable records/s and ack latency by batch size and clients |
+//! | `replication` | a fresh city catching up with a district's backlog |
+//! | `forward` | city → province receiver entries/s |
+//! | `query` | profile latency at a steady 1,000 requests/s |
+//! | `scale` | disk per record, city memory and restart time, 14 origins |
+
+pub mod fed;
+pub mod forward;
+pub mod ingest;
+pub mod limits;
+pub mod load;
+pub mod query;
+pub mod replication;
+pub mod report;
+pub mod scale;
+
+use std::time::Instant;
+
+use fed::BenchFed;
+
+/// The scenarios, in the order `all` runs them.
+pub const SCENARIOS: [&str; 6] = [
+    "limits",
+    "ingest",
+    "replication",
+    "forward",
+    "query",
+    "scale",
+];
+
+/// Every member of the example roster: the federation the scenarios share.
+const MEMBERS: [&str; 14] = [
+    "city",
+    "ftz",
+    "gulou",
+    "taijiang",
+    "cangshan",
+    "mawei",
+    "jinan",
+    "changle",
+    "minhou",
+    "lianjiang",
+    "luoyuan",
+    "minqing",
+    "yongtai",
+    "fuqing",
+];
+
+/// How big a run is.
+#[derive(Debug, Clone, Copy)]
+pub struct Size {
+    /// The sizes of the issue (`--full`) rather than the small ones.
+    pub full: bool,
+    /// `--entries N`: the scenario's main count instead of its default.
+    pub entries: Option<u64>,
+}
+
+impl Size {
+    /// The scenario's main count: `--entries`, else `small` or `full`.
+    pub fn entries(&self, small: u64, full: u64) -> u64 {
+        self.entries
+            .unwrap_or(if self.full { full } else { small })
+            .max(1)
+    }
+
+    /// `small` or `full` by the run's size (for counts `--entries` does not set).
+    pub fn pick<T>(&self, small: T, full: T) -> T {
+        if self.full { full } else { small }
+    }
+}
+
+/// The usage text.
+pub const USAGE: &str = "usage: rongxin-bench SCENARIO [--entries N] [--full]
+scenarios: limits ingest replication forward query scale all
+  --entries N  the scenario's main count (records, entries) instead of its default
+  --full       the sizes of the issue (1M replication backlog, 10M records for scale, ...)";
+
+/// Parses the arguments (without the program name): scenario and size.
+pub fn parse_args(args: &[String]) -> Result<(String, Size), String> {
+    let mut scenario = None;
+    let mut size = Size {
+        full: false,
+        entries: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--full" => size.full = true,
+            "--entries" => {
+                let v = it.next().ok_or("--entries needs a number")?;
+                let n = v
+                    .replace('_', "")
+                    .parse::<u64>()
+                    .map_err(|_| format!("--entries {v}: not a number"))?;
+                size.entries = Some(n);
+            }
+            "-h" | "--help" => return Err(String::new()),
+            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            s if scenario.is_none() => scenario = Some(s.to_owned()),
+            s => return Err(format!("one scenario at a time (got {s} too)")),
+        }
+    }
+    let scenario = scenario.ok_or("no scenario given")?;
+    if scenario != "all" && !SCENARIOS.contains(&scenario.as_str()) {
+        return Err(format!("unknown scenario {scenario}"));
+    }
+    Ok((scenario, size))
+}
+
+/// Runs `scenario` (or `all`) at `size`.
+pub fn run(scenario: &str, size: Size) {
+    let started = Instant::now();
+    println!(
+        "rongxin-bench {scenario} ({}{}); machine: {} CPUs, load average {}",
+        if size.full { "full" } else { "small" },
+        size.entries
+            .map(|n| format!(", --entries {n}"))
+            .unwrap_or_default(),
+        std::thread::available_parallelism().map_or(0, usize::from),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let fed = BenchFed::generate(&MEMBERS);
+    let list: Vec<&str> = if scenario == "all" {
+        SCENARIOS.to_vec()
+    } else {
+        vec![scenario]
+    };
+    for s in &list {
+        match *s {
+            "limits" => {
+                limits::run(&fed, size);
+            }
+            "ingest" => {
+                ingest::run(&fed, size);
+            }
+            "replication" => {
+                replication::run(&fed, size);
+            }
+            "forward" => {
+                forward::run(&fed, size);
+            }
+            "query" => {
+                query::run(&fed, size);
+            }
+            "scale" => {
+                scale::run(&fed, size);
+            }
+            other => unreachable!("scenario {other} was checked"),
+        }
+    }
+    if scenario == "all" {
+        println!();
+        println!(
+            "all: {} scenarios in {:.1} s",
+            list.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! `scale`: the city holding N records across the federation's 14 origins
+//! (its own log and 13 replicas). Every member runs as a process; each
+//! origin's share is ingested at its own node in turn while the city pulls
+//! from all of them. Then: disk bytes per record, the city's memory, and
+//! the time it takes to stop and restart (until `/healthz` answers, its
+//! peers up) and to answer again.
+//!
+//! The districts here do not pull from each other (their `peers` is
+//! empty): on one machine, 14 full copies of the federation would measure
+//! the machine, not the city.
+
+use std::time::{Duration, Instant};
+
+use super::fed::{BenchFed, BenchNode, Perf};
+use super::load::{load_file, wait_until};
+use super::report::{Table, figure, mib, ms, quantile, secs, summary, verdict};
+use super::{MEMBERS, Size};
+
+/// The targets with 10M records.
+const TARGET_RSS: u64 = 1 << 30;
+const TARGET_RESTART: Duration = Duration::from_secs(5);
+
+/// Runs the scenario; returns the city's disk bytes per record.
+pub fn run(fed: &BenchFed, size: Size) -> f64 {
+    let total = size.entries(14_000, 10_000_000);
+    let per = (total / MEMBERS.len() as u64).max(1);
+    let others: Vec<&str> = MEMBERS.iter().copied().filter(|m| *m != "city").collect();
+    let mut districts: Vec<BenchNode> = others
+        .iter()
+        .map(|m| fed.node(m, &format!("scale-{m}"), fed.config(m, &[])))
+        .collect();
+    for d in districts.iter_mut() {
+        d.spawn();
+    }
+    for d in districts.iter_mut() {
+        d.wait_healthy();
+    }
+    let mut city = fed.node("city", "scale-city", fed.config("city", &others));
+    city.start();
+
+    let perf = Perf::attach(city.pid(), "scale-city");
+    let t0 = Instant::now();
+    let mut ingest_time = Duration::ZERO;
+    let mut subjects = Vec::new();
+    for (i, m) in MEMBERS.iter().enumerate() {
+        let path = fed.dir().join(format!("scale-{m}.jsonl"));
+        fed.sample(m, per, 100 + i as u64, &path);
+        let node = districts.iter().find(|d| d.member() == *m).unwrap_or(&city);
+        let (run, mut s) = load_file(node.addr(), fed.token(m), &path);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(run.accepted, per, "{m} accepted every record");
+        ingest_time += run.elapsed;
+        s.truncate(20);
+        subjects.extend(s);
+    }
+    let timeout = Duration::from_secs(300).max(Duration::from_millis(total));
+    wait_until("the city to hold every origin", timeout, || {
+        held_all(&city) >= per * MEMBERS.len() as u64
+    });
+    let loaded = t0.elapsed();
+    drop(perf);
+    let records = per * MEMBERS.len() as u64;
+    let city_disk = city.disk_bytes();
+    let district_disk: u64 = districts.iter().map(BenchNode::disk_bytes).sum();
+    let before = city.stats();
+
+    let stop = city.stop();
+    city.spawn();
+    let restart = city.wait_healthy();
+    let after_start = city.stats();
+    let mut lat = Vec::new();
+    let first = Instant::now();
+    for code in &subjects {
+        let t = Instant::now();
+        let r = city
+            .client()
+            .try_get(&format!("/v1/subjects/{code}?purpose=benchmark"), None)
+            .expect("query the restarted city");
+        assert_eq!(r.status, 200, "profile of {code}: {}", r.body);
+        lat.push(t.elapsed());
+    }
+    let queries = first.elapsed();
+    lat.sort_unstable();
+    let after_queries = city.stats();
+
+    let mut t = Table::new(
+        &format!(
+            "scale: {records} records, {per} in each of {} origins, all at the city",
+            MEMBERS.len()
+        ),
+        &["measure", "value"],
+    );
+    let mut row = |k: &str, v: String| t.row(vec![k.to_owned(), v]);
+    row(
+        "ingest at the origins, records/s (sum of per-origin runs)",
+        figure(records as f64 / ingest_time.as_secs_f64()),
+    );
+    row("first ingest to all held by the city, s", secs(loaded));
+    row("city disk, MiB", mib(city_disk));
+    row(
+        "city disk bytes per record",
+        figure(city_disk as f64 / records as f64),
+    );
+    row(
+        "origin disk bytes per record (own log only)",
+        figure(district_disk as f64 / (records - per) as f64),
+    );
+    row("city RSS after loading, MiB", mib(before.rss));
+    row("city peak RSS while loading, MiB", mib(before.hwm));
+    row("city stop (SIGTERM to exit), s", secs(stop));
+    row("city restart (spawn to healthy), s", secs(restart));
+    row("city RSS after restart, MiB", mib(after_start.rss));
+    row(
+        &format!("first {} queries after restart, s", lat.len()),
+        secs(queries),
+    );
+    row(
+        "their p50 / max ms",
+        format!("{} / {}", ms(quantile(&lat, 0.5)), ms(quantile(&lat, 1.0))),
+    );
+    row("city RSS after those queries, MiB", mib(after_queries.rss));
+    let rss = before.hwm.max(after_queries.rss);
+    row(
+        "target: city RSS < 1 GiB",
+        format!("{} (at {records} records)", verdict(rss < TARGET_RSS)),
+    );
+    row(
+        "target: restart < 5 s",
+        format!(
+            "{} (at {records} records)",
+            verdict(restart < TARGET_RESTART)
+        ),
+    );
+    t.print();
+    city.stop();
+    for d in districts.iter_mut() {
+        d.stop();
+    }
+    let _ = std::fs::remove_dir_all(city.data_dir());
+    for d in &districts {
+        let _ = std::fs::remove_dir_all(d.data_dir());
+    }
+    let per_record = city_disk as f64 / records as f64;
+    summary("scale", per_record, "disk bytes per record at the city");
+    per_record
+}
+
+/// Entries the city holds over every origin.
+fn held_all(city: &BenchNode) -> u64 {
+    let Ok(r) = city.client().try_get("/v1/admin/status", None) else {
+        return 0;
+    };
+    if r.status != 200 {
+        return 0;
+    }
+    r.json()["origins"]
+        .as_array()
+        .map_or(0, |l| l.iter().filter_map(|o| o["size"].as_u64()).sum())
+}

@@ -1,0 +1,24 @@
+//! `rongxin-bench SCENARIO [--entries N] [--full]`: Rongxin's benchmark
+//! suite (docs/benchmarks.md). Build and run it in release:
+//! `cargo run --release -p rongxin-tests --bin rongxin-bench -- all`.
+
+use std::process::ExitCode;
+
+use rongxin_tests::bench;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match bench::parse_args(&args) {
+        Ok((scenario, size)) => {
+            bench::run(&scenario, size);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("rongxin-bench: {e}");
+            }
+            eprintln!("{}", bench::USAGE);
+            ExitCode::from(2)
+        }
+    }
+}

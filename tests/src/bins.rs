@@ -1,0 +1,99 @@
+//! Where the binaries under test are: next to the test executable, in
+//! `target/<profile>/`. Each binary's package is built once per test process
+//! (`cargo build -p …` in the same profile and target directory), so the tests
+//! never run a stale binary left over from before a source change; when
+//! everything is up to date that build is a quick no-op.
+//!
+//! Set `RONGXIN_TESTS_NO_BUILD=1` to skip the build and use whatever binaries
+//! are there (for example when testing prebuilt binaries).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The node daemon.
+pub fn node() -> PathBuf {
+    static NODE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    resolve(&NODE, "rongxin-node", "rongxin-node")
+}
+
+/// The operator and auditor tool.
+pub fn ctl() -> PathBuf {
+    static CTL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    resolve(&CTL, "rongxin-admin", "rongxinctl")
+}
+
+fn resolve(cell: &OnceLock<Result<PathBuf, String>>, package: &str, bin: &str) -> PathBuf {
+    match cell.get_or_init(|| build(package, bin)) {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// `target/<profile>/`: the test executable lives in its `deps/`.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let deps = exe.parent().expect("the test executable is in a directory");
+    if deps.file_name().is_some_and(|n| n == "deps") {
+        deps.parent().expect("deps/ has a parent").to_owned()
+    } else {
+        deps.to_owned()
+    }
+}
+
+fn build(package: &str, bin: &str) -> Result<PathBuf, String> {
+    let dir = profile_dir();
+    let path = dir.join(bin);
+    if std::env::var_os("RONGXIN_TESTS_NO_BUILD").is_some() {
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "{} is missing and RONGXIN_TESTS_NO_BUILD is set: build it first (cargo build -p {package})",
+                path.display()
+            ))
+        };
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let profile = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug")
+        .to_owned();
+    let target_dir = dir.parent().expect("target/<profile> has a parent");
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .args(["-p", package, "--bin", bin]);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run cargo to build {bin}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo build -p {package} --bin {bin} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "cargo built {package} but {} is not there",
+            path.display()
+        ))
+    }
+}
