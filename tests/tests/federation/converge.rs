@@ -78,6 +78,32 @@ fn five_nodes_converge() {
             .then_some(())
     });
 
+    // The city's red and black lists span every origin's list records.
+    let city = &nodes[0];
+    for list in ["red", "black"] {
+        let mut page = 0;
+        let mut origins = std::collections::BTreeSet::new();
+        loop {
+            let l = city
+                .client()
+                .get(&format!("/v1/lists/{list}?page={page}"), None)
+                .ok_json();
+            for item in l["items"].as_array().expect("items") {
+                origins.insert(item["origin"].as_str().expect("origin").to_owned());
+            }
+            match l["next_page"].as_u64() {
+                Some(p) => page = p as usize,
+                None => break,
+            }
+        }
+        let all: std::collections::BTreeSet<String> =
+            MEMBERS.iter().map(|m| m.to_string()).collect();
+        assert_eq!(
+            origins, all,
+            "the city's {list} list holds records of every origin"
+        );
+    }
+
     // No node refused anything or raised an alarm.
     for n in &nodes {
         let s = n.status();
