@@ -21,8 +21,9 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use rongxin_protocol::chain::{ChainError, check_next};
 use rongxin_protocol::checkpoint::SignedCheckpoint;
-use rongxin_protocol::entry::{Op, SignedEntry, verify_batch};
+use rongxin_protocol::entry::{SignedEntry, verify_batch};
 use rongxin_protocol::merkle::{self, CompactTree, Hash};
 use serde_json::json;
 
@@ -124,11 +125,12 @@ impl Replicator {
             .map_err(|e| refused(origin, e.to_string()))?;
         let cp = SignedCheckpoint::open(note, &verifier)
             .map_err(|e| refused(origin, format!("checkpoint: {e}")))?;
+        // Appends hold this lock too: what we compare against cannot move,
+        // and one equivocation is recorded once, however many peers show it.
+        let _heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
         if self.store.halted(origin)? {
             return Err(ReplicaError::Halted(origin.to_owned()));
         }
-        // Appends hold this lock too: what we compare against cannot move.
-        let _heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
         let held = self.store.log_state(origin)?;
         let n = held.as_ref().map_or(0, |s| s.size);
         let s = cp.checkpoint.size;
@@ -174,9 +176,6 @@ impl Replicator {
     ) -> Result<u64, ReplicaError> {
         let roster = self.shared.roster();
         let catalog = &self.shared.catalog;
-        if self.store.halted(origin)? {
-            return Err(ReplicaError::Halted(origin.to_owned()));
-        }
         let member = roster
             .roster
             .member(origin)
@@ -185,6 +184,9 @@ impl Replicator {
             .verifying_key()
             .map_err(|e| refused(origin, e.to_string()))?;
         let mut heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+        if self.store.halted(origin)? {
+            return Err(ReplicaError::Halted(origin.to_owned()));
+        }
         let mut head = match heads.get(origin) {
             Some(h) => h.clone(),
             None => self.load_head(origin)?,
@@ -207,59 +209,30 @@ impl Replicator {
         > = HashMap::new();
         for (i, (signed, entry)) in entries.iter().zip(&decoded).enumerate() {
             let seq = head.size;
-            if entry.origin != origin || entry.seq != seq {
-                return Err(refused(
-                    origin,
-                    format!(
-                        "entry {i} of the batch is {}/{}, expected {origin}/{seq} (gap or reordering)",
-                        entry.origin, entry.seq
-                    ),
-                ));
-            }
-            if entry.prev_hash != head.prev_hash {
-                let prev = if seq == 0 {
-                    None
-                } else {
-                    self.store.entry(origin, seq - 1)?
-                };
-                return Err(self.equivocation(
-                    origin,
-                    "fork",
-                    format!("entry {seq} names a previous entry other than the {origin}/{} held here", seq.saturating_sub(1)),
-                    json!({
-                        "their_entry": {"seq": seq, "entry": B64.encode(&signed.bytes), "signature": B64.encode(signed.signature)},
-                        "our_previous_entry": prev.map(|p| json!({"seq": seq - 1, "entry": B64.encode(&p.bytes), "signature": B64.encode(p.signature)})),
-                    }),
-                )?);
+            match check_next(entry, origin, seq, &head.prev_hash, &roster.roster, catalog) {
+                Ok(()) => {}
+                Err(ChainError::Fork { .. }) => {
+                    let prev = if seq == 0 {
+                        None
+                    } else {
+                        self.store.entry(origin, seq - 1)?
+                    };
+                    return Err(self.equivocation(
+                        origin,
+                        "fork",
+                        format!("entry {seq} names a previous entry other than the {origin}/{} held here", seq.saturating_sub(1)),
+                        json!({
+                            "their_entry": {"seq": seq, "entry": B64.encode(&signed.bytes), "signature": B64.encode(signed.signature)},
+                            "our_previous_entry": prev.map(|p| json!({"seq": seq - 1, "entry": B64.encode(&p.bytes), "signature": B64.encode(p.signature)})),
+                        }),
+                    )?);
+                }
+                Err(e @ ChainError::Position { .. }) => {
+                    return Err(refused(origin, format!("entry {i} of the batch: {e}")));
+                }
+                Err(e) => return Err(refused(origin, e.to_string())),
             }
             let record_key = entry.record_key();
-            match roster.roster.owner_of_key(&record_key) {
-                Some(o) if o.id == origin => {}
-                other => {
-                    return Err(refused(
-                        origin,
-                        format!(
-                            "entry {seq} concerns {record_key}, whose jurisdiction {} {}",
-                            record_key.jurisdiction,
-                            other.map_or("no member owns".to_owned(), |m| format!(
-                                "belongs to {}",
-                                m.id
-                            ))
-                        ),
-                    ));
-                }
-            }
-            if let Op::Put(record) = &entry.op
-                && let Err(errors) = record.check(catalog)
-            {
-                return Err(refused(
-                    origin,
-                    format!(
-                        "entry {seq}: invalid record: {}",
-                        rongxin_protocol::record::describe(&errors)
-                    ),
-                ));
-            }
             let leaf = signed.leaf_hash();
             let hashes = head
                 .tree

@@ -4,7 +4,8 @@
 //!
 //! - [`code`] — unified social credit codes and resident ID numbers.
 //! - [`value`], [`catalog`], [`record`] — the credit catalog and the records it types.
-//! - [`entry`] — signed, hash-chained log entries (the exact bytes that are signed).
+//! - [`entry`] — signed, hash-chained log entries (the exact bytes that are signed);
+//!   [`chain`] — the rules an entry meets to extend its origin's log.
 //! - [`merkle`] — RFC 6962 trees, inclusion and consistency proofs.
 //! - [`note`], [`checkpoint`] — C2SP signed notes and tlog checkpoints.
 //! - [`roster`] — the root-signed list of members and who owns what.
@@ -16,6 +17,7 @@
 
 pub mod bundle;
 pub mod catalog;
+pub mod chain;
 pub mod checkpoint;
 pub mod code;
 pub mod entry;

@@ -20,8 +20,9 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rongxin_protocol::catalog::Catalog;
+use rongxin_protocol::chain::{ChainError, check_next};
 use rongxin_protocol::checkpoint::SignedCheckpoint;
-use rongxin_protocol::entry::{Entry, EntryError, Op, SignedEntry, verify_batch};
+use rongxin_protocol::entry::{Entry, EntryError, SignedEntry, verify_batch};
 use rongxin_protocol::merkle::{self, CompactTree, Hash};
 use rongxin_protocol::roster::Roster;
 use tokio::sync::OwnedMutexGuard;
@@ -334,54 +335,26 @@ impl Receiver {
         })?;
         for (signed, entry) in new.iter().zip(&decoded) {
             let seq = next.tree.size();
-            if entry.origin != origin || entry.seq != seq {
-                return Err(invalid(
-                    seq,
-                    format!(
-                        "the entry is {}/{}, expected {origin}/{seq}",
-                        entry.origin, entry.seq
-                    ),
-                ));
-            }
-            if entry.prev_hash != next.prev_hash {
-                return Err(invalid(
+            check_next(
+                entry,
+                origin,
+                seq,
+                &next.prev_hash,
+                &self.roster,
+                &self.catalog,
+            )
+            .map_err(|e| match e {
+                ChainError::Fork { found, expected, .. } => invalid(
                     seq,
                     format!(
                         "prev_hash {} is not the leaf hash {} of {origin} entry {} held here (chain broken)",
-                        hex::encode(entry.prev_hash),
-                        hex::encode(next.prev_hash),
+                        hex::encode(found),
+                        hex::encode(expected),
                         seq.saturating_sub(1)
                     ),
-                ));
-            }
-            let record_key = entry.record_key();
-            match self.roster.owner_of_key(&record_key) {
-                Some(owner) if owner.id == origin => {}
-                other => {
-                    return Err(invalid(
-                        seq,
-                        format!(
-                            "the record {record_key} is in jurisdiction {}, which {}, not {origin}",
-                            record_key.jurisdiction,
-                            other.map_or("no member owns".to_owned(), |m| format!(
-                                "belongs to {}",
-                                m.id
-                            ))
-                        ),
-                    ));
-                }
-            }
-            if let Op::Put(record) = &entry.op
-                && let Err(errors) = record.check(&self.catalog)
-            {
-                return Err(invalid(
-                    seq,
-                    format!(
-                        "the record is not valid under the catalog: {}",
-                        rongxin_protocol::record::describe(&errors)
-                    ),
-                ));
-            }
+                ),
+                other => invalid(seq, other.to_string()),
+            })?;
             let leaf = signed.leaf_hash();
             let hashes = next
                 .tree
