@@ -304,7 +304,7 @@ impl Config {
                 ),
             ));
         }
-        if B64.encode(signer.verifier().key().as_bytes()) != member.signing_key.trim() {
+        if B64.encode(signer.verifier().key().as_bytes()) != member.signing_key {
             return Err(err(
                 &signing_path,
                 format!(

@@ -122,7 +122,7 @@ pub fn is_federation_name(name: &str) -> bool {
 /// Decodes a base64 Ed25519 public key, refusing weak (small-order) keys.
 pub fn parse_public_key(b64: &str) -> Result<VerifyingKey, String> {
     let raw: [u8; 32] = B64
-        .decode(b64.trim())
+        .decode(b64)
         .map_err(|_| "not valid base64".to_owned())?
         .try_into()
         .map_err(|_| "not 32 bytes".to_owned())?;
@@ -207,7 +207,7 @@ impl Roster {
                 return bad(format!("member {} has no name", m.id));
             }
             m.verifying_key()?;
-            if !keys.insert(m.signing_key.trim()) {
+            if !keys.insert(m.signing_key.as_str()) {
                 return bad(format!(
                     "member {} reuses another member's signing_key",
                     m.id

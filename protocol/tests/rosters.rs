@@ -201,6 +201,12 @@ fn signing_keys_are_valid_strong_and_unique() {
         &with(|r| r.members[2].signing_key = "not base64!".into()),
         &["member city", "signing_key", "not valid base64"],
     );
+    // Base64 is strict: no white space around a key (independent verifiers
+    // must reach the same verdict on the same signed roster).
+    assert_refused(
+        &with(|r| r.members[0].signing_key = format!(" {} ", public_b64(GULOU_SEED))),
+        &["signing_key", "not valid base64"],
+    );
 }
 
 #[test]
