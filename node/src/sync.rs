@@ -79,6 +79,16 @@ impl SyncStatus {
         }
     }
 
+    /// The largest size of `origin`'s log any peer reported.
+    fn peer_max(&self, origin: &str) -> u64 {
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers
+            .values()
+            .filter_map(|v| v.origins.get(origin).map(|o| o.peer_size))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Per origin and peer: held, peer's size, lag in entries and seconds, last contact.
     pub fn to_json(&self, store: &Store) -> Value {
         let now = now_ms();
@@ -498,25 +508,33 @@ impl Sync {
         }
         let deadline = Instant::now() + timeout;
         let mut answered = HashSet::new();
-        while Instant::now() < deadline && answered.len() < peers.len() {
+        let me = self.shared.member.clone();
+        let caught_up = || target_held(&self.store, &me) >= self.status.peer_max(&me);
+        while Instant::now() < deadline && (answered.len() < peers.len() || !caught_up()) {
             for (member, peer) in peers {
-                if answered.contains(member) {
+                if answered.contains(member) && caught_up() {
                     continue;
                 }
                 if self.sync_with(member, *peer, true).await.is_ok() {
                     answered.insert(member.clone());
                 }
             }
-            if self.store.halted(&self.shared.member).unwrap_or(false) {
+            if self.store.halted(&me).unwrap_or(false) {
                 return Err("peers hold a history of this node's own log that differs from its disk (evidence in /v1/admin/evidence); restore the latest backup or ask the city".into());
             }
-            if !answered.is_empty() && answered.len() < peers.len() {
-                // One answer suffices once the others had a fair chance.
-                if Instant::now() + timeout / 2 > deadline {
-                    break;
-                }
+            // One answer suffices once the others had a fair chance.
+            if !answered.is_empty() && caught_up() && Instant::now() + timeout / 2 > deadline {
+                break;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Never sign over positions a peer has seen: if peers hold more of
+        // this node's own log than could be fetched and verified, refuse.
+        let (held, seen) = (target_held(&self.store, &me), self.status.peer_max(&me));
+        if held < seen {
+            return Err(format!(
+                "peers hold {seen} entries of this node's own log, but only {held} could be fetched and verified before restore_timeout; not signing anything over them: check the log for refused data and restart"
+            ));
         }
         Ok(answered.len())
     }
