@@ -23,7 +23,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rongxin_protocol::chain::{ChainError, check_next};
 use rongxin_protocol::checkpoint::SignedCheckpoint;
-use rongxin_protocol::entry::{SignedEntry, verify_batch};
+use rongxin_protocol::entry::{EntryError, SignedEntry, verify_batch};
 use rongxin_protocol::merkle::{self, CompactTree, Hash};
 use serde_json::json;
 
@@ -87,6 +87,17 @@ struct Head {
     size: u64,
     prev_hash: Hash,
     tree: CompactTree,
+}
+
+/// Batches at least this long are verified on two threads.
+const PARALLEL_VERIFY: usize = 256;
+
+/// A batch whose signatures [`Replicator::verify`] checked: the decoded
+/// entries and the key that verified them.
+#[derive(Debug)]
+pub struct Verified {
+    key: [u8; 32],
+    entries: Vec<rongxin_protocol::entry::Entry>,
 }
 
 /// Checks and appends replica data. One per node.
@@ -165,7 +176,8 @@ impl Replicator {
         Ok(Observation::UpToDate { peer_size: s })
     }
 
-    /// Appends `entries`, which a peer sent as `from..`, toward `target`.
+    /// Appends `entries`, which a peer sent as `from..`, toward `target`:
+    /// [`Replicator::verify`], then [`Replicator::append_verified`].
     /// Returns the new size.
     pub fn append(
         &self,
@@ -174,8 +186,21 @@ impl Replicator {
         entries: &[SignedEntry],
         target: &SignedCheckpoint,
     ) -> Result<u64, ReplicaError> {
+        let verified = self.verify(origin, from, entries)?;
+        self.append_verified(origin, from, entries, &verified, target)
+    }
+
+    /// Checks the signatures of a batch of `origin`'s entries (sent as
+    /// `from..`) with its roster key and decodes them. Needs no log state,
+    /// so sync runs it for the next batch while the last one is appended;
+    /// large batches are verified on two threads.
+    pub fn verify(
+        &self,
+        origin: &str,
+        from: u64,
+        entries: &[SignedEntry],
+    ) -> Result<Verified, ReplicaError> {
         let roster = self.shared.roster();
-        let catalog = &self.shared.catalog;
         let member = roster
             .roster
             .member(origin)
@@ -183,6 +208,62 @@ impl Replicator {
         let key = member
             .verifying_key()
             .map_err(|e| refused(origin, e.to_string()))?;
+        if entries.is_empty() {
+            return Err(refused(origin, "an empty batch"));
+        }
+        let half = entries.len().div_ceil(2);
+        let (a, b) = entries.split_at(half);
+        let (first, second) = if entries.len() >= PARALLEL_VERIFY {
+            std::thread::scope(|s| {
+                let second = s.spawn(|| verify_batch(b, &key));
+                let first = verify_batch(a, &key);
+                (first, second.join().unwrap_or_else(|_| Ok(Vec::new())))
+            })
+        } else {
+            (verify_batch(entries, &key), Ok(Vec::new()))
+        };
+        let bad = |e| refused(origin, format!("entry {from}: {e}"));
+        let mut decoded = first.map_err(bad)?;
+        decoded.extend(second.map_err(|e| match e {
+            // The index counts from the start of the whole batch.
+            EntryError::BatchSignature { index } => bad(EntryError::BatchSignature {
+                index: index + half,
+            }),
+            e => bad(e),
+        })?);
+        if decoded.len() != entries.len() {
+            return Err(refused(origin, "a batch that did not verify whole"));
+        }
+        Ok(Verified {
+            key: key.to_bytes(),
+            entries: decoded,
+        })
+    }
+
+    /// Appends `entries` (sent as `from..`, their signatures checked by
+    /// [`Replicator::verify`] into `verified`) toward `target`.
+    /// Returns the new size.
+    pub fn append_verified(
+        &self,
+        origin: &str,
+        from: u64,
+        entries: &[SignedEntry],
+        verified: &Verified,
+        target: &SignedCheckpoint,
+    ) -> Result<u64, ReplicaError> {
+        let roster = self.shared.roster();
+        let catalog = &self.shared.catalog;
+        let member = roster
+            .roster
+            .member(origin)
+            .ok_or_else(|| refused(origin, "not a member of the roster"))?;
+        // The roster may have changed since the batch was verified.
+        let key = member
+            .verifying_key()
+            .map_err(|e| refused(origin, e.to_string()))?;
+        if key.to_bytes() != verified.key || verified.entries.len() != entries.len() {
+            return Err(ReplicaError::Stale(origin.to_owned()));
+        }
         let mut heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
         if self.store.halted(origin)? {
             return Err(ReplicaError::Halted(origin.to_owned()));
@@ -200,14 +281,13 @@ impl Replicator {
         if head.size + entries.len() as u64 > target.checkpoint.size {
             return Err(refused(origin, "more entries than the checkpoint covers"));
         }
-        let decoded = verify_batch(entries, &key)
-            .map_err(|e| refused(origin, format!("entry {}: {e}", from)))?;
+        let decoded = &verified.entries;
         let mut batch = WriteBatch::default();
         let mut states: HashMap<
             rongxin_protocol::record::RecordKey,
             (Option<RecordState>, Option<RecordState>),
         > = HashMap::new();
-        for (i, (signed, entry)) in entries.iter().zip(&decoded).enumerate() {
+        for (i, (signed, entry)) in entries.iter().zip(decoded).enumerate() {
             let seq = head.size;
             match check_next(entry, origin, seq, &head.prev_hash, &roster.roster, catalog) {
                 Ok(()) => {}

@@ -37,6 +37,15 @@ use crate::store::Store;
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
 /// Batches fetched at once across all peers (bounds memory: 16 MiB each at most).
 const CONCURRENT_FETCHES: usize = 4;
+/// Verified batches of one origin that may wait for their append.
+const FETCH_AHEAD: usize = 2;
+
+/// A batch received and verified, waiting to be appended.
+struct Fetched {
+    from: u64,
+    entries: Vec<rongxin_protocol::entry::SignedEntry>,
+    verified: crate::replica::Verified,
+}
 /// Most entry bytes in one answer (the message limit is 16 MiB).
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 /// Inbound requests answered at once.
@@ -394,17 +403,82 @@ impl Sync {
     }
 
     /// Fetches `origin`'s entries from `held` up to `target` in batches.
+    ///
+    /// A pipeline of three stages: requests, signature checks and appends.
+    /// While batch k is appended (one at a time, in order), batch k+1 is
+    /// being verified and batch k+2 requested, so the peer, the network and
+    /// both cores work at once. At most [`FETCH_AHEAD`] verified batches
+    /// wait for the append. A refusal ends the round after every good
+    /// batch before it was appended.
     async fn fetch(
         &self,
         member: &str,
         peer: PeerId,
         origin: &str,
-        mut held: u64,
+        held: u64,
         target: SignedCheckpoint,
     ) -> Result<(), ReplicaError> {
         let goal = target.checkpoint.size;
         let target = Arc::new(target);
-        while held < goal {
+        let (tx, mut rx) = mpsc::channel::<Result<Fetched, ReplicaError>>(FETCH_AHEAD);
+        let producer = async {
+            let mut next = held;
+            while next < goal {
+                let batch = self.fetch_one(member, peer, origin, next, goal).await;
+                if let Ok(b) = &batch {
+                    next = b.from + b.entries.len() as u64;
+                }
+                let failed = batch.is_err();
+                if tx.send(batch).await.is_err() || failed {
+                    break;
+                }
+            }
+            drop(tx);
+            // Done: the appends decide when the round ends.
+            std::future::pending::<()>().await;
+        };
+        let consumer = async {
+            while let Some(batch) = rx.recv().await {
+                let Fetched {
+                    from,
+                    entries,
+                    verified,
+                } = batch?;
+                let replicator = self.replicator.clone();
+                let (o, t) = (origin.to_owned(), target.clone());
+                tokio::task::spawn_blocking(move || {
+                    replicator.append_verified(&o, from, &entries, &verified, &t)
+                })
+                .await
+                .map_err(|e| ReplicaError::Refused {
+                    origin: origin.to_owned(),
+                    why: e.to_string(),
+                })??;
+                self.mark(member, origin, goal);
+            }
+            Ok(())
+        };
+        tokio::select! {
+            r = consumer => r,
+            () = producer => Ok(()),
+        }
+    }
+
+    /// Requests `origin`'s entries from `from` (toward `goal`) and verifies
+    /// their signatures.
+    async fn fetch_one(
+        &self,
+        member: &str,
+        peer: PeerId,
+        origin: &str,
+        held: u64,
+        goal: u64,
+    ) -> Result<Fetched, ReplicaError> {
+        let refused = |why: String| ReplicaError::Refused {
+            origin: origin.to_owned(),
+            why,
+        };
+        let resp = {
             let _permit = self
                 .fetches
                 .acquire()
@@ -412,8 +486,7 @@ impl Sync {
                 .map_err(|_| ReplicaError::Stale(origin.to_owned()))?;
             let limit = u32::try_from((goal - held).min(u64::from(MAX_BATCH_ENTRIES)))
                 .unwrap_or(MAX_BATCH_ENTRIES);
-            let resp = self
-                .net
+            self.net
                 .request(
                     peer,
                     Request::Entries {
@@ -423,47 +496,33 @@ impl Sync {
                     },
                 )
                 .await
-                .map_err(|e| ReplicaError::Refused {
-                    origin: origin.to_owned(),
-                    why: e.to_string(),
-                })?;
-            let (from, entries) = match resp {
-                Response::Entries {
-                    origin: o,
-                    from,
-                    entries,
-                } if o == origin => (from, entries),
-                Response::Error { message } => {
-                    return Err(ReplicaError::Refused {
-                        origin: origin.to_owned(),
-                        why: message,
-                    });
-                }
-                _ => {
-                    return Err(ReplicaError::Refused {
-                        origin: origin.to_owned(),
-                        why: "an answer of the wrong kind".into(),
-                    });
-                }
-            };
-            tracing::debug!(peer = %member, %origin, asked = held, got_from = from, n = entries.len(), "batch received");
-            if entries.is_empty() {
-                return Err(ReplicaError::Refused {
-                    origin: origin.to_owned(),
-                    why: format!("{member} sent no entries from {held}"),
-                });
-            }
-            let replicator = self.replicator.clone();
-            let (o, t) = (origin.to_owned(), target.clone());
-            held = tokio::task::spawn_blocking(move || replicator.append(&o, from, &entries, &t))
-                .await
-                .map_err(|e| ReplicaError::Refused {
-                    origin: origin.to_owned(),
-                    why: e.to_string(),
-                })??;
-            self.mark(member, origin, goal);
+                .map_err(|e| refused(e.to_string()))?
+        };
+        let (from, entries) = match resp {
+            Response::Entries {
+                origin: o,
+                from,
+                entries,
+            } if o == origin => (from, entries),
+            Response::Error { message } => return Err(refused(message)),
+            _ => return Err(refused("an answer of the wrong kind".into())),
+        };
+        tracing::debug!(peer = %member, %origin, asked = held, got_from = from, n = entries.len(), "batch received");
+        if entries.is_empty() {
+            return Err(refused(format!("{member} sent no entries from {held}")));
         }
-        Ok(())
+        let replicator = self.replicator.clone();
+        let o = origin.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let verified = replicator.verify(&o, from, &entries)?;
+            Ok(Fetched {
+                from,
+                entries,
+                verified,
+            })
+        })
+        .await
+        .map_err(|e| refused(e.to_string()))?
     }
 
     async fn fetch_roster(&self, member: &str, peer: PeerId) {
