@@ -11,9 +11,10 @@
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use ed25519_dalek::{Signer as _, SigningKey};
 use rongxin_protocol::checkpoint::Checkpoint;
-use rongxin_protocol::entry::{Entry, EntryError, Op, Revoke};
-use rongxin_protocol::merkle::{CompactTree, Hash};
+use rongxin_protocol::entry::{Entry, EntryError, Op, Revoke, SignedEntry};
+use rongxin_protocol::merkle::{self, CompactTree, Hash};
 use rongxin_protocol::note::NoteSigner;
 use rongxin_protocol::record::{Record, RecordKey};
 use sha2::{Digest as _, Sha256};
@@ -205,9 +206,13 @@ impl Committer {
     fn commit(&mut self, jobs: Vec<Job>, n: usize) {
         let started = Instant::now();
         let before = self.size;
+        let mut phases = [0.0_f64; 3];
         let result = self.build(&jobs).and_then(|(batch, outcomes)| {
+            phases[0] = started.elapsed().as_secs_f64();
             self.store.apply(batch)?;
+            phases[1] = started.elapsed().as_secs_f64() - phases[0];
             self.store.flush_blocking()?;
+            phases[2] = started.elapsed().as_secs_f64() - phases[0] - phases[1];
             Ok(outcomes)
         });
         match result {
@@ -220,6 +225,9 @@ impl Committer {
                     records = n,
                     entries = self.size - before,
                     elapsed,
+                    build_s = phases[0],
+                    apply_s = phases[1],
+                    flush_s = phases[2],
                     "committed"
                 );
                 for (job, out) in jobs.into_iter().zip(outcomes) {
@@ -274,6 +282,12 @@ impl Committer {
                 }
             }
         }
+        for (seq, signed) in sign_all(
+            self.signer.signing_key(),
+            std::mem::take(&mut pending.unsigned),
+        ) {
+            batch.put_entry(&self.origin, seq, &signed);
+        }
         for (key, state) in &pending.states {
             // The subject index entry of the stored version is replaced.
             let old = pending.stored_subject.get(key).and_then(Option::as_deref);
@@ -327,7 +341,7 @@ impl Committer {
                 },
             });
         }
-        let entry = self.append(batch, Op::Put(record.clone()), now)?;
+        let entry = self.append(batch, pending, Op::Put(record.clone()), now)?;
         if let Some(state) = next_state(prev, &entry) {
             pending.states.insert(key, state);
         }
@@ -356,15 +370,23 @@ impl Committer {
                 reason: format!("record {} was already revoked at seq {}", revoke.key, r.seq),
             });
         }
-        let entry = self.append(batch, Op::Revoke(revoke.clone()), now)?;
+        let entry = self.append(batch, pending, Op::Revoke(revoke.clone()), now)?;
         if let Some(state) = next_state(Some(state), &entry) {
             pending.states.insert(revoke.key.clone(), state);
         }
         Ok(Outcome::Accepted { seq: entry.seq })
     }
 
-    /// Signs `op` as the next entry into `batch`; returns the entry.
-    fn append(&mut self, batch: &mut WriteBatch, op: Op, now: i64) -> Result<Entry, StoreError> {
+    /// Makes `op` the next entry: its hashes go into `batch`, its bytes
+    /// wait in `pending` to be signed with the rest of the commit
+    /// ([`sign_all`]). Returns the entry.
+    fn append(
+        &mut self,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+        op: Op,
+        now: i64,
+    ) -> Result<Entry, StoreError> {
         let entry = Entry {
             origin: self.origin.clone(),
             seq: self.size,
@@ -372,21 +394,52 @@ impl Committer {
             time_ms: now,
             op,
         };
-        let signed = entry
-            .sign(self.signer.signing_key())
+        let bytes = entry
+            .check()
+            .and_then(|()| entry.to_bytes())
             .map_err(|e: EntryError| StoreError::Corrupt {
                 what: "new entry",
                 key: format!("{}/{}", self.origin, self.size),
                 why: e.to_string(),
             })?;
-        let leaf = signed.leaf_hash();
+        // The chain and the tree cover the bytes, not the signature, so the
+        // signatures of a whole commit can be made afterwards, in parallel.
+        let leaf = merkle::leaf_hash(&bytes);
         let hashes = self.tree.append(leaf)?;
-        batch.put_entry(&self.origin, self.size, &signed);
         batch.put_hashes(&self.origin, &hashes);
+        pending.unsigned.push((self.size, bytes));
         self.prev_hash = leaf;
         self.size += 1;
         Ok(entry)
     }
+}
+
+/// Commits at least this long are signed on two threads.
+const PARALLEL_SIGN: usize = 64;
+
+/// Signs the entry bytes of a commit: `(seq, bytes)` in, `(seq, signed)` out.
+fn sign_all(key: &SigningKey, mut unsigned: Vec<(u64, Vec<u8>)>) -> Vec<(u64, SignedEntry)> {
+    let sign = |part: Vec<(u64, Vec<u8>)>| -> Vec<(u64, SignedEntry)> {
+        part.into_iter()
+            .map(|(seq, bytes)| {
+                let signature = key.sign(&bytes).to_bytes();
+                (seq, SignedEntry { bytes, signature })
+            })
+            .collect()
+    };
+    if unsigned.len() < PARALLEL_SIGN {
+        return sign(unsigned);
+    }
+    let second = unsigned.split_off(unsigned.len() / 2);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| sign(second));
+        let mut out = sign(unsigned);
+        match other.join() {
+            Ok(rest) => out.extend(rest),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        out
+    })
 }
 
 /// Record states changed by the commit being built, and the subject each
@@ -395,6 +448,8 @@ impl Committer {
 struct Pending {
     states: HashMap<RecordKey, RecordState>,
     stored_subject: HashMap<RecordKey, Option<String>>,
+    /// Entries of the commit waiting for their signatures: seq, bytes.
+    unsigned: Vec<(u64, Vec<u8>)>,
 }
 
 enum JobOutcome {
