@@ -8,7 +8,7 @@
 //! (group commit). A failed commit answers every job with the error and
 //! reloads the log state from disk, so nothing unflushed is ever acknowledged.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -89,6 +89,12 @@ pub struct Committer {
     max_records: usize,
     metrics: Metrics,
     catalog: rongxin_protocol::catalog::Catalog,
+    /// Commits sent to the applier and not yet reported done: id and the
+    /// record states each sets, oldest first.
+    in_flight: VecDeque<(u64, HashMap<RecordKey, RecordState>)>,
+    next_id: u64,
+    /// Bumped after a failed commit: commits built before are refused.
+    generation: u64,
 }
 
 impl std::fmt::Debug for Committer {
@@ -128,6 +134,9 @@ impl Committer {
             max_records,
             metrics,
             catalog,
+            in_flight: VecDeque::new(),
+            next_id: 0,
+            generation: 0,
         };
         c.reload()?;
         if c.store.log_state(origin)?.is_none() {
@@ -185,80 +194,135 @@ impl Committer {
     }
 
     /// Runs until every sender is gone, then returns (after the last flush).
+    ///
+    /// Two threads: this one builds and signs commit k+1 while the applier
+    /// applies and flushes commit k and then answers its jobs. The builder
+    /// reads record states through the commits still in flight, so a
+    /// record changed by commit k is seen by commit k+1. At most one built
+    /// commit waits for the applier.
     pub fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        while let Some(first) = rx.blocking_recv() {
-            let mut n = first.records();
-            let mut jobs = vec![first];
-            while n < self.max_records {
-                match rx.try_recv() {
-                    Ok(j) => {
-                        n += j.records();
-                        jobs.push(j);
-                    }
-                    Err(_) => break,
-                }
+        let (to_applier, applier_rx) = std::sync::mpsc::sync_channel::<Built>(1);
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Done>();
+        let applier = Applier {
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            origin: self.origin.clone(),
+        };
+        std::thread::scope(|s| {
+            let spawned = std::thread::Builder::new()
+                .name("committer-apply".into())
+                .spawn_scoped(s, move || applier.run(applier_rx, done_tx));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start the committer's applier thread; stopping");
+                std::process::abort();
             }
-            self.commit(jobs, n);
-        }
+            while let Some(first) = rx.blocking_recv() {
+                let mut n = first.records();
+                let mut jobs = vec![first];
+                while n < self.max_records {
+                    match rx.try_recv() {
+                        Ok(j) => {
+                            n += j.records();
+                            jobs.push(j);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                self.settle(&done_rx, false);
+                self.commit(jobs, n, &to_applier, &done_rx);
+            }
+            // The applier finishes what is queued, then its loop ends.
+            drop(to_applier);
+        });
         tracing::info!(origin = %self.origin, size = self.size, "committer stopped");
     }
 
-    fn commit(&mut self, jobs: Vec<Job>, n: usize) {
+    /// Takes note of the commits the applier finished (with `drain`, waits
+    /// for every one in flight). After a failed one, the in-memory head is
+    /// ahead of the store: it is reloaded once nothing is in flight.
+    fn settle(&mut self, done: &std::sync::mpsc::Receiver<Done>, mut drain: bool) {
+        let mut failed = false;
+        while !self.in_flight.is_empty() {
+            let next = if drain {
+                done.recv().ok()
+            } else {
+                done.try_recv().ok()
+            };
+            let Some(d) = next else { break };
+            self.in_flight.retain(|(id, _)| *id != d.id);
+            if !d.applied {
+                failed = true;
+                drain = true;
+            }
+        }
+        if failed {
+            self.recover(done);
+        }
+    }
+
+    /// Waits until nothing is in flight, then reloads the head from the
+    /// store; commits built before are refused by the applier.
+    fn recover(&mut self, done: &std::sync::mpsc::Receiver<Done>) {
+        while !self.in_flight.is_empty() {
+            match done.recv() {
+                Ok(d) => self.in_flight.retain(|(id, _)| *id != d.id),
+                Err(_) => self.in_flight.clear(),
+            }
+        }
+        self.generation += 1;
+        if let Err(e) = self.reload() {
+            tracing::error!(error = %e, "cannot reload the own log after a failed commit; stopping");
+            std::process::abort();
+        }
+    }
+
+    fn commit(
+        &mut self,
+        jobs: Vec<Job>,
+        n: usize,
+        to_applier: &std::sync::mpsc::SyncSender<Built>,
+        done: &std::sync::mpsc::Receiver<Done>,
+    ) {
         let started = Instant::now();
         let before = self.size;
-        let mut phases = [0.0_f64; 3];
-        let result = self.build(&jobs).and_then(|(batch, outcomes)| {
-            phases[0] = started.elapsed().as_secs_f64();
-            self.store.apply(batch)?;
-            phases[1] = started.elapsed().as_secs_f64() - phases[0];
-            self.store.flush_blocking()?;
-            phases[2] = started.elapsed().as_secs_f64() - phases[0] - phases[1];
-            Ok(outcomes)
-        });
-        match result {
-            Ok(outcomes) => {
-                let elapsed = started.elapsed().as_secs_f64();
-                self.metrics.commit_seconds.observe(elapsed);
-                self.metrics.commit_batch_records.observe(n as f64);
-                self.metrics.set_log_size(&self.origin, self.size);
-                tracing::debug!(
-                    records = n,
-                    entries = self.size - before,
-                    elapsed,
-                    build_s = phases[0],
-                    apply_s = phases[1],
-                    flush_s = phases[2],
-                    "committed"
-                );
-                for (job, out) in jobs.into_iter().zip(outcomes) {
-                    match (job, out) {
-                        (Job::Put { reply, .. }, JobOutcome::Put(o)) => drop(reply.send(Ok(o))),
-                        (Job::Revoke { reply, .. }, JobOutcome::Revoke(o)) => {
-                            drop(reply.send(Ok(o)))
-                        }
-                        _ => {}
-                    }
+        match self.build(&jobs) {
+            Ok((batch, outcomes, states)) => {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.in_flight.push_back((id, states));
+                let built = Built {
+                    id,
+                    generation: self.generation,
+                    batch,
+                    jobs,
+                    outcomes,
+                    records: n,
+                    entries: self.size - before,
+                    size: self.size,
+                    started,
+                    build_s: started.elapsed().as_secs_f64(),
+                };
+                if to_applier.send(built).is_err() {
+                    // Its jobs were dropped unanswered: nothing was acknowledged.
+                    tracing::error!("the committer's applier thread is gone; stopping");
+                    std::process::abort();
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, records = n, "commit failed; nothing acknowledged");
-                let msg = CommitError(e.to_string());
-                for job in jobs {
-                    match job {
-                        Job::Put { reply, .. } => drop(reply.send(Err(msg.clone()))),
-                        Job::Revoke { reply, .. } => drop(reply.send(Err(msg.clone()))),
-                    }
-                }
-                if let Err(e) = self.reload() {
-                    tracing::error!(error = %e, "cannot reload the own log after a failed commit; stopping");
-                    std::process::abort();
-                }
+                fail(jobs, &CommitError(e.to_string()));
+                self.recover(done);
             }
         }
     }
 
     /// Signs the jobs' entries into one batch; advances the in-memory head.
-    fn build(&mut self, jobs: &[Job]) -> Result<(WriteBatch, Vec<JobOutcome>), StoreError> {
+    /// Also returns the record states the batch sets.
+    #[allow(clippy::type_complexity)]
+    fn build(
+        &mut self,
+        jobs: &[Job],
+    ) -> Result<(WriteBatch, Vec<JobOutcome>, HashMap<RecordKey, RecordState>), StoreError> {
         let mut batch = WriteBatch::default();
         let mut pending = Pending::default();
         let mut outcomes = Vec::with_capacity(jobs.len());
@@ -300,7 +364,7 @@ impl Committer {
         }
         let state = self.sign_state()?;
         batch.put_log_state(&self.origin, &state);
-        Ok((batch, outcomes))
+        Ok((batch, outcomes, pending.states))
     }
 
     fn current(
@@ -309,6 +373,13 @@ impl Committer {
         key: &RecordKey,
     ) -> Result<Option<RecordState>, StoreError> {
         if let Some(s) = pending.states.get(key) {
+            return Ok(Some(s.clone()));
+        }
+        // A commit in flight wrote it last (and its subject index entry).
+        if let Some(s) = self.in_flight.iter().rev().find_map(|(_, m)| m.get(key)) {
+            pending
+                .stored_subject
+                .insert(key.clone(), Some(s.subject.clone()));
             return Ok(Some(s.clone()));
         }
         let stored = self.store.record(key)?;
@@ -440,6 +511,115 @@ fn sign_all(key: &SigningKey, mut unsigned: Vec<(u64, Vec<u8>)>) -> Vec<(u64, Si
         }
         out
     })
+}
+
+/// A commit built and signed, on its way to the applier.
+struct Built {
+    id: u64,
+    generation: u64,
+    batch: WriteBatch,
+    jobs: Vec<Job>,
+    outcomes: Vec<JobOutcome>,
+    records: usize,
+    entries: u64,
+    /// The own log's size once applied.
+    size: u64,
+    started: Instant,
+    build_s: f64,
+}
+
+/// The applier's report on one commit.
+struct Done {
+    id: u64,
+    /// Applied and flushed (its jobs were answered with their outcomes).
+    applied: bool,
+}
+
+/// The committer's second thread: applies and flushes built commits in
+/// order, and only then answers their jobs.
+struct Applier {
+    store: Store,
+    metrics: Metrics,
+    origin: String,
+}
+
+impl Applier {
+    fn run(self, rx: std::sync::mpsc::Receiver<Built>, done: std::sync::mpsc::Sender<Done>) {
+        let mut failed_generation = None;
+        for b in rx {
+            let id = b.id;
+            let applied = if failed_generation == Some(b.generation) {
+                // Built on top of a commit that failed: never written.
+                fail(
+                    b.jobs,
+                    &CommitError("an earlier commit failed; this one was not written".into()),
+                );
+                false
+            } else {
+                let generation = b.generation;
+                let ok = self.apply(b);
+                if !ok {
+                    failed_generation = Some(generation);
+                }
+                ok
+            };
+            if done.send(Done { id, applied }).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Applies and flushes one commit, then answers its jobs.
+    fn apply(&self, b: Built) -> bool {
+        let t = Instant::now();
+        let mut apply_s = 0.0;
+        let result = self.store.apply(b.batch).and_then(|()| {
+            apply_s = t.elapsed().as_secs_f64();
+            self.store.flush_blocking()
+        });
+        match result {
+            Ok(()) => {
+                let elapsed = b.started.elapsed().as_secs_f64();
+                self.metrics.commit_seconds.observe(elapsed);
+                self.metrics.commit_batch_records.observe(b.records as f64);
+                self.metrics.set_log_size(&self.origin, b.size);
+                tracing::debug!(
+                    records = b.records,
+                    entries = b.entries,
+                    elapsed,
+                    build_s = b.build_s,
+                    apply_s,
+                    flush_s = t.elapsed().as_secs_f64() - apply_s,
+                    "committed"
+                );
+                for (job, out) in b.jobs.into_iter().zip(b.outcomes) {
+                    match (job, out) {
+                        (Job::Put { reply, .. }, JobOutcome::Put(o)) => drop(reply.send(Ok(o))),
+                        (Job::Revoke { reply, .. }, JobOutcome::Revoke(o)) => {
+                            drop(reply.send(Ok(o)))
+                        }
+                        _ => {}
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, records = b.records, "commit failed; nothing acknowledged");
+                fail(b.jobs, &CommitError(e.to_string()));
+                false
+            }
+        }
+    }
+}
+
+/// Answers every job with `error`.
+fn fail(jobs: Vec<Job>, error: &CommitError) {
+    for job in jobs {
+        match job {
+            Job::Put { reply, .. } => drop(reply.send(Err(error.clone()))),
+            Job::Revoke { reply, .. } => drop(reply.send(Err(error.clone()))),
+        }
+    }
 }
 
 /// Record states changed by the commit being built, and the subject each

@@ -25,7 +25,8 @@ pub struct Subject {
 }
 
 impl Subject {
-    fn to_json(&self) -> Value {
+    /// The subject as records carry it.
+    pub fn to_json(&self) -> Value {
         json!({"class": self.class, "code": self.code, "name": self.name})
     }
 }

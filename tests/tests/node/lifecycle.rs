@@ -144,3 +144,69 @@ fn revocation_hides_the_record_and_is_final() {
         other => panic!("entry 2 is not the revocation: {other:?}"),
     }
 }
+
+/// Versions of one record sent at once by many clients land in commits
+/// that the committer builds while earlier ones are still being written:
+/// each must see the one before it. Versions alternate between two
+/// subjects, so the subject index must move every time.
+#[test]
+fn concurrent_versions_of_one_record_are_numbered_in_log_order() {
+    let (fed, node, records) = gulou();
+    let token = fed.token("gulou");
+    let a = records.subject_for("gulou", "CF");
+    let b = records.subject_for("gulou", "CF");
+    let base = records.about("gulou", "CF", &a);
+    let field = records.text_field("CF");
+    const CLIENTS: usize = 12;
+    const ROUNDS: usize = 6;
+    std::thread::scope(|s| {
+        for t in 0..CLIENTS {
+            let (c, token, base, field) = (node.client(), &token, &base, &field);
+            let (a, b) = (&a, &b);
+            s.spawn(move || {
+                for r in 0..ROUNDS {
+                    let mut v = base.clone();
+                    v["fields"][field] = json!(format!("第{t}号客户端第{r}版"));
+                    v["subject"] = if (t + r) % 2 == 0 {
+                        a.to_json()
+                    } else {
+                        b.to_json()
+                    };
+                    let answer = c.submit(token, std::slice::from_ref(&v));
+                    assert_eq!(statuses(&answer), vec!["accepted"], "{answer:#}");
+                }
+            });
+        }
+    });
+    let n = (CLIENTS * ROUNDS) as u64;
+    let log = verify_own_log(&node);
+    assert_eq!(log.checkpoint.size, n);
+    let last = node.client().entries("gulou", n - 1, n).remove(0);
+    let Op::Put(last) = rongxin_protocol::entry::Entry::decode(&last.bytes)
+        .unwrap()
+        .op
+    else {
+        panic!("the last entry is a Put");
+    };
+    let (current, other) = if last.subject.code == a.code {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    let p = node
+        .client()
+        .profile(&current.code, None, "version test")
+        .ok_json();
+    let list = p["records"]["CF"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{p:#}");
+    assert_eq!(list[0]["version"], n, "{p:#}");
+    assert_eq!(list[0]["seq"], n - 1);
+    let p = node
+        .client()
+        .profile(&other.code, None, "version test")
+        .ok_json();
+    assert!(
+        p["records"]["CF"].as_array().is_none_or(Vec::is_empty),
+        "the index entry moved: {p:#}"
+    );
+}
