@@ -1,38 +1,24 @@
-//! The benchmark's federation and node processes.
-//!
-//! [`BenchFed`] generates a private federation with the real tools, like
-//! [`crate::generate::GenFed`], but every member's roster `listen` address
-//! is the loopback port its node really listens on: replication runs node to
-//! node, with no test proxy copying bytes in between (on a two-core machine
-//! such a proxy would take CPU from the nodes being measured).
-//!
-//! [`BenchNode`] is one `rongxin-node` process with what the benchmark
-//! reads from `/proc`: resident and peak memory, CPU time, and the size of
-//! its data directory.
+//! The benchmark's federation: [`BenchFed`] generates a private
+//! federation with the real tools, like [`crate::generate::GenFed`], but
+//! every member's roster `listen` address is the loopback port its node
+//! really listens on: replication runs node to node, with no test proxy
+//! copying bytes in between (on a two-core machine such a proxy would take
+//! CPU from the nodes being measured).
 
-use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
-use std::net::SocketAddr;
-use std::os::unix::fs::MetadataExt as _;
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::note::{NoteSigner, NoteVerifier};
 use rongxin_protocol::roster::{Role, SignedRoster};
-use rustix::process::{Pid, Signal, kill_process};
 
+use super::node::BenchNode;
 use crate::bins;
-use crate::client::Client;
 use crate::federation::{Federation, examples_dir, free_port};
 use crate::generate::ctl;
-
-/// How long a node may take to answer `/healthz` (a restart of a large
-/// store included).
-const START_DEADLINE: Duration = Duration::from_secs(300);
-/// How long a node may take to exit after SIGTERM.
-const STOP_DEADLINE: Duration = Duration::from_secs(120);
 
 /// One generated member.
 #[derive(Debug)]
@@ -53,6 +39,22 @@ pub struct BenchFed {
     root: NoteVerifier,
     catalog: Catalog,
     admin_token: String,
+    ports: Ports,
+}
+
+/// Ports handed out in this run (roster p2p ports included): a port chosen
+/// for one node is never chosen again for another that may not have bound
+/// it yet.
+pub(super) type Ports = Arc<Mutex<HashSet<u16>>>;
+
+/// A loopback port that was free a moment ago and not handed out before.
+pub(super) fn unique_port(ports: &Ports) -> u16 {
+    loop {
+        let p = free_port();
+        if ports.lock().expect("ports lock").insert(p) {
+            return p;
+        }
+    }
 }
 
 fn path_str(p: &Path) -> &str {
@@ -99,6 +101,7 @@ impl BenchFed {
             path_str(&d.join("catalog.toml")),
         ]);
         let mut infos = BTreeMap::new();
+        let ports = Ports::default();
         for id in members {
             let m = example
                 .roster()
@@ -108,7 +111,7 @@ impl BenchFed {
                 .clone();
             let keys = d.join("keys").join(id);
             ctl(&["keygen", "--member", id, "--out", path_str(&keys)]);
-            let p2p = free_port();
+            let p2p = unique_port(&ports);
             let mut args = vec![
                 "roster".to_owned(),
                 "add-member".to_owned(),
@@ -167,6 +170,7 @@ impl BenchFed {
             root,
             catalog: example.catalog().clone(),
             admin_token: "bench-admin".to_owned(),
+            ports,
         }
     }
 
@@ -274,356 +278,41 @@ impl BenchFed {
     pub fn node(&self, member: &str, name: &str, config: toml::Table) -> BenchNode {
         let dir = self.dir().join("nodes").join(name);
         fs::create_dir_all(&dir).expect("create the node directory");
-        BenchNode {
-            member: member.to_owned(),
-            dir,
-            config,
-            child: None,
-            client: Client::new(SocketAddr::from(([127, 0, 0, 1], 9))),
-            spawned: Instant::now(),
-        }
+        BenchNode::new(member, dir, config, self.ports.clone())
     }
 
     /// Writes `count` sample records of `origin` (`rongxinctl sample`,
     /// realistic records of about 500 bytes) as JSON Lines to `out`.
+    ///
+    /// Generated in runs of at most [`SAMPLE_CHUNK`] records, each with its
+    /// own seed (so every record number stays distinct): the sampler's time
+    /// grows with the square of a run's length (each record scans the
+    /// subject pool, a fifth of the run, for one of its class).
     pub fn sample(&self, origin: &str, count: u64, seed: u64, out: &Path) {
-        ctl(&[
-            "sample",
-            "--count",
-            &count.to_string(),
-            "--origin",
-            origin,
-            "--seed",
-            &seed.to_string(),
-            "--catalog",
-            path_str(&self.catalog_path()),
-            "--roster",
-            path_str(&self.roster_path()),
-            "--root",
-            path_str(&self.root_pub()),
-            "--out",
-            path_str(out),
-        ]);
-    }
-}
-
-/// What `/proc` says about a process.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProcStats {
-    /// Resident memory now, bytes.
-    pub rss: u64,
-    /// Peak resident memory since start (or the last [`BenchNode::reset_peak`]), bytes.
-    pub hwm: u64,
-    /// User plus system CPU time, seconds.
-    pub cpu: f64,
-}
-
-/// Reads `/proc/<pid>/status` and `/proc/<pid>/stat`.
-pub fn proc_stats(pid: u32) -> ProcStats {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-            * 1024
-    };
-    ProcStats {
-        rss: kb("VmRSS:"),
-        hwm: kb("VmHWM:"),
-        cpu: cpu_seconds(&format!("/proc/{pid}/stat")),
-    }
-}
-
-/// The process whose command line has the argument `arg` (a data
-/// directory path: unique to one process), for processes the harness
-/// starts without exposing their id.
-pub fn pid_with_arg(arg: &str) -> Option<u32> {
-    fs::read_dir("/proc")
-        .ok()?
-        .filter_map(Result::ok)
-        .find_map(|e| {
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let cmdline = fs::read(e.path().join("cmdline")).ok()?;
-            cmdline
-                .split(|b| *b == 0)
-                .any(|a| a == arg.as_bytes())
-                .then_some(pid)
-        })
-}
-
-/// CPU seconds (user + system) of this process, all threads.
-pub fn own_cpu() -> f64 {
-    cpu_seconds("/proc/self/stat")
-}
-
-fn cpu_seconds(stat_path: &str) -> f64 {
-    let stat = fs::read_to_string(stat_path).unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // utime and stime are fields 14 and 15 of stat(5), counted in USER_HZ,
-    // which Linux fixes at 100 for /proc.
-    (ticks(11) + ticks(12)) as f64 / 100.0
-}
-
-/// Bytes a directory tree occupies on disk (allocated blocks, as `du`).
-pub fn disk_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => disk_bytes(&e.path()),
-            Ok(m) => m.blocks() * 512,
-            Err(_) => 0,
-        })
-        .sum()
-}
-
-/// Copies a directory tree (a stopped node's data directory).
-pub fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("create the copy");
-    for e in fs::read_dir(from).expect("read the directory") {
-        let e = e.expect("directory entry");
-        let dst = to.join(e.file_name());
-        if e.file_type().expect("file type").is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), &dst).expect("copy a file");
+        let file =
+            fs::File::create(out).unwrap_or_else(|e| panic!("create {}: {e}", out.display()));
+        let mut done = 0;
+        let mut chunk = 0;
+        while done < count {
+            let n = (count - done).min(SAMPLE_CHUNK);
+            let status = Command::new(bins::ctl())
+                .args(["sample", "--count", &n.to_string(), "--origin", origin])
+                .args(["--seed", &(seed * 100_000 + chunk).to_string()])
+                .arg("--catalog")
+                .arg(self.catalog_path())
+                .arg("--roster")
+                .arg(self.roster_path())
+                .arg("--root")
+                .arg(self.root_pub())
+                .stdout(file.try_clone().expect("clone the sample file handle"))
+                .status()
+                .expect("run rongxinctl sample");
+            assert!(status.success(), "rongxinctl sample failed ({status})");
+            done += n;
+            chunk += 1;
         }
     }
 }
 
-/// A `perf record` of one process during one phase, taken only when
-/// `RONGXIN_BENCH_PERF` names a directory (profiles land there as
-/// `<label>.data`, with DWARF call graphs). Stops when dropped.
-#[derive(Debug)]
-pub struct Perf(Option<Child>);
-
-impl Perf {
-    /// Starts recording `pid` as `label`, if profiling is asked for.
-    pub fn attach(pid: u32, label: &str) -> Perf {
-        let Some(dir) = std::env::var_os("RONGXIN_BENCH_PERF") else {
-            return Perf(None);
-        };
-        let child = Command::new("perf")
-            .args(["record", "-F", "499", "--call-graph", "dwarf,16384", "-p"])
-            .arg(pid.to_string())
-            .arg("-o")
-            .arg(Path::new(&dir).join(format!("{label}.data")))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| eprintln!("rongxin-bench: cannot run perf: {e}"))
-            .ok();
-        // perf needs a moment to attach before the phase begins.
-        std::thread::sleep(Duration::from_millis(300));
-        Perf(child)
-    }
-}
-
-impl Drop for Perf {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = kill_process(Pid::from_child(&c), Signal::INT);
-            let _ = c.wait();
-        }
-    }
-}
-
-/// One `rongxin-node` process, killed when dropped.
-#[derive(Debug)]
-pub struct BenchNode {
-    member: String,
-    dir: PathBuf,
-    config: toml::Table,
-    child: Option<Child>,
-    client: Client,
-    spawned: Instant,
-}
-
-impl BenchNode {
-    /// The member id.
-    pub fn member(&self) -> &str {
-        &self.member
-    }
-
-    /// The data directory.
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-
-    /// The config used at the next start.
-    pub fn config_mut(&mut self) -> &mut toml::Table {
-        &mut self.config
-    }
-
-    /// A client of the node's HTTP API.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// The HTTP address.
-    pub fn addr(&self) -> SocketAddr {
-        self.client
-            .base()
-            .trim_start_matches("http://")
-            .parse()
-            .expect("the client's base is an address")
-    }
-
-    /// The process id (panics if not running).
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("the node runs").id()
-    }
-
-    /// Memory and CPU of the process.
-    pub fn stats(&self) -> ProcStats {
-        proc_stats(self.pid())
-    }
-
-    /// Starts counting peak memory afresh (`clear_refs` 5 resets `VmHWM`).
-    pub fn reset_peak(&self) {
-        let _ = fs::write(format!("/proc/{}/clear_refs", self.pid()), "5");
-    }
-
-    /// Bytes of the data directory on disk.
-    pub fn disk_bytes(&self) -> u64 {
-        disk_bytes(&self.data_dir())
-    }
-
-    /// Writes the config with a free HTTP port and spawns the process;
-    /// does not wait.
-    pub fn spawn(&mut self) {
-        assert!(self.child.is_none(), "{} already runs", self.member);
-        let http = free_port();
-        let mut config = self.config.clone();
-        config.insert("http_listen".into(), format!("127.0.0.1:{http}").into());
-        let path = self.dir.join("config.toml");
-        fs::write(&path, config.to_string()).expect("write the node config");
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("node.log"))
-            .expect("open the node log");
-        let err = log.try_clone().expect("clone the log handle");
-        self.spawned = Instant::now();
-        let child = Command::new(bins::node())
-            .arg("--config")
-            .arg(&path)
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .env("RONGXIN_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("spawn rongxin-node");
-        self.child = Some(child);
-        self.client = Client::new(SocketAddr::from(([127, 0, 0, 1], http)));
-    }
-
-    /// Waits until `/healthz` answers; returns the time since the spawn.
-    pub fn wait_healthy(&mut self) -> Duration {
-        let deadline = self.spawned + START_DEADLINE;
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().expect("poll the node"))
-            {
-                self.child = None;
-                panic!(
-                    "node {} exited while starting ({status}): {}",
-                    self.member,
-                    self.log_tail()
-                );
-            }
-            if let Ok(r) = self.client.try_get("/healthz", None)
-                && r.status == 200
-            {
-                return self.spawned.elapsed();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {} not healthy after {START_DEADLINE:?}: {}",
-                self.member,
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Spawns and waits until healthy; returns the time that took.
-    pub fn start(&mut self) -> Duration {
-        self.spawn();
-        self.wait_healthy()
-    }
-
-    /// SIGTERM, then waits for a clean exit; returns the time that took.
-    pub fn stop(&mut self) -> Duration {
-        let mut child = self.child.take().expect("the node runs");
-        let t = Instant::now();
-        kill_process(Pid::from_child(&child), Signal::TERM).expect("send SIGTERM");
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for the node") {
-                assert!(
-                    status.success(),
-                    "node {} exited with {status} after SIGTERM: {}",
-                    self.member,
-                    self.log_tail()
-                );
-                return t.elapsed();
-            }
-            if t.elapsed() > STOP_DEADLINE {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "node {} still ran {STOP_DEADLINE:?} after SIGTERM",
-                    self.member
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Entries of `origin` the node holds (0 if none or no answer).
-    pub fn held(&self, origin: &str) -> u64 {
-        let Ok(r) = self.client.try_get("/v1/admin/status", None) else {
-            return 0;
-        };
-        if r.status != 200 {
-            return 0;
-        }
-        r.json()["origins"]
-            .as_array()
-            .and_then(|list| {
-                list.iter()
-                    .find(|o| o["origin"] == origin)
-                    .and_then(|o| o["size"].as_u64())
-            })
-            .unwrap_or(0)
-    }
-
-    /// The last lines of the node's log.
-    pub fn log_tail(&self) -> String {
-        let text = fs::read_to_string(self.dir.join("node.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for BenchNode {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+/// Records per `rongxinctl sample` run (see [`BenchFed::sample`]).
+pub const SAMPLE_CHUNK: u64 = 20_000;

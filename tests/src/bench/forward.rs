@@ -8,8 +8,9 @@
 use std::time::Instant;
 
 use super::Size;
-use super::fed::{BenchFed, Perf, copy_dir, pid_with_arg, proc_stats};
+use super::fed::BenchFed;
 use super::load::{load_file, wait_until};
+use super::procs::{Perf, copy_dir, pid_with_arg, proc_stats};
 use super::report::{Table, figure, mib, secs, summary};
 use crate::province::{TestProvince, Trust};
 

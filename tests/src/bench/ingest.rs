@@ -7,8 +7,9 @@
 use std::time::{Duration, Instant};
 
 use super::Size;
-use super::fed::{BenchFed, Perf, own_cpu};
+use super::fed::BenchFed;
 use super::load::{MemoryBatches, ingest, read_lines};
+use super::procs::{Perf, own_cpu};
 use super::report::{Table, figure, ms, quantile, summary, verdict};
 use crate::fednode::metric;
 

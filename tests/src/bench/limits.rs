@@ -20,8 +20,9 @@ use rongxin_protocol::record::Record;
 use serde_json::Value;
 
 use super::Size;
-use super::fed::{BenchFed, own_cpu};
+use super::fed::BenchFed;
 use super::load::read_lines;
+use super::procs::own_cpu;
 use super::report::{Table, figure, summary};
 
 /// Entries per replication batch (the protocol's maximum).
@@ -283,7 +284,6 @@ fn sled_layout(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> (Measur
                     open_objections: Vec::new(),
                 };
                 b.put_record(&rec.key(), &state, None, slot.as_ref());
-                inserts += 1 + hashes.len() as u64 + 2 + u64::from(slot.is_some());
             }
             b.put_log_state(
                 origin,
@@ -293,7 +293,7 @@ fn sled_layout(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> (Measur
                     checkpoint: String::new(),
                 },
             );
-            inserts += 1;
+            inserts += b.writes() as u64;
             store.apply(b).expect("apply");
             store.flush_blocking().expect("flush");
         }

@@ -2,7 +2,8 @@
 //!
 //! Every scenario runs the real release binaries as processes on loopback,
 //! in a generated federation ([`fed::BenchFed`]), with realistic records
-//! of about 500 bytes from `rongxinctl sample`. Each prints a table and ends
+//! from `rongxinctl sample` (JSON lines of about 680 bytes, signed entries
+//! of about 760 bytes). Each prints a table and ends
 //! with one line `SCENARIO: VALUE UNIT`; `all` runs them in turn and ends
 //! with `all: N scenarios in S s`.
 //!
@@ -20,6 +21,8 @@ pub mod forward;
 pub mod ingest;
 pub mod limits;
 pub mod load;
+pub mod node;
+pub mod procs;
 pub mod query;
 pub mod replication;
 pub mod report;

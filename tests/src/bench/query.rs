@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::Size;
-use super::fed::{BenchFed, Perf};
+use super::fed::BenchFed;
 use super::load::load_file;
+use super::procs::Perf;
 use super::report::{Table, figure, ms, quantile, summary, verdict};
 use crate::client::{Client, encode_query};
 

@@ -7,8 +7,9 @@
 use std::time::{Duration, Instant};
 
 use super::Size;
-use super::fed::{BenchFed, Perf};
+use super::fed::BenchFed;
 use super::load::{load_file, wait_until};
+use super::procs::Perf;
 use super::report::{Table, figure, mib, secs, summary, verdict};
 
 /// The target, verified entries/s end to end.

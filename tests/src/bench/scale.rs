@@ -11,8 +11,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::fed::{BenchFed, BenchNode, Perf};
+use super::fed::BenchFed;
 use super::load::{load_file, wait_until};
+use super::node::BenchNode;
+use super::procs::Perf;
 use super::report::{Table, figure, mib, ms, quantile, secs, summary, verdict};
 use super::{MEMBERS, Size};
 
@@ -82,6 +84,20 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
     let queries = first.elapsed();
     lat.sort_unstable();
     let after_queries = city.stats();
+    // What the restart is made of: restart again without peers (opening
+    // the store after a short session), then with them (plus restore
+    // protection asking the 13 peers for the city's own log). The first
+    // restart also replays what sled logged since its last snapshot.
+    city.stop();
+    let peers = city
+        .config_mut()
+        .insert("peers".into(), toml::Value::Array(Vec::new()));
+    let open_only = city.start();
+    city.stop();
+    if let Some(p) = peers {
+        city.config_mut().insert("peers".into(), p);
+    }
+    let with_peers = city.start();
 
     let mut t = Table::new(
         &format!(
@@ -109,6 +125,18 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
     row("city peak RSS while loading, MiB", mib(before.hwm));
     row("city stop (SIGTERM to exit), s", secs(stop));
     row("city restart (spawn to healthy), s", secs(restart));
+    row(
+        "  restart again without peers (store opening), s",
+        secs(open_only),
+    );
+    row(
+        "  restore protection with 13 peers (next restart with them), s",
+        secs(with_peers.saturating_sub(open_only)),
+    );
+    row(
+        "  replay of the loading session (first restart minus last), s",
+        secs(restart.saturating_sub(with_peers)),
+    );
     row("city RSS after restart, MiB", mib(after_start.rss));
     row(
         &format!("first {} queries after restart, s", lat.len()),
