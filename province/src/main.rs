@@ -24,6 +24,11 @@ struct Args {
     log_format: String,
 }
 
+/// jemalloc, as in rongxin-node: sled's per-write node copies fragment
+/// glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let filter = EnvFilter::try_from_env("RONGXIN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));

@@ -6,6 +6,11 @@ use std::process::ExitCode;
 
 use rongxin_tests::bench;
 
+/// The node's allocator, so that the in-process rows of `limits` (sled,
+/// replica append) measure what the node does.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match bench::parse_args(&args) {
