@@ -1,12 +1,15 @@
 //! The committer: the one writer of this node's own log.
 //!
 //! HTTP handlers check records and hand them over through a bounded channel;
-//! the committer, on its own thread, takes every job waiting (up to
-//! `commit_max_records` records), signs the new entries, applies them and all
-//! their index updates as one atomic batch, signs a checkpoint for the new
-//! size in the same batch, flushes once, and only then answers every job
-//! (group commit). A failed commit answers every job with the error and
-//! reloads the log state from disk, so nothing unflushed is ever acknowledged.
+//! the committer takes every job waiting (up to `commit_max_records`
+//! records) and turns them into one commit: the new entries, all their
+//! index updates and a signed checkpoint for the new size, applied as one
+//! atomic batch and flushed once; only then is every job answered (group
+//! commit). Commits go through three threads — build, sign, apply — so
+//! that up to three are being worked on at once ([`Committer::run`]). A
+//! failed commit answers its jobs, and those of every commit built on top
+//! of it, with the error, and the head is reloaded from disk, so nothing
+//! unflushed is ever acknowledged.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -195,12 +198,15 @@ impl Committer {
 
     /// Runs until every sender is gone, then returns (after the last flush).
     ///
-    /// Two threads: this one builds and signs commit k+1 while the applier
-    /// applies and flushes commit k and then answers its jobs. The builder
-    /// reads record states through the commits still in flight, so a
-    /// record changed by commit k is seen by commit k+1. At most one built
-    /// commit waits for the applier.
+    /// A pipeline of three threads: while this one builds commit k+2 (the
+    /// entries, their hashes and index updates), the signer signs commit
+    /// k+1's entries and the applier applies and flushes commit k, and
+    /// only then answers its jobs. The builder reads record states through
+    /// the commits still in flight, so a record changed by commit k is seen
+    /// by commit k+1. At most one commit waits before each of the later two
+    /// stages.
     pub fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let (to_signer, signer_rx) = std::sync::mpsc::sync_channel::<Built>(1);
         let (to_applier, applier_rx) = std::sync::mpsc::sync_channel::<Built>(1);
         let (done_tx, done_rx) = std::sync::mpsc::channel::<Done>();
         let applier = Applier {
@@ -208,12 +214,19 @@ impl Committer {
             metrics: self.metrics.clone(),
             origin: self.origin.clone(),
         };
+        let key = self.signer.signing_key().clone();
+        let origin = self.origin.clone();
         std::thread::scope(|s| {
-            let spawned = std::thread::Builder::new()
+            let signer = std::thread::Builder::new()
+                .name("committer-sign".into())
+                .spawn_scoped(s, move || {
+                    sign_commits(&key, &origin, signer_rx, to_applier)
+                });
+            let applier = std::thread::Builder::new()
                 .name("committer-apply".into())
                 .spawn_scoped(s, move || applier.run(applier_rx, done_tx));
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "cannot start the committer's applier thread; stopping");
+            if let Err(e) = signer.and(applier) {
+                tracing::error!(error = %e, "cannot start the committer's threads; stopping");
                 std::process::abort();
             }
             while let Some(first) = rx.blocking_recv() {
@@ -229,10 +242,10 @@ impl Committer {
                     }
                 }
                 self.settle(&done_rx, false);
-                self.commit(jobs, n, &to_applier, &done_rx);
+                self.commit(jobs, n, &to_signer, &done_rx);
             }
-            // The applier finishes what is queued, then its loop ends.
-            drop(to_applier);
+            // The signer and the applier finish what is queued, then stop.
+            drop(to_signer);
         });
         tracing::info!(origin = %self.origin, size = self.size, "committer stopped");
     }
@@ -280,16 +293,16 @@ impl Committer {
         &mut self,
         jobs: Vec<Job>,
         n: usize,
-        to_applier: &std::sync::mpsc::SyncSender<Built>,
+        to_signer: &std::sync::mpsc::SyncSender<Built>,
         done: &std::sync::mpsc::Receiver<Done>,
     ) {
         let started = Instant::now();
         let before = self.size;
         match self.build(&jobs) {
-            Ok((batch, outcomes, states)) => {
+            Ok((batch, outcomes, pending)) => {
                 let id = self.next_id;
                 self.next_id += 1;
-                self.in_flight.push_back((id, states));
+                self.in_flight.push_back((id, pending.states));
                 let built = Built {
                     id,
                     generation: self.generation,
@@ -301,10 +314,12 @@ impl Committer {
                     size: self.size,
                     started,
                     build_s: started.elapsed().as_secs_f64(),
+                    sign_s: 0.0,
+                    unsigned: pending.unsigned,
                 };
-                if to_applier.send(built).is_err() {
+                if to_signer.send(built).is_err() {
                     // Its jobs were dropped unanswered: nothing was acknowledged.
-                    tracing::error!("the committer's applier thread is gone; stopping");
+                    tracing::error!("the committer's signer or applier thread is gone; stopping");
                     std::process::abort();
                 }
             }
@@ -316,13 +331,13 @@ impl Committer {
         }
     }
 
-    /// Signs the jobs' entries into one batch; advances the in-memory head.
-    /// Also returns the record states the batch sets.
-    #[allow(clippy::type_complexity)]
+    /// Builds the jobs' entries and index updates into one batch; advances
+    /// the in-memory head. Also returns what is pending: the record states
+    /// the batch sets and the entries still to be signed.
     fn build(
         &mut self,
         jobs: &[Job],
-    ) -> Result<(WriteBatch, Vec<JobOutcome>, HashMap<RecordKey, RecordState>), StoreError> {
+    ) -> Result<(WriteBatch, Vec<JobOutcome>, Pending), StoreError> {
         let mut batch = WriteBatch::default();
         let mut pending = Pending::default();
         let mut outcomes = Vec::with_capacity(jobs.len());
@@ -346,12 +361,6 @@ impl Committer {
                 }
             }
         }
-        for (seq, signed) in sign_all(
-            self.signer.signing_key(),
-            std::mem::take(&mut pending.unsigned),
-        ) {
-            batch.put_entry(&self.origin, seq, &signed);
-        }
         for (key, state) in &pending.states {
             // The subject index entry of the stored version is replaced.
             let old = pending.stored_subject.get(key).and_then(Option::as_deref);
@@ -364,7 +373,7 @@ impl Committer {
         }
         let state = self.sign_state()?;
         batch.put_log_state(&self.origin, &state);
-        Ok((batch, outcomes, pending.states))
+        Ok((batch, outcomes, pending))
     }
 
     fn current(
@@ -526,6 +535,29 @@ struct Built {
     size: u64,
     started: Instant,
     build_s: f64,
+    sign_s: f64,
+    /// Entries still to be signed (by the signer): seq, bytes.
+    unsigned: Vec<(u64, Vec<u8>)>,
+}
+
+/// The committer's signer thread: signs each commit's entries into its
+/// batch, in order, and hands it to the applier.
+fn sign_commits(
+    key: &SigningKey,
+    origin: &str,
+    rx: std::sync::mpsc::Receiver<Built>,
+    to_applier: std::sync::mpsc::SyncSender<Built>,
+) {
+    for mut b in rx {
+        let t = Instant::now();
+        for (seq, signed) in sign_all(key, std::mem::take(&mut b.unsigned)) {
+            b.batch.put_entry(origin, seq, &signed);
+        }
+        b.sign_s = t.elapsed().as_secs_f64();
+        if to_applier.send(b).is_err() {
+            break;
+        }
+    }
 }
 
 /// The applier's report on one commit.
@@ -588,6 +620,7 @@ impl Applier {
                     entries = b.entries,
                     elapsed,
                     build_s = b.build_s,
+                    sign_s = b.sign_s,
                     apply_s,
                     flush_s = t.elapsed().as_secs_f64() - apply_s,
                     "committed"
