@@ -208,6 +208,8 @@ impl Committer {
     pub fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let (to_signer, signer_rx) = std::sync::mpsc::sync_channel::<Built>(1);
         let (to_applier, applier_rx) = std::sync::mpsc::sync_channel::<Built>(1);
+        // One report per commit in flight, and the stage channels above bound
+        // those to a handful.
         let (done_tx, done_rx) = std::sync::mpsc::channel::<Done>();
         let applier = Applier {
             store: self.store.clone(),

@@ -155,7 +155,7 @@ impl WriteBatch {
     /// Adds Merkle hashes of `origin`'s tree at tlog storage indexes.
     ///
     /// Appending leaves in order yields hashes at consecutive storage
-    /// indexes, so they are gathered into runs of up to [`MAX_HASH_RUN`],
+    /// indexes, so they are gathered into runs of up to 1024 hashes,
     /// each written as one value when the batch is applied.
     pub fn put_hashes(&mut self, origin: &str, hashes: &[(u64, Hash)]) {
         for (i, h) in hashes {
