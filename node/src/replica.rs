@@ -109,6 +109,18 @@ pub struct Replicator {
     heads: Mutex<HashMap<String, Head>>,
 }
 
+/// `origin`'s key in `roster`.
+fn origin_key(
+    roster: &rongxin_protocol::roster::Roster,
+    origin: &str,
+) -> Result<ed25519_dalek::VerifyingKey, ReplicaError> {
+    roster
+        .member(origin)
+        .ok_or_else(|| refused(origin, "not a member of the roster"))?
+        .verifying_key()
+        .map_err(|e| refused(origin, e.to_string()))
+}
+
 fn refused(origin: &str, why: impl Into<String>) -> ReplicaError {
     ReplicaError::Refused {
         origin: origin.to_owned(),
@@ -200,14 +212,7 @@ impl Replicator {
         from: u64,
         entries: &[SignedEntry],
     ) -> Result<Verified, ReplicaError> {
-        let roster = self.shared.roster();
-        let member = roster
-            .roster
-            .member(origin)
-            .ok_or_else(|| refused(origin, "not a member of the roster"))?;
-        let key = member
-            .verifying_key()
-            .map_err(|e| refused(origin, e.to_string()))?;
+        let key = origin_key(&self.shared.roster().roster, origin)?;
         if entries.is_empty() {
             return Err(refused(origin, "an empty batch"));
         }
@@ -253,14 +258,8 @@ impl Replicator {
     ) -> Result<u64, ReplicaError> {
         let roster = self.shared.roster();
         let catalog = &self.shared.catalog;
-        let member = roster
-            .roster
-            .member(origin)
-            .ok_or_else(|| refused(origin, "not a member of the roster"))?;
         // The roster may have changed since the batch was verified.
-        let key = member
-            .verifying_key()
-            .map_err(|e| refused(origin, e.to_string()))?;
+        let key = origin_key(&roster.roster, origin)?;
         if key.to_bytes() != verified.key || verified.entries.len() != entries.len() {
             return Err(ReplicaError::Stale(origin.to_owned()));
         }
@@ -275,9 +274,7 @@ impl Replicator {
         if from != head.size {
             return Err(ReplicaError::Stale(origin.to_owned()));
         }
-        if entries.is_empty() {
-            return Err(refused(origin, "an empty batch"));
-        }
+        // Not empty: `verify` refuses an empty batch, and the lengths match.
         if head.size + entries.len() as u64 > target.checkpoint.size {
             return Err(refused(origin, "more entries than the checkpoint covers"));
         }
