@@ -54,22 +54,32 @@ fn build(package: &str, bin: &str) -> Result<PathBuf, String> {
             ))
         };
     }
+    cargo_build(&dir, package, &["--bin", bin])?;
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "cargo built {package} but {} is not there",
+            path.display()
+        ))
+    }
+}
+
+/// Runs `cargo build -p package targets…` for the profile whose output
+/// directory is `dir` (`target/<profile>/`), in the same target directory.
+pub fn cargo_build(dir: &Path, package: &str, targets: &[&str]) -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let profile = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("debug")
-        .to_owned();
-    let target_dir = dir.parent().expect("target/<profile> has a parent");
+    let target_dir = dir.parent().ok_or("target/<profile> has no parent")?;
     let mut cmd = Command::new(cargo);
     cmd.arg("build")
         .arg("--manifest-path")
         .arg(&manifest)
         .arg("--target-dir")
         .arg(target_dir)
-        .args(["-p", package, "--bin", bin]);
-    match profile.as_str() {
+        .args(["-p", package])
+        .args(targets);
+    match dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug") {
         "debug" => {}
         "release" => {
             cmd.arg("--release");
@@ -80,20 +90,15 @@ fn build(package: &str, bin: &str) -> Result<PathBuf, String> {
     }
     let out = cmd
         .output()
-        .map_err(|e| format!("cannot run cargo to build {bin}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "cargo build -p {package} --bin {bin} failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    if path.is_file() {
-        Ok(path)
+        .map_err(|e| format!("cannot run cargo to build {package}: {e}"))?;
+    if out.status.success() {
+        Ok(())
     } else {
         Err(format!(
-            "cargo built {package} but {} is not there",
-            path.display()
+            "cargo build -p {package} {} failed ({}):\n{}",
+            targets.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
         ))
     }
 }

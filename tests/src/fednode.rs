@@ -10,16 +10,15 @@ use std::fs::{self, OpenOptions};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process};
 use serde_json::Value;
 
-use crate::bins;
 use crate::client::{Client, LogHead};
 use crate::federation::free_port;
+use crate::node::{Started, poll_healthy, spawn_node, terminate};
 use crate::proxy::Proxy;
 
 /// How long a node may take to become healthy (restore protection waits
@@ -156,52 +155,32 @@ impl FedNode {
             .expect("open the node log");
         self.log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
         writeln!(log, "===== start {} of {} =====", self.starts, self.member).expect("write log");
-        let err = log.try_clone().expect("clone the log handle");
-        let child = Command::new(bins::node())
-            .arg("--config")
-            .arg(&path)
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .env("RONGXIN_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("spawn rongxin-node");
-        self.child = Some(child);
+        self.child = Some(spawn_node(&path, &self.data_dir(), log, "info"));
         self.client = Client::new(SocketAddr::from(([127, 0, 0, 1], http)));
     }
 
     /// Waits for `/healthz`; `Err` if the process exits or the deadline passes.
     fn wait_healthy(&mut self) -> Result<(), String> {
+        let child = self.child.as_mut().expect("the node was spawned");
         let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().expect("poll the node process"))
-            {
+        match poll_healthy(child, &self.client, deadline, Duration::from_millis(20)) {
+            Started::Healthy => Ok(()),
+            Started::Exited(status) => {
                 self.child = None;
-                return Err(format!(
+                Err(format!(
                     "node {} exited while starting ({status}): {}",
                     self.member,
                     self.log_since_start()
-                ));
+                ))
             }
-            if let Ok(r) = self.client.try_get("/healthz", None)
-                && r.status == 200
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
+            Started::TimedOut => {
                 self.kill_if_running();
-                return Err(format!(
+                Err(format!(
                     "node {} not healthy after {START_DEADLINE:?}: {}",
                     self.member,
                     self.log_since_start()
-                ));
+                ))
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -244,23 +223,13 @@ impl FedNode {
             .child
             .take()
             .unwrap_or_else(|| panic!("node {} is not running", self.member));
-        kill_process(Pid::from_child(&child), Signal::TERM).expect("send SIGTERM");
-        let deadline = Instant::now() + STOP_DEADLINE;
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for the node") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "node {} still running {STOP_DEADLINE:?} after SIGTERM: {}",
-                    self.member,
-                    self.log_since_start()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        terminate(&mut child, STOP_DEADLINE, Duration::from_millis(20)).unwrap_or_else(|| {
+            panic!(
+                "node {} still running {STOP_DEADLINE:?} after SIGTERM: {}",
+                self.member,
+                self.log_since_start()
+            )
+        })
     }
 
     /// SIGTERM and asserts exit status 0.

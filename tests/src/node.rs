@@ -22,6 +22,77 @@ pub const START_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a node may take to stop after SIGTERM.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(45);
 
+/// Starts `rongxin-node --config config --data-dir data_dir` with
+/// `RONGXIN_LOG=level`, its stdout and stderr appended to `log`.
+pub fn spawn_node(config: &Path, data_dir: &Path, log: File, level: &str) -> Child {
+    let err = log.try_clone().expect("clone the log handle");
+    Command::new(bins::node())
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RONGXIN_LOG", level)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .expect("spawn rongxin-node")
+}
+
+/// What waiting for a starting node came to.
+#[derive(Debug)]
+pub enum Started {
+    /// `GET /healthz` answered 200.
+    Healthy,
+    /// The process exited first.
+    Exited(ExitStatus),
+    /// The deadline passed first.
+    TimedOut,
+}
+
+/// Polls `GET /healthz` through `client` every `every` until it answers
+/// 200, `child` exits, or `deadline` passes.
+pub fn poll_healthy(
+    child: &mut Child,
+    client: &Client,
+    deadline: Instant,
+    every: Duration,
+) -> Started {
+    loop {
+        if let Some(status) = child.try_wait().expect("poll the node process") {
+            return Started::Exited(status);
+        }
+        if let Ok(r) = client.try_get("/healthz", None)
+            && r.status == 200
+        {
+            return Started::Healthy;
+        }
+        if Instant::now() > deadline {
+            return Started::TimedOut;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// Sends `child` SIGTERM and waits up to `within` (polling every `every`)
+/// for its exit status; `None` if it still ran then, when it is killed with
+/// SIGKILL and reaped.
+pub fn terminate(child: &mut Child, within: Duration, every: Duration) -> Option<ExitStatus> {
+    kill_process(Pid::from_child(child), Signal::TERM).expect("send SIGTERM");
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the process") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// A running (or stopped) node process.
 #[derive(Debug)]
 pub struct TestNode {
@@ -140,19 +211,7 @@ impl TestNode {
             .open(&self.log)
             .expect("open node log");
         writeln!(log, "===== start {} of {} =====", self.starts, self.member).expect("write log");
-        let err = log.try_clone().expect("clone log handle");
-        let child = Command::new(bins::node())
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .env("RONGXIN_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("spawn rongxin-node");
-        self.child = Some(child);
+        self.child = Some(spawn_node(&self.config, &self.data_dir(), log, "info"));
         self.client = Client::new(self.addr);
         self.wait_healthy()
     }
@@ -160,34 +219,26 @@ impl TestNode {
     /// Polls `GET /healthz` until it answers 200, the process exits, or the
     /// deadline passes.
     fn wait_healthy(&mut self) -> Result<(), String> {
+        let child = self.child.as_mut().expect("the node was spawned");
         let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().expect("poll the node process"))
-            {
+        match poll_healthy(child, &self.client, deadline, Duration::from_millis(20)) {
+            Started::Healthy => Ok(()),
+            Started::Exited(status) => {
                 self.child = None;
-                return Err(format!(
+                Err(format!(
                     "node {} exited while starting ({status}); its log:\n{}",
                     self.member,
                     self.log_text()
-                ));
+                ))
             }
-            if let Ok(r) = self.client.try_get("/healthz", None)
-                && r.status == 200
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
+            Started::TimedOut => {
                 self.kill_if_running();
-                return Err(format!(
+                Err(format!(
                     "node {} not healthy after {START_DEADLINE:?}; its log:\n{}",
                     self.member,
                     self.log_text()
-                ));
+                ))
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -197,24 +248,13 @@ impl TestNode {
             .child
             .take()
             .unwrap_or_else(|| panic!("node {} is not running", self.member));
-        let pid = Pid::from_child(&child);
-        kill_process(pid, Signal::TERM).expect("send SIGTERM");
-        let deadline = Instant::now() + STOP_DEADLINE;
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for the node") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "node {} still running {STOP_DEADLINE:?} after SIGTERM; its log:\n{}",
-                    self.member,
-                    self.log_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        terminate(&mut child, STOP_DEADLINE, Duration::from_millis(20)).unwrap_or_else(|| {
+            panic!(
+                "node {} still running {STOP_DEADLINE:?} after SIGTERM; its log:\n{}",
+                self.member,
+                self.log_text()
+            )
+        })
     }
 
     /// Sends SIGTERM and asserts a clean exit (status 0).

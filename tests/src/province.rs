@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rongxin_protocol::entry::SignedEntry;
-use rustix::process::{Pid, Signal, kill_process};
 use serde_json::Value;
 
 use crate::bins;
@@ -69,37 +68,7 @@ fn build(dir: &Path) -> Result<(), String> {
     if std::env::var_os("RONGXIN_TESTS_NO_BUILD").is_some() {
         return Ok(());
     }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let target_dir = dir.parent().ok_or("target/<profile> has no parent")?;
-    let mut cmd = Command::new(cargo);
-    cmd.arg("build")
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(target_dir)
-        .args(["-p", "rongxin-province", "--bins"]);
-    match dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug") {
-        "debug" => {}
-        "release" => {
-            cmd.arg("--release");
-        }
-        other => {
-            cmd.args(["--profile", other]);
-        }
-    }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run cargo to build rongxin-province: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "cargo build -p rongxin-province failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    bins::cargo_build(dir, "rongxin-province", &["--bins"])
 }
 
 /// Copies `config-examples/demo-certs` to `dir`, keys made 0600.
@@ -371,22 +340,14 @@ impl TestProvince {
     /// SIGTERM, then waits for the exit.
     pub fn stop(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("the province is not running");
-        kill_process(Pid::from_child(&child), Signal::TERM).expect("send SIGTERM");
-        let deadline = Instant::now() + STOP_DEADLINE;
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for the province") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+        crate::node::terminate(&mut child, STOP_DEADLINE, Duration::from_millis(20)).unwrap_or_else(
+            || {
                 panic!(
                     "the province still ran {STOP_DEADLINE:?} after SIGTERM; its log:\n{}",
                     self.log_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+                )
+            },
+        )
     }
 
     /// SIGTERM and asserts exit status 0.

@@ -5,15 +5,13 @@
 use std::fs::{self, OpenOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
-
-use rustix::process::{Pid, Signal, kill_process};
 
 use super::fed::{Ports, unique_port};
 use super::procs::{ProcStats, disk_bytes, proc_stats};
-use crate::bins;
 use crate::client::Client;
+use crate::node::{Started, poll_healthy, spawn_node, terminate};
 
 /// How long a node may take to answer `/healthz` (a restart of a large
 /// store included).
@@ -110,23 +108,9 @@ impl BenchNode {
             .append(true)
             .open(self.dir.join("node.log"))
             .expect("open the node log");
-        let err = log.try_clone().expect("clone the log handle");
         self.spawned = Instant::now();
-        let child = Command::new(bins::node())
-            .arg("--config")
-            .arg(&path)
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .env(
-                "RONGXIN_LOG",
-                std::env::var("RONGXIN_BENCH_NODE_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("spawn rongxin-node");
-        self.child = Some(child);
+        let level = std::env::var("RONGXIN_BENCH_NODE_LOG").unwrap_or_else(|_| "warn".into());
+        self.child = Some(spawn_node(&path, &self.data_dir(), log, &level));
         self.client = Client::new(SocketAddr::from(([127, 0, 0, 1], http)));
     }
 
@@ -135,37 +119,30 @@ impl BenchNode {
         let deadline = self.spawned + START_DEADLINE;
         let mut retries = 0;
         loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().expect("poll the node"))
-            {
-                self.child = None;
-                let log = self.log_tail();
-                // Another program took the port between its choice and the
-                // bind: choose another.
-                if log.contains("cannot listen on http_listen") && retries < 5 {
-                    retries += 1;
-                    self.spawn();
-                    continue;
+            let child = self.child.as_mut().expect("the node was spawned");
+            match poll_healthy(child, &self.client, deadline, Duration::from_millis(5)) {
+                Started::Healthy => return self.spawned.elapsed(),
+                Started::Exited(status) => {
+                    self.child = None;
+                    let log = self.log_tail();
+                    // Another program took the port between its choice and
+                    // the bind: choose another.
+                    if log.contains("cannot listen on http_listen") && retries < 5 {
+                        retries += 1;
+                        self.spawn();
+                        continue;
+                    }
+                    panic!(
+                        "node {} exited while starting ({status}): {log}",
+                        self.member
+                    );
                 }
-                panic!(
-                    "node {} exited while starting ({status}): {log}",
-                    self.member
-                );
+                Started::TimedOut => panic!(
+                    "node {} not healthy after {START_DEADLINE:?}: {}",
+                    self.member,
+                    self.log_tail()
+                ),
             }
-            if let Ok(r) = self.client.try_get("/healthz", None)
-                && r.status == 200
-            {
-                return self.spawned.elapsed();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {} not healthy after {START_DEADLINE:?}: {}",
-                self.member,
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -179,27 +156,19 @@ impl BenchNode {
     pub fn stop(&mut self) -> Duration {
         let mut child = self.child.take().expect("the node runs");
         let t = Instant::now();
-        kill_process(Pid::from_child(&child), Signal::TERM).expect("send SIGTERM");
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for the node") {
-                assert!(
-                    status.success(),
-                    "node {} exited with {status} after SIGTERM: {}",
-                    self.member,
-                    self.log_tail()
-                );
-                return t.elapsed();
-            }
-            if t.elapsed() > STOP_DEADLINE {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "node {} still ran {STOP_DEADLINE:?} after SIGTERM",
-                    self.member
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let Some(status) = terminate(&mut child, STOP_DEADLINE, Duration::from_millis(5)) else {
+            panic!(
+                "node {} still ran {STOP_DEADLINE:?} after SIGTERM",
+                self.member
+            );
+        };
+        assert!(
+            status.success(),
+            "node {} exited with {status} after SIGTERM: {}",
+            self.member,
+            self.log_tail()
+        );
+        t.elapsed()
     }
 
     /// Entries of `origin` the node holds (0 if none or no answer).
