@@ -3,9 +3,9 @@
 //!
 //! Paths in the file are relative to the file's own directory. Key files must
 //! be readable by their owner only. Tokens are stored as SHA-256 hex digests,
-//! never in clear (`rongxinctl token new` prints a token and its digest).
+//! never in clear (`rongxinctl token add` prints a token and its digest), in
+//! this file or in the tokens file (`tokens_file`).
 
-use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
@@ -14,11 +14,15 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use rongxin_protocol::access::TokensFile;
 use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::note::{NoteSigner, NoteVerifier};
 use rongxin_protocol::roster::{Member, SignedRoster};
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
+
+pub use crate::tokens::Department;
+use crate::tokens::{Role, Token, TokenSource, Tokens, token_of_spec};
+pub use rongxin_protocol::access::AgencyAccess;
 
 /// Largest request body accepted unless the config says otherwise.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -55,7 +59,10 @@ struct ConfigFile {
     transport_key: PathBuf,
     #[serde(default)]
     peers: Vec<String>,
-    admin_token_sha256: String,
+    #[serde(default)]
+    admin_token_sha256: Option<String>,
+    #[serde(default)]
+    tokens_file: Option<PathBuf>,
     #[serde(default)]
     max_body_bytes: Option<usize>,
     #[serde(default)]
@@ -110,6 +117,8 @@ pub struct Forward {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DepartmentFile {
+    #[serde(default)]
+    id: Option<String>,
     name: String,
     token_sha256: String,
     jurisdictions: Vec<String>,
@@ -119,50 +128,11 @@ struct DepartmentFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AgencyFile {
+    #[serde(default)]
+    id: Option<String>,
     name: String,
     token_sha256: String,
     access: AgencyAccess,
-}
-
-/// What an agency token unlocks beyond public records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AgencyAccess {
-    /// 有条件公开 records too.
-    Conditional,
-    /// 有条件公开 and 不予公开 (government sharing) records.
-    Government,
-}
-
-/// A department system allowed to submit records.
-#[derive(Debug, Clone)]
-pub struct Department {
-    /// Name, for logs and the query log.
-    pub name: String,
-    /// Jurisdictions it may submit for (all owned by this member).
-    pub jurisdictions: BTreeSet<String>,
-    /// Kinds it may submit; `None` means every kind.
-    pub kinds: Option<BTreeSet<String>>,
-}
-
-/// An agency allowed to see more than public records.
-#[derive(Debug, Clone)]
-pub struct Agency {
-    /// Name, for the query log.
-    pub name: String,
-    /// What it may see.
-    pub access: AgencyAccess,
-}
-
-/// Who presented a token.
-#[derive(Debug, Clone)]
-pub enum Principal {
-    /// A department system.
-    Department(Department),
-    /// An agency.
-    Agency(Agency),
-    /// The node's administrator.
-    Admin,
 }
 
 /// A checked configuration with every referenced file loaded.
@@ -192,8 +162,10 @@ pub struct Config {
     pub signer: NoteSigner,
     /// This member's libp2p transport key (protobuf encoding).
     pub transport_key: Vec<u8>,
-    /// Token digest → who.
-    pub tokens: HashMap<[u8; 32], Principal>,
+    /// The bearer tokens as loaded (the node swaps in a new table on SIGHUP).
+    pub tokens: Tokens,
+    /// The tokens file, when configured.
+    pub tokens_file: Option<PathBuf>,
     /// Largest request body.
     pub max_body_bytes: usize,
     /// Most records in one ingest request.
@@ -235,7 +207,7 @@ impl Config {
                 ),
             )
         })?;
-        let data_dir = match data_dir.or(file.data_dir.map(|d| rel(&d))) {
+        let data_dir = match data_dir.or(file.data_dir.as_ref().map(|d| rel(d))) {
             Some(d) => d,
             None => {
                 return Err(err(
@@ -348,75 +320,8 @@ impl Config {
             }
         }
 
-        let mut tokens = HashMap::new();
-        let mut add_token = |key: &str, hexd: &str, who: Principal| -> Result<(), ConfigError> {
-            let d: [u8; 32] = hex::decode(hexd.trim())
-                .ok()
-                .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| err(path, format!("{key}: not 64 hex digits (the SHA-256 of the token; rongxinctl token new prints it)")))?;
-            if tokens.insert(d, who).is_some() {
-                return Err(err(
-                    path,
-                    format!("{key}: the same token is configured twice"),
-                ));
-            }
-            Ok(())
-        };
-        add_token(
-            "admin_token_sha256",
-            &file.admin_token_sha256,
-            Principal::Admin,
-        )?;
-        for (i, d) in file.departments.iter().enumerate() {
-            let key = format!("departments[{i}] ({})", d.name);
-            for j in &d.jurisdictions {
-                if !member.jurisdictions.contains(j) {
-                    return Err(err(
-                        path,
-                        format!(
-                            "{key}.jurisdictions: {j} is not owned by {} (owns {}): one number, one source",
-                            member.id,
-                            member.jurisdictions.join(", ")
-                        ),
-                    ));
-                }
-            }
-            if d.jurisdictions.is_empty() {
-                return Err(err(path, format!("{key}.jurisdictions is empty")));
-            }
-            let kinds = if d.kinds.iter().any(|k| k == "*") {
-                None
-            } else {
-                for k in &d.kinds {
-                    if catalog.kind(k).is_none() {
-                        return Err(err(
-                            path,
-                            format!("{key}.kinds: '{k}' is not a catalog kind (use \"*\" for all)"),
-                        ));
-                    }
-                }
-                Some(d.kinds.iter().cloned().collect())
-            };
-            add_token(
-                &format!("{key}.token_sha256"),
-                &d.token_sha256,
-                Principal::Department(Department {
-                    name: d.name.clone(),
-                    jurisdictions: d.jurisdictions.iter().cloned().collect(),
-                    kinds,
-                }),
-            )?;
-        }
-        for (i, a) in file.agencies.iter().enumerate() {
-            add_token(
-                &format!("agencies[{i}] ({}).token_sha256", a.name),
-                &a.token_sha256,
-                Principal::Agency(Agency {
-                    name: a.name.clone(),
-                    access: a.access,
-                }),
-            )?;
-        }
+        let tokens_file = file.tokens_file.as_ref().map(|p| rel(p));
+        let tokens = load_tokens(path, &file, tokens_file.as_deref(), &member, &catalog)?;
         let objection_due = match &file.objection_due {
             None => Duration::from_secs(20 * 86_400),
             Some(s) => humantime::parse_duration(s).map_err(|e| {
@@ -461,6 +366,7 @@ impl Config {
             signer,
             transport_key,
             tokens,
+            tokens_file,
             max_body_bytes: positive(
                 "max_body_bytes",
                 file.max_body_bytes,
@@ -476,11 +382,6 @@ impl Config {
             restore_timeout,
             forward,
         })
-    }
-
-    /// Who holds `token`, if anyone.
-    pub fn principal(&self, token: &str) -> Option<&Principal> {
-        self.tokens.get(&token_digest(token))
     }
 }
 
@@ -567,9 +468,124 @@ fn load_forward(
     })
 }
 
-/// SHA-256 of a token, as configured.
-pub fn token_digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+/// Checks a department's jurisdictions (owned by this member) and kinds
+/// (catalog kinds, or `*`), naming `key` in the error.
+fn check_department(
+    path: &Path,
+    key: &str,
+    jurisdictions: &[String],
+    kinds: &[String],
+    member: &Member,
+    catalog: &Catalog,
+) -> Result<(), ConfigError> {
+    for j in jurisdictions {
+        if !member.jurisdictions.contains(j) {
+            return Err(err(
+                path,
+                format!(
+                    "{key}.jurisdictions: {j} is not owned by {} (owns {}): one number, one source",
+                    member.id,
+                    member.jurisdictions.join(", ")
+                ),
+            ));
+        }
+    }
+    if jurisdictions.is_empty() {
+        return Err(err(path, format!("{key}.jurisdictions is empty")));
+    }
+    if !kinds.iter().any(|k| k == "*") {
+        for k in kinds {
+            if catalog.kind(k).is_none() {
+                return Err(err(
+                    path,
+                    format!("{key}.kinds: '{k}' is not a catalog kind (use \"*\" for all)"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every token: the config file's own, then the tokens file's.
+fn load_tokens(
+    path: &Path,
+    file: &ConfigFile,
+    tokens_file: Option<&Path>,
+    member: &Member,
+    catalog: &Catalog,
+) -> Result<Tokens, ConfigError> {
+    let mut sources = Vec::new();
+    if let Some(d) = &file.admin_token_sha256 {
+        sources.push(TokenSource {
+            key: "admin_token_sha256".into(),
+            sha256_hex: d.clone(),
+            token: Token {
+                id: "admin".into(),
+                name: "admin".into(),
+                role: Role::Admin,
+                expires_ms: None,
+            },
+        });
+    }
+    for (i, d) in file.departments.iter().enumerate() {
+        let key = format!("departments[{i}] ({})", d.name);
+        check_department(path, &key, &d.jurisdictions, &d.kinds, member, catalog)?;
+        let kinds = if d.kinds.iter().any(|k| k == "*") {
+            None
+        } else {
+            Some(d.kinds.iter().cloned().collect())
+        };
+        sources.push(TokenSource {
+            key: format!("{key}.token_sha256"),
+            sha256_hex: d.token_sha256.clone(),
+            token: Token {
+                id: d.id.clone().unwrap_or_else(|| format!("department-{i}")),
+                name: d.name.clone(),
+                role: Role::Department(Department {
+                    name: d.name.clone(),
+                    jurisdictions: d.jurisdictions.iter().cloned().collect(),
+                    kinds,
+                }),
+                expires_ms: None,
+            },
+        });
+    }
+    for (i, a) in file.agencies.iter().enumerate() {
+        sources.push(TokenSource {
+            key: format!("agencies[{i}] ({}).token_sha256", a.name),
+            sha256_hex: a.token_sha256.clone(),
+            token: Token {
+                id: a.id.clone().unwrap_or_else(|| format!("agency-{i}")),
+                name: a.name.clone(),
+                role: Role::Agency(a.access),
+                expires_ms: None,
+            },
+        });
+    }
+    if let Some(tf) = tokens_file {
+        let text = read(tf)?;
+        let parsed = TokensFile::parse(&text).map_err(|e| err(tf, format!("tokens_file: {e}")))?;
+        for spec in &parsed.token {
+            let key = format!("token '{}'", spec.id);
+            if !spec.jurisdictions.is_empty() {
+                check_department(tf, &key, &spec.jurisdictions, &spec.kinds, member, catalog)?;
+            }
+            let token = token_of_spec(spec).map_err(|e| err(tf, e))?;
+            sources.push(TokenSource {
+                key,
+                sha256_hex: spec.sha256.clone(),
+                token,
+            });
+        }
+    }
+    let tokens = Tokens::build(sources).map_err(|e| err(tokens_file.unwrap_or(path), e))?;
+    if !tokens.has_role(rongxin_protocol::access::RoleName::Admin) {
+        return Err(err(
+            path,
+            "no admin token: set admin_token_sha256, or add a token with role = \"admin\" to the tokens file (rongxinctl token add --role admin)",
+        ));
+    }
+    Ok(tokens)
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {

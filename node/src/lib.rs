@@ -29,6 +29,7 @@ pub mod replica;
 pub mod shared;
 pub mod store;
 pub mod sync;
+pub mod tokens;
 
 use config::Config;
 use ingest::Committer;
@@ -207,6 +208,7 @@ impl Node {
         let http_addr = listener.local_addr()?;
         tracing::info!(member = %config.member, %http_addr, p2p = %config.p2p_listen, own_log = own_size, data_dir = %config.data_dir.display(), "node started");
         let state = Arc::new(http::AppState {
+            tokens: std::sync::RwLock::new(Arc::new(config.tokens.clone())),
             config,
             store: store.clone(),
             jobs,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use rongxin_protocol::catalog::{Catalog, FieldType, PublicAttribute, SubjectClass};
+use rongxin_protocol::catalog::{Catalog, FieldType, SubjectClass};
 use rongxin_protocol::code::mask_resident_id;
 use rongxin_protocol::entry::{Entry, Op};
 use rongxin_protocol::record::Record;
@@ -12,50 +12,12 @@ use rongxin_protocol::value::{Date, FieldValue};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::config::AgencyAccess;
 use crate::store::{Store, StoreError};
 
 /// Most records one profile reads.
 pub const MAX_PROFILE_RECORDS: usize = 10_000;
 
-/// What a caller may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Access {
-    /// Anyone: 公开 records, personal ID numbers masked.
-    Public,
-    /// Agency: also 有条件公开 records, unmasked.
-    Conditional,
-    /// Government sharing: also 不予公开 records.
-    Government,
-}
-
-impl Access {
-    /// The access an agency token grants.
-    pub fn of_agency(a: AgencyAccess) -> Access {
-        match a {
-            AgencyAccess::Conditional => Access::Conditional,
-            AgencyAccess::Government => Access::Government,
-        }
-    }
-
-    fn allows(self, attr: PublicAttribute) -> bool {
-        match attr {
-            PublicAttribute::Public => true,
-            PublicAttribute::Conditional => self != Access::Public,
-            PublicAttribute::Restricted => self == Access::Government,
-        }
-    }
-
-    /// The label used in answers and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Access::Public => "public",
-            Access::Conditional => "conditional",
-            Access::Government => "government",
-        }
-    }
-}
+pub use rongxin_protocol::access::Access;
 
 /// One record shown in a profile.
 #[derive(Debug, Clone, Serialize)]

@@ -2,6 +2,7 @@
 //! every auditor rely on, and nothing else — no I/O, no async, no storage,
 //! no network.
 //!
+//! - [`access`] — roles, read levels and the tokens file.
 //! - [`code`] — unified social credit codes and resident ID numbers.
 //! - [`value`], [`catalog`], [`record`] — the credit catalog and the records it types.
 //! - [`entry`] — signed, hash-chained log entries (the exact bytes that are signed);
@@ -15,6 +16,7 @@
 //! docs/protocol.md specifies every format byte for byte.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod bundle;
 pub mod catalog;
 pub mod chain;

@@ -198,7 +198,7 @@ pub async fn post_records(
                     json!({"index": index, "status": "rejected", "errors": error_list(&errors)})
             }
             Ok((record, warnings)) => {
-                match rights(&state, dept, &record.kind, &record.jurisdiction) {
+                match rights(&state, &dept, &record.kind, &record.jurisdiction) {
                     Err(problem) => {
                         results[index] = json!({"index": index, "status": "rejected",
                         "errors": [{"field": "jurisdiction", "problem": problem}]});
@@ -303,7 +303,7 @@ pub async fn post_revoke(
             "basis must name the decision behind the revocation (1-2000 characters)",
         ));
     }
-    rights(&state, dept, &req.key.kind, &req.key.jurisdiction).map_err(ApiError::forbidden)?;
+    rights(&state, &dept, &req.key.kind, &req.key.jurisdiction).map_err(ApiError::forbidden)?;
     match state.store.record(&req.key)? {
         None => {
             return Err(ApiError::not_found(format!(

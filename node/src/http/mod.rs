@@ -14,11 +14,12 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::config::{Config, Department, Principal};
+use crate::config::{Config, Department};
 use crate::ingest::Job;
 use crate::metrics::{Metrics, RouteLabels};
 use crate::query::QueryIds;
 use crate::store::{Store, StoreError};
+use crate::tokens::{Role, Token, Tokens};
 
 mod admin;
 mod extract;
@@ -32,6 +33,8 @@ mod query;
 pub struct AppState {
     /// The checked configuration.
     pub config: Config,
+    /// The bearer tokens in force (replaced whole on reload).
+    pub tokens: std::sync::RwLock<Arc<Tokens>>,
     /// The store.
     pub store: Store,
     /// The committer's queue.
@@ -191,44 +194,67 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// Who presented the request's token: `None` without one; 401 for an unknown one.
-pub fn principal<'a>(
-    state: &'a AppState,
-    headers: &HeaderMap,
-) -> Result<Option<&'a Principal>, ApiError> {
-    match bearer(headers)? {
-        None => Ok(None),
-        Some(t) => state
-            .config
-            .principal(t)
-            .map(Some)
-            .ok_or_else(|| ApiError::unauthorized("the token is not known to this node; check the token file, or ask the node's operator to configure it")),
-    }
+/// Who presented the request's token: `None` without one; 401 for an
+/// unknown or expired one.
+pub fn caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Arc<Token>>, ApiError> {
+    let Some(t) = bearer(headers)? else {
+        return Ok(None);
+    };
+    let tokens = state
+        .tokens
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    tokens
+        .lookup(t, crate::ingest::now_ms())
+        .map(Some)
+        .map_err(|e| ApiError::unauthorized(e.to_string()))
 }
 
 /// The department behind the request's token; 401/403 otherwise.
-pub fn require_department<'a>(
-    state: &'a AppState,
-    headers: &HeaderMap,
-) -> Result<&'a Department, ApiError> {
-    match principal(state, headers)? {
-        Some(Principal::Department(d)) => Ok(d),
-        Some(_) => Err(ApiError::forbidden(
-            "this token is not a department token; only department systems submit records",
-        )),
+pub fn require_department(state: &AppState, headers: &HeaderMap) -> Result<Department, ApiError> {
+    match caller(state, headers)? {
+        Some(t) => match &t.role {
+            Role::Department(d) => Ok(d.clone()),
+            _ => Err(ApiError::forbidden(format!(
+                "token '{}' has role {}; only department systems submit records",
+                t.id,
+                t.role.name().as_str()
+            ))),
+        },
         None => Err(ApiError::unauthorized(
             "missing Authorization: Bearer <token> header; department systems submit with their token",
         )),
     }
 }
 
-/// Checks that the request carries the admin token.
-pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    match principal(state, headers)? {
-        Some(Principal::Admin) => Ok(()),
-        Some(_) => Err(ApiError::forbidden("this endpoint needs the admin token")),
+/// Checks that the request carries an admin token.
+pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<Arc<Token>, ApiError> {
+    match caller(state, headers)? {
+        Some(t) if matches!(t.role, Role::Admin) => Ok(t),
+        Some(t) => Err(ApiError::forbidden(format!(
+            "this endpoint needs an admin token; token '{}' has role {}",
+            t.id,
+            t.role.name().as_str()
+        ))),
         None => Err(ApiError::unauthorized(
             "missing Authorization: Bearer <admin token> header",
+        )),
+    }
+}
+
+/// Checks that the request carries an admin or a monitoring token, for the
+/// read-only operations endpoints.
+pub fn require_ops(state: &AppState, headers: &HeaderMap) -> Result<Arc<Token>, ApiError> {
+    match caller(state, headers)? {
+        Some(t) if matches!(t.role, Role::Admin | Role::Monitor) => Ok(t),
+        Some(t) => Err(ApiError::forbidden(format!(
+            "this endpoint needs an admin or monitor token; token '{}' has role {}",
+            t.id,
+            t.role.name().as_str()
+        ))),
+        None => Err(ApiError::unauthorized(
+            "missing Authorization: Bearer <admin or monitor token> header",
         )),
     }
 }

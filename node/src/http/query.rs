@@ -11,8 +11,7 @@ use rongxin_protocol::value::Date;
 use serde::Deserialize;
 
 use super::extract::{Path, Query};
-use super::{ApiError, AppState, principal, remote};
-use crate::config::Principal;
+use super::{ApiError, AppState, caller, remote};
 use crate::ingest::now_ms;
 use crate::metrics::AccessLabel;
 use crate::query::{self, Access, Profile, query_id_text};
@@ -38,11 +37,9 @@ pub async fn get_subject(
     Path(input): Path<String>,
     Query(q): Query<SubjectQuery>,
 ) -> Result<Json<Profile>, ApiError> {
-    let (access, who) = match principal(&state, &headers)? {
+    let (access, who) = match caller(&state, &headers)? {
         None => (Access::Public, "anonymous".to_owned()),
-        Some(Principal::Agency(a)) => (Access::of_agency(a.access), format!("agency:{}", a.name)),
-        Some(Principal::Admin) => (Access::Government, "admin".to_owned()),
-        Some(Principal::Department(d)) => (Access::Public, format!("department:{}", d.name)),
+        Some(t) => (t.read_access(), t.who()),
     };
     let legacy = state.config.catalog.legacy_codes();
     let subject = code::detect(&input, legacy)
