@@ -20,7 +20,7 @@ use rongxin_protocol::note::{NoteSigner, NoteVerifier};
 use rongxin_protocol::roster::{Member, SignedRoster};
 use serde::Deserialize;
 
-pub use crate::tokens::Department;
+pub use crate::tokens::{Department, token_digest};
 use crate::tokens::{Role, Token, TokenSource, Tokens, token_of_spec};
 pub use rongxin_protocol::access::AgencyAccess;
 
@@ -79,6 +79,30 @@ struct ConfigFile {
     agencies: Vec<AgencyFile>,
     #[serde(default)]
     forward: Option<ForwardFile>,
+    #[serde(default)]
+    tls: Option<TlsFile>,
+    #[serde(default)]
+    allow_plain_http: bool,
+    #[serde(default)]
+    ops_listen: Option<String>,
+    #[serde(default)]
+    limits: crate::http::limits::LimitsFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// The API's TLS files.
+#[derive(Debug, Clone)]
+pub struct TlsPaths {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key (mode 0600).
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +202,12 @@ pub struct Config {
     pub restore_timeout: Duration,
     /// Forwarding to the province, when configured.
     pub forward: Option<Forward>,
+    /// HTTPS for the API; `None` serves plain HTTP (loopback, or `allow_plain_http`).
+    pub tls: Option<TlsPaths>,
+    /// A second, plain listener serving only `/healthz` and `/metrics`.
+    pub ops_listen: Option<SocketAddr>,
+    /// Connection, size, time and rate limits of the API.
+    pub limits: crate::http::limits::Limits,
 }
 
 impl Config {
@@ -344,6 +374,35 @@ impl Config {
             None => None,
             Some(f) => Some(load_forward(path, base, f, &member)?),
         };
+        let tls = file.tls.as_ref().map(|t| TlsPaths {
+            cert: rel(&t.cert),
+            key: rel(&t.key),
+        });
+        if tls.is_none() && !http_listen.ip().is_loopback() && !file.allow_plain_http {
+            return Err(err(
+                path,
+                format!(
+                    "http_listen = \"{http_listen}\" is not a loopback address and there is no [tls] table: add [tls] cert and key files (docs/operations.md, security), or set allow_plain_http = true when a TLS-terminating proxy on a trusted network is in front"
+                ),
+            ));
+        }
+        if tls.is_some() && file.allow_plain_http {
+            return Err(err(
+                path,
+                "allow_plain_http = true with a [tls] table: the API serves either HTTPS or plain HTTP; remove one",
+            ));
+        }
+        let ops_listen = match &file.ops_listen {
+            None => None,
+            Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
+                err(
+                    path,
+                    format!("ops_listen = \"{a}\" is not an address such as \"127.0.0.1:9102\""),
+                )
+            })?),
+        };
+        let limits =
+            crate::http::limits::Limits::from_file(&file.limits).map_err(|e| err(path, e))?;
         let positive =
             |key: &str, v: Option<usize>, default: usize| -> Result<usize, ConfigError> {
                 match v {
@@ -381,6 +440,9 @@ impl Config {
             objection_due,
             restore_timeout,
             forward,
+            tls,
+            ops_listen,
+            limits,
         })
     }
 }
@@ -592,17 +654,20 @@ fn read(path: &Path) -> Result<String, ConfigError> {
     fs::read_to_string(path).map_err(|e| err(path, format!("cannot read: {e}")))
 }
 
-fn read_secret(path: &Path) -> Result<String, ConfigError> {
-    let meta = fs::metadata(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
+/// Refuses a key file that group or others can read, saying how to fix it.
+pub fn check_secret_mode(path: &Path) -> Result<(), String> {
+    let meta = fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(err(
-            path,
-            format!(
-                "key file is readable by group or others (mode {mode:o}); run: chmod 600 {}",
-                path.display()
-            ),
+        return Err(format!(
+            "key file is readable by group or others (mode {mode:o}); run: chmod 600 {}",
+            path.display()
         ));
     }
+    Ok(())
+}
+
+fn read_secret(path: &Path) -> Result<String, ConfigError> {
+    check_secret_mode(path).map_err(|e| err(path, e))?;
     read(path)
 }

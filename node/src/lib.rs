@@ -48,8 +48,12 @@ pub struct Node;
 #[derive(Debug)]
 pub struct NodeHandle {
     http_addr: SocketAddr,
+    ops_addr: Option<SocketAddr>,
+    state: Arc<http::AppState>,
+    tls: Option<Arc<http::server::Tls>>,
     cancel: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    ops_server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     network: tokio::task::JoinHandle<()>,
     committer: std::thread::JoinHandle<()>,
     store: Store,
@@ -86,6 +90,31 @@ impl Node {
     /// Opens the store, starts replication, restores the own log from peers
     /// when needed, then starts the committer and the HTTP API.
     pub async fn start(config: Config) -> Result<NodeHandle> {
+        // The TLS files are checked before anything else starts.
+        let tls = match &config.tls {
+            Some(t) => Some(Arc::new(http::server::Tls::load(&t.cert, &t.key)?)),
+            None => None,
+        };
+        if tls.is_none() && !config.http_listen.ip().is_loopback() {
+            tracing::warn!(http_listen = %config.http_listen, "serving the API over plain HTTP on a non-loopback address (allow_plain_http = true): tokens and records cross the network in clear unless a TLS proxy is in front");
+        }
+        let mut limits = config.limits.clone();
+        let files = http::server::raise_file_limit();
+        // Keep room for the store, peers and the province below the file limit.
+        let room = usize::try_from(files.saturating_sub(256))
+            .unwrap_or(usize::MAX)
+            .max(16);
+        if limits.max_connections > room {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                file_limit = files,
+                lowered_to = room,
+                "limits.max_connections is above what the open-file limit allows; lowered (raise LimitNOFILE to allow more)"
+            );
+            limits.max_connections = room;
+            limits.max_connections_per_address = limits.max_connections_per_address.min(room);
+        }
+        let limits = Arc::new(limits);
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
         let store = Store::open(&config.data_dir)
@@ -206,8 +235,17 @@ impl Node {
                 )
             })?;
         let http_addr = listener.local_addr()?;
-        tracing::info!(member = %config.member, %http_addr, p2p = %config.p2p_listen, own_log = own_size, data_dir = %config.data_dir.display(), "node started");
+        let ops_listener = match config.ops_listen {
+            Some(a) => Some(tokio::net::TcpListener::bind(a).await.with_context(|| {
+                format!("cannot listen on ops_listen = {a} (is another process using the port?)")
+            })?),
+            None => None,
+        };
+        let ops_addr = ops_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+        tracing::info!(member = %config.member, %http_addr, https = tls.is_some(), ops = ?ops_addr, p2p = %config.p2p_listen, own_log = own_size, data_dir = %config.data_dir.display(), "node started");
         let state = Arc::new(http::AppState {
+            rate: http::limits::RateLimits::new(&limits),
+            limits: limits.clone(),
             tokens: std::sync::RwLock::new(Arc::new(config.tokens.clone())),
             config,
             store: store.clone(),
@@ -219,14 +257,30 @@ impl Node {
             sync: Some(sync.status.clone()),
             forward,
         });
-        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let server = tokio::spawn(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(cancel.clone().cancelled_owned())
-                .into_future(),
-        );
+        let server = tokio::spawn(http::server::serve(
+            listener,
+            http::router(state.clone()),
+            tls.clone(),
+            limits.clone(),
+            state.metrics.clone(),
+            cancel.clone(),
+        ));
+        let ops_server = ops_listener.map(|l| {
+            tokio::spawn(http::server::serve(
+                l,
+                http::ops_router(state.clone()),
+                None,
+                limits,
+                state.metrics.clone(),
+                cancel.clone(),
+            ))
+        });
         Ok(NodeHandle {
+            ops_server,
             http_addr,
+            ops_addr,
+            state,
+            tls,
             cancel,
             server,
             network,
@@ -266,6 +320,34 @@ impl NodeHandle {
         self.http_addr
     }
 
+    /// The address of the operations listener, when configured.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops_addr
+    }
+
+    /// Reloads what can change without a restart: the tokens (the config's
+    /// and the tokens file's) and the TLS certificate and key. The config
+    /// file is checked whole first; on any error nothing changes. Open
+    /// connections keep going; new ones use the new certificate.
+    pub fn reload(&self) -> Result<()> {
+        let source = &self.state.config.source;
+        let fresh = Config::load(source, Some(self.state.config.data_dir.clone()))
+            .map_err(|e| anyhow!("reload refused, nothing changed: {e}"))?;
+        if fresh.tls.is_some() != self.tls.is_some() {
+            return Err(anyhow!(
+                "reload refused, nothing changed: adding or removing [tls] needs a restart"
+            ));
+        }
+        if let Some(tls) = &self.tls {
+            tls.reload()
+                .map_err(|e| anyhow!("reload refused, nothing changed: {e}"))?;
+        }
+        let counts = fresh.tokens.count_by_role();
+        *self.state.tokens.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh.tokens);
+        tracing::info!(tokens = ?counts, tls = self.tls.is_some(), "reloaded tokens and TLS files");
+        Ok(())
+    }
+
     /// Stops accepting requests, waits for in-flight ones (and their
     /// commits) to finish, stops replication, then flushes the store.
     pub async fn shutdown(self) -> Result<()> {
@@ -276,8 +358,12 @@ impl NodeHandle {
                 .context("HTTP server failed")?,
             Err(_) => tracing::warn!("HTTP requests still open after 30 s; closing them"),
         }
-        // The server held the last job senders: the committer drains its
-        // queue and stops.
+        if let Some(ops) = self.ops_server {
+            let _ = tokio::time::timeout(Duration::from_secs(5), ops).await;
+        }
+        // The servers and this handle held the last job senders (in the
+        // API's state): the committer drains its queue and stops.
+        drop(self.state);
         let committer = self.committer;
         tokio::task::spawn_blocking(move || committer.join())
             .await?

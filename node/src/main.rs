@@ -1,5 +1,6 @@
 //! `rongxin-node --config FILE [--data-dir DIR]`: runs one member until
-//! SIGTERM or SIGINT, then shuts down cleanly and exits 0.
+//! SIGTERM or SIGINT, then shuts down cleanly and exits 0. SIGHUP reloads
+//! the tokens and the TLS files.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         let member = config.member.clone();
+        let config_tls = config.tls.is_some();
         let node = match Node::start(config).await {
             Ok(n) => n,
             Err(e) => {
@@ -73,11 +75,15 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let scheme = if config_tls { "https" } else { "http" };
         println!(
-            "rongxin-node {member} listening on http://{}",
+            "rongxin-node {member} listening on {scheme}://{}",
             node.http_addr()
         );
-        wait_for_signal().await;
+        if let Some(ops) = node.ops_addr() {
+            println!("rongxin-node {member} serving /healthz and /metrics on http://{ops}");
+        }
+        wait_for_signal(&node).await;
         tracing::info!("signal received; shutting down");
         match node.shutdown().await {
             Ok(()) => ExitCode::SUCCESS,
@@ -89,18 +95,26 @@ fn main() -> ExitCode {
     })
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGTERM or SIGINT; reloads on each SIGHUP meanwhile.
+async fn wait_for_signal(node: &rongxin_node::NodeHandle) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         // Without signal handlers, ctrl-c is the only way out.
         let _ = tokio::signal::ctrl_c().await;
         return;
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => match node.reload() {
+                Ok(()) => {}
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "SIGHUP"),
+            },
+        }
     }
 }

@@ -39,6 +39,15 @@ pub struct AccessLabel {
     pub access: String,
 }
 
+/// Labels of a refusal by a limit.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// Which limit: connections, rate, uri, headers, time.
+    pub limit: String,
+    /// What it counted: total, per_address, address, token, request.
+    pub scope: String,
+}
+
 /// Every metric of the node. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -51,6 +60,10 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// Records per group commit.
     pub commit_batch_records: Histogram,
+    /// Open HTTP connections of the API listener.
+    pub http_connections: Gauge,
+    /// Requests and connections refused by a limit.
+    pub http_limited: Family<LimitLabels, Counter>,
     /// Bytes of the store on disk.
     pub store_bytes: Gauge,
     /// HTTP requests by route and status.
@@ -197,8 +210,22 @@ impl Metrics {
             "Entries acknowledged by the province",
             forwarded_entries.clone(),
         );
+        let http_connections = Gauge::default();
+        registry.register(
+            "http_connections",
+            "Open HTTP connections of the API listener",
+            http_connections.clone(),
+        );
+        let http_limited = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "http_limited",
+            "Requests and connections refused by a limit (docs/operations.md, limits)",
+            http_limited.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            http_connections,
+            http_limited,
             forward_cursor,
             forward_lag,
             forward_errors,
@@ -265,6 +292,16 @@ impl Metrics {
         self.forward_errors
             .get_or_create(&OriginLabel {
                 origin: origin.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a refusal by a limit.
+    pub fn count_limited(&self, limit: &str, scope: &str) {
+        self.http_limited
+            .get_or_create(&LimitLabels {
+                limit: limit.to_owned(),
+                scope: scope.to_owned(),
             })
             .inc();
     }

@@ -18,6 +18,7 @@ const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 pub struct Client {
     base: String,
     agent: ureq::Agent,
+    ops_token: String,
 }
 
 /// A node's answer.
@@ -120,7 +121,19 @@ impl Client {
         Client {
             base: format!("http://{addr}"),
             agent,
+            ops_token: crate::generate::ADMIN_TOKEN.to_owned(),
         }
+    }
+
+    /// This client with `token` for the operations endpoints.
+    pub fn with_ops_token(mut self, token: &str) -> Client {
+        token.clone_into(&mut self.ops_token);
+        self
+    }
+
+    /// The token the operations endpoints (status, metrics, evidence) are read with.
+    pub fn ops_token(&self) -> &str {
+        &self.ops_token
     }
 
     /// The base URL, `http://127.0.0.1:port`.
@@ -246,7 +259,8 @@ impl Client {
 
     /// `GET /v1/admin/status`.
     pub fn status(&self) -> Value {
-        self.get("/v1/admin/status", None).ok_json()
+        self.get("/v1/admin/status", Some(&self.ops_token))
+            .ok_json()
     }
 
     /// The own log's head from `/v1/admin/status`.
@@ -312,7 +326,7 @@ impl Client {
 
     /// `GET /metrics` as text.
     pub fn metrics(&self) -> String {
-        let r = self.get("/metrics", None);
+        let r = self.get("/metrics", Some(&self.ops_token));
         assert_eq!(r.status, 200, "{}", r.body);
         r.body
     }

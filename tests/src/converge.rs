@@ -18,7 +18,10 @@ pub struct Held {
 /// Every origin a node holds, from `/v1/admin/status` (`None` if the node
 /// does not answer).
 pub fn held(node: &FedNode) -> Option<BTreeMap<String, Held>> {
-    let r = node.client().try_get("/v1/admin/status", None).ok()?;
+    let r = node
+        .client()
+        .try_get("/v1/admin/status", Some(node.client().ops_token()))
+        .ok()?;
     if r.status != 200 {
         return None;
     }

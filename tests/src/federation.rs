@@ -125,9 +125,19 @@ impl Federation {
     /// at the roster's fixed loopback ports, where some other process (a
     /// demo, another test run) may be listening with its own copy of the
     /// example federation. A test that wants peers sets `peers` itself.
+    ///
+    /// Tests talk plain HTTP on loopback (the example's `[tls]` is removed;
+    /// tests of HTTPS add their own) and poll and query without tokens far
+    /// faster than the default anonymous rate allows (the limits are tested
+    /// on their own in node/limits.rs).
     pub fn config(&self, member: &str) -> NodeConfig {
+        let mut limits = toml::Table::new();
+        limits.insert("anonymous_rate".into(), 100_000.0.into());
+        limits.insert("anonymous_burst".into(), 100_000.0.into());
         self.example_config(member)
             .set("peers", toml::Value::Array(Vec::new()))
+            .remove("tls")
+            .set("limits", limits)
     }
 
     /// The example config of `member` exactly as it is in `config-examples/`.
@@ -225,15 +235,21 @@ impl NodeConfig {
         TestNode::start(self)
     }
 
-    /// Writes this config with free ports; returns its path and HTTP port.
-    pub(crate) fn write_with_free_ports(&self) -> (PathBuf, u16) {
+    /// Writes this config with free ports; returns its path, its HTTP port
+    /// and, for an HTTPS node, the port of the plain operations listener
+    /// (`ops_listen`) that the harness polls `/healthz` on.
+    pub(crate) fn write_with_free_ports(&self) -> (PathBuf, u16, Option<u16>) {
         let http = free_port();
         let p2p = free_port();
-        let c = self
+        let mut c = self
             .clone()
             .set("http_listen", format!("127.0.0.1:{http}"))
             .set("p2p_listen", format!("/ip4/127.0.0.1/tcp/{p2p}"));
-        (c.write(), http)
+        let ops = c.table.contains_key("tls").then(free_port);
+        if let Some(o) = ops {
+            c = c.set("ops_listen", format!("127.0.0.1:{o}"));
+        }
+        (c.write(), http, ops)
     }
 
     /// The member this config is for.
@@ -244,7 +260,7 @@ impl NodeConfig {
     /// Runs the node with this config, expecting it to refuse to start;
     /// waits for it to exit (killing it after 20 s).
     pub fn run_expecting_failure(&self) -> FailedStart {
-        let (path, _) = self.write_with_free_ports();
+        let (path, _, _) = self.write_with_free_ports();
         let data = tempfile::tempdir().expect("data dir");
         let mut child = Command::new(bins::node())
             .arg("--config")

@@ -54,7 +54,9 @@ pub fn forward_table(config: &mut toml::Table) -> &mut toml::Table {
 
 /// The city's forward status by origin; `None` if the node does not answer.
 pub fn try_forward_rows(client: &Client) -> Option<BTreeMap<String, ForwardRow>> {
-    let r = client.try_get("/v1/admin/status", None).ok()?;
+    let r = client
+        .try_get("/v1/admin/status", Some(client.ops_token()))
+        .ok()?;
     if r.status != 200 {
         return None;
     }

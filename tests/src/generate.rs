@@ -36,6 +36,8 @@ use crate::proxy::Proxy;
 use crate::records::Records;
 use crate::verify::{VerifiedLog, verify_log};
 
+/// The admin token of every generated federation (tests only).
+pub const ADMIN_TOKEN: &str = "admin-token-of-the-generated-federation";
 /// Validity of the generated rosters (the node does not check it; the
 /// example roster uses the same range).
 const VALID_FROM: &str = "2026-01-01";
@@ -312,7 +314,7 @@ impl GenFed {
             roster,
             roster_files: BTreeMap::new(),
             peers: BTreeMap::new(),
-            admin_token: "admin-token-of-the-generated-federation".to_owned(),
+            admin_token: ADMIN_TOKEN.to_owned(),
             files: AtomicU32::new(0),
         };
         // Dialers with their own links run with a roster of the same version
@@ -534,6 +536,12 @@ impl GenFed {
             digest(&self.admin_token).into(),
         );
         t.insert("restore_timeout".into(), "3s".into());
+        // Tests poll and query without tokens far faster than a public
+        // client may; the defaults are tested on their own (node/limits.rs).
+        let mut limits = toml::Table::new();
+        limits.insert("anonymous_rate".into(), 100_000.0.into());
+        limits.insert("anonymous_burst".into(), 100_000.0.into());
+        t.insert("limits".into(), limits.into());
         t.insert(
             "departments".into(),
             toml::Value::Array(vec![toml::Value::Table(dept)]),

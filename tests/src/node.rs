@@ -105,6 +105,9 @@ pub struct TestNode {
     log: PathBuf,
     starts: u32,
     client: Client,
+    /// Where `/healthz` is polled: the API, or for an HTTPS node its plain
+    /// operations listener.
+    health: Client,
 }
 
 impl TestNode {
@@ -118,8 +121,9 @@ impl TestNode {
         let log = data.path().join("node.log");
         let mut last = String::new();
         for _ in 0..5 {
-            let (path, port) = config.write_with_free_ports();
+            let (path, port, ops) = config.write_with_free_ports();
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let health = SocketAddr::from(([127, 0, 0, 1], ops.unwrap_or(port)));
             let mut node = TestNode {
                 fed: config.federation().clone(),
                 member: config.member().to_owned(),
@@ -128,7 +132,8 @@ impl TestNode {
                 child: None,
                 log: log.clone(),
                 starts: 0,
-                client: Client::new(addr),
+                client: Client::new(addr).with_ops_token(&config.federation().token("admin")),
+                health: Client::new(health),
                 data,
             };
             match node.spawn_and_wait() {
@@ -212,7 +217,7 @@ impl TestNode {
             .expect("open node log");
         writeln!(log, "===== start {} of {} =====", self.starts, self.member).expect("write log");
         self.child = Some(spawn_node(&self.config, &self.data_dir(), log, "info"));
-        self.client = Client::new(self.addr);
+        self.client = Client::new(self.addr).with_ops_token(&self.fed.token("admin"));
         self.wait_healthy()
     }
 
@@ -221,7 +226,7 @@ impl TestNode {
     fn wait_healthy(&mut self) -> Result<(), String> {
         let child = self.child.as_mut().expect("the node was spawned");
         let deadline = Instant::now() + START_DEADLINE;
-        match poll_healthy(child, &self.client, deadline, Duration::from_millis(20)) {
+        match poll_healthy(child, &self.health, deadline, Duration::from_millis(20)) {
             Started::Healthy => Ok(()),
             Started::Exited(status) => {
                 self.child = None;
@@ -267,6 +272,12 @@ impl TestNode {
             self.member,
             self.log_text()
         );
+    }
+
+    /// Sends SIGHUP (reload tokens and TLS files).
+    pub fn signal_hup(&self) {
+        let child = self.child.as_ref().expect("the node is running");
+        kill_process(Pid::from_child(child), Signal::HUP).expect("send SIGHUP");
     }
 
     /// Kills the process outright (SIGKILL, like `kill -9`) and reaps it.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::Query;
-use super::{ApiError, AppState, require_admin};
+use super::{ApiError, AppState, require_admin, require_ops};
 use crate::query::parse_query_id;
 
 /// `GET /healthz`.
@@ -21,8 +21,17 @@ pub async fn get_healthz(State(state): State<Arc<AppState>>) -> Result<&'static 
     Ok("ok\n")
 }
 
-/// `GET /metrics`.
-pub async fn get_metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+/// `GET /metrics` on the API listener: an admin or monitor token.
+pub async fn get_metrics(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    require_ops(&state, &headers)?;
+    Ok(get_metrics_open(State(state)).await)
+}
+
+/// `GET /metrics` on the operations listener, which needs no token.
+pub async fn get_metrics_open(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     state
         .metrics
         .store_bytes
@@ -36,8 +45,12 @@ pub async fn get_metrics(State(state): State<Arc<AppState>>) -> impl IntoRespons
     )
 }
 
-/// `GET /v1/admin/status`.
-pub async fn get_status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+/// `GET /v1/admin/status` (admin or monitor token).
+pub async fn get_status(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    require_ops(&state, &headers)?;
     let c = &state.config;
     let own = state.store.log_state(&c.member)?;
     let origins: Vec<Value> = state
@@ -100,7 +113,11 @@ pub async fn get_catalog(State(state): State<Arc<AppState>>) -> Json<Value> {
 }
 
 /// `GET /v1/admin/evidence`: every equivocation detected, with both signed statements.
-pub async fn get_evidence(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+pub async fn get_evidence(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    require_ops(&state, &headers)?;
     Ok(Json(
         json!({"halted_origins": state.store.halted_origins()?, "evidence": state.store.evidence()?}),
     ))

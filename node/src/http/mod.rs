@@ -24,9 +24,11 @@ use crate::tokens::{Role, Token, Tokens};
 mod admin;
 mod extract;
 mod ingest;
+pub mod limits;
 mod lists;
 mod logs;
 mod query;
+pub mod server;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -51,6 +53,27 @@ pub struct AppState {
     pub sync: Option<Arc<crate::sync::SyncStatus>>,
     /// Forwarding status, on the city when forwarding is configured.
     pub forward: Option<Arc<crate::forward::ForwardStatus>>,
+    /// The API's limits.
+    pub limits: Arc<limits::Limits>,
+    /// Request-rate limiters.
+    pub rate: limits::RateLimits,
+}
+
+/// The router of the operations listener (`ops_listen`): health and
+/// metrics only, without a token, for monitoring on a trusted network.
+pub fn ops_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(admin::get_healthz))
+        .route("/metrics", get(admin::get_metrics_open))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "the operations listener serves only /healthz and /metrics",
+            )
+        })
+        .layer(middleware::from_fn(json_errors))
+        .with_state(state)
 }
 
 /// The router of the whole API.
@@ -81,6 +104,18 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "no such endpoint; see docs/api.md",
             )
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take this method; see the Allow header and docs/api.md",
+            )
+        })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::enforce,
+        ))
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -103,6 +138,61 @@ async fn close_after_refused_body(req: Request, next: Next) -> Response {
         );
     }
     resp
+}
+
+/// Most bytes of a non-JSON error body carried into the JSON error's message.
+const MAX_WRAPPED_MESSAGE: usize = 512;
+
+/// Every error answer in the one JSON shape: an error that is not JSON
+/// already (axum's extractor rejections and the like) is rewrapped, its
+/// text kept as the message.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, MAX_WRAPPED_MESSAGE * 4)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let mut message: String = text.chars().take(MAX_WRAPPED_MESSAGE).collect();
+    if message.is_empty() {
+        message = status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase();
+    }
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal",
+    };
+    let mut out = ApiError::new(status, code, message).into_response();
+    // Keep what the original said about the method or retrying.
+    for h in [header::ALLOW, header::RETRY_AFTER, header::CONNECTION] {
+        if let Some(v) = parts.headers.get(&h) {
+            out.headers_mut().insert(h, v.clone());
+        }
+    }
+    out
 }
 
 async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {

@@ -169,7 +169,7 @@ impl BenchFed {
             roster,
             root,
             catalog: example.catalog().clone(),
-            admin_token: "bench-admin".to_owned(),
+            admin_token: crate::generate::ADMIN_TOKEN.to_owned(),
             ports,
         }
     }
@@ -263,6 +263,12 @@ impl BenchFed {
             digest(&self.admin_token).into(),
         );
         t.insert("restore_timeout".into(), "3s".into());
+        // The query scenario is an anonymous open-loop load far above what a
+        // public client may send; it measures the node, not the limiter.
+        let mut limits = toml::Table::new();
+        limits.insert("anonymous_rate".into(), 1_000_000.0.into());
+        limits.insert("anonymous_burst".into(), 1_000_000.0.into());
+        t.insert("limits".into(), limits.into());
         t.insert(
             "p2p_listen".into(),
             format!("/ip4/127.0.0.1/tcp/{}", m.p2p).into(),

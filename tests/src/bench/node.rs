@@ -173,7 +173,10 @@ impl BenchNode {
 
     /// Entries of `origin` the node holds (0 if none or no answer).
     pub fn held(&self, origin: &str) -> u64 {
-        let Ok(r) = self.client.try_get("/v1/admin/status", None) else {
+        let Ok(r) = self
+            .client
+            .try_get("/v1/admin/status", Some(self.client.ops_token()))
+        else {
             return 0;
         };
         if r.status != 200 {

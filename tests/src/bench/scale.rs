@@ -175,7 +175,10 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
 
 /// Entries the city holds over every origin.
 fn held_all(city: &BenchNode) -> u64 {
-    let Ok(r) = city.client().try_get("/v1/admin/status", None) else {
+    let Ok(r) = city
+        .client()
+        .try_get("/v1/admin/status", Some(city.client().ops_token()))
+    else {
         return 0;
     };
     if r.status != 200 {

@@ -100,7 +100,9 @@ fn refusal_times(node: &FedNode, peer: &str) -> Vec<time::OffsetDateTime> {
 }
 
 fn evidence(node: &FedNode) -> Value {
-    node.client().get("/v1/admin/evidence", None).ok_json()
+    node.client()
+        .get("/v1/admin/evidence", Some(node.client().ops_token()))
+        .ok_json()
 }
 
 #[test]

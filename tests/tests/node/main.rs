@@ -10,10 +10,12 @@ mod config;
 mod crash;
 mod ctl;
 mod lifecycle;
+mod limits;
 mod lists;
 mod ops;
 mod provenance;
 mod restart;
+mod tls;
 
 use rongxin_tests::{Federation, Records, TestNode, VerifiedLog, verify_log};
 

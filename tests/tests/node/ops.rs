@@ -42,7 +42,7 @@ fn metrics_count_what_happened() {
     c.profile(&records.legal_person("gulou").code, None, "metrics")
         .ok_json();
 
-    let r = c.get("/metrics", None);
+    let r = c.get("/metrics", Some(c.ops_token()));
     assert_eq!(r.status, 200);
     assert!(
         r.content_type.starts_with("application/openmetrics-text")
