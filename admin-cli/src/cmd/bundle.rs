@@ -10,15 +10,19 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use rongxin_protocol::bundle::Bundle;
 
-use crate::client::{Node, NodeError, segment};
+use crate::client::{Node, NodeError, read_token, segment};
 use crate::files::write_public;
 
 /// Arguments of `rongxinctl bundle`.
 #[derive(Debug, Args)]
 pub struct BundleArgs {
-    /// The node's HTTP API, such as http://127.0.0.1:8102.
+    /// The node's HTTP API, such as https://127.0.0.1:8102.
     #[arg(long)]
     node: String,
+    /// File holding an auditor or agency token (owner-only permissions), for
+    /// entries whose records are not public.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
     /// The entry's origin member id, such as gulou.
     origin: String,
     /// The entry's position in the origin's log.
@@ -31,8 +35,9 @@ pub struct BundleArgs {
 /// Runs `rongxinctl bundle`.
 pub fn run(args: BundleArgs) -> Result<ExitCode> {
     let node = Node::new(&args.node, Duration::from_secs(60))?;
+    let token = args.token_file.as_deref().map(read_token).transpose()?;
     let path = format!("/v1/records/{}/{}/bundle", segment(&args.origin), args.seq);
-    let answer = node.get(&path, &[], None)?;
+    let answer = node.get(&path, &[], token.as_deref())?;
     // Only a check that it is a bundle at all: verification is audit
     // verify's job, offline, against the root key.
     let bundle: Bundle = serde_json::from_str(&answer.body).map_err(|e| NodeError::BadAnswer {
