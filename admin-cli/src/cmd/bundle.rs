@@ -1,5 +1,9 @@
 //! `rongxinctl bundle`: fetch the provenance bundle of one log entry from a
 //! node, for `rongxinctl audit verify` (which trusts only the root key).
+//! Bundles of records that are not public, or that carry a personal ID
+//! number, are served only with a token that may read them (an auditor's,
+//! an agency's with the right access, the admin's); the node registers
+//! each such read in its query log.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -16,13 +20,9 @@ use crate::files::write_public;
 /// Arguments of `rongxinctl bundle`.
 #[derive(Debug, Args)]
 pub struct BundleArgs {
-    /// The node's HTTP API, such as https://127.0.0.1:8102.
+    /// The node's HTTP API, such as http://127.0.0.1:8102.
     #[arg(long)]
     node: String,
-    /// File holding an auditor or agency token (owner-only permissions), for
-    /// entries whose records are not public.
-    #[arg(long)]
-    token_file: Option<PathBuf>,
     /// The entry's origin member id, such as gulou.
     origin: String,
     /// The entry's position in the origin's log.
@@ -30,14 +30,27 @@ pub struct BundleArgs {
     /// Write the bundle to this file instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// A token file (auditor, agency or admin): needed for entries of
+    /// non-public records and of records with personal ID numbers.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Why you read it (recorded in the node's query log, 查询登记).
+    #[arg(long)]
+    purpose: Option<String>,
 }
 
 /// Runs `rongxinctl bundle`.
 pub fn run(args: BundleArgs) -> Result<ExitCode> {
     let node = Node::new(&args.node, Duration::from_secs(60))?;
-    let token = args.token_file.as_deref().map(read_token).transpose()?;
     let path = format!("/v1/records/{}/{}/bundle", segment(&args.origin), args.seq);
-    let answer = node.get(&path, &[], token.as_deref())?;
+    let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let query: Vec<(&str, &str)> = args
+        .purpose
+        .as_deref()
+        .map(|p| ("purpose", p))
+        .into_iter()
+        .collect();
+    let answer = node.get(&path, &query, token.as_deref())?;
     // Only a check that it is a bundle at all: verification is audit
     // verify's job, offline, against the root key.
     let bundle: Bundle = serde_json::from_str(&answer.body).map_err(|e| NodeError::BadAnswer {

@@ -14,7 +14,7 @@ use crate::client::{Node, read_token, segment};
 /// Arguments of `rongxinctl query`.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// The node's HTTP API, such as https://127.0.0.1:8102.
+    /// The node's HTTP API, such as http://127.0.0.1:8102.
     #[arg(long)]
     node: String,
     /// The subject's unified social credit code or resident ID number.
