@@ -128,5 +128,14 @@ client_key = "demo-certs/city.key"
 batch = 500
 TOML
   fi
+  cat >>"$id.toml" <<'TOML'
+
+# The HTTP API serves HTTPS only. DEMO CERTIFICATE for 127.0.0.1 and
+# localhost, shared by every member (demo-certs/README.md): clients verify it
+# against demo-certs/ca.pem (rongxinctl --ca, curl --cacert).
+[tls]
+cert = "demo-certs/node.pem"
+key = "demo-certs/node.key"
+TOML
 done <<<"$members"
 echo "wrote the member configs; tokens in tokens/"
