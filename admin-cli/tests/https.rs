@@ -6,8 +6,7 @@
 //! given another or none, and say which scheme to use when one end speaks
 //! TLS and the other does not.
 
-use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
