@@ -204,7 +204,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             .unwrap_or_default();
         fed.0.push(Running {
             member: m.clone(),
-            url: format!("https://{http}"),
+            url: format!("{}://{http}", scheme(&config)?),
             child,
             log,
             health: "/healthz",
@@ -347,7 +347,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         shown(&work.join("tokens").join("auditor.token"))
     );
     println!();
-    println!("The federation is running, on HTTPS with the demo CA. Try:");
+    println!("The federation is running. Try:");
     println!("  {ctl} query --node {first} {ca_arg} {example_subject}");
     println!("  {ctl} replication --node {first} {ca_arg} {monitor_arg}");
     println!("  {ctl} status --node {} {ca_arg} {monitor_arg}", last.url);
@@ -430,6 +430,20 @@ fn wait_healthy(r: &mut Running, node: &Node, stop: &AtomicBool) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// `https` when the member's config has a `[tls]` table (as the examples
+/// do), else `http`: the demo talks to each node the way it serves.
+fn scheme(config: &Path) -> Result<&'static str> {
+    let text =
+        fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
+    let value: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not TOML", config.display()))?;
+    Ok(if value.contains_key("tls") {
+        "https"
+    } else {
+        "http"
+    })
 }
 
 /// A path as a shell word for a printed command: relative to the current
