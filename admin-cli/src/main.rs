@@ -1,5 +1,6 @@
 //! `rongxinctl`: the operator and auditor tool of Rongxin.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -13,6 +14,11 @@ mod local;
 #[derive(Debug, Parser)]
 #[command(name = "rongxinctl", version, about)]
 struct Cli {
+    /// PEM certificate of the CA that issued the nodes' certificates: an
+    /// https:// --node is verified against it only (without it, against the
+    /// public web roots). Also from the environment variable RONGXIN_CA.
+    #[arg(long, global = true, value_name = "FILE")]
+    ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,6 +57,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The flag wins over the environment; an empty RONGXIN_CA means unset.
+    client::set_ca(cli.ca.or_else(|| {
+        std::env::var_os("RONGXIN_CA")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    }));
     let result = match cli.command {
         Command::Code(a) => cmd::code::run(a),
         Command::Keygen(a) => cmd::keygen::run(a),

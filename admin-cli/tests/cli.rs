@@ -365,3 +365,143 @@ fn audit_verify_accepts_a_good_bundle_and_names_what_fails() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("roster"), "{}", stdout(&o));
 }
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn token_add_list_and_revoke_manage_a_tokens_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use rongxin_protocol::access::{RoleName, TokensFile};
+    use sha2::{Digest as _, Sha256};
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens.toml");
+    let f = file.to_str().unwrap();
+    let secret = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let parse = || TokensFile::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
+
+    let add = ctl(&[
+        "token",
+        "add",
+        "--file",
+        f,
+        "--id",
+        "monitor",
+        "--role",
+        "monitor",
+        "--name",
+        "运维监控",
+        "--out",
+        &secret("monitor.token"),
+    ]);
+    assert!(add.status.success(), "{}", stderr(&add));
+    assert!(stdout(&add).contains("kill -HUP"), "{}", stdout(&add));
+    let token = std::fs::read_to_string(secret("monitor.token")).unwrap();
+    let token = token.trim();
+    let mode = |p: &str| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&secret("monitor.token")), 0o600);
+    assert_eq!(mode(f), 0o600);
+    let parsed = parse();
+    assert_eq!(parsed.token.len(), 1);
+    let digest: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        parsed.token[0].sha256, digest,
+        "the file holds the token's digest"
+    );
+    assert_eq!(parsed.token[0].role, RoleName::Monitor);
+    assert!(!std::fs::read_to_string(&file).unwrap().contains(token));
+
+    let agency = ctl(&[
+        "token",
+        "add",
+        "--file",
+        f,
+        "--id",
+        "bank-1",
+        "--role",
+        "agency",
+        "--access",
+        "conditional",
+        "--name",
+        "示例银行",
+        "--expires",
+        "2099-06-30T00:00:00+08:00",
+        "--out",
+        &secret("bank.token"),
+    ]);
+    assert!(agency.status.success(), "{}", stderr(&agency));
+
+    // Refusals change nothing: no secret written, the file as it was.
+    let before = std::fs::read(&file).unwrap();
+    let refused = [
+        (vec!["--id", "monitor", "--role", "admin"], "already there"),
+        (vec!["--id", "x", "--role", "boss"], "boss"),
+        (vec!["--id", "has space", "--role", "admin"], "id must be"),
+        (
+            vec!["--id", "d", "--role", "department"],
+            "jurisdictions and kinds",
+        ),
+        (vec!["--id", "a", "--role", "agency"], "access"),
+        (
+            vec![
+                "--id",
+                "old",
+                "--role",
+                "admin",
+                "--expires",
+                "2001-01-01T00:00:00Z",
+            ],
+            "has passed",
+        ),
+    ];
+    for (args, says) in refused {
+        let out = secret("refused.token");
+        let mut all = vec!["token", "add", "--file", f, "--name", "n", "--out", &out];
+        all.extend(args.iter().copied());
+        let o = ctl(&all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+        assert!(!Path::new(&out).exists(), "{args:?} left a token file");
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            before,
+            "{args:?} changed the file"
+        );
+    }
+
+    let list = ctl(&["token", "list", "--file", f]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let text = stdout(&list);
+    assert!(
+        text.contains("monitor") && text.contains("运维监控"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bank-1") && text.contains("2099-06-30"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&digest),
+        "list must not print whole digests: {text}"
+    );
+
+    let missing = ctl(&["token", "revoke", "--file", f, "--id", "nobody"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("'nobody'") && stderr(&missing).contains("monitor, bank-1"),
+        "{}",
+        stderr(&missing)
+    );
+    let revoke = ctl(&["token", "revoke", "--file", f, "--id", "monitor"]);
+    assert!(revoke.status.success(), "{}", stderr(&revoke));
+    let ids: Vec<String> = parse().token.into_iter().map(|t| t.id).collect();
+    assert_eq!(ids, ["bank-1"]);
+    assert!(!dir.path().join("tokens.toml.lock").exists());
+    assert!(!dir.path().join("tokens.toml.tmp").exists());
+}

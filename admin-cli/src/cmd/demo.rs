@@ -1,12 +1,16 @@
 //! `rongxinctl demo`: a local federation on loopback.
 //!
-//! Copies `config-examples/` into a private working directory (the demo keys
-//! become mode 0600 there, as the node requires), starts one `rongxin-node`
-//! process per member on its example ports, loads sample records into each
-//! node through the HTTP API, shows replication converging until every node
-//! holds every origin's log with the same checkpoint, prints each node's URL
-//! and commands to try, and keeps running until Ctrl-C, when it stops every
-//! node with SIGTERM (a clean shutdown) and removes the working directory.
+//! Copies `config-examples/` into a private working directory (the demo keys,
+//! tokens and certificate keys become mode 0600 there, as the node requires),
+//! starts one `rongxin-node` process per member on its example ports, each
+//! serving HTTPS with the demo node certificate (`[tls]` in its config),
+//! loads sample records into each node through the HTTP API, shows
+//! replication converging until every node holds every origin's log with the
+//! same checkpoint, prints each node's URL and commands to try (runnable as
+//! printed from the directory the demo was started in), and keeps running
+//! until Ctrl-C, when it stops every node with SIGTERM (a clean shutdown) and
+//! removes the working directory. Its own requests verify the nodes against
+//! the demo CA and read the status with the example's monitor token.
 //! With the city in the federation it also runs the example provincial
 //! platform (`rongxin-province`), which the city forwards every entry to.
 
@@ -24,7 +28,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use serde_json::Value;
 
-use crate::client::Node;
+use crate::client::{Node, read_token};
 use crate::cmd::sample::Sampler;
 use crate::local;
 
@@ -130,6 +134,13 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         }
     }
 
+    // The demo's own client trusts exactly what the printed commands do.
+    let ca = work.join("demo-certs").join("ca.pem");
+    let client =
+        |url: &str, timeout: u64| Node::with_ca(url, Duration::from_secs(timeout), Some(&ca));
+    let monitor_token = work.join("tokens").join("monitor.token");
+    let monitor = read_token(&monitor_token)?;
+
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
@@ -193,14 +204,14 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             .unwrap_or_default();
         fed.0.push(Running {
             member: m.clone(),
-            url: format!("http://{http}"),
+            url: format!("{}://{http}", scheme(&config)?),
             child,
             log,
             health: "/healthz",
         });
     }
     for r in &mut fed.0 {
-        wait_healthy(r, &stop)?;
+        wait_healthy(r, &client(&r.url, 2)?, &stop)?;
         println!("  {:<9} {}", r.member, r.url);
     }
 
@@ -212,7 +223,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         let token = fs::read_to_string(work.join("tokens").join(format!("{}.token", r.member)))?
             .trim()
             .to_owned();
-        let node = Node::new(&r.url, Duration::from_secs(120))?;
+        let node = client(&r.url, 120)?;
         let records: Vec<Value> =
             Sampler::new(&catalog, &me.jurisdictions, 1000 + i as u64, args.records)
                 .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
@@ -239,7 +250,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             std::io::stdout().flush().ok();
         }
         println!();
-        let status: Value = node.get("/v1/admin/status", &[], None)?.json()?;
+        let status: Value = node.get("/v1/admin/status", &[], Some(&monitor))?.json()?;
         expected.insert(
             r.member.clone(),
             status["own_log"]["size"].as_u64().unwrap_or(accepted),
@@ -259,8 +270,8 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         let mut roots: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let nodes: Vec<&Running> = fed.0.iter().filter(|r| r.member != "province").collect();
         for r in &nodes {
-            let node = Node::new(&r.url, Duration::from_secs(10))?;
-            let status: Value = node.get("/v1/admin/status", &[], None)?.json()?;
+            let node = client(&r.url, 10)?;
+            let status: Value = node.get("/v1/admin/status", &[], Some(&monitor))?.json()?;
             let mut held = 0;
             for o in status["origins"].as_array().cloned().unwrap_or_default() {
                 let origin = o["origin"].as_str().unwrap_or("").to_owned();
@@ -276,7 +287,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             line.push_str(&format!("  {} {held}/{total}", r.member));
         }
         if let Some(p) = fed.0.iter().find(|r| r.member == "province") {
-            let node = Node::new(&p.url, Duration::from_secs(10))?;
+            let node = client(&p.url, 10)?;
             let origins: Value = node.get("/v1/origins", &[], None)?.json()?;
             let at_province: u64 = origins
                 .as_array()
@@ -321,31 +332,46 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
 
     let nodes: Vec<&Running> = fed.0.iter().filter(|r| r.member != "province").collect();
     let first = &nodes[0].url;
+    let last = nodes.last().map_or(&nodes[0], |r| r);
+    let ctl = shown(&std::env::current_exe().context("cannot find this program's path")?);
+    // The CA and root key of the examples (they stay after the demo); the
+    // tokens of the working directory (there they are mode 0600, as
+    // rongxinctl requires of a token file).
+    let ca_arg = format!(
+        "--ca {}",
+        shown(&examples.join("demo-certs").join("ca.pem"))
+    );
+    let monitor_arg = format!("--token-file {}", shown(&monitor_token));
+    let auditor_arg = format!(
+        "--token-file {}",
+        shown(&work.join("tokens").join("auditor.token"))
+    );
     println!();
     println!("The federation is running. Try:");
-    println!("  rongxinctl query --node {first} {example_subject}");
-    println!("  rongxinctl replication --node {first}");
+    println!("  {ctl} query --node {first} {ca_arg} {example_subject}");
+    println!("  {ctl} replication --node {first} {ca_arg} {monitor_arg}");
+    println!("  {ctl} status --node {} {ca_arg} {monitor_arg}", last.url);
     println!(
-        "  rongxinctl status --node {}",
-        fed.0.last().map_or(first, |r| &r.url)
+        "  {ctl} bundle --node {first} {ca_arg} {auditor_arg} {} 0 --out bundle.json",
+        last.member
     );
     println!(
-        "  rongxinctl bundle --node {first} {} 0 --out bundle.json",
-        fed.0.last().map_or("city", |r| &r.member)
-    );
-    println!(
-        "  rongxinctl audit verify bundle.json --root {}",
-        work.join("root.pub").display()
+        "  {ctl} audit verify bundle.json --root {}",
+        shown(&examples.join("root.pub"))
     );
     if with_province {
-        println!("  rongxinctl forward --node {first}");
+        println!("  {ctl} forward --node {first} {ca_arg} {monitor_arg}");
         println!("  curl http://127.0.0.1:9444/v1/origins   # what the province received");
     }
-    println!("  curl {first}/metrics");
+    println!(
+        "  curl --cacert {} -H \"Authorization: Bearer $(cat {})\" {first}/metrics",
+        shown(&examples.join("demo-certs").join("ca.pem")),
+        shown(&monitor_token)
+    );
     println!(
         "Tokens are in {}; node logs in {}.",
-        work.join("tokens").display(),
-        work.join("logs").display()
+        shown(&work.join("tokens")),
+        shown(&work.join("logs"))
     );
     println!("Press Ctrl-C to stop.");
     while !stop.load(Ordering::SeqCst) {
@@ -379,8 +405,7 @@ fn node_binary() -> Result<PathBuf> {
     )
 }
 
-fn wait_healthy(r: &mut Running, stop: &AtomicBool) -> Result<()> {
-    let node = Node::new(&r.url, Duration::from_secs(2))?;
+fn wait_healthy(r: &mut Running, node: &Node, stop: &AtomicBool) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if node.get(r.health, &[], None).is_ok() {
@@ -404,6 +429,39 @@ fn wait_healthy(r: &mut Running, stop: &AtomicBool) -> Result<()> {
             );
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `https` when the member's config has a `[tls]` table (as the examples
+/// do), else `http`: the demo talks to each node the way it serves.
+fn scheme(config: &Path) -> Result<&'static str> {
+    let text =
+        fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
+    let value: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not TOML", config.display()))?;
+    Ok(if value.contains_key("tls") {
+        "https"
+    } else {
+        "http"
+    })
+}
+
+/// A path as a shell word for a printed command: relative to the current
+/// directory when it is inside it, quoted when it needs quoting.
+fn shown(path: &Path) -> String {
+    let rel = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| path.to_path_buf());
+    let text = rel.to_string_lossy();
+    if text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+:=,".contains(&b))
+    {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }
 

@@ -1,6 +1,7 @@
 //! `rongxinctl forward`: the city's forwarding to the province, per origin:
 //! forwarded up to, held, lag in entries and seconds, last success, last error.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -8,14 +9,18 @@ use anyhow::{Result, bail};
 use clap::Args;
 use serde_json::Value;
 
-use crate::client::Node;
+use crate::client::{Node, read_token};
 
 /// Arguments of `rongxinctl forward`.
 #[derive(Debug, Args)]
 pub struct ForwardArgs {
-    /// The city node's HTTP API, such as http://127.0.0.1:8100.
+    /// The city node's HTTP API, such as https://127.0.0.1:8100.
     #[arg(long)]
     node: String,
+    /// File holding an admin or monitor token (owner-only permissions): the
+    /// node's admin endpoints need one.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
     /// Print the forwarding part of the status JSON unchanged.
     #[arg(long)]
     json: bool,
@@ -24,7 +29,10 @@ pub struct ForwardArgs {
 /// Runs `rongxinctl forward`.
 pub fn run(args: ForwardArgs) -> Result<ExitCode> {
     let node = Node::new(&args.node, Duration::from_secs(30))?;
-    let status: Value = node.get("/v1/admin/status", &[], None)?.json()?;
+    let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let status: Value = node
+        .get("/v1/admin/status", &[], token.as_deref())?
+        .json()?;
     let Some(rows) = status.get("forward").and_then(Value::as_array) else {
         bail!(
             "{} does not forward to the province (no [forward] section in its config)",

@@ -1,6 +1,7 @@
 //! `rongxinctl replication`: per origin and peer, what a node holds, what the
 //! peer has, the lag in entries and seconds, and when the peer last answered.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -8,14 +9,18 @@ use anyhow::{Result, bail};
 use clap::Args;
 use serde_json::Value;
 
-use crate::client::Node;
+use crate::client::{Node, read_token};
 
 /// Arguments of `rongxinctl replication`.
 #[derive(Debug, Args)]
 pub struct ReplicationArgs {
-    /// The node's HTTP API, such as http://127.0.0.1:8100.
+    /// The node's HTTP API, such as https://127.0.0.1:8100.
     #[arg(long)]
     node: String,
+    /// File holding an admin or monitor token (owner-only permissions): the
+    /// node's admin endpoints need one.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
     /// Print the replication part of the status JSON unchanged.
     #[arg(long)]
     json: bool,
@@ -24,7 +29,10 @@ pub struct ReplicationArgs {
 /// Runs `rongxinctl replication`.
 pub fn run(args: ReplicationArgs) -> Result<ExitCode> {
     let node = Node::new(&args.node, Duration::from_secs(30))?;
-    let status: Value = node.get("/v1/admin/status", &[], None)?.json()?;
+    let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let status: Value = node
+        .get("/v1/admin/status", &[], token.as_deref())?
+        .json()?;
     let Some(rep) = status.get("replication").filter(|r| !r.is_null()) else {
         bail!(
             "{} does not report replication (an older node?)",

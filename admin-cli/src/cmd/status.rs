@@ -1,6 +1,7 @@
 //! `rongxinctl status`: a node's identity, own log, replicas and versions
 //! (GET /v1/admin/status) as a short summary.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -8,14 +9,18 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::Value;
 
-use crate::client::Node;
+use crate::client::{Node, read_token};
 
 /// Arguments of `rongxinctl status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The node's HTTP API, such as http://127.0.0.1:8102.
+    /// The node's HTTP API, such as https://127.0.0.1:8102.
     #[arg(long)]
     node: String,
+    /// File holding an admin or monitor token (owner-only permissions): the
+    /// node's admin endpoints need one.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
     /// Print the node's JSON answer unchanged.
     #[arg(long)]
     json: bool,
@@ -24,7 +29,8 @@ pub struct StatusArgs {
 /// Runs `rongxinctl status`.
 pub fn run(args: StatusArgs) -> Result<ExitCode> {
     let node = Node::new(&args.node, Duration::from_secs(30))?;
-    let answer = node.get("/v1/admin/status", &[], None)?;
+    let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let answer = node.get("/v1/admin/status", &[], token.as_deref())?;
     if args.json {
         println!("{}", answer.body.trim_end());
     } else {

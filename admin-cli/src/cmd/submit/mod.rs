@@ -34,7 +34,7 @@ const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// Arguments of `rongxinctl submit`.
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
-    /// The node's HTTP API, such as http://127.0.0.1:8102.
+    /// The node's HTTP API, such as https://127.0.0.1:8102.
     #[arg(long)]
     node: String,
     /// File holding the department token (owner-only permissions).
