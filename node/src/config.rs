@@ -72,6 +72,10 @@ struct ConfigFile {
     agencies: Vec<AgencyFile>,
     #[serde(default)]
     forward: Option<ForwardFile>,
+    #[serde(default)]
+    query_log: crate::store::QueryLogFile,
+    #[serde(default)]
+    disk: crate::store::DiskFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,6 +210,8 @@ pub struct Config {
     pub restore_timeout: Duration,
     /// Forwarding to the province, when configured.
     pub forward: Option<Forward>,
+    /// The query log's budget and the free-space reserve (`[query_log]`, `[disk]`).
+    pub store_limits: crate::store::StoreLimits,
 }
 
 impl Config {
@@ -439,6 +445,10 @@ impl Config {
             None => None,
             Some(f) => Some(load_forward(path, base, f, &member)?),
         };
+        let store_limits = crate::store::StoreLimits {
+            query_log: file.query_log.check().map_err(|e| err(path, e))?,
+            disk: file.disk.check().map_err(|e| err(path, e))?,
+        };
         let positive =
             |key: &str, v: Option<usize>, default: usize| -> Result<usize, ConfigError> {
                 match v {
@@ -475,6 +485,7 @@ impl Config {
             objection_due,
             restore_timeout,
             forward,
+            store_limits,
         })
     }
 

@@ -85,9 +85,9 @@ impl Node {
     /// Opens the store, starts replication, restores the own log from peers
     /// when needed, then starts the committer and the HTTP API.
     pub async fn start(config: Config) -> Result<NodeHandle> {
-        std::fs::create_dir_all(&config.data_dir)
+        store::disk::private_dir(&config.data_dir)
             .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
-        let store = Store::open(&config.data_dir)
+        let store = Store::open_with(&config.data_dir, config.store_limits)
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
         let metrics = Metrics::new();
         for (origin, s) in store.log_states()? {
@@ -104,6 +104,12 @@ impl Node {
             config.member.clone(),
         ));
         let cancel = CancellationToken::new();
+        tokio::spawn(store::maintain(
+            store.clone(),
+            metrics.clone(),
+            config.store_limits,
+            cancel.child_token(),
+        ));
 
         // Replication transport and the server side of sync.
         let keypair = libp2p::identity::Keypair::from_protobuf_encoding(&config.transport_key)

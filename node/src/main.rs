@@ -50,6 +50,11 @@ fn main() -> ExitCode {
         std::process::abort();
     }));
 
+    // Whatever the caller's umask, files the node creates (sled's files,
+    // snapshots written later) are its user's only: they hold restricted
+    // records and the query log.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+
     let config = match Config::load(&args.config, args.data_dir) {
         Ok(c) => c,
         Err(e) => {

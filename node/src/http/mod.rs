@@ -156,10 +156,18 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
+        if let StoreError::NotWritable(w) = &e {
+            // Logged by the store when it changes; not once per request.
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_writable", w.to_string());
+        }
         tracing::error!(error = %e, "store error while answering");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
     }
 }
+
+/// Seconds a client is told to wait before retrying after a 503: the
+/// causes (a full disk, a shutdown) take a while to go away.
+pub const RETRY_AFTER_SECONDS: u64 = 30;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -170,6 +178,10 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),
             );
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(RETRY_AFTER_SECONDS));
         }
         resp
     }

@@ -1,0 +1,375 @@
+//! The query log (查询登记) and its budget.
+//!
+//! Every answered profile query leaves one row, keyed by its query id
+//! (time first, so rows are in time order). Anonymous callers decide how
+//! many queries there are, so the log has a budget: rows older than
+//! `[query_log] retention` are pruned, and once the rows take more than
+//! `max_bytes` the oldest are pruned down to 90% of it. A row's size is
+//! bounded too: texts are cut and the list of returned records keeps at
+//! most [`MAX_RETURNED`] of them, with a count of the rest.
+//!
+//! The budget counts the rows' keys and values (what the store holds for
+//! them); the database files hold somewhat more while sled reclaims the
+//! space of pruned rows.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bincode::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+use super::{P_QUERY, Store, StoreError, VALUE_VERSION, bincode_config, corrupt};
+
+/// Retention unless `[query_log] retention` says otherwise.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(180 * 86_400);
+/// Budget unless `[query_log] max_bytes` says otherwise.
+pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
+/// Smallest budget accepted: a few hundred of the largest rows.
+pub const MIN_MAX_BYTES: u64 = 1024 * 1024;
+/// Most returned records a row names; the rest are counted.
+pub const MAX_RETURNED: usize = 200;
+/// Most characters of `purpose` a row keeps.
+pub const MAX_PURPOSE_CHARS: usize = 500;
+/// Most characters of `who`, `remote` and `subject` a row keeps.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Rows removed per atomic batch while pruning.
+const PRUNE_BATCH: usize = 1000;
+
+/// The `[query_log]` table as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryLogFile {
+    #[serde(default)]
+    retention: Option<String>,
+    #[serde(default)]
+    max_bytes: Option<u64>,
+}
+
+/// Checked `[query_log]` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLogConfig {
+    /// Rows older than this are pruned.
+    pub retention: Duration,
+    /// Rows beyond this many bytes are pruned, oldest first.
+    pub max_bytes: u64,
+}
+
+impl Default for QueryLogConfig {
+    fn default() -> QueryLogConfig {
+        QueryLogConfig {
+            retention: DEFAULT_RETENTION,
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+impl QueryLogFile {
+    /// The checked settings, or what is wrong with them (naming the key).
+    pub fn check(&self) -> Result<QueryLogConfig, String> {
+        let retention = match &self.retention {
+            None => DEFAULT_RETENTION,
+            Some(s) => humantime::parse_duration(s).map_err(|e| {
+                format!("query_log.retention = \"{s}\": {e} (write e.g. \"180days\")")
+            })?,
+        };
+        if retention < Duration::from_secs(1) {
+            return Err("query_log.retention must be at least 1s".into());
+        }
+        let max_bytes = self.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
+        if max_bytes < MIN_MAX_BYTES {
+            return Err(format!(
+                "query_log.max_bytes = {max_bytes} is below the smallest budget, {MIN_MAX_BYTES} bytes"
+            ));
+        }
+        Ok(QueryLogConfig {
+            retention,
+            max_bytes,
+        })
+    }
+}
+
+impl QueryLogConfig {
+    /// How often the pruner runs: a tenth of the retention, at most every
+    /// minute, so no row outlives its retention by more than that.
+    pub fn prune_every(&self) -> Duration {
+        (self.retention / 10).clamp(Duration::from_millis(200), Duration::from_secs(60))
+    }
+}
+
+/// A record a query returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+pub struct Returned {
+    /// Its origin.
+    pub origin: String,
+    /// Seq of the entry shown.
+    pub seq: u64,
+}
+
+/// One row of the query log (version 1 of its stored form).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+pub struct QueryLogRow {
+    /// Query id (`q-<ms>-<n>`), as the answer named it.
+    pub query_id: String,
+    /// When, ms since the Unix epoch.
+    pub time_ms: i64,
+    /// Who asked: `anonymous`, `agency:<name>`, `department:<name>`, `admin`.
+    pub who: String,
+    /// The client's address.
+    pub remote: String,
+    /// The subject asked about (canonical code, unmasked).
+    pub subject: String,
+    /// The purpose given.
+    pub purpose: String,
+    /// The access the caller had.
+    pub access: String,
+    /// Records returned (at most [`MAX_RETURNED`]).
+    pub returned: Vec<Returned>,
+    /// Records returned beyond those listed.
+    #[serde(default)]
+    pub returned_more: u64,
+}
+
+impl QueryLogRow {
+    /// A row with every text cut to its bound and at most [`MAX_RETURNED`]
+    /// returned records listed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        query_id: String,
+        time_ms: i64,
+        who: &str,
+        remote: &str,
+        subject: &str,
+        purpose: &str,
+        access: &str,
+        returned: impl Iterator<Item = Returned>,
+    ) -> QueryLogRow {
+        let mut listed = Vec::new();
+        let mut more = 0u64;
+        for r in returned {
+            if listed.len() < MAX_RETURNED {
+                listed.push(r);
+            } else {
+                more += 1;
+            }
+        }
+        let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+        QueryLogRow {
+            query_id,
+            time_ms,
+            who: cut(who, MAX_NAME_CHARS),
+            remote: cut(remote, MAX_NAME_CHARS),
+            subject: cut(subject, MAX_NAME_CHARS),
+            purpose: cut(purpose, MAX_PURPOSE_CHARS),
+            access: cut(access, MAX_NAME_CHARS),
+            returned: listed,
+            returned_more: more,
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = vec![VALUE_VERSION];
+        out.extend(bincode::encode_to_vec(self, bincode_config()).unwrap_or_default());
+        out
+    }
+
+    /// Decodes a stored row: version 1, or the JSON rows written before
+    /// rows were versioned (read as they are; they age out like the rest).
+    fn decode(v: &[u8], key: &[u8]) -> Result<QueryLogRow, StoreError> {
+        match v.split_first() {
+            Some((&VALUE_VERSION, body)) => bincode::decode_from_slice(body, bincode_config())
+                .map(|(r, _)| r)
+                .map_err(|e| corrupt("query log row", key, &e.to_string())),
+            Some((b'{', _)) => serde_json::from_slice(v)
+                .map_err(|e| corrupt("query log row (JSON)", key, &e.to_string())),
+            _ => Err(corrupt("query log row", key, "unknown value version")),
+        }
+    }
+}
+
+/// How much of its budget the query log uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct QueryLogUsage {
+    /// Rows held.
+    pub rows: u64,
+    /// Bytes of their keys and values.
+    pub bytes: u64,
+    /// The budget.
+    pub max_bytes: u64,
+    /// The retention, seconds.
+    pub retention_seconds: u64,
+}
+
+/// What one pruning pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Rows past their retention.
+    pub expired: u64,
+    /// Rows removed to stay within the budget.
+    pub over_budget: u64,
+}
+
+/// The query log's running totals (counted once at open).
+#[derive(Debug)]
+pub(super) struct Budget {
+    config: QueryLogConfig,
+    rows: AtomicU64,
+    bytes: AtomicU64,
+    /// One pruner at a time: its counts must match what it removed.
+    pruning: Mutex<()>,
+}
+
+impl Budget {
+    /// Counts the rows `tree` holds.
+    pub(super) fn count(tree: &sled::Tree, config: QueryLogConfig) -> Result<Budget, StoreError> {
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        for kv in tree.scan_prefix([P_QUERY]) {
+            let (k, v) = kv?;
+            rows += 1;
+            bytes += (k.len() + v.len()) as u64;
+        }
+        Ok(Budget {
+            config,
+            rows: AtomicU64::new(rows),
+            bytes: AtomicU64::new(bytes),
+            pruning: Mutex::new(()),
+        })
+    }
+}
+
+fn query_key(id: (u64, u32)) -> Vec<u8> {
+    let mut k = vec![P_QUERY];
+    k.extend_from_slice(&id.0.to_be_bytes());
+    k.extend_from_slice(&id.1.to_be_bytes());
+    k
+}
+
+impl Store {
+    /// Appends to the query log (查询登记); prunes the oldest rows when it
+    /// goes over budget. Refused while the store is not writable.
+    pub fn log_query(&self, id: (u64, u32), row: &QueryLogRow) -> Result<(), StoreError> {
+        self.writing()?;
+        let k = query_key(id);
+        let v = row.encode();
+        let size = (k.len() + v.len()) as u64;
+        let old = self.wrote(self.tree.insert(k, v))?;
+        let b = &self.qlog;
+        b.rows.fetch_add(1, Ordering::Relaxed);
+        b.bytes.fetch_add(size, Ordering::Relaxed);
+        if let Some(old) = old {
+            // The same id twice (a clock step back): the old row is gone.
+            b.rows.fetch_sub(1, Ordering::Relaxed);
+            b.bytes.fetch_sub((13 + old.len()) as u64, Ordering::Relaxed);
+        }
+        if b.bytes.load(Ordering::Relaxed) > b.config.max_bytes {
+            // Whoever finds it over budget prunes; the others go on.
+            if let Ok(_one) = b.pruning.try_lock() {
+                self.prune_over_budget()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest query log rows, before `before` if given.
+    pub fn queries(
+        &self,
+        limit: usize,
+        before: Option<(u64, u32)>,
+    ) -> Result<Vec<QueryLogRow>, StoreError> {
+        let end = before.map_or(vec![P_QUERY + 1], query_key);
+        let mut out = Vec::new();
+        for kv in self.tree.range(vec![P_QUERY]..end).rev().take(limit) {
+            let (k, v) = kv?;
+            out.push(QueryLogRow::decode(&v, &k)?);
+        }
+        Ok(out)
+    }
+
+    /// How much of its budget the query log uses.
+    pub fn query_log_usage(&self) -> QueryLogUsage {
+        let b = &self.qlog;
+        QueryLogUsage {
+            rows: b.rows.load(Ordering::Relaxed),
+            bytes: b.bytes.load(Ordering::Relaxed),
+            max_bytes: b.config.max_bytes,
+            retention_seconds: b.config.retention.as_secs(),
+        }
+    }
+
+    /// Removes rows older than the retention at `now_ms`, then the oldest
+    /// rows while over budget. Writes nothing while the store is not
+    /// writable (removing rows is a write too).
+    pub fn prune_query_log(&self, now_ms: i64) -> Result<Pruned, StoreError> {
+        let _one = self
+            .qlog
+            .pruning
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let retention_ms = u64::try_from(self.qlog.config.retention.as_millis()).unwrap_or(u64::MAX);
+        let cutoff = u64::try_from(now_ms)
+            .unwrap_or(0)
+            .saturating_sub(retention_ms);
+        let expired = self.prune_while(|k, _| {
+            k.get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .is_some_and(|ms| ms < cutoff)
+        })?;
+        let over_budget = if self.qlog.bytes.load(Ordering::Relaxed) > self.qlog.config.max_bytes {
+            self.prune_over_budget()?
+        } else {
+            0
+        };
+        Ok(Pruned {
+            expired,
+            over_budget,
+        })
+    }
+
+    /// Removes the oldest rows until they take at most 90% of the budget
+    /// (so that pruning is not a step of every query). The caller holds
+    /// the pruning lock.
+    fn prune_over_budget(&self) -> Result<u64, StoreError> {
+        let target = self.qlog.config.max_bytes / 10 * 9;
+        let mut over = self
+            .qlog
+            .bytes
+            .load(Ordering::Relaxed)
+            .saturating_sub(target);
+        self.prune_while(|k, v| {
+            let take = over > 0;
+            over = over.saturating_sub((k.len() + v.len()) as u64);
+            take
+        })
+    }
+
+    /// Removes rows from the oldest on while `take` says so, in atomic
+    /// batches; returns how many. The caller holds the pruning lock.
+    fn prune_while(&self, mut take: impl FnMut(&[u8], &[u8]) -> bool) -> Result<u64, StoreError> {
+        let mut removed = 0u64;
+        loop {
+            let mut batch = sled::Batch::default();
+            let (mut rows, mut bytes) = (0u64, 0u64);
+            for kv in self.tree.scan_prefix([P_QUERY]).take(PRUNE_BATCH) {
+                let (k, v) = kv?;
+                if !take(&k, &v) {
+                    break;
+                }
+                rows += 1;
+                bytes += (k.len() + v.len()) as u64;
+                batch.remove(k);
+            }
+            if rows == 0 {
+                return Ok(removed);
+            }
+            self.writing()?;
+            self.wrote(self.tree.apply_batch(batch))?;
+            self.qlog.rows.fetch_sub(rows, Ordering::Relaxed);
+            self.qlog.bytes.fetch_sub(bytes, Ordering::Relaxed);
+            removed += rows;
+            if rows < PRUNE_BATCH as u64 {
+                return Ok(removed);
+            }
+        }
+    }
+}
