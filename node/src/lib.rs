@@ -270,6 +270,13 @@ impl NodeHandle {
         self.http_addr
     }
 
+    /// Resolves when the store needs opening again to take writes (sled
+    /// refuses every write after an I/O error even once space is back):
+    /// the caller shuts the node down and starts it again.
+    pub async fn store_failed(&self) {
+        self.store.reopen_wanted().await;
+    }
+
     /// Stops accepting requests, waits for in-flight ones (and their
     /// commits) to finish, stops replication, then flushes the store.
     pub async fn shutdown(self) -> Result<()> {

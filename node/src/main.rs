@@ -69,30 +69,70 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
-        let member = config.member.clone();
-        let node = match Node::start(config).await {
+    runtime.block_on(run(config))
+}
+
+/// Runs the node until a signal. When its store needs opening again (sled
+/// refuses writes after an I/O error, even once space is back), shuts it
+/// down and starts it again in this process: the same start as at boot,
+/// with its restore protection.
+async fn run(config: Config) -> ExitCode {
+    let member = config.member.clone();
+    let mut restarts = 0u32;
+    loop {
+        let node = match Node::start(config.clone()).await {
             Ok(n) => n,
-            Err(e) => {
+            Err(e) if restarts == 0 => {
                 eprintln!("rongxin-node: cannot start: {e:#}");
                 return ExitCode::FAILURE;
             }
-        };
-        println!(
-            "rongxin-node {member} listening on http://{}",
-            node.http_addr()
-        );
-        wait_for_signal().await;
-        tracing::info!("signal received; shutting down");
-        match node.shutdown().await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("rongxin-node: shutdown failed: {e:#}");
-                ExitCode::FAILURE
+            Err(e) if restarts < MAX_RESTART_TRIES => {
+                // The old store may still be closing (sled's file lock).
+                tracing::warn!(error = format!("{e:#}"), "restart failed; retrying");
+                restarts += 1;
+                tokio::time::sleep(RESTART_PAUSE).await;
+                continue;
             }
+            Err(e) => {
+                eprintln!("rongxin-node: cannot restart: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if restarts == 0 {
+            println!(
+                "rongxin-node {member} listening on http://{}",
+                node.http_addr()
+            );
         }
-    })
+        let failed = tokio::select! {
+            _ = wait_for_signal() => false,
+            _ = node.store_failed() => true,
+        };
+        if !failed {
+            tracing::info!("signal received; shutting down");
+            return match node.shutdown().await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("rongxin-node: shutdown failed: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        tracing::warn!("restarting to open the store again after a failed write");
+        if let Err(e) = node.shutdown().await {
+            // The final flush fails on a store that refuses writes; what it
+            // held unflushed was never acknowledged.
+            tracing::warn!(error = format!("{e:#}"), "shutdown before the restart");
+        }
+        restarts = 1;
+    }
 }
+
+/// Tries of a restart before giving up (the old store's files may take a
+/// moment to close).
+const MAX_RESTART_TRIES: u32 = 30;
+/// Pause between tries.
+const RESTART_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};

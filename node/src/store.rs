@@ -37,10 +37,10 @@ pub mod disk;
 mod maintain;
 mod querylog;
 
-pub use maintain::maintain;
 pub use disk::{DiskConfig, DiskFile, Unwritable};
+pub use maintain::maintain;
 pub use querylog::{
-    MAX_RETURNED, Pruned, QueryLogConfig, QueryLogFile, QueryLogRow, QueryLogUsage, Returned,
+    MAX_RETURNED, QueryLogConfig, QueryLogFile, QueryLogRow, QueryLogUsage, Returned,
 };
 
 use bincode::{Decode, Encode};
@@ -295,6 +295,7 @@ pub struct Store {
     published: Arc<RwLock<BTreeMap<String, LogState>>>,
     guard: Arc<disk::Guard>,
     qlog: Arc<querylog::Budget>,
+    reopen: Arc<tokio::sync::Notify>,
 }
 
 /// What bounds the store's use of the disk.
@@ -361,6 +362,7 @@ impl Store {
             published: Arc::new(RwLock::new(published)),
             guard: Arc::new(disk::Guard::new(dir, limits.disk)),
             qlog: Arc::new(qlog),
+            reopen: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -369,26 +371,40 @@ impl Store {
         self.guard.check()
     }
 
-    /// Looks at the disk again: a low-space state clears once space is
-    /// back; after a failed write, writes and flushes a probe value and
-    /// clears the state if both succeed. Returns why the store is still
-    /// not writable, if it is not.
+    /// Looks at the disk again, and returns why the store is still not
+    /// writable, if it is not. While it is not and there is space again,
+    /// writes and flushes a probe value: if both succeed writes resume; if
+    /// they fail with space available, sled has given up after an I/O
+    /// error and only opening the store again clears that:
+    /// [`Store::reopen_wanted`] fires.
     pub fn probe(&self) -> Option<Unwritable> {
-        if let Some(Unwritable::WriteFailed { .. }) = self.guard.state() {
-            let now = crate::ingest::now_ms().to_be_bytes();
-            let probe = self
-                .tree
-                .insert(prefixed(P_META, b"probe"), &now)
-                .and_then(|_| self.db.flush());
-            match probe {
-                Ok(_) => self.guard.recovered(),
-                Err(e) => {
-                    tracing::debug!(error = %e, "write probe failed");
-                    return self.guard.state();
-                }
+        if self.guard.state().is_none() {
+            return self.guard.check().err();
+        }
+        if let Err(low) = self.guard.space() {
+            self.guard.still_low(low);
+            return self.guard.state();
+        }
+        let now = crate::ingest::now_ms().to_be_bytes();
+        let probe = self
+            .tree
+            .insert(prefixed(P_META, b"probe"), &now)
+            .and_then(|_| self.db.flush());
+        match probe {
+            Ok(_) => self.guard.recovered(),
+            Err(e) => {
+                self.guard.failed(&e);
+                tracing::error!(error = %e, "the store refuses writes with space available: sled stops writing after an I/O error until it is opened again; reopening");
+                self.reopen.notify_one();
             }
         }
-        self.guard.check().err()
+        self.guard.state()
+    }
+
+    /// Resolves once the store needs opening again to take writes (see
+    /// [`Store::probe`]).
+    pub async fn reopen_wanted(&self) {
+        self.reopen.notified().await;
     }
 
     /// Refuses a write while the store is not writable.

@@ -158,7 +158,20 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         if let StoreError::NotWritable(w) = &e {
             // Logged by the store when it changes; not once per request.
-            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_writable", w.to_string());
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_writable",
+                w.to_string(),
+            );
+        }
+        if let StoreError::Sled(sled::Error::Io(_)) = &e {
+            // The disk, not the request: worth a retry (see /healthz).
+            tracing::error!(error = %e, "store I/O error while answering");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("{e}; the node recovers by itself once the disk is fixed (see /healthz)"),
+            );
         }
         tracing::error!(error = %e, "store error while answering");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
@@ -180,8 +193,10 @@ impl IntoResponse for ApiError {
             );
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(RETRY_AFTER_SECONDS));
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(RETRY_AFTER_SECONDS),
+            );
         }
         resp
     }

@@ -12,9 +12,12 @@
 //! reserve too small for what else fills the disk, a disk error) makes the
 //! store not writable as well: the probe retries a write and a flush every
 //! [`PROBE_EVERY`] and clears the state if they succeed. If sled has
-//! poisoned itself they never will, and only a restart clears it — a
-//! restart runs restore protection, which fetches back from peers anything
-//! this node published but did not make durable.
+//! poisoned itself they never will (even a read can poison it on a full
+//! disk: sled consolidates pages on reads, and that writes), and only
+//! opening the database again clears it: the node then restarts inside its
+//! process (`rongxin-node`'s main loop), through the same start as at
+//! boot, whose restore protection fetches back from peers anything this
+//! node published but did not make durable.
 
 use std::fs::{self, DirBuilder, Permissions};
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
@@ -92,7 +95,7 @@ pub enum Unwritable {
     },
     /// A write or flush failed.
     #[error(
-        "store not writable: a write failed: {error}; the node retries a write every second and resumes by itself once one succeeds; if it keeps failing, fix the cause (free space, disk errors in the kernel log) and restart the node: nothing acknowledged is lost"
+        "store not writable: a write failed: {error}; once there is space the node retries a write every second and, if the store still refuses, restarts itself to open it again; if that does not help, fix the cause (disk errors in the kernel log): nothing acknowledged is lost"
     )]
     WriteFailed {
         /// sled's error.
@@ -141,27 +144,41 @@ impl Guard {
             })
     }
 
-    /// Ok if a write may go ahead now. Reads the free space; a low-space
-    /// state clears as soon as the space is back, a failed write's state
-    /// only through [`Guard::recovered`].
-    pub(super) fn check(&self) -> Result<(), Unwritable> {
-        let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(w @ Unwritable::WriteFailed { .. }) = &*down {
-            return Err(w.clone());
-        }
-        let now = match self.free() {
-            Ok(free) if free < self.reserve => Some(Unwritable::LowSpace {
+    /// Ok if the free space is above the reserve (whatever the state).
+    pub(super) fn space(&self) -> Result<(), Unwritable> {
+        match self.free()? {
+            free if free < self.reserve => Err(Unwritable::LowSpace {
                 dir: self.dir.display().to_string(),
                 free,
                 reserve: self.reserve,
             }),
-            Ok(_) => None,
-            Err(e) => Some(e),
-        };
+            _ => Ok(()),
+        }
+    }
+
+    /// Ok if a write may go ahead now: nothing is wrong and the free space
+    /// is above the reserve. Only the probe ([`Guard::recovered`]) clears
+    /// a state once set: a write or flush must succeed first, since sled
+    /// may have given up while the disk was full.
+    pub(super) fn check(&self) -> Result<(), Unwritable> {
+        let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = &*down {
+            return Err(w.clone());
+        }
+        let now = self.space().err();
         transition(&mut down, now.clone());
         match now {
             Some(w) => Err(w),
             None => Ok(()),
+        }
+    }
+
+    /// Replaces a low-space state with fresher figures (a failed write's
+    /// state stays).
+    pub(super) fn still_low(&self, w: Unwritable) {
+        let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
+        if !matches!(&*down, Some(Unwritable::WriteFailed { .. })) {
+            transition(&mut down, Some(w));
         }
     }
 

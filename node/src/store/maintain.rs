@@ -46,12 +46,8 @@ pub async fn maintain(
         };
         metrics.store_writable.set(i64::from(down.is_none()));
         match pruned {
-            Some(Ok(p)) if p.expired + p.over_budget > 0 => {
-                tracing::info!(
-                    expired = p.expired,
-                    over_budget = p.over_budget,
-                    "query log pruned"
-                );
+            Some(Ok(expired)) if expired > 0 => {
+                tracing::info!(expired, "query log rows past their retention pruned");
             }
             Some(Err(e)) => tracing::warn!(error = %e, "query log not pruned"),
             _ => {}

@@ -3,8 +3,9 @@
 //! Every answered profile query leaves one row, keyed by its query id
 //! (time first, so rows are in time order). Anonymous callers decide how
 //! many queries there are, so the log has a budget: rows older than
-//! `[query_log] retention` are pruned, and once the rows take more than
-//! `max_bytes` the oldest are pruned down to 90% of it. A row's size is
+//! `[query_log] retention` are pruned in the background, and a row that
+//! would take the log past `max_bytes` first prunes the oldest rows down
+//! to 90% of it. A row's size is
 //! bounded too: texts are cut and the list of returned records keeps at
 //! most [`MAX_RETURNED`] of them, with a count of the rest.
 //!
@@ -200,23 +201,14 @@ pub struct QueryLogUsage {
     pub retention_seconds: u64,
 }
 
-/// What one pruning pass removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pruned {
-    /// Rows past their retention.
-    pub expired: u64,
-    /// Rows removed to stay within the budget.
-    pub over_budget: u64,
-}
-
 /// The query log's running totals (counted once at open).
 #[derive(Debug)]
 pub(super) struct Budget {
     config: QueryLogConfig,
     rows: AtomicU64,
     bytes: AtomicU64,
-    /// One pruner at a time: its counts must match what it removed.
-    pruning: Mutex<()>,
+    /// Held by whoever inserts or removes rows, so the totals match them.
+    lock: Mutex<()>,
 }
 
 impl Budget {
@@ -232,7 +224,7 @@ impl Budget {
             config,
             rows: AtomicU64::new(rows),
             bytes: AtomicU64::new(bytes),
-            pruning: Mutex::new(()),
+            lock: Mutex::new(()),
         })
     }
 }
@@ -245,28 +237,41 @@ fn query_key(id: (u64, u32)) -> Vec<u8> {
 }
 
 impl Store {
-    /// Appends to the query log (查询登记); prunes the oldest rows when it
-    /// goes over budget. Refused while the store is not writable.
+    /// Appends to the query log (查询登记), first pruning the oldest rows
+    /// if this one would take the log over budget; so the rows never take
+    /// more than `max_bytes`. Refused while the store is not writable.
     pub fn log_query(&self, id: (u64, u32), row: &QueryLogRow) -> Result<(), StoreError> {
         self.writing()?;
         let k = query_key(id);
         let v = row.encode();
         let size = (k.len() + v.len()) as u64;
-        let old = self.wrote(self.tree.insert(k, v))?;
         let b = &self.qlog;
-        b.rows.fetch_add(1, Ordering::Relaxed);
-        b.bytes.fetch_add(size, Ordering::Relaxed);
-        if let Some(old) = old {
-            // The same id twice (a clock step back): the old row is gone.
-            b.rows.fetch_sub(1, Ordering::Relaxed);
-            b.bytes.fetch_sub((13 + old.len()) as u64, Ordering::Relaxed);
-        }
-        if b.bytes.load(Ordering::Relaxed) > b.config.max_bytes {
-            // Whoever finds it over budget prunes; the others go on.
-            if let Ok(_one) = b.pruning.try_lock() {
-                self.prune_over_budget()?;
+        // Inserts and prunes one at a time: the totals stay exact and the
+        // budget holds at every instant. An insert is a few microseconds.
+        let _one = b.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let max = b.config.max_bytes;
+        let bytes = b.bytes.load(Ordering::Relaxed);
+        if bytes + size > max {
+            // Down to 90%, so that pruning is not a step of every query.
+            let mut over = (bytes + size).saturating_sub(max / 10 * 9);
+            loop {
+                let n = self.prune_batch(|k, v| {
+                    let take = over > 0;
+                    over = over.saturating_sub((k.len() + v.len()) as u64);
+                    take
+                })?;
+                if n < PRUNE_BATCH as u64 {
+                    break;
+                }
             }
         }
+        if let Some(old) = self.wrote(self.tree.insert(k, v))? {
+            // The same id twice (the clock stepped back): one row replaced.
+            b.rows.fetch_sub(1, Ordering::Relaxed);
+            b.bytes.fetch_sub(13 + old.len() as u64, Ordering::Relaxed);
+        }
+        b.rows.fetch_add(1, Ordering::Relaxed);
+        b.bytes.fetch_add(size, Ordering::Relaxed);
         Ok(())
     }
 
@@ -288,6 +293,7 @@ impl Store {
     /// How much of its budget the query log uses.
     pub fn query_log_usage(&self) -> QueryLogUsage {
         let b = &self.qlog;
+        let _one = b.lock.lock().unwrap_or_else(|p| p.into_inner());
         QueryLogUsage {
             rows: b.rows.load(Ordering::Relaxed),
             bytes: b.bytes.load(Ordering::Relaxed),
@@ -296,80 +302,54 @@ impl Store {
         }
     }
 
-    /// Removes rows older than the retention at `now_ms`, then the oldest
-    /// rows while over budget. Writes nothing while the store is not
-    /// writable (removing rows is a write too).
-    pub fn prune_query_log(&self, now_ms: i64) -> Result<Pruned, StoreError> {
-        let _one = self
-            .qlog
-            .pruning
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let retention_ms = u64::try_from(self.qlog.config.retention.as_millis()).unwrap_or(u64::MAX);
+    /// Removes the rows older than the retention at `now_ms`, one batch
+    /// at a time so that queries are not held up behind a long pruning.
+    /// Writes nothing while the store is not writable (a removal is a
+    /// write too).
+    pub fn prune_query_log(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let retention_ms =
+            u64::try_from(self.qlog.config.retention.as_millis()).unwrap_or(u64::MAX);
         let cutoff = u64::try_from(now_ms)
             .unwrap_or(0)
             .saturating_sub(retention_ms);
-        let expired = self.prune_while(|k, _| {
-            k.get(1..9)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-                .is_some_and(|ms| ms < cutoff)
-        })?;
-        let over_budget = if self.qlog.bytes.load(Ordering::Relaxed) > self.qlog.config.max_bytes {
-            self.prune_over_budget()?
-        } else {
-            0
-        };
-        Ok(Pruned {
-            expired,
-            over_budget,
-        })
-    }
-
-    /// Removes the oldest rows until they take at most 90% of the budget
-    /// (so that pruning is not a step of every query). The caller holds
-    /// the pruning lock.
-    fn prune_over_budget(&self) -> Result<u64, StoreError> {
-        let target = self.qlog.config.max_bytes / 10 * 9;
-        let mut over = self
-            .qlog
-            .bytes
-            .load(Ordering::Relaxed)
-            .saturating_sub(target);
-        self.prune_while(|k, v| {
-            let take = over > 0;
-            over = over.saturating_sub((k.len() + v.len()) as u64);
-            take
-        })
-    }
-
-    /// Removes rows from the oldest on while `take` says so, in atomic
-    /// batches; returns how many. The caller holds the pruning lock.
-    fn prune_while(&self, mut take: impl FnMut(&[u8], &[u8]) -> bool) -> Result<u64, StoreError> {
-        let mut removed = 0u64;
+        let mut removed = 0;
         loop {
-            let mut batch = sled::Batch::default();
-            let (mut rows, mut bytes) = (0u64, 0u64);
-            for kv in self.tree.scan_prefix([P_QUERY]).take(PRUNE_BATCH) {
-                let (k, v) = kv?;
-                if !take(&k, &v) {
-                    break;
-                }
-                rows += 1;
-                bytes += (k.len() + v.len()) as u64;
-                batch.remove(k);
-            }
-            if rows == 0 {
-                return Ok(removed);
-            }
-            self.writing()?;
-            self.wrote(self.tree.apply_batch(batch))?;
-            self.qlog.rows.fetch_sub(rows, Ordering::Relaxed);
-            self.qlog.bytes.fetch_sub(bytes, Ordering::Relaxed);
-            removed += rows;
-            if rows < PRUNE_BATCH as u64 {
+            let _one = self.qlog.lock.lock().unwrap_or_else(|p| p.into_inner());
+            let n = self.prune_batch(|k, _| {
+                k.get(1..9)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .is_some_and(|ms| ms < cutoff)
+            })?;
+            removed += n;
+            if n < PRUNE_BATCH as u64 {
                 return Ok(removed);
             }
         }
+    }
+
+    /// Removes up to [`PRUNE_BATCH`] rows from the oldest on, while `take`
+    /// says so, in one atomic batch; returns how many. The caller holds
+    /// the query log's lock.
+    fn prune_batch(&self, mut take: impl FnMut(&[u8], &[u8]) -> bool) -> Result<u64, StoreError> {
+        let mut batch = sled::Batch::default();
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        for kv in self.tree.scan_prefix([P_QUERY]).take(PRUNE_BATCH) {
+            let (k, v) = kv?;
+            if !take(&k, &v) {
+                break;
+            }
+            rows += 1;
+            bytes += (k.len() + v.len()) as u64;
+            batch.remove(k);
+        }
+        if rows == 0 {
+            return Ok(0);
+        }
+        self.writing()?;
+        self.wrote(self.tree.apply_batch(batch))?;
+        self.qlog.rows.fetch_sub(rows, Ordering::Relaxed);
+        self.qlog.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        Ok(rows)
     }
 }
