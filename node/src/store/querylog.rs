@@ -353,3 +353,86 @@ impl Store {
         Ok(rows)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(n: u32, returned: usize) -> QueryLogRow {
+        QueryLogRow::new(
+            format!("q-{n}"),
+            i64::from(n),
+            "anonymous",
+            "127.0.0.1:9",
+            "91350100M000100Y43",
+            &"为什么".repeat(400),
+            "public",
+            (0..returned as u64).map(|seq| Returned {
+                origin: "gulou".into(),
+                seq,
+            }),
+        )
+    }
+
+    /// Rows are cut to their bounds; the budget holds after every insert;
+    /// the oldest rows go first; the retention prunes by age.
+    #[test]
+    fn rows_are_bounded_and_the_budget_holds() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let limits = super::super::StoreLimits {
+            query_log: QueryLogConfig {
+                retention: Duration::from_secs(10),
+                max_bytes: MIN_MAX_BYTES,
+            },
+            disk: super::super::DiskConfig { min_free_bytes: 0 },
+        };
+        let store = Store::open_with(dir.path(), limits).expect("open");
+        let r = row(0, 1000);
+        assert_eq!(r.returned.len(), MAX_RETURNED);
+        assert_eq!(r.returned_more, 800);
+        assert_eq!(r.purpose.chars().count(), MAX_PURPOSE_CHARS);
+        for n in 0..1000 {
+            store
+                .log_query((u64::from(n), n), &row(n, 300))
+                .expect("log");
+            let u = store.query_log_usage();
+            assert!(u.bytes <= MIN_MAX_BYTES, "{u:?} after row {n}");
+        }
+        let u = store.query_log_usage();
+        let held = store.queries(1000, None).expect("read");
+        assert_eq!(held.len() as u64, u.rows);
+        assert!(u.rows < 1000);
+        // Newest first, and the newest kept.
+        assert_eq!(held[0].query_id, "q-999");
+        let oldest = held.last().expect("rows").time_ms;
+        assert!(oldest > 0);
+        // 10 s after the newest row, every other row is past its retention.
+        let removed = store.prune_query_log(999 + 10_000).expect("prune");
+        assert_eq!(removed, u.rows - 1, "all but the row at 999 ms");
+        assert_eq!(store.query_log_usage().rows, 1);
+    }
+
+    /// Rows written as JSON before rows were versioned still read.
+    #[test]
+    fn json_rows_of_the_previous_format_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("open");
+        let old = serde_json::json!({"query_id": "q-5-000001", "time_ms": 5, "who": "anonymous",
+            "remote": "127.0.0.1:9", "subject": "s", "purpose": "p", "access": "public",
+            "returned": [{"origin": "gulou", "seq": 3}]});
+        store
+            .tree
+            .insert(query_key((5, 1)), serde_json::to_vec(&old).expect("json"))
+            .expect("insert");
+        let rows = store.queries(10, None).expect("read");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            rows[0].returned,
+            vec![Returned {
+                origin: "gulou".into(),
+                seq: 3
+            }]
+        );
+        assert_eq!(rows[0].returned_more, 0);
+    }
+}
