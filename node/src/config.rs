@@ -87,6 +87,10 @@ struct ConfigFile {
     ops_listen: Option<String>,
     #[serde(default)]
     limits: crate::http::limits::LimitsFile,
+    #[serde(default)]
+    query_log: crate::store::QueryLogFile,
+    #[serde(default)]
+    disk: crate::store::DiskFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -208,6 +212,8 @@ pub struct Config {
     pub ops_listen: Option<SocketAddr>,
     /// Connection, size, time and rate limits of the API.
     pub limits: crate::http::limits::Limits,
+    /// The query log's budget and the free-space reserve (`[query_log]`, `[disk]`).
+    pub store_limits: crate::store::StoreLimits,
 }
 
 impl Config {
@@ -403,6 +409,10 @@ impl Config {
         };
         let limits =
             crate::http::limits::Limits::from_file(&file.limits).map_err(|e| err(path, e))?;
+        let store_limits = crate::store::StoreLimits {
+            query_log: file.query_log.check().map_err(|e| err(path, e))?,
+            disk: file.disk.check().map_err(|e| err(path, e))?,
+        };
         let positive =
             |key: &str, v: Option<usize>, default: usize| -> Result<usize, ConfigError> {
                 match v {
@@ -443,6 +453,7 @@ impl Config {
             tls,
             ops_listen,
             limits,
+            store_limits,
         })
     }
 }

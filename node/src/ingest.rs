@@ -298,6 +298,11 @@ impl Committer {
         to_signer: &std::sync::mpsc::SyncSender<Built>,
         done: &std::sync::mpsc::Receiver<Done>,
     ) {
+        // Nothing is built or signed for a store that would refuse it.
+        if let Err(w) = self.store.writable() {
+            fail(jobs, &CommitError(w.to_string()));
+            return;
+        }
         let started = Instant::now();
         let before = self.size;
         match self.build(&jobs) {

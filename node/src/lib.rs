@@ -115,9 +115,9 @@ impl Node {
             limits.max_connections_per_address = limits.max_connections_per_address.min(room);
         }
         let limits = Arc::new(limits);
-        std::fs::create_dir_all(&config.data_dir)
+        store::disk::private_dir(&config.data_dir)
             .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
-        let store = Store::open(&config.data_dir)
+        let store = Store::open_with(&config.data_dir, config.store_limits)
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
         let metrics = Metrics::new();
         for (origin, s) in store.log_states()? {
@@ -134,6 +134,12 @@ impl Node {
             config.member.clone(),
         ));
         let cancel = CancellationToken::new();
+        tokio::spawn(store::maintain(
+            store.clone(),
+            metrics.clone(),
+            config.store_limits,
+            cancel.child_token(),
+        ));
 
         // Replication transport and the server side of sync.
         let keypair = libp2p::identity::Keypair::from_protobuf_encoding(&config.transport_key)
@@ -346,6 +352,13 @@ impl NodeHandle {
         *self.state.tokens.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh.tokens);
         tracing::info!(tokens = ?counts, tls = self.tls.is_some(), "reloaded tokens and TLS files");
         Ok(())
+    }
+
+    /// Resolves when the store needs opening again to take writes (sled
+    /// refuses every write after an I/O error even once space is back):
+    /// the caller shuts the node down and starts it again.
+    pub async fn store_failed(&self) {
+        self.store.reopen_wanted().await;
     }
 
     /// Stops accepting requests, waits for in-flight ones (and their

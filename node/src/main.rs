@@ -51,6 +51,11 @@ fn main() -> ExitCode {
         std::process::abort();
     }));
 
+    // Whatever the caller's umask, files the node creates (sled's files,
+    // snapshots written later) are its user's only: they hold restricted
+    // records and the query log.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+
     let config = match Config::load(&args.config, args.data_dir) {
         Ok(c) => c,
         Err(e) => {
@@ -65,35 +70,78 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
-        let member = config.member.clone();
-        let config_tls = config.tls.is_some();
-        let node = match Node::start(config).await {
+    runtime.block_on(run(config))
+}
+
+/// Runs the node until a signal. When its store needs opening again (sled
+/// refuses writes after an I/O error, even once space is back), shuts it
+/// down and starts it again in this process: the same start as at boot,
+/// with its restore protection.
+async fn run(config: Config) -> ExitCode {
+    let member = config.member.clone();
+    let mut restarts = 0u32;
+    loop {
+        let node = match Node::start(config.clone()).await {
             Ok(n) => n,
-            Err(e) => {
+            Err(e) if restarts == 0 => {
                 eprintln!("rongxin-node: cannot start: {e:#}");
                 return ExitCode::FAILURE;
             }
-        };
-        let scheme = if config_tls { "https" } else { "http" };
-        println!(
-            "rongxin-node {member} listening on {scheme}://{}",
-            node.http_addr()
-        );
-        if let Some(ops) = node.ops_addr() {
-            println!("rongxin-node {member} serving /healthz and /metrics on http://{ops}");
-        }
-        wait_for_signal(&node).await;
-        tracing::info!("signal received; shutting down");
-        match node.shutdown().await {
-            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if restarts < MAX_RESTART_TRIES => {
+                // The old store may still be closing (sled's file lock).
+                tracing::warn!(error = format!("{e:#}"), "restart failed; retrying");
+                restarts += 1;
+                tokio::time::sleep(RESTART_PAUSE).await;
+                continue;
+            }
             Err(e) => {
-                eprintln!("rongxin-node: shutdown failed: {e:#}");
-                ExitCode::FAILURE
+                eprintln!("rongxin-node: cannot restart: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if restarts == 0 {
+            let scheme = if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            println!(
+                "rongxin-node {member} listening on {scheme}://{}",
+                node.http_addr()
+            );
+            if let Some(ops) = node.ops_addr() {
+                println!("rongxin-node {member} serving /healthz and /metrics on http://{ops}");
             }
         }
-    })
+        let failed = tokio::select! {
+            _ = wait_for_signal(&node) => false,
+            _ = node.store_failed() => true,
+        };
+        if !failed {
+            tracing::info!("signal received; shutting down");
+            return match node.shutdown().await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("rongxin-node: shutdown failed: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        tracing::warn!("restarting to open the store again after a failed write");
+        if let Err(e) = node.shutdown().await {
+            // The final flush fails on a store that refuses writes; what it
+            // held unflushed was never acknowledged.
+            tracing::warn!(error = format!("{e:#}"), "shutdown before the restart");
+        }
+        restarts = 1;
+    }
 }
+
+/// Tries of a restart before giving up (the old store's files may take a
+/// moment to close).
+const MAX_RESTART_TRIES: u32 = 30;
+/// Pause between tries.
+const RESTART_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Waits for SIGTERM or SIGINT; reloads on each SIGHUP meanwhile.
 async fn wait_for_signal(node: &rongxin_node::NodeHandle) {

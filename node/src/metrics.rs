@@ -90,6 +90,10 @@ pub struct Metrics {
     pub forward_errors: Family<OriginLabel, Counter>,
     /// Entries acknowledged by the province.
     pub forwarded_entries: Counter,
+    /// 1 while the store takes writes, 0 while it refuses them (disk full, failed write).
+    pub store_writable: Gauge,
+    /// Bytes of query log rows held (bounded by `[query_log] max_bytes`).
+    pub query_log_bytes: Gauge,
 }
 
 /// Labels of a replication lag.
@@ -222,6 +226,19 @@ impl Metrics {
             "Requests and connections refused by a limit (docs/operations.md, limits)",
             http_limited.clone(),
         );
+        let store_writable = Gauge::default();
+        store_writable.set(1);
+        registry.register(
+            "store_writable",
+            "1 while the store takes writes, 0 while it refuses them (see /healthz for why)",
+            store_writable.clone(),
+        );
+        let query_log_bytes = Gauge::default();
+        registry.register(
+            "query_log_bytes",
+            "Bytes of query log rows held, bounded by [query_log] max_bytes",
+            query_log_bytes.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             http_connections,
@@ -243,6 +260,8 @@ impl Metrics {
             store_bytes,
             http_requests,
             queries,
+            store_writable,
+            query_log_bytes,
         }
     }
 

@@ -10,9 +10,9 @@ use rongxin_protocol::entry::{Entry, Op};
 use rongxin_protocol::record::Record;
 use rongxin_protocol::value::{Date, FieldValue};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::store::{Store, StoreError};
+use crate::store::{QueryLogRow, Returned, Store, StoreError};
 
 /// Most records one profile reads.
 pub const MAX_PROFILE_RECORDS: usize = 10_000;
@@ -201,7 +201,7 @@ pub fn parse_query_id(s: &str) -> Option<(u64, u32)> {
     Some((ms.parse().ok()?, n.parse().ok()?))
 }
 
-/// The query log entry of a profile answer.
+/// The query log row of a profile answer (bounded: see [`QueryLogRow::new`]).
 pub fn log_entry(
     profile: &Profile,
     subject: &str,
@@ -209,21 +209,19 @@ pub fn log_entry(
     purpose: &str,
     remote: &str,
     time_ms: i64,
-) -> Value {
-    let returned: Vec<Value> = profile
-        .records
-        .values()
-        .flatten()
-        .map(|r| json!({"origin": r.origin, "seq": r.seq}))
-        .collect();
-    json!({
-        "query_id": profile.query_id,
-        "time_ms": time_ms,
-        "who": who,
-        "remote": remote,
-        "subject": subject,
-        "purpose": purpose,
-        "access": profile.access,
-        "returned": returned,
-    })
+) -> QueryLogRow {
+    let returned = profile.records.values().flatten().map(|r| Returned {
+        origin: r.origin.clone(),
+        seq: r.seq,
+    });
+    QueryLogRow::new(
+        profile.query_id.clone(),
+        time_ms,
+        who,
+        remote,
+        subject,
+        purpose,
+        profile.access.as_str(),
+        returned,
+    )
 }

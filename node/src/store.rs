@@ -17,16 +17,31 @@
 //! | `L` | origin | [`LogState`]: size, root, signed checkpoint note |
 //! | `R` | bincode(record key) | [`RecordState`] |
 //! | `S` | subject code, 0, bincode(record key) | empty: subject index |
-//! | `Q` | query id (time ms u64 BE, counter u32 BE) | query log entry (JSON) |
+//! | `Q` | query id (time ms u64 BE, counter u32 BE) | [`QueryLogRow`], version 1 (rows written before versioning are JSON and still read) |
 //! | `X` | origin, 0, time ms (u64 BE) | equivocation evidence (JSON) |
 //! | `B` | `r` or `b`, list category, 0, bincode(record key) | empty: red/black list index |
 //! | `F` | origin | forward cursor: entries the province acknowledged (u64 BE) |
 //! | `M` | `halt/<origin>` | present while an origin is halted after equivocation |
 //! | `M` | `roster` | the newest verified roster note received from peers |
+//! | `M` | `probe` | time of the last write probe after a failed write (ms, u64 BE) |
+//!
+//! Every write first asks the disk guard ([`disk`]) whether the store may
+//! be written; a refused or failed write is [`StoreError::NotWritable`],
+//! which the API answers with 503.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+
+pub mod disk;
+mod maintain;
+mod querylog;
+
+pub use disk::{DiskConfig, DiskFile, Unwritable};
+pub use maintain::maintain;
+pub use querylog::{
+    MAX_RETURNED, QueryLogConfig, QueryLogFile, QueryLogRow, QueryLogUsage, Returned,
+};
 
 use bincode::{Decode, Encode};
 use rongxin_protocol::entry::{RevokeReason, SignedEntry};
@@ -83,6 +98,17 @@ pub enum StoreError {
     /// A Merkle computation over stored hashes failed.
     #[error("store: {0}")]
     Merkle(#[from] MerkleError),
+    /// The store refuses writes for now (disk nearly full, a failed write).
+    #[error("{0}")]
+    NotWritable(#[from] Unwritable),
+    /// The data directory's permissions cannot be set.
+    #[error("store: cannot make {path} private (0700/0600): {error}")]
+    Permissions {
+        /// The directory.
+        path: String,
+        /// The system's answer.
+        error: std::io::Error,
+    },
 }
 
 fn bincode_config() -> impl bincode::config::Config {
@@ -267,15 +293,44 @@ pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
     published: Arc<RwLock<BTreeMap<String, LogState>>>,
+    guard: Arc<disk::Guard>,
+    qlog: Arc<querylog::Budget>,
+    reopen: Arc<tokio::sync::Notify>,
+}
+
+/// What bounds the store's use of the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// The free-space reserve.
+    pub disk: DiskConfig,
+    /// The query log's budget.
+    pub query_log: QueryLogConfig,
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, checking its format version.
+    /// Opens (or creates) the store in `dir` with default limits.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(dir, StoreLimits::default())
+    }
+
+    /// Opens (or creates) the store in `dir`, checking its format version.
+    /// `dir` and everything in it is made private to the node's user.
+    pub fn open_with(dir: &Path, limits: StoreLimits) -> Result<Store, StoreError> {
+        let path = dir.join("store");
+        let private = |r: std::io::Result<()>| {
+            r.map_err(|error| StoreError::Permissions {
+                path: dir.display().to_string(),
+                error,
+            })
+        };
+        private(disk::private_dir(dir))?;
+        private(disk::private_dir(&path))?;
         let db = sled::Config::new()
-            .path(dir.join("store"))
+            .path(&path)
             .cache_capacity(256 * 1024 * 1024)
             .open()?;
+        // sled created its files with the process umask.
+        private(disk::private_tree(&path))?;
         let tree = db.open_tree(TREE)?;
         let meta = prefixed(P_META, b"format");
         match tree.get(&meta)? {
@@ -300,21 +355,83 @@ impl Store {
             let origin = String::from_utf8_lossy(&k[1..]).into_owned();
             published.insert(origin, decode(&v, "log state", &k)?);
         }
+        let qlog = querylog::Budget::count(&tree, limits.query_log)?;
         Ok(Store {
             db,
             tree,
             published: Arc::new(RwLock::new(published)),
+            guard: Arc::new(disk::Guard::new(dir, limits.disk)),
+            qlog: Arc::new(qlog),
+            reopen: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    /// Ok if the store takes writes now; otherwise why not.
+    pub fn writable(&self) -> Result<(), Unwritable> {
+        self.guard.check()
+    }
+
+    /// Looks at the disk again, and returns why the store is still not
+    /// writable, if it is not. While it is not and there is space again,
+    /// writes and flushes a probe value: if both succeed writes resume; if
+    /// they fail with space available, sled has given up after an I/O
+    /// error and only opening the store again clears that:
+    /// [`Store::reopen_wanted`] fires.
+    pub fn probe(&self) -> Option<Unwritable> {
+        if self.guard.state().is_none() {
+            return self.guard.check().err();
+        }
+        if let Err(low) = self.guard.space() {
+            self.guard.still_low(low);
+            return self.guard.state();
+        }
+        let now = crate::ingest::now_ms().to_be_bytes();
+        let probe = self
+            .tree
+            .insert(prefixed(P_META, b"probe"), &now)
+            .and_then(|_| self.db.flush());
+        match probe {
+            Ok(_) => self.guard.recovered(),
+            Err(e) => {
+                self.guard.failed(&e);
+                tracing::error!(error = %e, "the store refuses writes with space available: sled stops writing after an I/O error until it is opened again; reopening");
+                self.reopen.notify_one();
+            }
+        }
+        self.guard.state()
+    }
+
+    /// Resolves once the store needs opening again to take writes (see
+    /// [`Store::probe`]).
+    pub async fn reopen_wanted(&self) {
+        self.reopen.notified().await;
+    }
+
+    /// Refuses a write while the store is not writable.
+    fn writing(&self) -> Result<(), StoreError> {
+        Ok(self.guard.check()?)
+    }
+
+    /// The result of a write: a failure makes the store not writable.
+    fn wrote<T>(&self, r: sled::Result<T>) -> Result<T, StoreError> {
+        r.map_err(|e| {
+            self.guard.failed(&e);
+            StoreError::NotWritable(Unwritable::WriteFailed {
+                error: e.to_string(),
+            })
         })
     }
 
     /// Applies a batch atomically (not yet durable: see [`Store::flush`]),
-    /// then publishes the log states it sets.
+    /// then publishes the log states it sets. Refused while the store is
+    /// not writable.
     pub fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.writing()?;
         let mut b = batch.batch;
         for (origin, start, run) in batch.hash_runs {
             b.insert(log_key(P_HASH, &origin, start), run);
         }
-        self.tree.apply_batch(b)?;
+        self.wrote(self.tree.apply_batch(b))?;
         let mut published = self.published.write().unwrap_or_else(|p| p.into_inner());
         for (origin, state) in batch.logs {
             published.insert(origin, state);
@@ -322,15 +439,17 @@ impl Store {
         Ok(())
     }
 
-    /// Makes everything applied so far durable.
+    /// Makes everything applied so far durable. Not refused for low
+    /// space: what was applied is better on disk than only in memory.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let r = self.db.flush_async().await;
+        self.wrote(r)?;
         Ok(())
     }
 
     /// Makes everything applied so far durable, blocking.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.wrote(self.db.flush())?;
         Ok(())
     }
 
@@ -426,41 +545,6 @@ impl Store {
         }
         Ok(out)
     }
-
-    /// Appends to the query log (查询登记).
-    pub fn log_query(&self, id: (u64, u32), entry: &serde_json::Value) -> Result<(), StoreError> {
-        let mut k = vec![P_QUERY];
-        k.extend_from_slice(&id.0.to_be_bytes());
-        k.extend_from_slice(&id.1.to_be_bytes());
-        self.tree
-            .insert(k, serde_json::to_vec(entry).unwrap_or_default())?;
-        Ok(())
-    }
-
-    /// The newest query log entries, before `before` if given.
-    pub fn queries(
-        &self,
-        limit: usize,
-        before: Option<(u64, u32)>,
-    ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let end = match before {
-            Some((ms, n)) => {
-                let mut k = vec![P_QUERY];
-                k.extend_from_slice(&ms.to_be_bytes());
-                k.extend_from_slice(&n.to_be_bytes());
-                k
-            }
-            None => vec![P_QUERY + 1],
-        };
-        let mut out = Vec::new();
-        for kv in self.tree.range(vec![P_QUERY]..end).rev().take(limit) {
-            let (k, v) = kv?;
-            out.push(
-                serde_json::from_slice(&v).map_err(|e| corrupt("query log", &k, &e.to_string()))?,
-            );
-        }
-        Ok(out)
-    }
 }
 
 impl Store {
@@ -508,12 +592,12 @@ impl Store {
 
     /// Sets and flushes the forward cursor of `origin`.
     pub async fn set_forward_cursor(&self, origin: &str, cursor: u64) -> Result<(), StoreError> {
-        self.tree.insert(
+        self.writing()?;
+        self.wrote(self.tree.insert(
             prefixed(P_FORWARD, origin.as_bytes()),
             &cursor.to_be_bytes(),
-        )?;
-        self.db.flush_async().await?;
-        Ok(())
+        ))?;
+        self.flush().await
     }
 
     /// Stores equivocation evidence about `origin`.
@@ -523,10 +607,11 @@ impl Store {
         evidence: &serde_json::Value,
     ) -> Result<(), StoreError> {
         let ms = evidence["detected_ms"].as_u64().unwrap_or(0);
-        self.tree.insert(
+        self.writing()?;
+        self.wrote(self.tree.insert(
             log_key(P_EVIDENCE, origin, ms),
             serde_json::to_vec(evidence).unwrap_or_default(),
-        )?;
+        ))?;
         Ok(())
     }
 
@@ -544,10 +629,11 @@ impl Store {
     /// Halts or resumes acceptance of `origin`'s entries.
     pub fn set_halted(&self, origin: &str, halted: bool) -> Result<(), StoreError> {
         let k = prefixed(P_META, format!("halt/{origin}").as_bytes());
+        self.writing()?;
         if halted {
-            self.tree.insert(k, &[][..])?;
+            self.wrote(self.tree.insert(k, &[][..]))?;
         } else {
-            self.tree.remove(k)?;
+            self.wrote(self.tree.remove(k))?;
         }
         Ok(())
     }
@@ -570,10 +656,12 @@ impl Store {
 
     /// Keeps the newest roster note received.
     pub fn put_roster(&self, note: &str) -> Result<(), StoreError> {
-        self.tree
-            .insert(prefixed(P_META, b"roster"), note.as_bytes())?;
-        self.db.flush()?;
-        Ok(())
+        self.writing()?;
+        self.wrote(
+            self.tree
+                .insert(prefixed(P_META, b"roster"), note.as_bytes()),
+        )?;
+        self.flush_blocking()
     }
 
     /// The newest roster note received, if any.

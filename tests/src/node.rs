@@ -114,10 +114,18 @@ impl TestNode {
     /// Starts a node from `config` on free ports and a fresh data directory.
     /// A port taken between choosing and binding it is retried with another.
     pub fn start(config: NodeConfig) -> TestNode {
-        let mut data = tempfile::Builder::new()
+        let data = tempfile::Builder::new()
             .prefix("rongxin-node-")
             .tempdir()
             .expect("data dir");
+        TestNode::start_in(config, data)
+    }
+
+    /// Starts a node from `config` with its data directory at
+    /// `scratch/data` (which may already exist, e.g. as a mount point) and
+    /// its log beside it.
+    pub fn start_in(config: NodeConfig, scratch: tempfile::TempDir) -> TestNode {
+        let mut data = scratch;
         let log = data.path().join("node.log");
         let mut last = String::new();
         for _ in 0..5 {

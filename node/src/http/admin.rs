@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -14,10 +14,19 @@ use serde_json::{Value, json};
 use super::extract::Query;
 use super::{ApiError, AppState, require_admin, require_ops};
 use crate::query::parse_query_id;
+use crate::store::StoreError;
 
-/// `GET /healthz`.
+/// `GET /healthz`: 200 `ok` while the node runs and its store takes
+/// writes; 503 with the reason (and `Retry-After`) while it cannot write,
+/// though it still answers reads.
 pub async fn get_healthz(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
     state.store.log_state(&state.config.member)?;
+    let store = state.store.clone();
+    // One statvfs: cheap, but a system call on a possibly sick disk.
+    let writable = tokio::task::spawn_blocking(move || store.writable())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    writable.map_err(|w| ApiError::from(StoreError::from(w)))?;
     Ok("ok\n")
 }
 
@@ -103,7 +112,9 @@ pub async fn get_query_log(
             })?),
         };
     let entries = state.store.queries(q.limit.clamp(1, 1000), before)?;
-    Ok(Json(json!({"entries": entries})))
+    Ok(Json(
+        json!({"entries": entries, "usage": state.store.query_log_usage()}),
+    ))
 }
 
 /// `GET /v1/catalog`.

@@ -249,10 +249,31 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
+        if let StoreError::NotWritable(w) = &e {
+            // Logged by the store when it changes; not once per request.
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_writable",
+                w.to_string(),
+            );
+        }
+        if let StoreError::Sled(sled::Error::Io(_)) = &e {
+            // The disk, not the request: worth a retry (see /healthz).
+            tracing::error!(error = %e, "store I/O error while answering");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("{e}; the node recovers by itself once the disk is fixed (see /healthz)"),
+            );
+        }
         tracing::error!(error = %e, "store error while answering");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
     }
 }
+
+/// Seconds a client is told to wait before retrying after a 503: the
+/// causes (a full disk, a shutdown) take a while to go away.
+pub const RETRY_AFTER_SECONDS: u64 = 30;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -262,6 +283,12 @@ impl IntoResponse for ApiError {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(RETRY_AFTER_SECONDS),
             );
         }
         resp

@@ -9,6 +9,7 @@ mod bad_input;
 mod config;
 mod crash;
 mod ctl;
+mod disk;
 mod lifecycle;
 mod limits;
 mod lists;
