@@ -180,14 +180,17 @@ impl Record {
             "decision_date",
             "fields",
         ];
-        for k in obj.keys() {
-            if !KNOWN.contains(&k.as_str()) {
-                errors.push(RecordError::new(
-                    k.as_str(),
+        unknown_keys(
+            &mut errors,
+            "record",
+            obj.keys().filter(|k| !KNOWN.contains(&k.as_str())),
+            |k| {
+                (
+                    k.to_owned(),
                     format!("unknown key; a record has {}", KNOWN.join(", ")),
-                ));
-            }
-        }
+                )
+            },
+        );
         let mut text = |path: &str, v: Option<&Value>| -> String {
             match v {
                 Some(Value::String(s)) => s.clone(),
@@ -220,9 +223,17 @@ impl Record {
             ("authority", authority, &["name", "code"][..]),
         ] {
             if let Some(o) = obj_opt {
-                for k in o.keys().filter(|k| !keys.contains(&k.as_str())) {
-                    errors.push(RecordError::new(format!("{name}.{k}"), "unknown key"));
-                }
+                unknown_keys(
+                    &mut errors,
+                    name,
+                    o.keys().filter(|k| !keys.contains(&k.as_str())),
+                    |k| {
+                        (
+                            format!("{name}.{k}"),
+                            format!("unknown key; {name} has {}", keys.join(", ")),
+                        )
+                    },
+                );
             } else if let Some(v) = obj.get(name) {
                 errors.push(RecordError::new(
                     name,
@@ -279,7 +290,12 @@ impl Record {
             None => {}
             Some(Value::Object(map)) => {
                 if let Some(spec) = kind_spec {
+                    let mut unknown = Vec::new();
                     for (name, v) in map {
+                        if spec.field(name).is_none() {
+                            unknown.push(name);
+                            continue;
+                        }
                         match spec.value_from_json(name, v) {
                             Ok(fv) => {
                                 fields.insert(name.clone(), fv);
@@ -288,6 +304,17 @@ impl Record {
                                 .push(RecordError::new(format!("fields.{name}"), e.to_string())),
                         }
                     }
+                    let known: Vec<&str> = spec.fields.iter().map(|f| f.name.as_str()).collect();
+                    unknown_keys(&mut errors, "fields", unknown.into_iter(), |k| {
+                        (
+                            format!("fields.{k}"),
+                            format!(
+                                "no such field in kind {} (its fields are {})",
+                                spec.code,
+                                known.join(", ")
+                            ),
+                        )
+                    });
                 }
             }
             Some(other) => errors.push(RecordError::new(
@@ -422,6 +449,38 @@ impl Record {
         } else {
             Err(errors)
         }
+    }
+}
+
+/// Most unknown keys of one object named one by one in a record's errors;
+/// the rest are counted in one more error. A record of a hundred thousand
+/// junk keys then costs a few errors, not a hundred thousand messages.
+pub const MAX_UNKNOWN_KEYS_NAMED: usize = 5;
+
+/// Adds one error per unknown key (`error` gives its field and problem),
+/// up to [`MAX_UNKNOWN_KEYS_NAMED`], and one error on `at` counting the rest.
+fn unknown_keys<'k>(
+    errors: &mut Vec<RecordError>,
+    at: &str,
+    keys: impl Iterator<Item = &'k String>,
+    error: impl Fn(&str) -> (String, String),
+) {
+    let mut more = 0usize;
+    for (i, k) in keys.enumerate() {
+        if i < MAX_UNKNOWN_KEYS_NAMED {
+            let (field, problem) = error(k);
+            errors.push(RecordError::new(field, problem));
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        errors.push(RecordError::new(
+            at,
+            format!(
+                "{more} more unknown keys, not listed; remove every key the format does not define"
+            ),
+        ));
     }
 }
 

@@ -231,3 +231,36 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn junk_keys_cost_a_few_errors_not_one_each() {
+    use rongxin_protocol::record::MAX_UNKNOWN_KEYS_NAMED;
+    let mut v = serde_json::to_value(cf_record("x")).unwrap();
+    for i in 0..100_000 {
+        v[format!("k{i}")] = json!(0);
+        v["fields"][format!("F{i}")] = json!(0);
+        v["subject"][format!("s{i}")] = json!(0);
+    }
+    let errs = Record::from_json(&v, &catalog()).unwrap_err();
+    assert_eq!(
+        errs.len(),
+        3 * (MAX_UNKNOWN_KEYS_NAMED + 1),
+        "{}",
+        describe(&errs)
+    );
+    let summaries: Vec<(&str, &str)> = errs
+        .iter()
+        .filter(|e| e.problem.contains("more unknown keys"))
+        .map(|e| (e.field.as_str(), e.problem.as_str()))
+        .collect();
+    let more = format!("{} more unknown keys", 100_000 - MAX_UNKNOWN_KEYS_NAMED);
+    assert_eq!(summaries.len(), 3, "{}", describe(&errs));
+    assert!(
+        summaries.iter().all(|(_, p)| p.starts_with(&more)),
+        "{summaries:?}"
+    );
+    assert_eq!(
+        summaries.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+        ["record", "subject", "fields"]
+    );
+}
