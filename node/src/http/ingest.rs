@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use self::body::{BodyError, ErrorBudget, Listed, MAX_PROBLEM_CHARS, Problem, cut};
+use self::body::{BodyError, ErrorBudget, Limit, Listed, MAX_PROBLEM_CHARS, Problem, cut};
 
 use super::{ApiError, AppState, require_department};
 use crate::config::Department;
@@ -29,7 +29,12 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    body::read_limited(body, declared, state.config.max_body_bytes)
+    let limit = Limit {
+        bytes: state.config.max_body_bytes,
+        why: "max_body_bytes",
+        fix: "split it into smaller requests",
+    };
+    body::read_limited(body, declared, limit)
         .await
         .map_err(body_error)
 }
@@ -367,7 +372,11 @@ pub async fn post_revoke(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let limit = state.config.max_body_bytes.min(MAX_REVOKE_BODY_BYTES);
+    let limit = Limit {
+        bytes: state.config.max_body_bytes.min(MAX_REVOKE_BODY_BYTES),
+        why: "the limit of a revoke request",
+        fix: "a revoke request is a key, a reason and a basis of at most 2,000 characters",
+    };
     let bytes = body::read_limited(body, declared, limit)
         .await
         .map_err(body_error)?;

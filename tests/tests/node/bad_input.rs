@@ -419,3 +419,112 @@ fn assert_capped(v: &Value) {
     }
     assert!(listed <= 1000 + results.len(), "{listed} errors listed");
 }
+
+#[test]
+fn implausible_records_are_refused_naming_the_field() {
+    let (fed, node, records) = crate::gulou();
+    let c = node.client();
+    let token = fed.token("gulou");
+    c.submit_accepted(&token, &[records.record("gulou", "CF")]);
+    let before = head(c);
+    let good = records.record("gulou", "CF");
+    let text = records.text_field("CF");
+    let with = |path: &[&str], to: Value| {
+        let mut r = good.clone();
+        match path {
+            [a] => r[*a] = to,
+            [a, b] => r[*a][*b] = to,
+            _ => unreachable!("paths of one or two keys"),
+        }
+        r
+    };
+
+    // Control characters: none in names and numbers, only tab and line
+    // breaks in free text.
+    let r = with(&["fields", &text], json!("经营场所\u{7}未公示"));
+    rejected(c, &token, &r, &format!("fields.{text}"), "U+0007");
+    let r = with(&["subject", "name"], json!("福州\u{1b}[2J某公司"));
+    rejected(c, &token, &r, "subject.name", "U+001B");
+    let r = with(&["record_no"], json!("榕鼓\u{85}罚"));
+    rejected(c, &token, &r, "record_no", "U+0085");
+    // Dates: the decision between 1949-10-01 and tomorrow, other dates
+    // until 2099-12-31.
+    for d in ["0001-01-01", "1900-01-01", "9999-12-31", "2999-01-01"] {
+        let r = with(&["decision_date"], json!(d));
+        rejected(c, &token, &r, "decision_date", d);
+    }
+    for d in ["0001-01-01", "9999-12-31"] {
+        let r = with(&["fields", "CF_YXQ"], json!(d));
+        rejected(c, &token, &r, "fields.CF_YXQ", "2099-12-31");
+    }
+    // Amounts are never negative.
+    let r = with(&["fields", "CF_NR_FK"], json!("-0.2"));
+    rejected(c, &token, &r, "fields.CF_NR_FK", "negative");
+    // Empty required values say which field and what is expected.
+    let r = with(&["decision_date"], json!(""));
+    rejected(c, &token, &r, "decision_date", "YYYY-MM-DD");
+    let r = with(&["subject", "class"], json!(""));
+    rejected(c, &token, &r, "subject.class", "legal_person");
+
+    assert_eq!(head(c), before, "an implausible record changed the log");
+
+    // What real exports hold is signed: paragraphs and tabs in free text,
+    // long-term validity, a zero fine, a decision of today.
+    let mut r = with(
+        &["fields", &text],
+        json!("一、未公示许可证；\r\n二、\t未建立台账。"),
+    );
+    r["fields"]["CF_YXQ"] = json!("2099-12-31");
+    r["fields"]["CF_NR_FK"] = json!("0");
+    let answer = c.submit(&token, &[r]);
+    assert_eq!(statuses(&answer), ["accepted"], "{answer:#}");
+}
+
+#[test]
+fn revoke_body_errors_are_bounded_and_in_the_error_shape() {
+    let (fed, node, records) = crate::gulou();
+    let c = node.client();
+    let token = fed.token("gulou");
+    let t = Some(token.as_str());
+    let good = records.record("gulou", "CF");
+    c.submit_accepted(&token, std::slice::from_ref(&good));
+    let before = head(c);
+    let key = json!({
+        "kind": "CF",
+        "jurisdiction": good["jurisdiction"],
+        "authority_code": good["authority"]["code"],
+        "record_no": good["record_no"],
+    });
+    let revoke = |ct: Option<&str>, body: &[u8]| c.post("/v1/records/revoke", t, ct, body);
+
+    revoke(JSON, b"{\"key\": ").expect_error(400, "bad_request");
+    revoke(Some("text/csv"), b"key,reason").expect_error(415, "unsupported_media_type");
+    // An unknown key of 50,000 characters is not echoed whole.
+    let long = format!(
+        "{{\"{}\": 1, \"key\": {key}, \"reason\": \"repair\", \"basis\": \"x\"}}",
+        "k".repeat(50_000)
+    );
+    let msg = revoke(JSON, long.as_bytes()).expect_error(400, "bad_request");
+    assert!(
+        msg.chars().count() <= 300,
+        "{} characters",
+        msg.chars().count()
+    );
+    // A revoke request is a few KiB: 64 KiB is plenty.
+    let big = format!(
+        "{{\"key\": {key}, \"reason\": \"repair\", \"basis\": \"{}\"}}",
+        "x".repeat(70 * 1024)
+    );
+    let msg = revoke(JSON, big.as_bytes()).expect_error(413, "payload_too_large");
+    assert!(msg.contains("65536"), "{msg}");
+    // The basis names a document, on one line.
+    let r = c.revoke(&token, &key, "repair", "榕鼓信修\u{7}〔2026〕3号");
+    let msg = r.expect_error(400, "bad_request");
+    assert!(msg.contains("U+0007"), "{msg}");
+
+    assert_eq!(head(c), before, "a refused revoke changed the log");
+    let v = c
+        .revoke(&token, &key, "repair", "榕鼓信修〔2026〕3号")
+        .ok_json();
+    assert_eq!(v["status"], "accepted", "{v:#}");
+}

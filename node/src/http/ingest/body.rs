@@ -34,10 +34,14 @@ pub const MAX_PROBLEM_CHARS: usize = 300;
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
     /// More bytes than `max_body_bytes`.
-    #[error("request body is larger than max_body_bytes = {limit}; split it into smaller requests")]
+    #[error("request body is larger than {limit} bytes ({why}); {fix}")]
     TooLarge {
-        /// The configured limit.
+        /// The limit in bytes.
         limit: usize,
+        /// Where the limit comes from.
+        why: &'static str,
+        /// What to do.
+        fix: &'static str,
     },
     /// The connection failed while the body was being read.
     #[error("the request body could not be read to its end: {0}")]
@@ -91,24 +95,40 @@ impl BodyError {
     }
 }
 
+/// A body size limit, and how an answer explains it.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    /// Most bytes.
+    pub bytes: usize,
+    /// Where the limit comes from, such as `max_body_bytes`.
+    pub why: &'static str,
+    /// What the client should do.
+    pub fix: &'static str,
+}
+
 /// Reads the body into one buffer of at most `limit` bytes, refusing it as
 /// soon as it grows past. The buffer is sized once from `Content-Length`
 /// (when that is within the limit) so that it is not regrown and copied.
 pub async fn read_limited(
     body: Body,
     declared: Option<usize>,
-    limit: usize,
+    limit: Limit,
 ) -> Result<Vec<u8>, BodyError> {
     use futures::StreamExt as _;
-    if declared.is_some_and(|n| n > limit) {
-        return Err(BodyError::TooLarge { limit });
+    let too_large = || BodyError::TooLarge {
+        limit: limit.bytes,
+        why: limit.why,
+        fix: limit.fix,
+    };
+    if declared.is_some_and(|n| n > limit.bytes) {
+        return Err(too_large());
     }
     let mut buf = Vec::with_capacity(declared.unwrap_or(0));
     let mut data = body.into_data_stream();
     while let Some(chunk) = data.next().await {
         let chunk = chunk.map_err(|e| BodyError::Unreadable(e.to_string()))?;
-        if buf.len().saturating_add(chunk.len()) > limit {
-            return Err(BodyError::TooLarge { limit });
+        if buf.len().saturating_add(chunk.len()) > limit.bytes {
+            return Err(too_large());
         }
         buf.extend_from_slice(&chunk);
     }
