@@ -25,18 +25,22 @@ use crate::ingest::{Job, Outcome};
 
 /// Reads the body up to `max_body_bytes`, answering 413 past it.
 async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
     let limit = Limit {
         bytes: state.config.max_body_bytes,
         why: "max_body_bytes",
         fix: "split it into smaller requests",
     };
-    body::read_limited(body, declared, limit)
+    body::read_limited(body, content_length(headers), limit)
         .await
         .map_err(body_error)
+}
+
+/// The declared body length, to size the buffer once and refuse early.
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
 }
 
 fn body_error(e: BodyError) -> ApiError {
@@ -202,7 +206,10 @@ impl RecordResult {
     }
 }
 
-fn pairs(errors: Vec<RecordError>) -> Vec<(String, String)> {
+/// A record's errors as `(field, problem)`, for the [`ErrorBudget`].
+type Errors = Vec<(String, String)>;
+
+fn pairs(errors: Vec<RecordError>) -> Errors {
     errors.into_iter().map(|e| (e.field, e.problem)).collect()
 }
 
@@ -212,7 +219,7 @@ fn check_record(
     raw: &RawValue,
     catalog: &Catalog,
     today: Date,
-) -> Result<(Record, Vec<String>), Vec<(String, String)>> {
+) -> Result<(Record, Vec<String>), Errors> {
     let value = body::record_value(raw).map_err(|p| vec![("record".to_owned(), p)])?;
     let (record, warnings) = Record::from_json_with_warnings(&value, catalog).map_err(pairs)?;
     drop(value);
@@ -368,16 +375,12 @@ pub async fn post_revoke(
         Ok(d) => d,
         Err(e) => return Err(refuse(&state, body, e).await),
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
     let limit = Limit {
         bytes: state.config.max_body_bytes.min(MAX_REVOKE_BODY_BYTES),
         why: "the limit of a revoke request",
         fix: "a revoke request is a key, a reason and a basis of at most 2,000 characters",
     };
-    let bytes = body::read_limited(body, declared, limit)
+    let bytes = body::read_limited(body, content_length(&headers), limit)
         .await
         .map_err(body_error)?;
     // serde's message echoes what it did not expect (an unknown key, a
