@@ -20,7 +20,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use crate::value::{Date, Decimal, FieldValue, ValueError};
+use crate::value::{Date, Decimal, FieldValue, ValueError, control_character};
 
 /// The only `format` tag this code reads.
 pub const FORMAT: &str = "rongxin-catalog/1";
@@ -584,6 +584,31 @@ impl FieldSpec {
         }
     }
 
+    fn check_for_signing(&self, v: &FieldValue) -> Result<(), FieldProblem> {
+        let (earliest, latest) = (Date::EARLIEST_PLAUSIBLE, Date::LATEST_PLAUSIBLE);
+        match (self.field_type, v) {
+            (FieldType::Text, FieldValue::Text(t)) => match control_character(t, true) {
+                Some((at, c)) => Err(FieldProblem::ControlCharacter {
+                    at,
+                    code: u32::from(c),
+                }),
+                None => Ok(()),
+            },
+            (_, FieldValue::Date(d)) if !(earliest..=latest).contains(d) => {
+                Err(FieldProblem::ImplausibleDate {
+                    date: *d,
+                    earliest,
+                    latest,
+                })
+            }
+            (_, FieldValue::Decimal(d)) if d.is_negative() => {
+                Err(FieldProblem::Negative(d.to_string()))
+            }
+            (_, FieldValue::Integer(i)) if *i < 0 => Err(FieldProblem::Negative(i.to_string())),
+            _ => Ok(()),
+        }
+    }
+
     fn validate(&self) -> Result<(), FieldSpecProblem> {
         use FieldSpecProblem as P;
         let name = self.name.as_str();
@@ -704,6 +729,34 @@ impl RecordKind {
             };
             errors.extend(problem.map(|p| self.error(spec, p)));
         }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The ingest rules of kind-specific fields, on top of
+    /// [`RecordKind::check_fields`]: free text holds no control character
+    /// but tab and line breaks (see [`crate::value::control_character`]),
+    /// dates lie within [`Date::EARLIEST_PLAUSIBLE`]..=[`Date::LATEST_PLAUSIBLE`],
+    /// and whole numbers and decimals (amounts, counts) are not negative.
+    ///
+    /// The origin applies these before it signs a new record; a replica
+    /// applies only `check_fields`, so that entries signed before a rule
+    /// was tightened keep verifying. Returns every problem found.
+    pub fn check_fields_for_signing(
+        &self,
+        fields: &BTreeMap<String, FieldValue>,
+    ) -> Result<(), Vec<FieldError>> {
+        let errors: Vec<FieldError> = self
+            .fields
+            .iter()
+            .filter_map(|spec| {
+                let problem = spec.check_for_signing(fields.get(&spec.name)?).err()?;
+                Some(self.error(spec, problem))
+            })
+            .collect();
         if errors.is_empty() {
             Ok(())
         } else {
@@ -937,6 +990,34 @@ pub enum FieldProblem {
     /// A credit code or ID number refused by the code check.
     #[error("{0}")]
     BadCode(String),
+    /// Free text holding a control character other than tab or a line
+    /// break (an ingest rule, see [`RecordKind::check_fields_for_signing`]).
+    #[error(
+        "holds the control character U+{code:04X} at character {at}: free text may hold tabs \
+         and line breaks but no other control character; remove it"
+    )]
+    ControlCharacter {
+        /// Position of the character, counting characters from 0.
+        at: usize,
+        /// Its code point.
+        code: u32,
+    },
+    /// A date outside the plausible range (an ingest rule).
+    #[error(
+        "{date} is outside {earliest} to {latest}, the dates a record can plausibly carry; \
+         check for a typing or export error (long-term validity is written {latest})"
+    )]
+    ImplausibleDate {
+        /// The date given.
+        date: Date,
+        /// The earliest plausible date.
+        earliest: Date,
+        /// The latest plausible date.
+        latest: Date,
+    },
+    /// A negative whole number or decimal (an ingest rule).
+    #[error("{0} is negative: amounts and counts are never below zero")]
+    Negative(String),
 }
 
 /// Why a catalog file was refused. Each message names the kind or field and

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::catalog::{Catalog, FieldType, SubjectClass};
 use crate::code::{self, CodeKind, CodeWarning};
-use crate::value::{Date, FieldValue};
+use crate::value::{Date, FieldValue, control_character};
 
 /// Longest subject or authority name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -180,14 +180,17 @@ impl Record {
             "decision_date",
             "fields",
         ];
-        for k in obj.keys() {
-            if !KNOWN.contains(&k.as_str()) {
-                errors.push(RecordError::new(
-                    k.as_str(),
+        unknown_keys(
+            &mut errors,
+            "record",
+            obj.keys().filter(|k| !KNOWN.contains(&k.as_str())),
+            |k| {
+                (
+                    k.to_owned(),
                     format!("unknown key; a record has {}", KNOWN.join(", ")),
-                ));
-            }
-        }
+                )
+            },
+        );
         let mut text = |path: &str, v: Option<&Value>| -> String {
             match v {
                 Some(Value::String(s)) => s.clone(),
@@ -220,9 +223,17 @@ impl Record {
             ("authority", authority, &["name", "code"][..]),
         ] {
             if let Some(o) = obj_opt {
-                for k in o.keys().filter(|k| !keys.contains(&k.as_str())) {
-                    errors.push(RecordError::new(format!("{name}.{k}"), "unknown key"));
-                }
+                unknown_keys(
+                    &mut errors,
+                    name,
+                    o.keys().filter(|k| !keys.contains(&k.as_str())),
+                    |k| {
+                        (
+                            format!("{name}.{k}"),
+                            format!("unknown key; {name} has {}", keys.join(", ")),
+                        )
+                    },
+                );
             } else if let Some(v) = obj.get(name) {
                 errors.push(RecordError::new(
                     name,
@@ -230,15 +241,24 @@ impl Record {
                 ));
             }
         }
+        // `text` has already reported a missing or mistyped value (and left
+        // it empty); an empty string given as the value still needs its
+        // own error, or the record would be refused with none.
+        let reported =
+            |errors: &[RecordError], field: &str| errors.iter().any(|e| e.field == field);
         let class = match serde_json::from_value::<SubjectClass>(Value::String(class.clone())) {
             Ok(c) => Some(c),
             Err(_) => {
-                if !class.is_empty() {
+                if !reported(&errors, "subject.class") {
                     errors.push(RecordError::new(
                         "subject.class",
-                        format!(
-                            "'{class}' is not a subject class: use legal_person, natural_person or individual_business"
-                        ),
+                        if class.is_empty() {
+                            "empty: give legal_person, natural_person or individual_business".to_owned()
+                        } else {
+                            format!(
+                                "'{class}' is not a subject class: use legal_person, natural_person or individual_business"
+                            )
+                        },
                     ));
                 }
                 None
@@ -247,8 +267,16 @@ impl Record {
         let date = match decision_date.parse::<Date>() {
             Ok(d) => Some(d),
             Err(e) => {
-                if !decision_date.is_empty() {
-                    errors.push(RecordError::new("decision_date", e.to_string()));
+                if !reported(&errors, "decision_date") {
+                    errors.push(RecordError::new(
+                        "decision_date",
+                        if decision_date.is_empty() {
+                            "empty: give the date of the decision as YYYY-MM-DD, for example 2026-03-01"
+                                .to_owned()
+                        } else {
+                            e.to_string()
+                        },
+                    ));
                 }
                 None
             }
@@ -262,7 +290,12 @@ impl Record {
             None => {}
             Some(Value::Object(map)) => {
                 if let Some(spec) = kind_spec {
+                    let mut unknown = Vec::new();
                     for (name, v) in map {
+                        if spec.field(name).is_none() {
+                            unknown.push(name);
+                            continue;
+                        }
                         match spec.value_from_json(name, v) {
                             Ok(fv) => {
                                 fields.insert(name.clone(), fv);
@@ -271,6 +304,17 @@ impl Record {
                                 .push(RecordError::new(format!("fields.{name}"), e.to_string())),
                         }
                     }
+                    let known: Vec<&str> = spec.fields.iter().map(|f| f.name.as_str()).collect();
+                    unknown_keys(&mut errors, "fields", unknown.into_iter(), |k| {
+                        (
+                            format!("fields.{k}"),
+                            format!(
+                                "no such field in kind {} (its fields are {})",
+                                spec.code,
+                                known.join(", ")
+                            ),
+                        )
+                    });
                 }
             }
             Some(other) => errors.push(RecordError::new(
@@ -408,6 +452,98 @@ impl Record {
     }
 }
 
+/// Most unknown keys of one object named one by one in a record's errors;
+/// the rest are counted in one more error. A record of a hundred thousand
+/// junk keys then costs a few errors, not a hundred thousand messages.
+pub const MAX_UNKNOWN_KEYS_NAMED: usize = 5;
+
+/// Adds one error per unknown key (`error` gives its field and problem),
+/// up to [`MAX_UNKNOWN_KEYS_NAMED`], and one error on `at` counting the rest.
+fn unknown_keys<'k>(
+    errors: &mut Vec<RecordError>,
+    at: &str,
+    keys: impl Iterator<Item = &'k String>,
+    error: impl Fn(&str) -> (String, String),
+) {
+    let mut more = 0usize;
+    for (i, k) in keys.enumerate() {
+        if i < MAX_UNKNOWN_KEYS_NAMED {
+            let (field, problem) = error(k);
+            errors.push(RecordError::new(field, problem));
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        errors.push(RecordError::new(
+            at,
+            format!(
+                "{more} more unknown keys, not listed; remove every key the format does not define"
+            ),
+        ));
+    }
+}
+
+/// Days past today (in Beijing time, as the caller computes it) that a
+/// decision date may lie: a department's clock may run a little ahead of
+/// the node's, and a decision signed just before midnight may arrive after.
+pub const DECISION_DATE_TOLERANCE_DAYS: u32 = 1;
+
+impl Record {
+    /// The ingest rules a record must pass to be signed on `today`, on top
+    /// of [`Record::check`]: the decision date lies between
+    /// [`Date::EARLIEST_PLAUSIBLE`] and today plus
+    /// [`DECISION_DATE_TOLERANCE_DAYS`], and the kind-specific fields pass
+    /// [`crate::catalog::RecordKind::check_fields_for_signing`] (no control
+    /// characters in free text, plausible dates, no negative amounts).
+    ///
+    /// Only the origin applies these, before signing: a replica checks
+    /// [`Record::check`] alone, so that history signed under earlier rules
+    /// keeps verifying. Returns every problem found.
+    pub fn check_for_signing(
+        &self,
+        catalog: &Catalog,
+        today: Date,
+    ) -> Result<(), Vec<RecordError>> {
+        let mut errors = Vec::new();
+        let latest = today
+            .add(0, 0, DECISION_DATE_TOLERANCE_DAYS)
+            .unwrap_or(today);
+        if self.decision_date < Date::EARLIEST_PLAUSIBLE {
+            errors.push(RecordError::new(
+                "decision_date",
+                format!(
+                    "{} is before {}, earlier than any credit record; check for a typing or export error",
+                    self.decision_date,
+                    Date::EARLIEST_PLAUSIBLE
+                ),
+            ));
+        } else if self.decision_date > latest {
+            errors.push(RecordError::new(
+                "decision_date",
+                format!(
+                    "{} is in the future (today is {today}): a decision is submitted after it is made",
+                    self.decision_date
+                ),
+            ));
+        }
+        if let Some(spec) = catalog.kind(&self.kind)
+            && let Err(field_errors) = spec.check_fields_for_signing(&self.fields)
+        {
+            errors.extend(
+                field_errors
+                    .into_iter()
+                    .map(|e| RecordError::new(format!("fields.{}", e.field), e.to_string())),
+            );
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
 fn unknown_kind(kind: &str, catalog: &Catalog) -> RecordError {
     let known: Vec<&str> = catalog.kinds().iter().map(|k| k.code.as_str()).collect();
     RecordError::new(
@@ -428,8 +564,14 @@ fn check_text(errors: &mut Vec<RecordError>, field: &str, value: &str, max: usiz
             field,
             format!("longer than {max} characters"),
         ));
-    } else if value.chars().any(char::is_control) {
-        errors.push(RecordError::new(field, "holds control characters"));
+    } else if let Some((at, c)) = control_character(value, false) {
+        errors.push(RecordError::new(
+            field,
+            format!(
+                "holds the control character U+{:04X} at character {at}; remove it (no control characters, line breaks or tabs here)",
+                u32::from(c)
+            ),
+        ));
     } else if value.trim() != value {
         errors.push(RecordError::new(field, "has leading or trailing spaces"));
     }

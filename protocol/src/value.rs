@@ -13,6 +13,17 @@ use bincode::error::DecodeError;
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The first control character of `text` (Unicode category Cc: C0, DEL
+/// and C1) with its position in characters, counting from 0. In free text
+/// (`free_text`) tab, line feed and carriage return are allowed: facts and
+/// grounds (违法事实, 处罚依据) are exported from office systems with their
+/// paragraphs. Names, numbers and codes allow none.
+pub fn control_character(text: &str, free_text: bool) -> Option<(usize, char)> {
+    text.chars()
+        .enumerate()
+        .find(|(_, c)| c.is_control() && !(free_text && matches!(c, '\t' | '\n' | '\r')))
+}
+
 /// A calendar date (proleptic Gregorian, no time zone), such as a decision date.
 ///
 /// Binary form: year `u16`, month `u8`, day `u8`. JSON and text form: `YYYY-MM-DD`.
@@ -51,6 +62,26 @@ impl Date {
         }
         Some(Date { year, month, day })
     }
+
+    /// The earliest date a record may carry when it is signed: the founding
+    /// of the People's Republic (1949-10-01). No credit record of a current
+    /// subject is older; an earlier date is a typing or export error (such as
+    /// `0001-01-01` for an empty cell). An ingest rule, not a decoding rule.
+    pub const EARLIEST_PLAUSIBLE: Date = Date {
+        year: 1949,
+        month: 10,
+        day: 1,
+    };
+
+    /// The latest date a kind-specific date field may carry when it is
+    /// signed: 2099-12-31, the date departments write for long-term (长期)
+    /// validity. A later date is a typing error (such as `9999-12-31`). An
+    /// ingest rule, not a decoding rule.
+    pub const LATEST_PLAUSIBLE: Date = Date {
+        year: 2099,
+        month: 12,
+        day: 31,
+    };
 
     /// Year, 1..=9999.
     pub fn year(self) -> u16 {
@@ -175,6 +206,11 @@ impl Decimal {
     /// The canonical text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether the value is below zero (`-0` is canonically `0`, so not).
+    pub fn is_negative(&self) -> bool {
+        self.0.starts_with('-')
     }
 
     fn canonicalize(s: &str) -> Result<String, ValueError> {
@@ -351,6 +387,37 @@ mod tests {
         for bad in ["", ".5", "5.", "1e3", "+1", "1,000", "NaN", "--1"] {
             assert!(matches!(c(bad), Err(ValueError::DecimalSyntax(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn plausible_bounds_are_real_days_and_ordered() {
+        assert_eq!(Date::EARLIEST_PLAUSIBLE.to_string(), "1949-10-01");
+        assert_eq!(Date::LATEST_PLAUSIBLE.to_string(), "2099-12-31");
+        assert_eq!(Date::new(1949, 10, 1), Some(Date::EARLIEST_PLAUSIBLE));
+        assert_eq!(Date::new(2099, 12, 31), Some(Date::LATEST_PLAUSIBLE));
+    }
+
+    #[test]
+    fn control_characters_are_found_by_position() {
+        assert_eq!(control_character("榕信", false), None);
+        assert_eq!(control_character("a\u{7}b", false), Some((1, '\u{7}')));
+        assert_eq!(control_character("第一段\r\n第二段\t", true), None);
+        assert_eq!(control_character("第一段\n", false), Some((3, '\n')));
+        assert_eq!(control_character("x\u{0}", true), Some((1, '\u{0}')));
+        assert_eq!(control_character("x\u{7f}", true), Some((1, '\u{7f}')));
+        assert_eq!(control_character("\u{85}", true), Some((0, '\u{85}')));
+        assert_eq!(control_character("\u{9f}", true), Some((0, '\u{9f}')));
+        // Format characters (Cf) are not control characters.
+        assert_eq!(control_character("a\u{200b}b", false), None);
+    }
+
+    #[test]
+    fn negative_decimals() {
+        let neg = |s: &str| s.parse::<Decimal>().map(|d| d.is_negative());
+        assert_eq!(neg("-0.2"), Ok(true));
+        assert_eq!(neg("-0.0"), Ok(false));
+        assert_eq!(neg("0"), Ok(false));
+        assert_eq!(neg("12.5"), Ok(false));
     }
 
     #[test]

@@ -1,33 +1,58 @@
 //! `POST /v1/records` and `POST /v1/records/revoke`.
 
+mod body;
+
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::entry::{Revoke, RevokeReason};
 use rongxin_protocol::record::{Record, RecordError, RecordKey};
-use serde::Deserialize;
+use rongxin_protocol::value::{Date, control_character};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
+
+use self::body::{BodyError, ErrorBudget, Limit, Listed, MAX_PROBLEM_CHARS, Problem, cut};
 
 use super::{ApiError, AppState, require_department};
 use crate::config::Department;
 use crate::ingest::{Job, Outcome};
 
-/// Reads the body up to the limit, answering 413 past it.
-async fn read_body(state: &AppState, body: Body) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, state.config.max_body_bytes).await.map_err(|_| {
+/// Reads the body up to `max_body_bytes`, answering 413 past it.
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let limit = Limit {
+        bytes: state.config.max_body_bytes,
+        why: "max_body_bytes",
+        fix: "split it into smaller requests",
+    };
+    body::read_limited(body, content_length(headers), limit)
+        .await
+        .map_err(body_error)
+}
+
+/// The declared body length, to size the buffer once and refuse early.
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+}
+
+fn body_error(e: BodyError) -> ApiError {
+    if e.is_too_large() {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!(
-                "request body is larger than max_body_bytes = {}; split it into smaller requests",
-                state.config.max_body_bytes
-            ),
+            e.to_string(),
         )
-    })
+    } else {
+        ApiError::bad_request(e.to_string())
+    }
 }
 
 /// Refuses a request before its body is used, after reading and dropping
@@ -72,46 +97,6 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Parses a JSON array or JSON Lines into values; syntax errors name the place.
-fn parse_records(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        ApiError::bad_request(format!(
-            "body is not UTF-8 (invalid byte at offset {})",
-            e.valid_up_to()
-        ))
-    })?;
-    let trimmed = text.trim_start();
-    if trimmed.is_empty() {
-        return Err(ApiError::bad_request(
-            "body is empty: send a JSON array of records or JSON Lines",
-        ));
-    }
-    if trimmed.starts_with('[') {
-        return serde_json::from_str::<Vec<Value>>(text).map_err(|e| {
-            ApiError::bad_request(format!(
-                "body is not a valid JSON array: {e} (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        });
-    }
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v = serde_json::from_str::<Value>(line).map_err(|e| {
-            ApiError::bad_request(format!(
-                "line {} is not valid JSON: {e} (column {})",
-                i + 1,
-                e.column()
-            ))
-        })?;
-        out.push(v);
-    }
-    Ok(out)
-}
-
 /// Checks a department's right to a record, and this node's ownership.
 fn rights(
     state: &AppState,
@@ -153,13 +138,93 @@ fn rights(
     Ok(())
 }
 
-fn error_list(errors: &[RecordError]) -> Value {
-    Value::Array(
-        errors
-            .iter()
-            .map(|e| json!({"field": e.field, "problem": e.problem}))
-            .collect(),
-    )
+/// The answer of `POST /v1/records`.
+#[derive(Debug, Serialize)]
+pub struct IngestAnswer {
+    accepted: u64,
+    duplicates: u64,
+    rejected: u64,
+    results: Vec<RecordResult>,
+    checkpoint: Option<CheckpointRef>,
+}
+
+#[derive(Debug, Serialize)]
+struct CheckpointRef {
+    size: u64,
+    root: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Accepted,
+    Duplicate,
+    Rejected,
+}
+
+/// One record's line of the answer; which fields are present depends on
+/// the status (docs/api.md).
+#[derive(Debug, Serialize)]
+struct RecordResult {
+    index: usize,
+    status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<Vec<Problem>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors_omitted: Option<usize>,
+}
+
+impl RecordResult {
+    fn signed(index: usize, status: Status, seq: u64, key: String) -> RecordResult {
+        RecordResult {
+            index,
+            status,
+            seq: Some(seq),
+            key: Some(key),
+            warnings: None,
+            errors: None,
+            errors_omitted: None,
+        }
+    }
+
+    fn rejected(index: usize, key: Option<String>, listed: Listed) -> RecordResult {
+        RecordResult {
+            index,
+            status: Status::Rejected,
+            seq: None,
+            key,
+            warnings: None,
+            errors: Some(listed.errors),
+            errors_omitted: Some(listed.omitted),
+        }
+    }
+}
+
+/// A record's errors as `(field, problem)`, for the [`ErrorBudget`].
+type Errors = Vec<(String, String)>;
+
+fn pairs(errors: Vec<RecordError>) -> Errors {
+    errors.into_iter().map(|e| (e.field, e.problem)).collect()
+}
+
+/// Reads and checks one record from its raw JSON: size and nesting, the
+/// catalog (as a replica would check it) and the ingest rules for signing.
+fn check_record(
+    raw: &RawValue,
+    catalog: &Catalog,
+    today: Date,
+) -> Result<(Record, Vec<String>), Errors> {
+    let value = body::record_value(raw).map_err(|p| vec![("record".to_owned(), p)])?;
+    let (record, warnings) = Record::from_json_with_warnings(&value, catalog).map_err(pairs)?;
+    drop(value);
+    record.check_for_signing(catalog, today).map_err(pairs)?;
+    Ok((record, warnings))
 }
 
 /// `POST /v1/records`.
@@ -167,47 +232,52 @@ pub async fn post_records(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IngestAnswer>, ApiError> {
     let dept = match require_department(&state, &headers)
         .and_then(|d| check_content_type(&headers).map(|()| d))
     {
         Ok(d) => d,
         Err(e) => return Err(refuse(&state, body, e).await),
     };
-    let bytes = read_body(&state, body).await?;
-    let values = parse_records(&bytes)?;
-    if values.len() > state.config.max_records_per_request {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!(
-                "{} records in one request, more than max_records_per_request = {}",
-                values.len(),
-                state.config.max_records_per_request
-            ),
-        ));
-    }
+    let bytes = read_body(&state, &headers, body).await?;
+    let raws =
+        body::split_records(&bytes, state.config.max_records_per_request).map_err(body_error)?;
+    let today = super::query::today().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the node's clock is outside years 1-9999; fix the system clock",
+        )
+    })?;
     let catalog = &state.config.catalog;
-    let mut results: Vec<Value> = vec![Value::Null; values.len()];
+    let mut budget = ErrorBudget::default();
+    let mut results: Vec<Option<RecordResult>> = Vec::with_capacity(raws.len());
     let mut to_sign: Vec<(usize, Record, Vec<String>)> = Vec::new();
-    for (index, v) in values.iter().enumerate() {
-        let checked = Record::from_json_with_warnings(v, catalog);
-        match checked {
-            Err(errors) => {
-                results[index] =
-                    json!({"index": index, "status": "rejected", "errors": error_list(&errors)})
-            }
+    for (index, raw) in raws.iter().enumerate() {
+        let result = match check_record(raw, catalog, today) {
+            Err(errors) => Some(RecordResult::rejected(
+                index,
+                None,
+                budget.list(errors.into_iter()),
+            )),
             Ok((record, warnings)) => {
                 match rights(&state, &dept, &record.kind, &record.jurisdiction) {
-                    Err(problem) => {
-                        results[index] = json!({"index": index, "status": "rejected",
-                        "errors": [{"field": "jurisdiction", "problem": problem}]});
+                    Err(problem) => Some(RecordResult::rejected(
+                        index,
+                        None,
+                        budget.list(std::iter::once(("jurisdiction".to_owned(), problem))),
+                    )),
+                    Ok(()) => {
+                        to_sign.push((index, record, warnings));
+                        None
                     }
-                    Ok(()) => to_sign.push((index, record, warnings)),
                 }
             }
-        }
+        };
+        results.push(result);
     }
+    drop(raws);
+    drop(bytes);
     if !to_sign.is_empty() {
         let (tx, rx) = oneshot::channel();
         let records = to_sign.iter().map(|(_, r, _)| r.clone()).collect();
@@ -225,35 +295,46 @@ pub async fn post_records(
         })?;
         for ((index, record, warnings), outcome) in to_sign.into_iter().zip(outcomes) {
             let key = record.key().to_string();
-            results[index] = match outcome {
-                Outcome::Accepted { seq } => {
-                    json!({"index": index, "status": "accepted", "seq": seq, "key": key, "warnings": warnings})
-                }
+            results[index] = Some(match outcome {
+                Outcome::Accepted { seq } => RecordResult {
+                    warnings: Some(warnings),
+                    ..RecordResult::signed(index, Status::Accepted, seq, key)
+                },
                 Outcome::Duplicate { seq } => {
-                    json!({"index": index, "status": "duplicate", "seq": seq, "key": key})
+                    RecordResult::signed(index, Status::Duplicate, seq, key)
                 }
-                Outcome::Rejected { reason } => {
-                    json!({"index": index, "status": "rejected", "key": key,
-                    "errors": [{"field": "record", "problem": reason}]})
-                }
-            };
+                Outcome::Rejected { reason } => RecordResult::rejected(
+                    index,
+                    Some(key),
+                    budget.list(std::iter::once(("record".to_owned(), reason))),
+                ),
+            });
         }
     }
-    let count = |s: &str| results.iter().filter(|r| r["status"] == s).count() as u64;
-    let (accepted, duplicates, rejected) =
-        (count("accepted"), count("duplicate"), count("rejected"));
+    // Every index is filled: rejected ones above, signed ones from the
+    // committer's outcomes (one per record sent).
+    let results: Vec<RecordResult> = results.into_iter().flatten().collect();
+    let count = |s: Status| results.iter().filter(|r| r.status == s).count() as u64;
+    let (accepted, duplicates, rejected) = (
+        count(Status::Accepted),
+        count(Status::Duplicate),
+        count(Status::Rejected),
+    );
     state.metrics.count_ingest("accepted", accepted);
     state.metrics.count_ingest("duplicate", duplicates);
     state.metrics.count_ingest("rejected", rejected);
     let log = state.store.log_state(&state.config.member)?;
     tracing::info!(department = %dept.name, accepted, duplicates, rejected, "ingest");
-    Ok(Json(json!({
-        "accepted": accepted,
-        "duplicates": duplicates,
-        "rejected": rejected,
-        "results": results,
-        "checkpoint": log.map(|l| json!({"size": l.size, "root": base64_encode(&l.root)})),
-    })))
+    Ok(Json(IngestAnswer {
+        accepted,
+        duplicates,
+        rejected,
+        results,
+        checkpoint: log.map(|l| CheckpointRef {
+            size: l.size,
+            root: base64_encode(&l.root),
+        }),
+    }))
 }
 
 fn base64_encode(b: &[u8]) -> String {
@@ -268,6 +349,10 @@ fn shutting_down() -> ApiError {
         "the node is shutting down; retry against it once it is back",
     )
 }
+
+/// Largest body of `POST /v1/records/revoke` (or `max_body_bytes`, if
+/// smaller): a key and a basis of at most 2,000 characters take a few KiB.
+const MAX_REVOKE_BODY_BYTES: usize = 64 * 1024;
 
 /// Body of `POST /v1/records/revoke`.
 #[derive(Debug, Deserialize)]
@@ -290,12 +375,23 @@ pub async fn post_revoke(
         Ok(d) => d,
         Err(e) => return Err(refuse(&state, body, e).await),
     };
-    let bytes = read_body(&state, body).await?;
+    let limit = Limit {
+        bytes: state.config.max_body_bytes.min(MAX_REVOKE_BODY_BYTES),
+        why: "the limit of a revoke request",
+        fix: "a revoke request is a key, a reason and a basis of at most 2,000 characters",
+    };
+    let bytes = body::read_limited(body, content_length(&headers), limit)
+        .await
+        .map_err(body_error)?;
+    // serde's message echoes what it did not expect (an unknown key, a
+    // wrong value): cut it, as the record errors are.
     let req: RevokeRequest = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(format!(
-            "body is not a revoke request: {e}; see docs/api.md"
+        ApiError::bad_request(cut(
+            &format!("body is not a revoke request: {e}; see docs/api.md"),
+            MAX_PROBLEM_CHARS,
         ))
     })?;
+    drop(bytes);
     if req.basis.trim().is_empty()
         || req.basis.chars().count() > rongxin_protocol::entry::MAX_OP_TEXT_CHARS
     {
@@ -303,12 +399,19 @@ pub async fn post_revoke(
             "basis must name the decision behind the revocation (1-2000 characters)",
         ));
     }
-    rights(&state, &dept, &req.key.kind, &req.key.jurisdiction).map_err(ApiError::forbidden)?;
+    if let Some((at, c)) = control_character(&req.basis, false) {
+        return Err(ApiError::bad_request(format!(
+            "basis holds the control character U+{:04X} at character {at}; it names a decision document, on one line",
+            u32::from(c)
+        )));
+    }
+    rights(&state, &dept, &req.key.kind, &req.key.jurisdiction)
+        .map_err(|p| ApiError::forbidden(cut(&p, MAX_PROBLEM_CHARS)))?;
     match state.store.record(&req.key)? {
         None => {
-            return Err(ApiError::not_found(format!(
-                "no record {} in this node's log",
-                req.key
+            return Err(ApiError::not_found(cut(
+                &format!("no record {} in this node's log", req.key),
+                MAX_PROBLEM_CHARS,
             )));
         }
         Some(s) if s.revoked.is_some() => {

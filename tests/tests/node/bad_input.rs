@@ -269,3 +269,262 @@ fn a_refused_upload_still_gets_its_answer() {
     }
     assert_eq!(c.own_log().size, 3);
 }
+
+/// The node's peak resident memory so far (`VmHWM`), in KiB.
+fn peak_rss_kib(node: &TestNode) -> u64 {
+    let pid = node.pid().expect("the node runs");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read its status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"))
+}
+
+/// Most the node's peak memory may grow over a run of junk bodies of up to
+/// 16 MiB (the default max_body_bytes): the body itself, its split into
+/// record slices, one record parsed at a time and the capped answer. The
+/// whole-body parse this replaces peaked at about 300 MB over the baseline
+/// on such bodies, and error echoing at several GB.
+const JUNK_PEAK_BOUND_MIB: u64 = 64;
+
+/// A JSON array of `n`-byte strings `piece(i)` filling about `size` bytes.
+fn filled(size: usize, open: &str, close: &str, piece: impl Fn(usize) -> String) -> Vec<u8> {
+    let mut body = open.as_bytes().to_vec();
+    let mut i = 0;
+    while body.len() + close.len() + 64 < size {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(piece(i).as_bytes());
+        i += 1;
+    }
+    body.extend_from_slice(close.as_bytes());
+    body
+}
+
+#[test]
+fn junk_bodies_are_answered_quickly_in_bounded_memory() {
+    let (fed, node, records) = crate::gulou();
+    let c = node.client();
+    let token = fed.token("gulou");
+    let t = Some(token.as_str());
+    c.submit_accepted(&token, &[records.record("gulou", "CF")]);
+    let before = head(c);
+    let baseline = peak_rss_kib(&node);
+    const MIB: usize = 1024 * 1024;
+    let size = 16 * MIB - 1024;
+
+    let timed = |what: &str, ct: Option<&str>, body: &[u8]| {
+        let start = std::time::Instant::now();
+        let reply = c.post("/v1/records", t, ct, body);
+        let took = start.elapsed();
+        eprintln!(
+            "{what}: {} bytes -> {} in {took:?}, answer {} bytes, node peak {} MiB over baseline",
+            body.len(),
+            reply.status,
+            reply.body.len(),
+            peak_rss_kib(&node).saturating_sub(baseline) / 1024
+        );
+        assert!(
+            took < std::time::Duration::from_secs(60),
+            "{what} took {took:?}"
+        );
+        reply
+    };
+
+    // Millions of tiny records: refused for their count, before any is read.
+    let msg = timed(
+        "array of {}",
+        JSON,
+        &filled(size, "[", "]", |_| "{}".into()),
+    )
+    .expect_error(413, "payload_too_large");
+    assert!(msg.contains("max_records_per_request"), "{msg}");
+    let msg = timed("array of 0", JSON, &filled(size, "[", "]", |_| "0".into()))
+        .expect_error(413, "payload_too_large");
+    assert!(msg.contains("max_records_per_request"), "{msg}");
+    let lines = "{}\n".repeat(size / 3);
+    let msg = timed("lines of {}", NDJSON, lines.as_bytes()).expect_error(413, "payload_too_large");
+    assert!(msg.contains("max_records_per_request"), "{msg}");
+    // Nested 8 million levels deep: one record, refused for its size.
+    let depth = size / 2 - 1;
+    let deep = format!("[{}{}]", "[".repeat(depth - 1), "]".repeat(depth - 1));
+    let v = timed("deep nesting", JSON, deep.as_bytes()).ok_json();
+    assert_eq!(statuses(&v), ["rejected"], "{v:#}");
+    assert!(v.to_string().contains("bytes of JSON"), "{v:#}");
+    // One record of a million unknown keys: refused for its size.
+    let keys = filled(size, "[{", "}]", |i| format!("\"k{i}\":0"));
+    let v = timed("one record of junk keys", JSON, &keys).ok_json();
+    assert_eq!(v["results"][0]["errors"][0]["field"], "record", "{v:#}");
+
+    // Records just under the size limit, of unknown fields: each is read,
+    // and its ten thousands of unknown keys cost a few errors.
+    let good = records.record("gulou", "CF");
+    let mut junk_record = good.clone();
+    let fields = junk_record["fields"].as_object_mut().expect("fields");
+    for i in 0..14_000 {
+        fields.insert(format!("JUNK_{i:06}"), json!(0));
+    }
+    let junk_line = junk_record.to_string();
+    assert!(junk_line.len() < 256 * 1024, "{}", junk_line.len());
+    let n = size / (junk_line.len() + 1);
+    let body = ndjson(&vec![junk_record; n]);
+    let v = timed("records of unknown fields", NDJSON, &body).ok_json();
+    assert_eq!(v["rejected"], n);
+    assert_capped(&v);
+    let first = v["results"][0]["errors"].to_string();
+    assert!(first.contains("13995 more unknown keys"), "{first}");
+
+    // Ten thousand records of nothing but unknown keys: close to two
+    // million problems in all.
+    let junk: serde_json::Map<String, Value> =
+        (0..180).map(|i| (format!("k{i:03}"), json!(0))).collect();
+    let body = ndjson(&vec![Value::Object(junk); 10_000]);
+    assert!(body.len() < size, "{}", body.len());
+    let v = timed("10,000 records of unknown keys", NDJSON, &body).ok_json();
+    assert_eq!(v["rejected"], 10_000);
+    assert_capped(&v);
+    let answer = v.to_string().len();
+    assert!(answer < 4 * MIB, "{answer} bytes");
+
+    let grown = peak_rss_kib(&node).saturating_sub(baseline) / 1024;
+    assert!(
+        grown < JUNK_PEAK_BOUND_MIB,
+        "the node's peak memory grew by {grown} MiB on junk bodies (bound {JUNK_PEAK_BOUND_MIB} MiB)"
+    );
+    assert_eq!(head(c), before, "junk changed the log");
+    c.submit_accepted(&token, &[good]);
+}
+
+/// Asserts the error lists of an answer are capped: every rejected record
+/// lists 1 to 10 errors and counts the rest, at most 1,000 are listed in all
+/// beyond one per record, and every message is cut to its limit.
+fn assert_capped(v: &Value) {
+    let results = v["results"].as_array().expect("results");
+    let mut listed = 0;
+    for r in results {
+        let errors = r["errors"].as_array().expect("errors");
+        assert!((1..=10).contains(&errors.len()), "{r:#}");
+        assert!(r["errors_omitted"].as_u64().is_some(), "{r:#}");
+        for e in errors {
+            let problem = e["problem"].as_str().expect("problem");
+            assert!(!problem.is_empty() && problem.chars().count() <= 300, "{e}");
+            assert!(
+                e["field"].as_str().expect("field").chars().count() <= 100,
+                "{e}"
+            );
+        }
+        listed += errors.len();
+    }
+    assert!(listed <= 1000 + results.len(), "{listed} errors listed");
+}
+
+#[test]
+fn implausible_records_are_refused_naming_the_field() {
+    let (fed, node, records) = crate::gulou();
+    let c = node.client();
+    let token = fed.token("gulou");
+    c.submit_accepted(&token, &[records.record("gulou", "CF")]);
+    let before = head(c);
+    let good = records.record("gulou", "CF");
+    let text = records.text_field("CF");
+    let with = |path: &[&str], to: Value| {
+        let mut r = good.clone();
+        match path {
+            [a] => r[*a] = to,
+            [a, b] => r[*a][*b] = to,
+            _ => unreachable!("paths of one or two keys"),
+        }
+        r
+    };
+
+    // Control characters: none in names and numbers, only tab and line
+    // breaks in free text.
+    let r = with(&["fields", &text], json!("经营场所\u{7}未公示"));
+    rejected(c, &token, &r, &format!("fields.{text}"), "U+0007");
+    let r = with(&["subject", "name"], json!("福州\u{1b}[2J某公司"));
+    rejected(c, &token, &r, "subject.name", "U+001B");
+    let r = with(&["record_no"], json!("榕鼓\u{85}罚"));
+    rejected(c, &token, &r, "record_no", "U+0085");
+    // Dates: the decision between 1949-10-01 and tomorrow, other dates
+    // until 2099-12-31.
+    for d in ["0001-01-01", "1900-01-01", "9999-12-31", "2999-01-01"] {
+        let r = with(&["decision_date"], json!(d));
+        rejected(c, &token, &r, "decision_date", d);
+    }
+    for d in ["0001-01-01", "9999-12-31"] {
+        let r = with(&["fields", "CF_YXQ"], json!(d));
+        rejected(c, &token, &r, "fields.CF_YXQ", "2099-12-31");
+    }
+    // Amounts are never negative.
+    let r = with(&["fields", "CF_NR_FK"], json!("-0.2"));
+    rejected(c, &token, &r, "fields.CF_NR_FK", "negative");
+    // Empty required values say which field and what is expected.
+    let r = with(&["decision_date"], json!(""));
+    rejected(c, &token, &r, "decision_date", "YYYY-MM-DD");
+    let r = with(&["subject", "class"], json!(""));
+    rejected(c, &token, &r, "subject.class", "legal_person");
+
+    assert_eq!(head(c), before, "an implausible record changed the log");
+
+    // What real exports hold is signed: paragraphs and tabs in free text,
+    // long-term validity, a zero fine, a decision of today.
+    let mut r = with(
+        &["fields", &text],
+        json!("一、未公示许可证；\r\n二、\t未建立台账。"),
+    );
+    r["fields"]["CF_YXQ"] = json!("2099-12-31");
+    r["fields"]["CF_NR_FK"] = json!("0");
+    let answer = c.submit(&token, &[r]);
+    assert_eq!(statuses(&answer), ["accepted"], "{answer:#}");
+}
+
+#[test]
+fn revoke_body_errors_are_bounded_and_in_the_error_shape() {
+    let (fed, node, records) = crate::gulou();
+    let c = node.client();
+    let token = fed.token("gulou");
+    let t = Some(token.as_str());
+    let good = records.record("gulou", "CF");
+    c.submit_accepted(&token, std::slice::from_ref(&good));
+    let before = head(c);
+    let key = json!({
+        "kind": "CF",
+        "jurisdiction": good["jurisdiction"],
+        "authority_code": good["authority"]["code"],
+        "record_no": good["record_no"],
+    });
+    let revoke = |ct: Option<&str>, body: &[u8]| c.post("/v1/records/revoke", t, ct, body);
+
+    revoke(JSON, b"{\"key\": ").expect_error(400, "bad_request");
+    revoke(Some("text/csv"), b"key,reason").expect_error(415, "unsupported_media_type");
+    // An unknown key of 50,000 characters is not echoed whole.
+    let long = format!(
+        "{{\"{}\": 1, \"key\": {key}, \"reason\": \"repair\", \"basis\": \"x\"}}",
+        "k".repeat(50_000)
+    );
+    let msg = revoke(JSON, long.as_bytes()).expect_error(400, "bad_request");
+    assert!(
+        msg.chars().count() <= 300,
+        "{} characters",
+        msg.chars().count()
+    );
+    // A revoke request is a few KiB: 64 KiB is plenty.
+    let big = format!(
+        "{{\"key\": {key}, \"reason\": \"repair\", \"basis\": \"{}\"}}",
+        "x".repeat(70 * 1024)
+    );
+    let msg = revoke(JSON, big.as_bytes()).expect_error(413, "payload_too_large");
+    assert!(msg.contains("65536"), "{msg}");
+    // The basis names a document, on one line.
+    let r = c.revoke(&token, &key, "repair", "榕鼓信修\u{7}〔2026〕3号");
+    let msg = r.expect_error(400, "bad_request");
+    assert!(msg.contains("U+0007"), "{msg}");
+
+    assert_eq!(head(c), before, "a refused revoke changed the log");
+    let v = c
+        .revoke(&token, &key, "repair", "榕鼓信修〔2026〕3号")
+        .ok_json();
+    assert_eq!(v["status"], "accepted", "{v:#}");
+}
