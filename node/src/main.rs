@@ -77,7 +77,7 @@ fn main() -> ExitCode {
 /// refuses writes after an I/O error, even once space is back), shuts it
 /// down and starts it again in this process: the same start as at boot,
 /// with its restore protection.
-async fn run(config: Config) -> ExitCode {
+async fn run(mut config: Config) -> ExitCode {
     let member = config.member.clone();
     let mut restarts = 0u32;
     loop {
@@ -132,6 +132,12 @@ async fn run(config: Config) -> ExitCode {
             // The final flush fails on a store that refuses writes; what it
             // held unflushed was never acknowledged.
             tracing::warn!(error = format!("{e:#}"), "shutdown before the restart");
+        }
+        // Start from the config file as it is now, so that tokens and TLS
+        // files reloaded since boot stay in force.
+        match Config::load(&config.source, Some(config.data_dir.clone())) {
+            Ok(fresh) => config = fresh,
+            Err(e) => tracing::warn!(error = %e, "the config file no longer loads; restarting with the one in force"),
         }
         restarts = 1;
     }
