@@ -12,44 +12,17 @@ use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rongxin_protocol::entry::SignedEntry;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::faults::FaultAction;
 use crate::receive::{Batch, ReceiveError, Receiver, Refusal};
 
-/// The only request format this receiver reads.
-pub const FORMAT: &str = "rongxin-forward/1";
-/// Largest request body.
-pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+pub use rongxin_protocol::forward::{FORMAT, ForwardEntry, ForwardRequest};
+
+/// Largest request body by default: the limit the interface states.
+pub const MAX_BODY_BYTES: usize = rongxin_protocol::forward::INTERFACE_MAX_BODY_BYTES;
 /// Most entries in one batch.
-pub const MAX_BATCH: usize = 1000;
-
-/// A `POST /v1/entries` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ForwardRequest {
-    /// Always [`FORMAT`].
-    pub format: String,
-    /// The sender's name; must be its client certificate's CN.
-    pub sender: String,
-    /// Member id of the origin whose entries these are.
-    pub origin: String,
-    /// The origin's newest signed checkpoint note the sender holds.
-    pub checkpoint: String,
-    /// Consecutive entries in ascending seq order.
-    pub entries: Vec<ForwardEntry>,
-}
-
-/// One entry of a forwarded batch.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ForwardEntry {
-    /// Position in the origin's log.
-    pub seq: u64,
-    /// Base64 of the exact signed entry bytes.
-    pub entry: String,
-    /// Base64 of the 64-byte Ed25519 signature.
-    pub signature: String,
-}
+pub const MAX_BATCH: usize = rongxin_protocol::forward::MAX_ENTRIES;
 
 /// The authenticated client of a TLS connection.
 #[derive(Debug, Clone)]
@@ -63,13 +36,15 @@ pub struct ClientIdentity {
 pub struct EntriesState {
     /// The receiver.
     pub receiver: Arc<Receiver>,
+    /// Largest request body accepted (`max_body_bytes`).
+    pub max_body_bytes: usize,
 }
 
 /// The entries router (served over mutual TLS).
 pub fn router(state: EntriesState) -> axum::Router {
     axum::Router::new()
         .route("/v1/entries", post(post_entries))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state)
 }
 
@@ -111,12 +86,24 @@ async fn post_entries(
         }
         _ => {}
     }
+    let limit = state.max_body_bytes;
     let body = match body {
         Ok(b) => b,
+        // 413 with the limit, so the sender can cut smaller batches rather
+        // than resend the same one (docs/province-interface.md).
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            tracing::warn!(sender = %client.cn, limit, "entries request over the body limit");
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "the request body is over this province's limit of {limit} bytes: send fewer entries per request"
+                ),
+                json!({"limit_bytes": limit}),
+            );
+        }
         Err(e) => {
-            return bad_request(format!(
-                "cannot read the body (at most {MAX_BODY_BYTES} bytes): {e}"
-            ));
+            return bad_request(format!("cannot read the body (at most {limit} bytes): {e}"));
         }
     };
     let mut batch = match parse(&body, &client) {
