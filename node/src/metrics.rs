@@ -77,6 +77,8 @@ pub struct Metrics {
     pub forward_errors: Family<OriginLabel, Counter>,
     /// Entries acknowledged by the province.
     pub forwarded_entries: Counter,
+    /// Entries forwarding stopped at because no request may carry them.
+    pub forward_too_large: Family<OriginLabel, Counter>,
 }
 
 /// Labels of a replication lag.
@@ -197,7 +199,14 @@ impl Metrics {
             "Entries acknowledged by the province",
             forwarded_entries.clone(),
         );
+        let forward_too_large = Family::<OriginLabel, Counter>::default();
+        registry.register(
+            "forward_entries_too_large",
+            "Times forwarding stopped at an entry no request within the size limit can carry, per origin",
+            forward_too_large.clone(),
+        );
         Metrics {
+            forward_too_large,
             registry: Arc::new(registry),
             forward_cursor,
             forward_lag,
