@@ -106,6 +106,7 @@ async fn post_entries(
             return bad_request(format!("cannot read the body (at most {limit} bytes): {e}"));
         }
     };
+    let bytes = body.len();
     let mut batch = match parse(&body, &client) {
         Ok(b) => b,
         Err(message) => {
@@ -130,6 +131,7 @@ async fn post_entries(
                 %origin,
                 from = first,
                 count,
+                bytes,
                 stored = ack.stored,
                 acked_through = ack.acked_through,
                 "batch acknowledged"
@@ -141,7 +143,7 @@ async fn post_entries(
                 .into_response()
         }
         Err(ReceiveError::Refused(r)) => {
-            tracing::warn!(%origin, from = first, count, refusal = %r, "batch refused");
+            tracing::warn!(%origin, from = first, count, bytes, refusal = %r, "batch refused");
             refusal(r)
         }
         Err(e) => {
