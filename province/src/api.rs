@@ -1,16 +1,18 @@
 //! `POST /v1/entries` (docs/province-interface.md): the request and answer
 //! formats and the handler that maps a batch's fate to its status.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Extension, State};
+use axum::body::Body;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use hyper::body::Body as _;
 use rongxin_protocol::entry::SignedEntry;
 use serde_json::json;
 
@@ -44,7 +46,6 @@ pub struct EntriesState {
 pub fn router(state: EntriesState) -> axum::Router {
     axum::Router::new()
         .route("/v1/entries", post(post_entries))
-        .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state)
 }
 
@@ -65,7 +66,7 @@ async fn post_entries(
     State(state): State<EntriesState>,
     Extension(client): Extension<ClientIdentity>,
     Extension(fault): Extension<FaultAction>,
-    body: Result<axum::body::Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     match fault {
         FaultAction::Refuse => {
@@ -87,12 +88,12 @@ async fn post_entries(
         _ => {}
     }
     let limit = state.max_body_bytes;
-    let body = match body {
+    let body = match read_body(body, limit).await {
         Ok(b) => b,
         // 413 with the limit, so the sender can cut smaller batches rather
         // than resend the same one (docs/province-interface.md).
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            tracing::warn!(sender = %client.cn, limit, "entries request over the body limit");
+        Err(BodyError::TooLarge { received }) => {
+            tracing::warn!(sender = %client.cn, limit, received, "entries request over the body limit");
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
@@ -102,8 +103,8 @@ async fn post_entries(
                 json!({"limit_bytes": limit}),
             );
         }
-        Err(e) => {
-            return bad_request(format!("cannot read the body (at most {limit} bytes): {e}"));
+        Err(BodyError::Read(e)) => {
+            return bad_request(format!("cannot read the body: {e}"));
         }
     };
     let bytes = body.len();
@@ -186,6 +187,53 @@ fn refusal(r: Refusal) -> Response {
         ),
     }
 }
+
+/// Why a body was not read.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("the body is over the limit ({received} bytes or more received)")]
+    TooLarge { received: u64 },
+    #[error("{0}")]
+    Read(String),
+}
+
+/// Reads a body of at most `limit` bytes. A larger one is read on and
+/// dropped (up to [`DRAIN_MAX_BYTES`]) before it is refused: a sender still
+/// writing its body when the connection closes sees a broken pipe, not the
+/// 413 that tells it to send less, and would resend the same request.
+async fn read_body(mut body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
+    let declared = body.size_hint().exact();
+    if declared.is_some_and(|n| n > DRAIN_MAX_BYTES) {
+        return Err(BodyError::TooLarge {
+            received: declared.unwrap_or(0),
+        });
+    }
+    let mut buf = Vec::new();
+    let mut received: u64 = 0;
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        received += data.len() as u64;
+        if received > DRAIN_MAX_BYTES {
+            return Err(BodyError::TooLarge { received });
+        }
+        if received <= limit as u64 {
+            buf.extend_from_slice(&data);
+        } else if !buf.is_empty() {
+            buf = Vec::new();
+        }
+    }
+    if received > limit as u64 {
+        return Err(BodyError::TooLarge { received });
+    }
+    Ok(buf)
+}
+
+/// Most bytes of an over-limit body read and dropped before the 413: the
+/// largest batch a city may be configured to send (256 MiB).
+const DRAIN_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Checks the request's form and decodes its entries.
 fn parse(body: &[u8], client: &ClientIdentity) -> Result<Batch, String> {

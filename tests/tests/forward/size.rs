@@ -184,3 +184,46 @@ fn an_entry_over_the_provinces_limit_stops_its_origin_once_reported() {
     assert_eq!(city.metric(metric), 1.0, "counted once");
     assert_eq!(forward_row(city, "city").unwrap().forwarded, big);
 }
+
+#[test]
+fn a_province_limit_below_the_budget_cuts_smaller_batches_and_everything_arrives() {
+    // The province takes 1 MiB per request; the city's budget is the
+    // default 16 MiB. The first batch (7.5 MB) is refused with 413; the
+    // city keeps to the limit the province states from then on.
+    const LIMIT: usize = 1 << 20;
+    let mut province = toml::Table::new();
+    province.insert("max_body_bytes".into(), (LIMIT as i64).into());
+    let s = Setup::start_with(&["city"], 500, &province, |c| {
+        c.insert("max_body_bytes".into(), (64i64 << 20).into());
+    });
+    let city = s.city();
+    let records: Vec<Value> = (0..100)
+        .map(|_| maximal_record(&s.fed, "city", "CF"))
+        .collect();
+    city.submit(s.fed.token("city"), &records);
+
+    let expected = s.wait_all_forwarded();
+    let batches = province_batches(&s.province, "city");
+    let mut next = 0;
+    for b in &batches {
+        assert_eq!(b.outcome, Outcome::Acknowledged, "{}", b.line);
+        assert_eq!(b.from, next, "{}", b.line);
+        assert!(b.bytes.unwrap() as usize <= LIMIT, "{}", b.line);
+        next += b.count;
+    }
+    assert_eq!(next, expected["city"]);
+    assert!(batches.len() >= 8, "{batches:#?}");
+    // One refused request taught the city the limit; no entry was too large.
+    let failed: Vec<String> = city
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("forwarding failed"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(province_over_limit_answers(&s.province), 1, "{failed:#?}");
+    assert_eq!(forward_errors(city, "city"), 1.0);
+    assert_eq!(
+        city.metric("rongxin_forward_entries_too_large_total{origin=\"city\"}"),
+        0.0
+    );
+}
