@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use rongxin_node::forward::DEFAULT_MAX_BATCH_BYTES;
 use rongxin_protocol::forward::{ForwardRequest, INTERFACE_MAX_BODY_BYTES, item_len, request_len};
 use rongxin_tests::forwarding::{
-    Outcome, forward_errors, forward_row, maximal_record, province_batches,
-    province_over_limit_answers,
+    Outcome, city_config, forward_errors, forward_row, forward_table, maximal_record,
+    province_batches, province_over_limit_answers, run_node_expecting_failure,
 };
 use rongxin_tests::wait_for;
 use serde_json::Value;
@@ -183,6 +183,20 @@ fn an_entry_over_the_provinces_limit_stops_its_origin_once_reported() {
     assert_eq!(stops, 1, "logged once");
     assert_eq!(city.metric(metric), 1.0, "counted once");
     assert_eq!(forward_row(city, "city").unwrap().forwarded, big);
+
+    // A city budget that one entry of the largest size might not fit is
+    // refused before the node starts, naming the key and the range.
+    let mut config = city_config(&s.fed, &s.province, 500);
+    forward_table(&mut config).insert("max_batch_bytes".into(), 100_000.into());
+    let refused = run_node_expecting_failure(&config, &s.province.scratch("small-budget"));
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("forward.max_batch_bytes = 100000 is out of range"),
+        "{}",
+        refused.stderr
+    );
 }
 
 #[test]
