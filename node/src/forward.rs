@@ -13,7 +13,7 @@
 //! forwarding stops there and the error is reported until it is resolved.
 //!
 //! Batches are cut by entry count and by the exact bytes of the request
-//! body ([`batch`]), within `forward.max_batch_bytes`. A province whose body
+//! body (module `batch`), within `forward.max_batch_bytes`. A province whose body
 //! limit is lower answers 413: the batch is halved (or cut to the limit the
 //! province states) and sent again at once, and later batches keep to the
 //! smaller size. An entry that no allowed request can carry stops its
