@@ -446,23 +446,28 @@ impl Forwarder {
                 limit_bytes,
                 PROBE_TOO_LARGE,
             )))),
-            Err(e @ SendError::OverProvinceLimit { .. }) => {
-                if let SendError::OverProvinceLimit {
+            Err(SendError::OverProvinceLimit {
+                origin: o,
+                first,
+                entries,
+                request_bytes,
+                limit_bytes,
+            }) => {
+                // The limit the province states, if it is below what was
+                // sent; otherwise half: either way strictly smaller, so this
+                // ends at a single entry.
+                let next = match limit_bytes {
+                    Some(l) if l < request_bytes => l,
+                    _ => request_bytes / 2,
+                };
+                self.province_limit.fetch_min(next, Ordering::Relaxed);
+                Err(SendError::OverProvinceLimit {
+                    origin: o,
+                    first,
+                    entries,
                     request_bytes,
                     limit_bytes,
-                    ..
-                } = &e
-                {
-                    // The limit the province states, if it is below what was
-                    // sent; otherwise half: either way strictly smaller, so
-                    // this ends at a single entry.
-                    let next = match limit_bytes {
-                        Some(l) if l < request_bytes => *l,
-                        _ => request_bytes / 2,
-                    };
-                    self.province_limit.fetch_min(next, Ordering::Relaxed);
-                }
-                Err(e)
+                })
             }
             Err(e) => Err(e),
         }
