@@ -122,6 +122,8 @@ struct ForwardFile {
     #[serde(default)]
     batch: Option<usize>,
     #[serde(default)]
+    max_batch_bytes: Option<usize>,
+    #[serde(default)]
     allow_plain_http: bool,
     #[serde(default)]
     timeout: Option<String>,
@@ -138,6 +140,8 @@ pub struct Forward {
     pub identity_pem: Option<Vec<u8>>,
     /// Entries per request.
     pub batch: usize,
+    /// Largest request body, in bytes, exactly as sent (`max_batch_bytes`).
+    pub max_batch_bytes: usize,
     /// Timeout of one request.
     pub timeout: Duration,
 }
@@ -532,11 +536,14 @@ fn load_forward(
     if batch == 0 || batch > 1000 {
         return Err(err(path, "forward.batch must be 1..=1000"));
     }
+    let max_batch_bytes =
+        crate::forward::check_max_batch_bytes(f.max_batch_bytes).map_err(|e| err(path, e))?;
     Ok(Forward {
         url: f.url.trim_end_matches('/').to_owned(),
         ca_pem,
         identity_pem,
         batch,
+        max_batch_bytes,
         timeout,
     })
 }

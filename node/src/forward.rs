@@ -11,21 +11,66 @@
 //! harmless. Failures are retried with capped, jittered exponential backoff.
 //! An entry the province refuses as invalid is never skipped: the origin's
 //! forwarding stops there and the error is reported until it is resolved.
+//!
+//! Batches are cut by entry count and by the exact bytes of the request
+//! body (module `batch`), within `forward.max_batch_bytes`. A province whose body
+//! limit is lower answers 413: the batch is halved (or cut to the limit the
+//! province states) and sent again at once, and later batches keep to the
+//! smaller size. An entry that no allowed request can carry stops its
+//! origin's forwarding ([`oversize`]) instead of being retried forever.
+
+mod batch;
+pub mod oversize;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use rand::Rng as _;
+use rongxin_protocol::forward::{ForwardRequest, INTERFACE_MAX_BODY_BYTES, max_item_len};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use self::batch::{Batch, Cut, Limits};
+use self::oversize::{Limit, TooLarge};
 use crate::config::Forward;
 use crate::ingest::now_ms;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, OriginLabel};
 use crate::store::Store;
+
+/// Default `forward.max_batch_bytes`: half the interface's 32 MiB, so a
+/// batch stays well inside the province's limit and its memory small,
+/// while still carrying 47 entries of the largest size the protocol allows.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+/// Smallest `forward.max_batch_bytes`: a request carrying one entry of the
+/// protocol's largest size (`MAX_ENTRY_BYTES`, 256 KiB: 349,670 bytes as a
+/// request item) with room for its envelope, so every entry the node holds
+/// fits some request.
+pub const MIN_MAX_BATCH_BYTES: usize = 512 * 1024;
+/// Largest `forward.max_batch_bytes`: a request body is held in memory.
+pub const MAX_MAX_BATCH_BYTES: usize = 256 * 1024 * 1024;
+/// Room a request's envelope (format, sender, origin, checkpoint note) may
+/// take beside its largest entry.
+const ENVELOPE_ROOM: usize = 16 * 1024;
+const _: () = assert!(MIN_MAX_BATCH_BYTES >= max_item_len() + ENVELOPE_ROOM);
+const _: () = assert!(DEFAULT_MAX_BATCH_BYTES <= INTERFACE_MAX_BODY_BYTES);
+
+/// How often an origin stopped by the province's body limit tries its
+/// entry again: one request now and then, in case the limit was raised.
+const PROBE_TOO_LARGE: Duration = Duration::from_secs(600);
+
+/// Checks `forward.max_batch_bytes` (default [`DEFAULT_MAX_BATCH_BYTES`]).
+pub fn check_max_batch_bytes(value: Option<usize>) -> Result<usize, String> {
+    let v = value.unwrap_or(DEFAULT_MAX_BATCH_BYTES);
+    if (MIN_MAX_BATCH_BYTES..=MAX_MAX_BATCH_BYTES).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "forward.max_batch_bytes = {v} is out of range: give {MIN_MAX_BATCH_BYTES}..={MAX_MAX_BATCH_BYTES} bytes (at least one entry of the largest size must fit; the province interface states {INTERFACE_MAX_BODY_BYTES}), or omit it for {DEFAULT_MAX_BATCH_BYTES}"
+        ))
+    }
+}
 
 /// First retry delay; doubles per failure up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
@@ -51,6 +96,30 @@ enum SendError {
     Status { status: u16, message: String },
     #[error("cannot reach the province: {0}")]
     Transport(String),
+    #[error(
+        "the province refused a request of {request_bytes} bytes ({entries} entries of {origin} from {first}) as over its body limit{}; sending smaller batches",
+        limit_bytes.map(|l| format!(" of {l} bytes")).unwrap_or_default()
+    )]
+    OverProvinceLimit {
+        origin: String,
+        first: u64,
+        entries: usize,
+        request_bytes: usize,
+        limit_bytes: Option<usize>,
+    },
+    #[error("{0}")]
+    TooLarge(Box<TooLarge>),
+    #[error("cannot encode the request: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// A batch was acknowledged.
+    Sent,
+    /// Nothing to send.
+    Idle,
 }
 
 /// What the forwarder knows about one origin.
@@ -106,6 +175,10 @@ pub struct Forwarder {
     sender: String,
     client: reqwest::Client,
     metrics: Metrics,
+    /// The largest body the province is known to take below the configured
+    /// budget, learned from its 413 answers (`usize::MAX`: none learned).
+    /// Shared by every origin, so each need not find it out again.
+    province_limit: AtomicUsize,
     /// Forwarding state for status and metrics.
     pub status: Arc<ForwardStatus>,
 }
@@ -138,6 +211,7 @@ impl Forwarder {
             sender,
             client: b.build()?,
             metrics,
+            province_limit: AtomicUsize::new(usize::MAX),
             status: Arc::new(ForwardStatus::default()),
         })
     }
@@ -164,26 +238,42 @@ impl Forwarder {
 
     async fn origin_loop(self: Arc<Self>, origin: String, cancel: CancellationToken) {
         let mut backoff = MIN_BACKOFF;
+        // The stop last reported, so that it is logged and counted once.
+        let mut reported: Option<TooLarge> = None;
         loop {
             if cancel.is_cancelled() {
                 return;
             }
             let wait = match self.step(&origin).await {
-                Ok(true) => {
+                Ok(Progress::Sent) => {
                     backoff = MIN_BACKOFF;
+                    reported = None;
                     Duration::ZERO
                 }
-                Ok(false) => IDLE_POLL,
+                Ok(Progress::Idle) => IDLE_POLL,
+                Err(SendError::TooLarge(t)) => {
+                    let wait = match t.limit {
+                        // Nothing changes until the config does: re-check
+                        // without sending, to keep the status current.
+                        Limit::Configured => MAX_BACKOFF,
+                        Limit::Province => PROBE_TOO_LARGE,
+                    };
+                    self.report_too_large(&origin, *t, &mut reported).await;
+                    wait
+                }
                 Err(e) => {
+                    let over_limit = matches!(e, SendError::OverProvinceLimit { .. });
                     tracing::warn!(%origin, error = %e, retry_in = ?backoff, "forwarding failed");
                     self.metrics.count_forward_error(&origin);
                     self.status
                         .update(&origin, |v| v.last_error = Some(e.to_string()));
-                    let jittered = backoff.mul_f64(rand::thread_rng().gen_range(0.5..1.5));
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    if matches!(e, SendError::Gap { .. }) {
+                    if matches!(e, SendError::Gap { .. }) || over_limit {
+                        // Resent at once: from where the province holds, or
+                        // smaller; neither can repeat without end.
                         Duration::ZERO
                     } else {
+                        let jittered = backoff.mul_f64(rand::thread_rng().gen_range(0.5..1.5));
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
                         jittered
                     }
                 }
@@ -197,12 +287,73 @@ impl Forwarder {
         }
     }
 
-    /// Sends the next batch of `origin`, if any. Returns whether it sent one.
-    async fn step(&self, origin: &str) -> Result<bool, SendError> {
+    /// Reports that `origin` stopped at an entry too large for any request:
+    /// the first time (per entry and limit) as an error log, a metric, the
+    /// status's last error and stored evidence; later checks quietly.
+    async fn report_too_large(&self, origin: &str, t: TooLarge, reported: &mut Option<TooLarge>) {
+        let message = t.to_string();
+        self.status
+            .update(origin, |v| v.last_error = Some(message.clone()));
+        if reported
+            .as_ref()
+            .is_some_and(|r| r.seq == t.seq && r.limit == t.limit && r.limit_bytes == t.limit_bytes)
+        {
+            tracing::debug!(%origin, seq = t.seq, "still stopped at an entry too large to forward");
+            return;
+        }
+        tracing::error!(
+            %origin,
+            seq = t.seq,
+            entry_bytes = t.entry_bytes,
+            request_bytes = t.request_bytes,
+            limit = ?t.limit,
+            limit_bytes = ?t.limit_bytes,
+            "forwarding stopped at an entry too large to send: {message}"
+        );
+        self.metrics
+            .forward_too_large
+            .get_or_create(&OriginLabel {
+                origin: origin.to_owned(),
+            })
+            .inc();
+        // Kept once across restarts: the same stop found again is not new.
+        let stored = self
+            .store
+            .evidence()
+            .map(|all| all.iter().any(|v| t.same_as(v)));
+        let result = match stored {
+            Ok(true) => Ok(()),
+            Ok(false) => match serde_json::to_value(&t) {
+                Ok(v) => match self.store.put_evidence(origin, &v) {
+                    Ok(()) => self.store.flush().await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::error!(%origin, error = %e, "cannot store the evidence of an entry too large to forward");
+        }
+        *reported = Some(t);
+    }
+
+    /// The limits of the next cut.
+    fn limits(&self) -> Limits {
+        let hard = self.config.max_batch_bytes;
+        Limits {
+            entries: self.config.batch as u64,
+            soft: hard.min(self.province_limit.load(Ordering::Relaxed)),
+            hard,
+        }
+    }
+
+    /// Sends the next batch of `origin`, if any.
+    async fn step(&self, origin: &str) -> Result<Progress, SendError> {
         let store_err = |e: crate::store::StoreError| SendError::Transport(e.to_string());
         let cursor = self.store.forward_cursor(origin).map_err(store_err)?;
         let Some(log) = self.store.log_state(origin).map_err(store_err)? else {
-            return Ok(false);
+            return Ok(Progress::Idle);
         };
         let now = now_ms();
         self.status.update(origin, |v| {
@@ -215,29 +366,41 @@ impl Forwarder {
         self.metrics
             .set_forward(origin, cursor, log.size.saturating_sub(cursor));
         if cursor >= log.size || log.checkpoint.is_empty() {
-            return Ok(false);
+            return Ok(Progress::Idle);
         }
-        let entries = self
-            .store
-            .entries(origin, cursor, self.config.batch as u64)
-            .map_err(store_err)?;
-        if entries.is_empty() {
-            return Ok(false);
-        }
-        let items: Vec<Value> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| json!({"seq": cursor + i as u64, "entry": B64.encode(&e.bytes), "signature": B64.encode(e.signature)}))
-            .collect();
-        let body = json!({
-            "format": "rongxin-forward/1",
-            "sender": self.sender,
-            "origin": origin,
-            "checkpoint": log.checkpoint,
-            "entries": items,
-        });
-        match self.send(origin, &body).await {
+        let request = ForwardRequest::new(&self.sender, origin, &log.checkpoint, Vec::new());
+        let mut limits = self.limits();
+        limits.entries = limits.entries.min(log.size - cursor);
+        let cut = batch::cut(request, cursor, limits, |from, n| {
+            self.store.entries(origin, from, n).map_err(store_err)
+        })?;
+        let mut batch = match cut {
+            None => return Ok(Progress::Idle),
+            Some(Cut::Batch(b)) => b,
+            Some(Cut::TooLarge {
+                seq,
+                entry_bytes,
+                request_bytes,
+            }) => {
+                return Err(SendError::TooLarge(Box::new(TooLarge::new(
+                    origin,
+                    seq,
+                    entry_bytes,
+                    request_bytes,
+                    Limit::Configured,
+                    Some(self.config.max_batch_bytes),
+                    PROBE_TOO_LARGE,
+                ))));
+            }
+        };
+        let body = std::mem::take(&mut batch.body);
+        match self.send(origin, &batch, body).await {
             Ok(acked) => {
+                // The province took this size: what it takes is at least this.
+                self.province_limit.fetch_max(batch.len, Ordering::Relaxed);
+                if self.province_limit.load(Ordering::Relaxed) >= self.config.max_batch_bytes {
+                    self.province_limit.store(usize::MAX, Ordering::Relaxed);
+                }
                 self.store
                     .set_forward_cursor(origin, acked)
                     .await
@@ -254,8 +417,8 @@ impl Forwarder {
                         v.level_ms = Some(now);
                     }
                 });
-                tracing::debug!(%origin, from = cursor, acked, "forwarded");
-                Ok(true)
+                tracing::debug!(%origin, from = cursor, acked, bytes = batch.len, "forwarded");
+                Ok(Progress::Sent)
             }
             Err(SendError::Gap {
                 origin: o,
@@ -270,16 +433,53 @@ impl Forwarder {
                     expected_from,
                 })
             }
+            Err(SendError::OverProvinceLimit {
+                request_bytes,
+                limit_bytes,
+                ..
+            }) if batch.count == 1 => Err(SendError::TooLarge(Box::new(TooLarge::new(
+                origin,
+                batch.first,
+                batch.first_entry_bytes,
+                request_bytes,
+                Limit::Province,
+                limit_bytes,
+                PROBE_TOO_LARGE,
+            )))),
+            Err(SendError::OverProvinceLimit {
+                origin: o,
+                first,
+                entries,
+                request_bytes,
+                limit_bytes,
+            }) => {
+                // The limit the province states, if it is below what was
+                // sent; otherwise half: either way strictly smaller, so this
+                // ends at a single entry.
+                let next = match limit_bytes {
+                    Some(l) if l < request_bytes => l,
+                    _ => request_bytes / 2,
+                };
+                self.province_limit.fetch_min(next, Ordering::Relaxed);
+                Err(SendError::OverProvinceLimit {
+                    origin: o,
+                    first,
+                    entries,
+                    request_bytes,
+                    limit_bytes,
+                })
+            }
             Err(e) => Err(e),
         }
     }
 
-    async fn send(&self, origin: &str, body: &Value) -> Result<u64, SendError> {
+    async fn send(&self, origin: &str, batch: &Batch, body: Vec<u8>) -> Result<u64, SendError> {
         let url = format!("{}/v1/entries", self.config.url);
         let resp = self
             .client
             .post(&url)
-            .json(body)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await
             .map_err(|e| SendError::Transport(format!("{url}: {}", error_chain(&e))))?;
@@ -301,6 +501,15 @@ impl Forwarder {
             (409, _) => Err(SendError::Conflict {
                 origin: origin.to_owned(),
                 message,
+            }),
+            (413, _) => Err(SendError::OverProvinceLimit {
+                origin: origin.to_owned(),
+                first: batch.first,
+                entries: batch.count,
+                request_bytes: batch.len,
+                limit_bytes: err["limit_bytes"]
+                    .as_u64()
+                    .and_then(|l| usize::try_from(l).ok()),
             }),
             (422, _) => Err(SendError::Invalid {
                 origin: origin.to_owned(),

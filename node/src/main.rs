@@ -137,7 +137,9 @@ async fn run(mut config: Config) -> ExitCode {
         // files reloaded since boot stay in force.
         match Config::load(&config.source, Some(config.data_dir.clone())) {
             Ok(fresh) => config = fresh,
-            Err(e) => tracing::warn!(error = %e, "the config file no longer loads; restarting with the one in force"),
+            Err(e) => {
+                tracing::warn!(error = %e, "the config file no longer loads; restarting with the one in force")
+            }
         }
         restarts = 1;
     }

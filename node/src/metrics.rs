@@ -94,6 +94,8 @@ pub struct Metrics {
     pub store_writable: Gauge,
     /// Bytes of query log rows held (bounded by `[query_log] max_bytes`).
     pub query_log_bytes: Gauge,
+    /// Entries forwarding stopped at because no request may carry them.
+    pub forward_too_large: Family<OriginLabel, Counter>,
 }
 
 /// Labels of a replication lag.
@@ -239,7 +241,14 @@ impl Metrics {
             "Bytes of query log rows held, bounded by [query_log] max_bytes",
             query_log_bytes.clone(),
         );
+        let forward_too_large = Family::<OriginLabel, Counter>::default();
+        registry.register(
+            "forward_entries_too_large",
+            "Times forwarding stopped at an entry no request within the size limit can carry, per origin",
+            forward_too_large.clone(),
+        );
         Metrics {
+            forward_too_large,
             registry: Arc::new(registry),
             http_connections,
             http_limited,

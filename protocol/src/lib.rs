@@ -11,7 +11,7 @@
 //! - [`note`], [`checkpoint`] — C2SP signed notes and tlog checkpoints.
 //! - [`roster`] — the root-signed list of members and who owns what.
 //! - [`bundle`] — provenance bundles that auditors verify offline.
-//! - [`wire`] — replication messages.
+//! - [`wire`] — replication messages; [`forward`] — the city → province request.
 //!
 //! docs/protocol.md specifies every format byte for byte.
 #![deny(missing_docs)]
@@ -23,6 +23,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod code;
 pub mod entry;
+pub mod forward;
 pub mod merkle;
 pub mod note;
 pub mod record;

@@ -1,55 +1,30 @@
 //! `POST /v1/entries` (docs/province-interface.md): the request and answer
 //! formats and the handler that maps a batch's fate to its status.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Extension, State};
+use axum::body::Body;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use hyper::body::Body as _;
 use rongxin_protocol::entry::SignedEntry;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::faults::FaultAction;
 use crate::receive::{Batch, ReceiveError, Receiver, Refusal};
 
-/// The only request format this receiver reads.
-pub const FORMAT: &str = "rongxin-forward/1";
-/// Largest request body.
-pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+pub use rongxin_protocol::forward::{FORMAT, ForwardEntry, ForwardRequest};
+
+/// Largest request body by default: the limit the interface states.
+pub const MAX_BODY_BYTES: usize = rongxin_protocol::forward::INTERFACE_MAX_BODY_BYTES;
 /// Most entries in one batch.
-pub const MAX_BATCH: usize = 1000;
-
-/// A `POST /v1/entries` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ForwardRequest {
-    /// Always [`FORMAT`].
-    pub format: String,
-    /// The sender's name; must be its client certificate's CN.
-    pub sender: String,
-    /// Member id of the origin whose entries these are.
-    pub origin: String,
-    /// The origin's newest signed checkpoint note the sender holds.
-    pub checkpoint: String,
-    /// Consecutive entries in ascending seq order.
-    pub entries: Vec<ForwardEntry>,
-}
-
-/// One entry of a forwarded batch.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ForwardEntry {
-    /// Position in the origin's log.
-    pub seq: u64,
-    /// Base64 of the exact signed entry bytes.
-    pub entry: String,
-    /// Base64 of the 64-byte Ed25519 signature.
-    pub signature: String,
-}
+pub const MAX_BATCH: usize = rongxin_protocol::forward::MAX_ENTRIES;
 
 /// The authenticated client of a TLS connection.
 #[derive(Debug, Clone)]
@@ -63,13 +38,14 @@ pub struct ClientIdentity {
 pub struct EntriesState {
     /// The receiver.
     pub receiver: Arc<Receiver>,
+    /// Largest request body accepted (`max_body_bytes`).
+    pub max_body_bytes: usize,
 }
 
 /// The entries router (served over mutual TLS).
 pub fn router(state: EntriesState) -> axum::Router {
     axum::Router::new()
         .route("/v1/entries", post(post_entries))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
@@ -90,7 +66,7 @@ async fn post_entries(
     State(state): State<EntriesState>,
     Extension(client): Extension<ClientIdentity>,
     Extension(fault): Extension<FaultAction>,
-    body: Result<axum::body::Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     match fault {
         FaultAction::Refuse => {
@@ -111,14 +87,27 @@ async fn post_entries(
         }
         _ => {}
     }
-    let body = match body {
+    let limit = state.max_body_bytes;
+    let body = match read_body(body, limit).await {
         Ok(b) => b,
-        Err(e) => {
-            return bad_request(format!(
-                "cannot read the body (at most {MAX_BODY_BYTES} bytes): {e}"
-            ));
+        // 413 with the limit, so the sender can cut smaller batches rather
+        // than resend the same one (docs/province-interface.md).
+        Err(BodyError::TooLarge { received }) => {
+            tracing::warn!(sender = %client.cn, limit, received, "entries request over the body limit");
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "the request body is over this province's limit of {limit} bytes: send fewer entries per request"
+                ),
+                json!({"limit_bytes": limit}),
+            );
+        }
+        Err(BodyError::Read(e)) => {
+            return bad_request(format!("cannot read the body: {e}"));
         }
     };
+    let bytes = body.len();
     let mut batch = match parse(&body, &client) {
         Ok(b) => b,
         Err(message) => {
@@ -143,6 +132,7 @@ async fn post_entries(
                 %origin,
                 from = first,
                 count,
+                bytes,
                 stored = ack.stored,
                 acked_through = ack.acked_through,
                 "batch acknowledged"
@@ -154,7 +144,7 @@ async fn post_entries(
                 .into_response()
         }
         Err(ReceiveError::Refused(r)) => {
-            tracing::warn!(%origin, from = first, count, refusal = %r, "batch refused");
+            tracing::warn!(%origin, from = first, count, bytes, refusal = %r, "batch refused");
             refusal(r)
         }
         Err(e) => {
@@ -197,6 +187,53 @@ fn refusal(r: Refusal) -> Response {
         ),
     }
 }
+
+/// Why a body was not read.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("the body is over the limit ({received} bytes or more received)")]
+    TooLarge { received: u64 },
+    #[error("{0}")]
+    Read(String),
+}
+
+/// Reads a body of at most `limit` bytes. A larger one is read on and
+/// dropped (up to [`DRAIN_MAX_BYTES`]) before it is refused: a sender still
+/// writing its body when the connection closes sees a broken pipe, not the
+/// 413 that tells it to send less, and would resend the same request.
+async fn read_body(mut body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
+    let declared = body.size_hint().exact();
+    if declared.is_some_and(|n| n > DRAIN_MAX_BYTES) {
+        return Err(BodyError::TooLarge {
+            received: declared.unwrap_or(0),
+        });
+    }
+    let mut buf = Vec::new();
+    let mut received: u64 = 0;
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        received += data.len() as u64;
+        if received > DRAIN_MAX_BYTES {
+            return Err(BodyError::TooLarge { received });
+        }
+        if received <= limit as u64 {
+            buf.extend_from_slice(&data);
+        } else if !buf.is_empty() {
+            buf = Vec::new();
+        }
+    }
+    if received > limit as u64 {
+        return Err(BodyError::TooLarge { received });
+    }
+    Ok(buf)
+}
+
+/// Most bytes of an over-limit body read and dropped before the 413: the
+/// largest batch a city may be configured to send (256 MiB).
+const DRAIN_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Checks the request's form and decodes its entries.
 fn parse(body: &[u8], client: &ClientIdentity) -> Result<Batch, String> {

@@ -15,6 +15,7 @@
 //! tls_key = "demo-certs/province.key"
 //! client_ca = "demo-certs/ca.pem"    # the CA that issues the city's client certificate
 //! accepted_senders = ["city"]        # client certificate CNs allowed (default ["city"])
+//! max_body_bytes = 33554432          # largest request body (default 32 MiB, the interface's)
 //! ```
 
 use std::fs;
@@ -28,6 +29,14 @@ use rongxin_protocol::roster::SignedRoster;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
+
+use crate::api::MAX_BODY_BYTES;
+
+/// Smallest `max_body_bytes`: below this not even an empty request's
+/// envelope fits. Limits this small exist for drills of the 413 path.
+const MIN_BODY_BYTES: usize = 1024;
+/// Largest `max_body_bytes`: a request is held in memory whole.
+const MAX_BODY_BYTES_LIMIT: usize = 256 * 1024 * 1024;
 
 /// A configuration problem, naming the key or file and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +69,7 @@ struct ConfigFile {
     tls_key: PathBuf,
     client_ca: PathBuf,
     accepted_senders: Option<Vec<String>>,
+    max_body_bytes: Option<usize>,
 }
 
 /// A checked configuration with every referenced file loaded.
@@ -85,6 +95,8 @@ pub struct Config {
     pub client_ca: Vec<CertificateDer<'static>>,
     /// Client certificate subject CNs allowed to send.
     pub accepted_senders: Vec<String>,
+    /// Largest `POST /v1/entries` body; larger ones are answered 413.
+    pub max_body_bytes: usize,
 }
 
 impl Config {
@@ -181,6 +193,16 @@ impl Config {
             ));
         }
 
+        let max_body_bytes = file.max_body_bytes.unwrap_or(MAX_BODY_BYTES);
+        if !(MIN_BODY_BYTES..=MAX_BODY_BYTES_LIMIT).contains(&max_body_bytes) {
+            return Err(err(
+                path,
+                format!(
+                    "max_body_bytes = {max_body_bytes} is out of range: give {MIN_BODY_BYTES}..={MAX_BODY_BYTES_LIMIT} bytes, or omit it for the interface's {MAX_BODY_BYTES}"
+                ),
+            ));
+        }
+
         Ok(Config {
             source: path.to_owned(),
             listen,
@@ -192,6 +214,7 @@ impl Config {
             tls_key,
             client_ca,
             accepted_senders,
+            max_body_bytes,
         })
     }
 }

@@ -131,6 +131,7 @@ impl Province {
 
         let entries_router = api::router(api::EntriesState {
             receiver: receiver.clone(),
+            max_body_bytes: config.max_body_bytes,
         });
         let entries_task = tokio::spawn(server::serve_tls(
             listener,
@@ -152,6 +153,7 @@ impl Province {
             data_dir = %config.data_dir.display(),
             roster_version = config.roster.roster.version,
             accepted_senders = ?config.accepted_senders,
+            max_body_bytes = config.max_body_bytes,
             "province receiver started"
         );
         Ok(ProvinceHandle {

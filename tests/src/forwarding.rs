@@ -10,6 +10,9 @@ use std::fmt::Write as _;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use rongxin_protocol::catalog::FieldType;
+use serde_json::Value;
+
 use crate::bins;
 use crate::client::Client;
 use crate::fednode::FedNode;
@@ -257,6 +260,7 @@ pub fn province_batches(province: &TestProvince, origin: &str) -> Vec<Batch> {
                 from: num("from")?,
                 count: num("count")?,
                 stored: num("stored"),
+                bytes: num("bytes"),
                 outcome,
                 line: l.to_owned(),
             })
@@ -282,6 +286,8 @@ pub struct Batch {
     pub count: u64,
     /// Entries newly stored (acknowledged batches).
     pub stored: Option<u64>,
+    /// The request body's size.
+    pub bytes: Option<u64>,
     /// The answer.
     pub outcome: Outcome,
     /// The log line.
@@ -339,4 +345,42 @@ pub fn run_node_expecting_failure(config: &toml::Table, dir: &std::path::Path) -
         let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
     }
     Refused { code, stderr }
+}
+
+/// A character of four UTF-8 bytes (𠀀, U+20000, CJK Extension B): texts
+/// of it are the largest a field's character limit allows.
+pub const WIDEST_CHAR: char = '\u{20000}';
+
+/// A valid record of `kind` for `member` as large as the catalog allows:
+/// every text field of the kind, required or not, filled to its `max_len`
+/// with [`WIDEST_CHAR`].
+pub fn maximal_record(fed: &GenFed, member: &str, kind: &str) -> Value {
+    let mut record = fed.records().record(member, kind);
+    let spec = fed
+        .catalog()
+        .kind(kind)
+        .unwrap_or_else(|| panic!("kind {kind} is not in the catalog"));
+    let fields = record["fields"]
+        .as_object_mut()
+        .expect("a record has fields");
+    for f in spec
+        .fields
+        .iter()
+        .filter(|f| f.field_type == FieldType::Text)
+    {
+        let max = f.max_chars().expect("text fields have a limit") as usize;
+        fields.insert(
+            f.name.clone(),
+            Value::String(std::iter::repeat_n(WIDEST_CHAR, max).collect()),
+        );
+    }
+    record
+}
+
+/// Lines of the province's log where it answered 413 to an entries request
+/// over its `max_body_bytes`.
+pub fn province_over_limit_answers(province: &TestProvince) -> usize {
+    province
+        .log_lines("entries request over the body limit")
+        .len()
 }

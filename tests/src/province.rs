@@ -169,6 +169,12 @@ impl TestProvince {
     /// Starts a receiver trusting `trust`, on free ports and a fresh data
     /// directory, and waits until its admin listener answers.
     pub fn start(trust: &Trust) -> TestProvince {
+        TestProvince::start_with(trust, &toml::Table::new())
+    }
+
+    /// Like [`TestProvince::start`], with the keys of `extra` (such as
+    /// `max_body_bytes`) added to its config.
+    pub fn start_with(trust: &Trust, extra: &toml::Table) -> TestProvince {
         let mut dir = tempfile::Builder::new()
             .prefix("rongxin-province-")
             .tempdir()
@@ -181,7 +187,7 @@ impl TestProvince {
         for _ in 0..5 {
             let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let admin_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-            let config = write_config(dir.path(), &trust, addr, admin_addr);
+            let config = write_config(dir.path(), &trust, addr, admin_addr, extra);
             let mut p = TestProvince {
                 dir,
                 config,
@@ -464,9 +470,15 @@ impl TestProvince {
 }
 
 /// Writes the example `province.toml` rewritten for `addr`, `admin_addr`,
-/// `trust` and the certificates in `dir/certs`; its data directory is
-/// passed with `--data-dir`.
-fn write_config(dir: &Path, trust: &Trust, addr: SocketAddr, admin_addr: SocketAddr) -> PathBuf {
+/// `trust` and the certificates in `dir/certs`, plus the keys of `extra`;
+/// its data directory is passed with `--data-dir`.
+fn write_config(
+    dir: &Path,
+    trust: &Trust,
+    addr: SocketAddr,
+    admin_addr: SocketAddr,
+    extra: &toml::Table,
+) -> PathBuf {
     let example = examples_dir().join("province.toml");
     let text = fs::read_to_string(&example).expect("read the example province.toml");
     let mut t: toml::Table = text.parse().expect("the example province.toml is TOML");
@@ -487,6 +499,7 @@ fn write_config(dir: &Path, trust: &Trust, addr: SocketAddr, admin_addr: SocketA
     set("tls_key", path_str(&certs.join("province.key")));
     set("client_ca", path_str(&certs.join("ca.pem")));
     t.remove("data_dir");
+    t.extend(extra.clone());
     let path = dir.join("province.toml");
     fs::write(&path, t.to_string()).expect("write province.toml");
     path

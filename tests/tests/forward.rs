@@ -22,6 +22,8 @@ mod delivery;
 mod faults;
 #[path = "forward/outage.rs"]
 mod outage;
+#[path = "forward/size.rs"]
+mod size;
 #[path = "forward/tls.rs"]
 mod tls;
 
@@ -38,7 +40,7 @@ use rongxin_tests::province::{TestProvince, Trust};
 pub const DEADLINE: Duration = Duration::from_secs(90);
 
 /// Records per ingest request.
-const CHUNK: usize = 200;
+pub const CHUNK: usize = 200;
 
 /// A generated federation whose city forwards to a province process.
 #[derive(Debug)]
@@ -54,9 +56,20 @@ impl Setup {
     /// province, then every node at once; the city forwards to the province
     /// in batches of `batch`, its config changed by `edit`.
     pub fn start(members: &[&str], batch: u64, edit: impl FnOnce(&mut toml::Table)) -> Setup {
+        Setup::start_with(members, batch, &toml::Table::new(), edit)
+    }
+
+    /// Like [`Setup::start`], with the keys of `province` added to the
+    /// province's config.
+    pub fn start_with(
+        members: &[&str],
+        batch: u64,
+        province: &toml::Table,
+        edit: impl FnOnce(&mut toml::Table),
+    ) -> Setup {
         assert_eq!(members[0], "city");
         let fed = GenFed::builder(members).build();
-        let province = TestProvince::start(&Trust::of(&fed));
+        let province = TestProvince::start_with(&Trust::of(&fed), province);
         let mut city = city_config(&fed, &province, batch);
         edit(&mut city);
         let mut nodes: Vec<FedNode> = members

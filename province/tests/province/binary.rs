@@ -69,6 +69,16 @@ fn config_errors_name_the_key_and_the_fix() {
     c.keys.remove("data_dir");
     let err = config_error(&c.write(d));
     assert!(err.contains("--data-dir"), "{err}");
+
+    for bad in ["0", "100", "999999999999"] {
+        let mut c = TestConfig::new(d);
+        c.set("max_body_bytes", bad);
+        let err = config_error(&c.write(d));
+        assert!(
+            err.contains(&format!("max_body_bytes = {bad} is out of range")),
+            "{err}"
+        );
+    }
 }
 
 #[test]
