@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Writes one node config per member of the example federation and the demo
-# tokens they accept. DEMO TOKENS — for local use only. Keeps existing tokens
-# unless --new-tokens is given.
+# Writes one node config per member of the example federation, the demo
+# tokens they accept, and tokens.toml (the tokens file every member reads:
+# the federation's auditor and a monitoring token). DEMO TOKENS — for local
+# use only. Keeps existing tokens unless --new-tokens is given.
 #
 # usage: config-examples/generate-configs.sh [--new-tokens]
 set -euo pipefail
@@ -21,6 +22,31 @@ digest() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 admin=$(digest "$(token admin)")
 agency=$(digest "$(token agency)")
 gov=$(digest "$(token government)")
+auditor=$(digest "$(token auditor)")
+monitor=$(digest "$(token monitor)")
+
+cat >tokens.toml <<TOML
+# Bearer tokens every member of the example federation accepts, as SHA-256
+# digests (never the tokens). DEMO TOKENS: tokens/auditor.token and
+# tokens/monitor.token, for local use only. Managed with
+# \`rongxinctl token add|revoke|list --file tokens.toml\`; roles in
+# docs/operations.md.
+
+# The federation's auditor: every entry and bundle of every log, each read
+# of non-public content registered in the node's query log.
+[[token]]
+id = "auditor"
+role = "auditor"
+name = "示例联邦审计"
+sha256 = "${auditor}"
+
+# Read-only monitoring: status, metrics, evidence; no record content.
+[[token]]
+id = "monitor"
+role = "monitor"
+name = "示例运行监控"
+sha256 = "${monitor}"
+TOML
 
 # id | display name | jurisdictions (TOML list) | port suffix | peers
 members='
@@ -64,6 +90,8 @@ transport_key = "demo-keys/${id}/transport.key"
 
 # SHA-256 of tokens/admin.token.
 admin_token_sha256 = "${admin}"
+# The auditor and monitoring tokens (tokens.toml).
+tokens_file = "tokens.toml"
 max_body_bytes = 16777216
 max_records_per_request = 10000
 

@@ -341,7 +341,10 @@ fn sample_submit_query_status_bundle_against_a_real_node() {
     assert!(status.contains("own log   301 entries"), "{status}");
 
     // A bundle from the node verifies offline against the root key alone.
+    // An auditor's (here the admin's) token reads any entry; the sample
+    // mixes kinds, so some entries are withheld from anonymous readers.
     let bundle = dir.join("b.json");
+    let admin = node.token("admin.token", ADMIN_TOKEN);
     let o = ctl(&[
         "bundle",
         "--node",
@@ -350,6 +353,10 @@ fn sample_submit_query_status_bundle_against_a_real_node() {
         "7",
         "--out",
         bundle.to_str().expect("utf-8"),
+        "--token-file",
+        &admin,
+        "--purpose",
+        "审计抽查",
     ]);
     assert!(o.status.success(), "{}", show(&o));
     let root = workspace().join("config-examples/root.pub");

@@ -18,6 +18,10 @@ const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 pub struct Client {
     base: String,
     agent: ureq::Agent,
+    /// The token [`Client::entries`] and [`Client::bundle`] read with: an
+    /// auditor's, since entries of non-public records are withheld from
+    /// anonymous readers.
+    reader: Option<String>,
 }
 
 /// A node's answer.
@@ -120,7 +124,19 @@ impl Client {
         Client {
             base: format!("http://{addr}"),
             agent,
+            reader: None,
         }
+    }
+
+    /// This client, reading entries and bundles with `token` (an auditor's).
+    pub fn with_reader(mut self, token: impl Into<String>) -> Client {
+        self.reader = Some(token.into());
+        self
+    }
+
+    /// The token entries and bundles are read with, if any.
+    pub fn reader(&self) -> Option<&str> {
+        self.reader.as_deref()
     }
 
     /// The base URL, `http://127.0.0.1:port`.
@@ -271,7 +287,8 @@ impl Client {
     }
 
     /// Every entry of `origin`'s log from `from` up to `to` (exclusive),
-    /// fetched in pages of 1000.
+    /// fetched in pages of up to 1000 with the reader token; panics on an
+    /// entry served without its bytes.
     pub fn entries(&self, origin: &str, from: u64, to: u64) -> Vec<SignedEntry> {
         let mut out = Vec::new();
         let mut next = from;
@@ -280,7 +297,7 @@ impl Client {
             let page = self
                 .get(
                     &format!("/v1/logs/{origin}/entries?from={next}&limit={limit}"),
-                    None,
+                    self.reader(),
                 )
                 .ok_json();
             let list = page["entries"].as_array().expect("entries array");
@@ -290,6 +307,10 @@ impl Client {
             );
             for e in list {
                 assert_eq!(e["seq"], next, "entries answer out of order");
+                assert!(
+                    e.get("withheld").is_none(),
+                    "entry {next} of {origin} withheld from this client's reader token: {e}"
+                );
                 let bytes = B64
                     .decode(e["entry"].as_str().expect("entry"))
                     .expect("entry base64");
@@ -305,9 +326,12 @@ impl Client {
         out
     }
 
-    /// `GET /v1/records/{origin}/{seq}/bundle`.
+    /// `GET /v1/records/{origin}/{seq}/bundle` with the reader token.
     pub fn bundle(&self, origin: &str, seq: u64) -> Reply {
-        self.get(&format!("/v1/records/{origin}/{seq}/bundle"), None)
+        self.get(
+            &format!("/v1/records/{origin}/{seq}/bundle"),
+            self.reader(),
+        )
     }
 
     /// `GET /metrics` as text.

@@ -128,7 +128,7 @@ impl TestNode {
                 child: None,
                 log: log.clone(),
                 starts: 0,
-                client: Client::new(addr),
+                client: Client::new(addr).with_reader(config.federation().token("auditor")),
                 data,
             };
             match node.spawn_and_wait() {
@@ -212,7 +212,7 @@ impl TestNode {
             .expect("open node log");
         writeln!(log, "===== start {} of {} =====", self.starts, self.member).expect("write log");
         self.child = Some(spawn_node(&self.config, &self.data_dir(), log, "info"));
-        self.client = Client::new(self.addr);
+        self.client = Client::new(self.addr).with_reader(self.fed.token("auditor"));
         self.wait_healthy()
     }
 

@@ -1,5 +1,9 @@
 //! `rongxinctl bundle`: fetch the provenance bundle of one log entry from a
 //! node, for `rongxinctl audit verify` (which trusts only the root key).
+//! Bundles of records that are not public, or that carry a personal ID
+//! number, are served only with a token that may read them (an auditor's,
+//! an agency's with the right access, the admin's); the node registers
+//! each such read in its query log.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -10,7 +14,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use rongxin_protocol::bundle::Bundle;
 
-use crate::client::{Node, NodeError, segment};
+use crate::client::{Node, NodeError, read_token, segment};
 use crate::files::write_public;
 
 /// Arguments of `rongxinctl bundle`.
@@ -26,13 +30,27 @@ pub struct BundleArgs {
     /// Write the bundle to this file instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// A token file (auditor, agency or admin): needed for entries of
+    /// non-public records and of records with personal ID numbers.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Why you read it (recorded in the node's query log, 查询登记).
+    #[arg(long)]
+    purpose: Option<String>,
 }
 
 /// Runs `rongxinctl bundle`.
 pub fn run(args: BundleArgs) -> Result<ExitCode> {
     let node = Node::new(&args.node, Duration::from_secs(60))?;
     let path = format!("/v1/records/{}/{}/bundle", segment(&args.origin), args.seq);
-    let answer = node.get(&path, &[], None)?;
+    let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let query: Vec<(&str, &str)> = args
+        .purpose
+        .as_deref()
+        .map(|p| ("purpose", p))
+        .into_iter()
+        .collect();
+    let answer = node.get(&path, &query, token.as_deref())?;
     // Only a check that it is a bundle at all: verification is audit
     // verify's job, offline, against the root key.
     let bundle: Bundle = serde_json::from_str(&answer.body).map_err(|e| NodeError::BadAnswer {
