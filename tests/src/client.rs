@@ -328,10 +328,7 @@ impl Client {
 
     /// `GET /v1/records/{origin}/{seq}/bundle` with the reader token.
     pub fn bundle(&self, origin: &str, seq: u64) -> Reply {
-        self.get(
-            &format!("/v1/records/{origin}/{seq}/bundle"),
-            self.reader(),
-        )
+        self.get(&format!("/v1/records/{origin}/{seq}/bundle"), self.reader())
     }
 
     /// `GET /metrics` as text.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rongxin_protocol::bundle::Bundle;
@@ -151,7 +151,7 @@ pub async fn get_entries(
     headers: HeaderMap,
     Path(origin): Path<String>,
     Query(q): Query<RangeQuery>,
-) -> Result<Json<EntriesAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     if q.limit == 0 || q.limit > MAX_ENTRIES_PER_REQUEST {
         return Err(ApiError::bad_request(format!(
             "limit must be 1..={MAX_ENTRIES_PER_REQUEST}"
@@ -215,9 +215,14 @@ pub async fn get_entries(
                 what: &what,
                 returned: &returned,
             };
-            Some(register_read(&state.store, &state.query_ids, &read, now_ms())?)
+            Some(register_read(
+                &state.store,
+                &state.query_ids,
+                &read,
+                now_ms(),
+            )?)
         };
-        Ok(Json(EntriesAnswer {
+        let answer = EntriesAnswer {
             from: q.from,
             size: log.size,
             next: (seq < log.size).then_some(seq),
@@ -225,7 +230,12 @@ pub async fn get_entries(
             entries,
             query_id,
             origin,
-        }))
+        };
+        // Serialised here, off the runtime too: an answer is megabytes.
+        let body = serde_json::to_vec(&answer).map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?;
+        Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
     })
     .await
 }

@@ -43,9 +43,7 @@ impl SubjectQuery {
         }
         let cursor = match self.cursor.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(c)
-                if c.len() <= MAX_CURSOR_CHARS && c.bytes().all(|b| b.is_ascii_hexdigit()) =>
-            {
+            Some(c) if c.len() <= MAX_CURSOR_CHARS && c.bytes().all(|b| b.is_ascii_hexdigit()) => {
                 Some(c.to_ascii_lowercase())
             }
             Some(_) => {
