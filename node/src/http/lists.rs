@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use rongxin_protocol::catalog::{PublicAttribute, SubjectClass};
 use rongxin_protocol::code::mask_resident_id;
 use rongxin_protocol::entry::{Entry, Op};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::extract::{Path, Query};
 use super::logs::off_runtime;
 use super::query::today;
 use super::{ApiError, AppState};

@@ -10,7 +10,7 @@
 //! runtime, so that large answers do not stall `/healthz`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -22,6 +22,7 @@ use rongxin_protocol::bundle::Bundle;
 use rongxin_protocol::entry::{Entry, Op};
 use rongxin_protocol::merkle;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 
 use super::extract::{Path, Query};
 use super::{ApiError, AppState, caller, remote};
@@ -40,19 +41,43 @@ const READ_CHUNK: u64 = 32;
 /// Longest `purpose` kept in the query log, in characters.
 const MAX_PURPOSE_CHARS: usize = 500;
 
-/// Runs `f` (store reads, proofs) on the blocking pool.
+/// The bound on reads running at once on the blocking pool: one per core.
+/// More would not answer sooner, only starve everything else of CPU (the
+/// blocking pool itself would start hundreds of threads); further requests
+/// wait for a permit without holding a thread.
+fn read_permits() -> &'static Semaphore {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        Semaphore::new(
+            std::thread::available_parallelism()
+                .map_or(2, std::num::NonZeroUsize::get)
+                .max(2),
+        )
+    })
+}
+
+/// Runs `f` (store reads, proofs, serialising large answers) on the
+/// blocking pool, at most [`read_permits`] at a time, so that the async
+/// runtime stays free for `/healthz` and small requests.
 pub(super) async fn off_runtime<T, F>(f: F) -> Result<T, ApiError>
 where
     F: FnOnce() -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
+    let internal = |e: String| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             format!("a store read failed: {e}"),
         )
-    })?
+    };
+    let _permit = read_permits()
+        .acquire()
+        .await
+        .map_err(|e| internal(e.to_string()))?;
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| internal(e.to_string()))?
 }
 
 fn log_state(state: &AppState, origin: &str) -> Result<LogState, ApiError> {

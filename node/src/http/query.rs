@@ -94,7 +94,7 @@ pub async fn get_subject(
             "the system clock is outside years 1-9999",
         )
     })?;
-    let mut profile = tokio::task::spawn_blocking(move || {
+    let mut profile = super::logs::off_runtime(move || {
         query::profile(
             &store,
             &shared.catalog,
@@ -103,19 +103,12 @@ pub async fn get_subject(
             today,
             &page,
         )
+        .map_err(|e| match e {
+            ProfileError::Store(e) => ApiError::from(e),
+            e @ ProfileError::UnknownCursor(_) => ApiError::bad_request(e.to_string()),
+        })
     })
-    .await
-    .map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            e.to_string(),
-        )
-    })?
-    .map_err(|e| match e {
-        ProfileError::Store(e) => ApiError::from(e),
-        e @ ProfileError::UnknownCursor(_) => ApiError::bad_request(e.to_string()),
-    })?;
+    .await?;
     let time_ms = now_ms();
     let id = state.query_ids.next(time_ms);
     profile.query_id = query_id_text(id);

@@ -12,6 +12,7 @@ mod ctl;
 mod lifecycle;
 mod lists;
 mod ops;
+mod pages;
 mod provenance;
 mod restart;
 
