@@ -175,13 +175,12 @@ impl TokenSpec {
         }
         let dept_fields = !self.jurisdictions.is_empty() || !self.kinds.is_empty();
         match self.role {
-            RoleName::Department => {
-                if self.jurisdictions.is_empty() || self.kinds.is_empty() {
-                    return Err(fail(
-                        "a department token needs jurisdictions and kinds (kinds = [\"*\"] for every kind)".into(),
-                    ));
-                }
+            RoleName::Department if self.jurisdictions.is_empty() || self.kinds.is_empty() => {
+                return Err(fail(
+                    "a department token needs jurisdictions and kinds (kinds = [\"*\"] for every kind)".into(),
+                ));
             }
+            RoleName::Department => {}
             _ if dept_fields => {
                 return Err(fail(format!(
                     "jurisdictions and kinds are for department tokens, not {}",
