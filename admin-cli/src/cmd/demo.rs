@@ -330,8 +330,9 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         fed.0.last().map_or(first, |r| &r.url)
     );
     println!(
-        "  rongxinctl bundle --node {first} {} 0 --out bundle.json",
-        fed.0.last().map_or("city", |r| &r.member)
+        "  rongxinctl bundle --node {first} {} 0 --out bundle.json --token-file {}",
+        fed.0.last().map_or("city", |r| &r.member),
+        work.join("tokens").join("auditor.token").display()
     );
     println!(
         "  rongxinctl audit verify bundle.json --root {}",
