@@ -422,3 +422,133 @@ pub fn register_read(
     store.log_query(id, &row)?;
     Ok(query_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use rongxin_protocol::catalog::Catalog;
+    use rongxin_protocol::entry::{
+        ObjectionFiled, ObjectionGround, ObjectionOutcome, ObjectionResolved, Revoke, RevokeReason,
+    };
+    use rongxin_protocol::record::{Authority, Subject};
+
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::from_toml_str(include_str!("../../config-examples/catalog.toml"))
+            .expect("example catalog")
+    }
+
+    fn day() -> Date {
+        Date::new(2026, 3, 1).expect("a real day")
+    }
+
+    fn record(kind: &str, class: SubjectClass, code: &str) -> Record {
+        Record {
+            kind: kind.into(),
+            jurisdiction: "350102".into(),
+            record_no: "榕鼓测〔2026〕1号".into(),
+            subject: Subject {
+                class,
+                code: code.into(),
+                name: "某某".into(),
+            },
+            authority: Authority {
+                name: "福州市鼓楼区市场监督管理局".into(),
+                code: "11350102MAB8MXML65".into(),
+            },
+            decision_date: day(),
+            fields: BTreeMap::new(),
+        }
+    }
+
+    fn bytes(op: Op) -> Vec<u8> {
+        Entry {
+            origin: "gulou".into(),
+            seq: 1,
+            prev_hash: [7; 32],
+            time_ms: 1_780_000_000_000,
+            op,
+        }
+        .to_bytes()
+        .expect("encodes")
+    }
+
+    fn rule(op: Op) -> (PublicAttribute, Access) {
+        let r = entry_rule(&bytes(op), &catalog());
+        (r.attribute, r.needs)
+    }
+
+    const FIRM: &str = "91350100757384472D";
+    const PERSON: &str = "11010519491231002X";
+
+    #[test]
+    fn puts_follow_the_kind_and_personal_ids() {
+        use PublicAttribute as A;
+        let firm = |kind| Op::Put(record(kind, SubjectClass::LegalPerson, FIRM));
+        assert_eq!(rule(firm("CF")), (A::Public, Access::Public));
+        assert_eq!(rule(firm("GJJQJ")), (A::Conditional, Access::Conditional));
+        assert_eq!(rule(firm("FXFL")), (A::Restricted, Access::Government));
+        let person = Op::Put(record("DDMF", SubjectClass::NaturalPerson, PERSON));
+        assert_eq!(rule(person), (A::Public, Access::Conditional));
+        let mut with_id = record("CF", SubjectClass::LegalPerson, FIRM);
+        with_id
+            .fields
+            .insert("FR_ZJHM".into(), FieldValue::Text(PERSON.into()));
+        assert_eq!(rule(Op::Put(with_id)), (A::Public, Access::Conditional));
+        // Unknown kinds and bytes that do not decode are not served blind.
+        assert_eq!(rule(firm("NOSUCH")), (A::Restricted, Access::Government));
+        let r = entry_rule(b"not an entry", &catalog());
+        assert_eq!(r.needs, Access::Government);
+        assert!(!r.allows(Access::Conditional) && r.allows(Access::Government));
+    }
+
+    #[test]
+    fn revokes_follow_the_kind_and_objection_steps_need_conditional() {
+        use PublicAttribute as A;
+        let key = |kind| record(kind, SubjectClass::LegalPerson, FIRM).key();
+        let revoke = |kind| {
+            Op::Revoke(Revoke {
+                key: key(kind),
+                reason: RevokeReason::Repair,
+                basis: "榕鼓信修〔2026〕1号".into(),
+            })
+        };
+        assert_eq!(rule(revoke("CF")), (A::Public, Access::Public));
+        assert_eq!(rule(revoke("FXFL")), (A::Restricted, Access::Government));
+        let filed = |kind| {
+            Op::ObjectionFiled(ObjectionFiled {
+                id: "obj-1".into(),
+                key: key(kind),
+                ground: ObjectionGround::Wrong,
+                statement: "本人未受过该处罚".into(),
+                received_by: "gulou".into(),
+                received_on: day(),
+                due: day(),
+            })
+        };
+        assert_eq!(rule(filed("CF")), (A::Public, Access::Conditional));
+        assert_eq!(rule(filed("FXFL")), (A::Restricted, Access::Government));
+        let resolved = Op::ObjectionResolved(ObjectionResolved {
+            id: "obj-1".into(),
+            key: key("CF"),
+            outcome: ObjectionOutcome::Rejected,
+            explanation: "经核实，记录无误".into(),
+        });
+        assert_eq!(rule(resolved), (A::Public, Access::Conditional));
+    }
+
+    #[test]
+    fn only_reads_above_public_are_registered() {
+        let public = EntryRule {
+            attribute: PublicAttribute::Public,
+            needs: Access::Public,
+        };
+        assert!(!public.registered() && public.allows(Access::Public));
+        let conditional = EntryRule {
+            attribute: PublicAttribute::Public,
+            needs: Access::Conditional,
+        };
+        assert!(conditional.registered());
+        assert!(!conditional.allows(Access::Public) && conditional.allows(Access::Conditional));
+    }
+}
