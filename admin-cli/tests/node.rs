@@ -334,14 +334,22 @@ fn sample_submit_query_status_bundle_against_a_real_node() {
     let json: Value = serde_json::from_slice(&o.stdout).expect("profile JSON");
     assert_eq!(json["subject"], org_code);
 
+    // Status is an operations endpoint: without a token it is refused.
     let o = ctl(&["status", "--node", &node.url]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(show(&o).contains("admin or monitor token"), "{}", show(&o));
+    let ops = node.token("ops.token", ADMIN_TOKEN);
+    let o = ctl(&["status", "--node", &node.url, "--token-file", &ops]);
     assert!(o.status.success(), "{}", show(&o));
     let status = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(status.starts_with("gulou "), "{status}");
     assert!(status.contains("own log   301 entries"), "{status}");
 
     // A bundle from the node verifies offline against the root key alone.
+    // An auditor's (here the admin's) token reads any entry; the sample
+    // mixes kinds, so some entries are withheld from anonymous readers.
     let bundle = dir.join("b.json");
+    let admin = node.token("admin.token", ADMIN_TOKEN);
     let o = ctl(&[
         "bundle",
         "--node",
@@ -350,6 +358,10 @@ fn sample_submit_query_status_bundle_against_a_real_node() {
         "7",
         "--out",
         bundle.to_str().expect("utf-8"),
+        "--token-file",
+        &admin,
+        "--purpose",
+        "审计抽查",
     ]);
     assert!(o.status.success(), "{}", show(&o));
     let root = workspace().join("config-examples/root.pub");

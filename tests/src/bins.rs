@@ -102,3 +102,28 @@ pub fn cargo_build(dir: &Path, package: &str, targets: &[&str]) -> Result<(), St
         ))
     }
 }
+
+/// A file holding `token`, readable by its owner only, as `rongxinctl
+/// --token-file` wants it; one per distinct token for the test process.
+pub fn token_file(token: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("rongxin-tokens-")
+            .tempdir()
+            .expect("a directory for token files")
+    });
+    let name: String = rongxin_node::config::token_digest(token)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let path = dir.path().join(format!("{name}.token"));
+    if !path.exists() {
+        std::fs::write(&path, format!("{token}\n")).expect("write a token file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("make the token file private");
+    }
+    path
+}

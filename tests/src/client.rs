@@ -19,6 +19,10 @@ pub struct Client {
     base: String,
     agent: ureq::Agent,
     ops_token: String,
+    /// The token [`Client::entries`] and [`Client::bundle`] read with: an
+    /// auditor's, since entries of non-public records are withheld from
+    /// anonymous readers.
+    reader: Option<String>,
 }
 
 /// A node's answer.
@@ -122,6 +126,7 @@ impl Client {
             base: format!("http://{addr}"),
             agent,
             ops_token: crate::generate::ADMIN_TOKEN.to_owned(),
+            reader: None,
         }
     }
 
@@ -134,6 +139,17 @@ impl Client {
     /// The token the operations endpoints (status, metrics, evidence) are read with.
     pub fn ops_token(&self) -> &str {
         &self.ops_token
+    }
+
+    /// This client, reading entries and bundles with `token` (an auditor's).
+    pub fn with_reader(mut self, token: impl Into<String>) -> Client {
+        self.reader = Some(token.into());
+        self
+    }
+
+    /// The token entries and bundles are read with, if any.
+    pub fn reader(&self) -> Option<&str> {
+        self.reader.as_deref()
     }
 
     /// The base URL, `http://127.0.0.1:port`.
@@ -285,7 +301,8 @@ impl Client {
     }
 
     /// Every entry of `origin`'s log from `from` up to `to` (exclusive),
-    /// fetched in pages of 1000.
+    /// fetched in pages of up to 1000 with the reader token; panics on an
+    /// entry served without its bytes.
     pub fn entries(&self, origin: &str, from: u64, to: u64) -> Vec<SignedEntry> {
         let mut out = Vec::new();
         let mut next = from;
@@ -294,7 +311,7 @@ impl Client {
             let page = self
                 .get(
                     &format!("/v1/logs/{origin}/entries?from={next}&limit={limit}"),
-                    None,
+                    self.reader(),
                 )
                 .ok_json();
             let list = page["entries"].as_array().expect("entries array");
@@ -304,6 +321,10 @@ impl Client {
             );
             for e in list {
                 assert_eq!(e["seq"], next, "entries answer out of order");
+                assert!(
+                    e.get("withheld").is_none(),
+                    "entry {next} of {origin} withheld from this client's reader token: {e}"
+                );
                 let bytes = B64
                     .decode(e["entry"].as_str().expect("entry"))
                     .expect("entry base64");
@@ -319,9 +340,9 @@ impl Client {
         out
     }
 
-    /// `GET /v1/records/{origin}/{seq}/bundle`.
+    /// `GET /v1/records/{origin}/{seq}/bundle` with the reader token.
     pub fn bundle(&self, origin: &str, seq: u64) -> Reply {
-        self.get(&format!("/v1/records/{origin}/{seq}/bundle"), None)
+        self.get(&format!("/v1/records/{origin}/{seq}/bundle"), self.reader())
     }
 
     /// `GET /metrics` as text.

@@ -39,6 +39,8 @@ pub struct FedNode {
     ports: Option<(u16, u16)>,
     child: Option<Child>,
     client: Client,
+    /// The token its client reads entries and bundles with.
+    reader: String,
     starts: u32,
     log_start: u64,
 }
@@ -51,6 +53,7 @@ impl FedNode {
         dir: PathBuf,
         config: toml::Table,
         inbound: Arc<Proxy>,
+        reader: &str,
     ) -> FedNode {
         fs::create_dir_all(&dir).expect("create the node directory");
         FedNode {
@@ -61,7 +64,8 @@ impl FedNode {
             inbound,
             ports: None,
             child: None,
-            client: Client::new(SocketAddr::from(([127, 0, 0, 1], 9))),
+            client: Client::new(SocketAddr::from(([127, 0, 0, 1], 9))).with_reader(reader),
+            reader: reader.to_owned(),
             starts: 0,
             log_start: 0,
         }
@@ -156,7 +160,8 @@ impl FedNode {
         self.log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
         writeln!(log, "===== start {} of {} =====", self.starts, self.member).expect("write log");
         self.child = Some(spawn_node(&path, &self.data_dir(), log, "info"));
-        self.client = Client::new(SocketAddr::from(([127, 0, 0, 1], http)));
+        self.client =
+            Client::new(SocketAddr::from(([127, 0, 0, 1], http))).with_reader(self.reader.clone());
     }
 
     /// Waits for `/healthz`; `Err` if the process exits or the deadline passes.

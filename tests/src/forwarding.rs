@@ -228,7 +228,8 @@ pub fn check_exactly_once(
 /// Runs `rongxinctl forward --node <city>`.
 pub fn ctl_forward(city: &FedNode) -> Output {
     Command::new(bins::ctl())
-        .args(["forward", "--node", city.client().base()])
+        .args(["forward", "--node", city.client().base(), "--token-file"])
+        .arg(bins::token_file(city.client().ops_token()))
         .output()
         .expect("run rongxinctl forward")
 }

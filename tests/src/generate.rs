@@ -126,6 +126,7 @@ pub struct GenFed {
     roster_files: BTreeMap<String, PathBuf>,
     peers: BTreeMap<String, Vec<String>>,
     admin_token: String,
+    auditor_token: String,
     files: AtomicU32,
 }
 
@@ -315,8 +316,19 @@ impl GenFed {
             roster_files: BTreeMap::new(),
             peers: BTreeMap::new(),
             admin_token: ADMIN_TOKEN.to_owned(),
+            auditor_token: "auditor-token-of-the-generated-federation".to_owned(),
             files: AtomicU32::new(0),
         };
+        // Every node takes the federation's auditor token from a tokens
+        // file, as a real federation would; tests read whole logs with it.
+        fs::write(
+            d.join("tokens.toml"),
+            format!(
+                "[[token]]\nid = \"auditor\"\nrole = \"auditor\"\nname = \"test auditor\"\nsha256 = \"{}\"\n",
+                hex(&rongxin_node::tokens::token_digest(&fed.auditor_token))
+            ),
+        )
+        .expect("write the tokens file");
         // Dialers with their own links run with a roster of the same version
         // that lists the link proxies for their targets.
         for id in &in_roster {
@@ -467,6 +479,11 @@ impl GenFed {
         &self.admin_token
     }
 
+    /// The auditor token of every node (from the tokens file).
+    pub fn auditor_token(&self) -> &str {
+        &self.auditor_token
+    }
+
     /// The proxy every connection to `member` crosses (except links).
     pub fn inbound(&self, member: &str) -> &Arc<Proxy> {
         self.inbound
@@ -502,7 +519,7 @@ impl GenFed {
             .roster
             .member(member)
             .unwrap_or_else(|| panic!("{member} is not in the example roster"));
-        let digest = |t: &str| hex(&rongxin_node::config::token_digest(t));
+        let digest = |t: &str| hex(&rongxin_node::tokens::token_digest(t));
         let roster = self
             .roster_files
             .get(member)
@@ -535,6 +552,10 @@ impl GenFed {
             "admin_token_sha256".into(),
             digest(&self.admin_token).into(),
         );
+        t.insert(
+            "tokens_file".into(),
+            path_str(&self.dir().join("tokens.toml")).into(),
+        );
         t.insert("restore_timeout".into(), "3s".into());
         // Tests poll and query without tokens far faster than a public
         // client may; the defaults are tested on their own (node/limits.rs).
@@ -557,6 +578,7 @@ impl GenFed {
             self.dir().join("nodes").join(member),
             config,
             self.inbound(member).clone(),
+            &self.auditor_token,
         )
     }
 

@@ -140,7 +140,9 @@ impl TestNode {
                 child: None,
                 log: log.clone(),
                 starts: 0,
-                client: Client::new(addr).with_ops_token(&config.federation().token("admin")),
+                client: Client::new(addr)
+                    .with_ops_token(&config.federation().token("admin"))
+                    .with_reader(config.federation().token("auditor")),
                 health: Client::new(health),
                 data,
             };
@@ -225,7 +227,9 @@ impl TestNode {
             .expect("open node log");
         writeln!(log, "===== start {} of {} =====", self.starts, self.member).expect("write log");
         self.child = Some(spawn_node(&self.config, &self.data_dir(), log, "info"));
-        self.client = Client::new(self.addr).with_ops_token(&self.fed.token("admin"));
+        self.client = Client::new(self.addr)
+            .with_ops_token(&self.fed.token("admin"))
+            .with_reader(self.fed.token("auditor"));
         self.wait_healthy()
     }
 

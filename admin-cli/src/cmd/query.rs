@@ -26,6 +26,12 @@ pub struct QueryArgs {
     /// Why you query (recorded in the node's query log, 查询登记).
     #[arg(long)]
     purpose: Option<String>,
+    /// Records per page (the node's default is 100, its maximum 1000).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// The page after this cursor (the `--cursor` a previous page printed).
+    #[arg(long)]
+    cursor: Option<String>,
     /// Print the node's JSON answer unchanged.
     #[arg(long)]
     json: bool,
@@ -35,12 +41,15 @@ pub struct QueryArgs {
 pub fn run(args: QueryArgs) -> Result<ExitCode> {
     let node = Node::new(&args.node, Duration::from_secs(60))?;
     let token = args.token_file.as_deref().map(read_token).transpose()?;
-    let query: Vec<(&str, &str)> = args
-        .purpose
-        .as_deref()
-        .map(|p| ("purpose", p))
-        .into_iter()
-        .collect();
+    let limit = args.limit.map(|l| l.to_string());
+    let query: Vec<(&str, &str)> = [
+        ("purpose", args.purpose.as_deref()),
+        ("limit", limit.as_deref()),
+        ("cursor", args.cursor.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k, v?)))
+    .collect();
     let path = format!("/v1/subjects/{}", segment(args.code.trim()));
     let answer = node.get(&path, &query, token.as_deref())?;
     if args.json {
@@ -148,6 +157,12 @@ pub fn render(profile: &Value, names: &[(String, String)]) -> String {
             out.push_str(&format!("\nnot shown: {}\n", parts.join(", ")));
         }
     }
+    if let Some(next) = profile["next"].as_str() {
+        out.push_str(&format!(
+            "\n{} records on file in all; more on the next page: --cursor {next}\n",
+            text(&profile["total"])
+        ));
+    }
     out
 }
 
@@ -166,7 +181,8 @@ mod tests {
             "record": {"record_no": "榕鼓市监罚〔2026〕12号", "decision_date": "2026-03-01",
             "authority": {"name": "福州市鼓楼区市场监督管理局"},
             "subject": {"name": "福州某某贸易有限公司", "class": "legal_person"}}}]},
-            "hidden": {"revoked": 1, "expired": 0, "not_authorised": 2}
+            "hidden": {"revoked": 1, "expired": 0, "not_authorised": 2},
+            "total": 250, "next": "ab01"
         });
         let names = vec![("CF".to_owned(), "行政处罚（一般失信）".to_owned())];
         let text = render(&profile, &names);
@@ -190,6 +206,10 @@ mod tests {
         );
         assert!(
             text.contains("not shown: 2 not authorised, 1 revoked"),
+            "{text}"
+        );
+        assert!(
+            text.contains("250 records on file in all; more on the next page: --cursor ab01"),
             "{text}"
         );
     }

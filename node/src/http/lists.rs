@@ -1,22 +1,28 @@
 //! `GET /v1/lists/{red|black}`: the red and black lists (红黑榜), derived from
 //! every origin's records of list kinds that this node holds. At the city
-//! that is the whole city.
+//! that is the whole city. Lists are public views: only records of 公开
+//! kinds appear, personal ID numbers masked.
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use rongxin_protocol::catalog::SubjectClass;
+use axum::extract::State;
+use rongxin_protocol::catalog::{PublicAttribute, SubjectClass};
 use rongxin_protocol::code::mask_resident_id;
 use rongxin_protocol::entry::{Entry, Op};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::extract::{Path, Query};
+use super::logs::off_runtime;
 use super::query::today;
 use super::{ApiError, AppState};
 
 /// Entries per page.
 pub const PAGE_SIZE: usize = 100;
+/// The last page a request may ask for: a page is found by walking the
+/// index past every earlier item, so the walk is bounded (10 million items).
+pub const MAX_PAGE: usize = 99_999;
 
 /// Query of `GET /v1/lists/{list}`.
 #[derive(Debug, Deserialize)]
@@ -41,10 +47,27 @@ pub async fn get_list(
             )));
         }
     };
+    if q.page > MAX_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "page = {}: pages are numbered 0..={MAX_PAGE} ({PAGE_SIZE} items each); follow next_page",
+            q.page
+        )));
+    }
     let today =
         today().ok_or_else(|| ApiError::bad_request("the node's clock is outside years 1-9999"))?;
+    off_runtime(move || list_page(&state, red, &list, q, today)).await
+}
+
+/// Walks the list index to page `q.page` (store reads; run off the runtime).
+fn list_page(
+    state: &AppState,
+    red: bool,
+    list: &str,
+    q: ListQuery,
+    today: rongxin_protocol::value::Date,
+) -> Result<Json<Value>, ApiError> {
     let catalog = &state.shared.catalog;
-    let store = state.store.clone();
+    let store = &state.store;
     // Pages count shown items; revoked ones are not in the index, expired
     // ones are skipped here, so walk the index until the page is full.
     let mut items = Vec::new();
@@ -77,6 +100,9 @@ pub async fn get_list(
             let Some(kind) = catalog.kind(&record.kind) else {
                 continue;
             };
+            if kind.public != PublicAttribute::Public {
+                continue;
+            }
             let until = kind.publicity_end(record.decision_date);
             if until.is_some_and(|u| u < today) {
                 continue;

@@ -1,4 +1,5 @@
-//! `GET /v1/subjects/{code}`: a subject's credit profile, logged.
+//! `GET /v1/subjects/{code}`: a subject's credit profile, one page at a
+//! time, logged.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,13 +15,45 @@ use super::extract::{Path, Query};
 use super::{ApiError, AppState, caller, remote};
 use crate::ingest::now_ms;
 use crate::metrics::AccessLabel;
-use crate::query::{self, Access, Profile, query_id_text};
+use crate::query::{
+    self, Access, DEFAULT_PROFILE_LIMIT, MAX_PROFILE_LIMIT, Profile, ProfileError, ProfilePage,
+    query_id_text,
+};
+
+/// Longest cursor accepted: the hex of a record key, whose four texts are
+/// bounded at ingest.
+const MAX_CURSOR_CHARS: usize = 4096;
 
 /// Query of `GET /v1/subjects/{code}`.
 #[derive(Debug, Deserialize)]
 pub struct SubjectQuery {
     #[serde(default)]
     purpose: String,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+impl SubjectQuery {
+    fn page(&self) -> Result<ProfilePage, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PROFILE_LIMIT);
+        if limit == 0 || limit > MAX_PROFILE_LIMIT {
+            return Err(ApiError::bad_request(format!(
+                "limit = {limit}: a profile page shows 1..={MAX_PROFILE_LIMIT} records (default {DEFAULT_PROFILE_LIMIT}); follow `next` for more"
+            )));
+        }
+        let cursor = match self.cursor.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(c) if c.len() <= MAX_CURSOR_CHARS && c.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(c.to_ascii_lowercase())
+            }
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "cursor is not a profile cursor; pass the `next` of the previous page unchanged",
+                ));
+            }
+        };
+        Ok(ProfilePage { limit, cursor })
+    }
 }
 
 /// Today's date in Beijing time (UTC+8), which publicity periods count in.
@@ -37,6 +70,7 @@ pub async fn get_subject(
     Path(input): Path<String>,
     Query(q): Query<SubjectQuery>,
 ) -> Result<Json<Profile>, ApiError> {
+    let page = q.page()?;
     let (access, who) = match caller(&state, &headers)? {
         None => (Access::Public, "anonymous".to_owned()),
         Some(t) => (t.read_access(), t.who()),
@@ -51,7 +85,7 @@ pub async fn get_subject(
         .code;
     let purpose = q.purpose.trim().chars().take(500).collect::<String>();
     let store = state.store.clone();
-    let catalog = state.config.catalog.clone();
+    let shared = state.shared.clone();
     let subject_for_task = subject.clone();
     let today = today().ok_or_else(|| {
         ApiError::new(
@@ -60,17 +94,21 @@ pub async fn get_subject(
             "the system clock is outside years 1-9999",
         )
     })?;
-    let mut profile = tokio::task::spawn_blocking(move || {
-        query::profile(&store, &catalog, &subject_for_task, access, today)
-    })
-    .await
-    .map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            e.to_string(),
+    let mut profile = super::logs::off_runtime(move || {
+        query::profile(
+            &store,
+            &shared.catalog,
+            &subject_for_task,
+            access,
+            today,
+            &page,
         )
-    })??;
+        .map_err(|e| match e {
+            ProfileError::Store(e) => ApiError::from(e),
+            e @ ProfileError::UnknownCursor(_) => ApiError::bad_request(e.to_string()),
+        })
+    })
+    .await?;
     let time_ms = now_ms();
     let id = state.query_ids.next(time_ms);
     profile.query_id = query_id_text(id);

@@ -232,7 +232,7 @@ impl BenchFed {
     pub fn config(&self, member: &str, peers: &[&str]) -> toml::Table {
         let m = self.info(member);
         let digest = |t: &str| -> String {
-            rongxin_node::config::token_digest(t)
+            rongxin_node::tokens::token_digest(t)
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect()

@@ -67,7 +67,14 @@ fn five_nodes_converge() {
     // (polled: the row shows what the city said at its last sync round).
     let n = per_node.to_string();
     wait_for("rongxinctl replication to show no lag", DEADLINE, || {
-        let out = ctl(&["replication", "--node", taijiang.client().base()]);
+        let tokens = rongxin_tests::bins::token_file(taijiang.client().ops_token());
+        let out = ctl(&[
+            "replication",
+            "--node",
+            taijiang.client().base(),
+            "--token-file",
+            tokens.to_str().expect("UTF-8 path"),
+        ]);
         let table = String::from_utf8_lossy(&out.stdout).into_owned();
         table
             .lines()

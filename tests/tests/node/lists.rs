@@ -102,3 +102,22 @@ fn lists_are_paged() {
     all.dedup();
     assert_eq!(all.len(), 130, "every record exactly once across pages");
 }
+
+#[test]
+fn list_pages_past_the_last_are_refused_not_wrapped() {
+    let (fed, node, records) = gulou();
+    let c = node.client();
+    c.submit_accepted(&fed.token("gulou"), &[records.record("gulou", "SSWF")]);
+    // page * 100 overflowed and wrapped to an early index before.
+    for page in ["184467440737095517", "100000"] {
+        let m = c
+            .get(&format!("/v1/lists/black?page={page}"), None)
+            .expect_error(400, "bad_request");
+        assert!(m.contains("0..=99999"), "{m}");
+    }
+    let last = c.get("/v1/lists/black?page=99999", None).ok_json();
+    assert_eq!(last["items"].as_array().map(Vec::len), Some(0));
+    assert_eq!(last["next_page"], Value::Null);
+    c.get("/v1/lists/black?page=-1", None)
+        .expect_error(400, "bad_request");
+}

@@ -14,6 +14,7 @@ mod lifecycle;
 mod limits;
 mod lists;
 mod ops;
+mod pages;
 mod provenance;
 mod restart;
 mod tls;
