@@ -209,7 +209,17 @@ fn query_log_keeps_its_budget_under_a_flood_of_queries() {
     c.submit_accepted(&fed.token("gulou"), &many);
 
     // One row: the first 200 returned records listed, the other 100 counted.
-    let p = c.profile(&firm.code, None, "bounded row").ok_json();
+    let page = |purpose: &str| {
+        c.get(
+            &format!(
+                "/v1/subjects/{}?limit=1000&purpose={}",
+                firm.code,
+                rongxin_tests::client::encode_query(purpose)
+            ),
+            None,
+        )
+    };
+    let p = page("bounded row").ok_json();
     assert_eq!(p["records"]["CF"].as_array().map(Vec::len), Some(300));
     let log = c.get("/v1/admin/query-log?limit=1", Some(&admin)).ok_json();
     let row = &log["entries"][0];
@@ -225,11 +235,10 @@ fn query_log_keeps_its_budget_under_a_flood_of_queries() {
     let peak = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
-                let c = c.clone();
-                let code = firm.code.clone();
+                let page = &page;
                 s.spawn(move || {
                     for i in 0..per_thread {
-                        let r = c.profile(&code, None, &format!("flood {t}-{i}"));
+                        let r = page(&format!("flood {t}-{i}"));
                         assert_eq!(r.status, 200, "query {t}-{i}: {}", r.body);
                     }
                 })
