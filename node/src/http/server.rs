@@ -34,6 +34,9 @@ use tower_service::Service as _;
 use super::limits::Limits;
 use crate::metrics::Metrics;
 
+/// hyper's default read buffer (about 400 KiB).
+const HYPER_READ_BUFFER: usize = 400 * 1024;
+
 /// The TLS files of the API and the server config made from them.
 #[derive(Debug)]
 pub struct Tls {
@@ -234,7 +237,11 @@ pub async fn serve(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
-                .max_buf_size(limits.max_header_bytes.max(8192) + 1024);
+                // Room to parse headers past the limit, so that the limit is
+                // answered with a JSON 431 (limits::enforce), and hyper's
+                // default read buffer for bodies; beyond it hyper closes
+                // the connection with a bare 431.
+                .max_buf_size((limits.max_header_bytes * 2).max(HYPER_READ_BUFFER));
             let result = match tls {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), svc);
