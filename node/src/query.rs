@@ -373,6 +373,9 @@ pub fn log_entry(
     )
 }
 
+/// Most characters of a stated purpose kept in the query log.
+pub const MAX_PURPOSE_CHARS: usize = 500;
+
 /// A read of content that is not public (entry bytes, a bundle), to register
 /// like a query.
 #[derive(Debug, Clone)]
@@ -381,7 +384,8 @@ pub struct ContentRead<'a> {
     pub who: &'a str,
     /// The remote address.
     pub remote: &'a str,
-    /// The purpose the reader gave (`?purpose=`), possibly empty.
+    /// The purpose the reader gave (`?purpose=`) as sent; trimmed and cut
+    /// to [`MAX_PURPOSE_CHARS`] here.
     pub purpose: &'a str,
     /// The reader's access.
     pub access: Access,
@@ -406,13 +410,19 @@ pub fn register_read(
         origin: origin.clone(),
         seq: *seq,
     });
+    let purpose: String = read
+        .purpose
+        .trim()
+        .chars()
+        .take(MAX_PURPOSE_CHARS)
+        .collect();
     let row = QueryLogRow::new(
         query_id.clone(),
         time_ms,
         read.who,
         read.remote,
         read.what,
-        read.purpose,
+        &purpose,
         read.access.as_str(),
         returned,
     );

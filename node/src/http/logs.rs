@@ -39,7 +39,6 @@ pub const MAX_ENTRY_BYTES_PER_ANSWER: usize = 4 * 1024 * 1024;
 /// the byte cap bounds memory too.
 const READ_CHUNK: u64 = 32;
 /// Longest `purpose` kept in the query log, in characters.
-const MAX_PURPOSE_CHARS: usize = 500;
 
 /// The bound on reads running at once on the blocking pool: one per core.
 /// More would not answer sooner, only starve everything else of CPU (the
@@ -230,14 +229,12 @@ pub async fn get_entries(
         let query_id = if returned.is_empty() {
             None
         } else {
-            let purpose: String = q.purpose.trim().chars().take(MAX_PURPOSE_CHARS).collect();
-            let what = format!("log:{origin}");
             let read = ContentRead {
                 who: &who,
                 remote: &remote,
-                purpose: &purpose,
+                purpose: &q.purpose,
                 access,
-                what: &what,
+                what: &format!("log:{origin}"),
                 returned: &returned,
             };
             Some(register_read(
@@ -380,16 +377,13 @@ pub async fn get_bundle(
             })?;
         let proof = merkle::inclusion_proof(seq, size, &state.store.hashes(&origin))?;
         if rule.registered() {
-            let purpose: String = q.purpose.trim().chars().take(MAX_PURPOSE_CHARS).collect();
-            let what = read_subject(&entry.bytes);
-            let returned = [(origin.clone(), seq)];
             let read = ContentRead {
                 who: &who,
                 remote: &remote,
-                purpose: &purpose,
+                purpose: &q.purpose,
                 access,
-                what: &what,
-                returned: &returned,
+                what: &read_subject(&entry.bytes),
+                returned: &[(origin.clone(), seq)],
             };
             register_read(&state.store, &state.query_ids, &read, now_ms())?;
         }

@@ -133,6 +133,16 @@ fn wait_for<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -
     }
 }
 
+/// Waits until `/healthz` answers 200 again after space returned.
+fn wait_healthy(c: &rongxin_tests::Client, within: Duration) {
+    wait_for(within, "healthz 200 after space returned", || {
+        c.try_get("/healthz", None)
+            .ok()
+            .filter(|r| r.status == 200)
+            .map(|_| ())
+    });
+}
+
 /// `GET path` with the raw answer: status, Retry-After, body.
 fn raw_get(node: &TestNode, path: &str) -> (u16, Option<String>, String) {
     let agent = ureq::Agent::config_builder()
@@ -414,16 +424,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_by_itself() {
     fs::remove_file(&full).expect("remove filler");
     fs::remove_file(&filler).expect("remove filler");
     let t = Instant::now();
-    wait_for(
-        Duration::from_secs(30),
-        "healthz 200 after space returned",
-        || {
-            c.try_get("/healthz", None)
-                .ok()
-                .filter(|r| r.status == 200)
-                .map(|_| ())
-        },
-    );
+    wait_healthy(&c, Duration::from_secs(30));
     eprintln!(
         "healthy again {:?} after space returned (restarted in-process: {})",
         t.elapsed(),
@@ -558,16 +559,7 @@ fn a_failed_write_is_survived_and_the_store_reopened_once_space_returns() {
 
     fs::remove_file(&filler).expect("remove filler");
     let t = Instant::now();
-    wait_for(
-        Duration::from_secs(60),
-        "healthz 200 after space returned",
-        || {
-            c.try_get("/healthz", None)
-                .ok()
-                .filter(|r| r.status == 200)
-                .map(|_| ())
-        },
-    );
+    wait_healthy(&c, Duration::from_secs(60));
     eprintln!(
         "{} records acknowledged before ENOSPC; healthy again {:?} after space returned",
         acked.len(),
