@@ -38,7 +38,6 @@ pub const MAX_ENTRY_BYTES_PER_ANSWER: usize = 4 * 1024 * 1024;
 /// Entries read from the store at a time while filling an answer, so that
 /// the byte cap bounds memory too.
 const READ_CHUNK: u64 = 32;
-/// Longest `purpose` kept in the query log, in characters.
 
 /// The bound on reads running at once on the blocking pool: one per core.
 /// More would not answer sooner, only starve everything else of CPU (the
