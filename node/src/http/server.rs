@@ -34,6 +34,9 @@ use tower_service::Service as _;
 use super::limits::Limits;
 use crate::metrics::Metrics;
 
+/// Refusals of connections over a cap being answered at once, at most.
+const MAX_REFUSALS_IN_FLIGHT: usize = 256;
+
 /// hyper's default read buffer (about 400 KiB).
 const HYPER_READ_BUFFER: usize = 400 * 1024;
 
@@ -193,6 +196,10 @@ pub async fn serve(
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     let conns = Arc::new(Mutex::new(Conns::default()));
+    // Refusals are answered by short-lived tasks that hold a socket each;
+    // past this many at once a refused connection is just closed, so a
+    // flood of connections cannot pile up sockets here.
+    let refusals = Arc::new(tokio::sync::Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, addr) = tokio::select! {
@@ -215,8 +222,13 @@ pub async fn serve(
                     Full::Address => "per_address",
                 };
                 metrics.count_limited("connections", why);
-                if tls.is_none() {
-                    tokio::spawn(refuse_connection(stream, full));
+                if tls.is_none()
+                    && let Ok(permit) = refusals.clone().try_acquire_owned()
+                {
+                    tokio::spawn(async move {
+                        refuse_connection(stream, full).await;
+                        drop(permit);
+                    });
                 }
                 continue;
             }

@@ -183,3 +183,39 @@ fn a_key_readable_by_others_or_a_mismatched_pair_is_refused_at_start() {
         failed.stderr
     );
 }
+
+#[test]
+fn rongxinctl_verifies_the_node_against_the_ca_it_is_given() {
+    let fed = Federation::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = DemoCa::new("node CA").expect("CA");
+    let other = DemoCa::new("another CA").expect("CA");
+    write_pair(dir.path(), &ca);
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.cert_pem()).expect("write CA");
+    let other_file = dir.path().join("other.pem");
+    std::fs::write(&other_file, other.cert_pem()).expect("write CA");
+    let node = https_node(&fed, dir.path());
+    let url = format!("https://127.0.0.1:{}", node.addr().port());
+    let token = rongxin_tests::bins::token_file(&fed.token("admin"));
+    let status = |ca: &Path| {
+        std::process::Command::new(rongxin_tests::bins::ctl())
+            .args(["status", "--node", &url, "--ca"])
+            .arg(ca)
+            .arg("--token-file")
+            .arg(&token)
+            .output()
+            .expect("run rongxinctl status")
+    };
+    let ok = status(&ca_file);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("gulou "));
+    let refused = status(&other_file);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("not trusted") && err.contains("--ca"), "{err}");
+}
