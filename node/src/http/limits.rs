@@ -69,8 +69,8 @@ impl Default for Limits {
             max_uri_bytes: 8 * 1024,
             anonymous_rate: 20.0,
             anonymous_burst: 60.0,
-            token_rate: 2000.0,
-            token_burst: 4000.0,
+            token_rate: 10_000.0,
+            token_burst: 20_000.0,
         }
     }
 }

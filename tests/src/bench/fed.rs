@@ -264,10 +264,13 @@ impl BenchFed {
         );
         t.insert("restore_timeout".into(), "3s".into());
         // The query scenario is an anonymous open-loop load far above what a
-        // public client may send; it measures the node, not the limiter.
+        // public client may send, and ingest sends single records as fast as
+        // one token can: they measure the node, not the limiter.
         let mut limits = toml::Table::new();
         limits.insert("anonymous_rate".into(), 1_000_000.0.into());
         limits.insert("anonymous_burst".into(), 1_000_000.0.into());
+        limits.insert("token_rate".into(), 1_000_000.0.into());
+        limits.insert("token_burst".into(), 1_000_000.0.into());
         t.insert("limits".into(), limits.into());
         t.insert(
             "p2p_listen".into(),
