@@ -339,9 +339,14 @@ impl NodeHandle {
         let source = &self.state.config.source;
         let fresh = Config::load(source, Some(self.state.config.data_dir.clone()))
             .map_err(|e| anyhow!("reload refused, nothing changed: {e}"))?;
-        if fresh.tls.is_some() != self.tls.is_some() {
+        let same_files = match (&fresh.tls, &self.tls) {
+            (None, None) => true,
+            (Some(f), Some(t)) => t.is_for(&f.cert, &f.key),
+            _ => false,
+        };
+        if !same_files {
             return Err(anyhow!(
-                "reload refused, nothing changed: adding or removing [tls] needs a restart"
+                "reload refused, nothing changed: adding or removing [tls], or naming other files in it, needs a restart (a reload re-reads the same files)"
             ));
         }
         if let Some(tls) = &self.tls {

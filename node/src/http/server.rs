@@ -76,6 +76,11 @@ impl Tls {
         })
     }
 
+    /// Whether these are the files this was loaded from.
+    pub fn is_for(&self, cert: &Path, key: &Path) -> bool {
+        self.cert == cert && self.key == key
+    }
+
     /// Re-reads the files; on error the certificate in force stays.
     pub fn reload(&self) -> Result<(), TlsError> {
         let config = server_config(&self.cert, &self.key)?;
