@@ -446,13 +446,13 @@ impl Forwarder {
                 limit_bytes,
                 PROBE_TOO_LARGE,
             )))),
-            Err(SendError::OverProvinceLimit {
-                origin: o,
-                first,
-                entries,
-                request_bytes,
-                limit_bytes,
-            }) => {
+            Err(
+                e @ SendError::OverProvinceLimit {
+                    request_bytes,
+                    limit_bytes,
+                    ..
+                },
+            ) => {
                 // The limit the province states, if it is below what was
                 // sent; otherwise half: either way strictly smaller, so this
                 // ends at a single entry.
@@ -461,13 +461,7 @@ impl Forwarder {
                     _ => request_bytes / 2,
                 };
                 self.province_limit.fetch_min(next, Ordering::Relaxed);
-                Err(SendError::OverProvinceLimit {
-                    origin: o,
-                    first,
-                    entries,
-                    request_bytes,
-                    limit_bytes,
-                })
+                Err(e)
             }
             Err(e) => Err(e),
         }

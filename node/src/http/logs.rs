@@ -25,9 +25,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use super::extract::{Path, Query};
-use super::{ApiError, AppState, caller, remote};
+use super::{ApiError, AppState, reader, remote};
 use crate::ingest::now_ms;
-use crate::query::{Access, ContentRead, entry_rule, register_read, who_may_read};
+use crate::query::{ContentRead, entry_rule, register_read, who_may_read};
 use crate::store::LogState;
 
 /// Most entries one range request returns.
@@ -83,15 +83,6 @@ fn log_state(state: &AppState, origin: &str) -> Result<LogState, ApiError> {
         .store
         .log_state(origin)?
         .ok_or_else(|| ApiError::not_found(format!("this node holds no log of '{origin}'")))
-}
-
-/// The caller's access and name for the query log; 401 for an unknown or
-/// expired token.
-fn reader(state: &AppState, headers: &HeaderMap) -> Result<(Access, String, bool), ApiError> {
-    Ok(match caller(state, headers)? {
-        None => (Access::Public, "anonymous".to_owned(), false),
-        Some(t) => (t.read_access(), t.who(), true),
-    })
 }
 
 /// `GET /v1/logs/{origin}/checkpoint`.

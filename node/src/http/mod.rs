@@ -17,9 +17,11 @@ use tokio::sync::mpsc;
 use crate::config::{Config, Department};
 use crate::ingest::Job;
 use crate::metrics::{Metrics, RouteLabels};
+use crate::query::Access;
 use crate::query::QueryIds;
 use crate::store::{Store, StoreError};
 use crate::tokens::{Role, Token, Tokens};
+use rongxin_protocol::access::RoleName;
 
 mod admin;
 mod extract;
@@ -328,6 +330,15 @@ pub fn caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Arc<Token>
         .map_err(|e| ApiError::unauthorized(e.to_string()))
 }
 
+/// The caller's access and name for the query log; 401 for an unknown or
+/// expired token.
+pub fn reader(state: &AppState, headers: &HeaderMap) -> Result<(Access, String, bool), ApiError> {
+    Ok(match caller(state, headers)? {
+        None => (Access::Public, "anonymous".to_owned(), false),
+        Some(t) => (t.read_access(), t.who(), true),
+    })
+}
+
 /// The department behind the request's token; 401/403 otherwise.
 pub fn require_department(state: &AppState, headers: &HeaderMap) -> Result<Department, ApiError> {
     match caller(state, headers)? {
@@ -347,32 +358,38 @@ pub fn require_department(state: &AppState, headers: &HeaderMap) -> Result<Depar
 
 /// Checks that the request carries an admin token.
 pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<Arc<Token>, ApiError> {
-    match caller(state, headers)? {
-        Some(t) if matches!(t.role, Role::Admin) => Ok(t),
-        Some(t) => Err(ApiError::forbidden(format!(
-            "this endpoint needs an admin token; token '{}' has role {}",
-            t.id,
-            t.role.name().as_str()
-        ))),
-        None => Err(ApiError::unauthorized(
-            "missing Authorization: Bearer <admin token> header",
-        )),
-    }
+    require_role(state, headers, &[RoleName::Admin], "admin")
 }
 
 /// Checks that the request carries an admin or a monitoring token, for the
 /// read-only operations endpoints.
 pub fn require_ops(state: &AppState, headers: &HeaderMap) -> Result<Arc<Token>, ApiError> {
+    require_role(
+        state,
+        headers,
+        &[RoleName::Admin, RoleName::Monitor],
+        "admin or monitor",
+    )
+}
+
+/// The request's token if its role is one of `roles` (named `needs` in
+/// the refusal); 401 without a token, 403 with another role.
+fn require_role(
+    state: &AppState,
+    headers: &HeaderMap,
+    roles: &[RoleName],
+    needs: &str,
+) -> Result<Arc<Token>, ApiError> {
     match caller(state, headers)? {
-        Some(t) if matches!(t.role, Role::Admin | Role::Monitor) => Ok(t),
+        Some(t) if roles.contains(&t.role.name()) => Ok(t),
         Some(t) => Err(ApiError::forbidden(format!(
-            "this endpoint needs an admin or monitor token; token '{}' has role {}",
+            "this endpoint needs an {needs} token; token '{}' has role {}",
             t.id,
             t.role.name().as_str()
         ))),
-        None => Err(ApiError::unauthorized(
-            "missing Authorization: Bearer <admin or monitor token> header",
-        )),
+        None => Err(ApiError::unauthorized(format!(
+            "missing Authorization: Bearer <{needs} token> header"
+        ))),
     }
 }
 

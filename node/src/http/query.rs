@@ -12,11 +12,11 @@ use rongxin_protocol::value::Date;
 use serde::Deserialize;
 
 use super::extract::{Path, Query};
-use super::{ApiError, AppState, caller, remote};
+use super::{ApiError, AppState, reader, remote};
 use crate::ingest::now_ms;
 use crate::metrics::AccessLabel;
 use crate::query::{
-    self, Access, DEFAULT_PROFILE_LIMIT, MAX_PROFILE_LIMIT, Profile, ProfileError, ProfilePage,
+    self, DEFAULT_PROFILE_LIMIT, MAX_PROFILE_LIMIT, Profile, ProfileError, ProfilePage,
     query_id_text,
 };
 
@@ -71,10 +71,7 @@ pub async fn get_subject(
     Query(q): Query<SubjectQuery>,
 ) -> Result<Json<Profile>, ApiError> {
     let page = q.page()?;
-    let (access, who) = match caller(&state, &headers)? {
-        None => (Access::Public, "anonymous".to_owned()),
-        Some(t) => (t.read_access(), t.who()),
-    };
+    let (access, who, _) = reader(&state, &headers)?;
     let legacy = state.config.catalog.legacy_codes();
     let subject = code::detect(&input, legacy)
         .or_else(|e| match e {
