@@ -1,42 +1,50 @@
 //! Provenance bundles: everything an auditor needs to check one record
 //! offline, trusting nothing but the federation root key.
 //!
-//! A bundle (JSON, format `rongxin-bundle/1`) holds the exact signed entry
-//! bytes and signature, the origin's public key, an RFC 6962 inclusion proof
-//! of the entry in the origin's log, a checkpoint signed by the origin that
-//! commits to that log, and the root-signed roster that names the origin's
-//! key and jurisdictions. [`Bundle::verify`] checks every part and names the
+//! A bundle (JSON, format `rongxin-bundle/2`) names its signature suite and
+//! holds the exact signed entry bytes and signature, the origin's public key
+//! that signed it, an RFC 6962 inclusion proof of the entry in the origin's
+//! log, a checkpoint signed by the origin that commits to that log, and the
+//! root-signed roster that names the origin's key history and
+//! jurisdictions. Bundles of the first format (`rongxin-bundle/1`, no suite:
+//! Ed25519/SHA-256) still verify. [`Bundle::verify`] checks every part and names the
 //! first one that fails.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
+use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::entry::{Entry, EntryError, SignedEntry};
 use crate::merkle::{Hash, MerkleError, verify_inclusion};
 use crate::note::NoteVerifier;
 use crate::record::RecordKey;
 use crate::roster::{RosterError, SignedRoster};
+use crate::suite::{PublicKey, Suite};
 
 /// The value of a bundle's `format` field.
-pub const BUNDLE_FORMAT: &str = "rongxin-bundle/1";
+pub const BUNDLE_FORMAT: &str = "rongxin-bundle/2";
+/// The first bundle format, without `suite` (always Ed25519/SHA-256).
+pub const BUNDLE_FORMAT_V1: &str = "rongxin-bundle/1";
 
 /// A provenance bundle, as serialised to JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bundle {
-    /// Always [`BUNDLE_FORMAT`].
+    /// [`BUNDLE_FORMAT`] (or [`BUNDLE_FORMAT_V1`] in old bundles).
     pub format: String,
+    /// The federation's signature suite (absent in the first format).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<Suite>,
     /// Member id of the origin.
     pub origin: String,
     /// Position of the entry in the origin's log (its seq).
     pub leaf_index: u64,
     /// Base64 of the exact signed entry bytes.
     pub entry: String,
-    /// Base64 of the Ed25519 signature over `entry`.
+    /// Base64 of the 64-byte signature over `entry`.
     pub entry_signature: String,
-    /// Base64 of the origin's 32-byte Ed25519 public key.
+    /// Base64 of the origin's public key that signs position `leaf_index`.
     pub origin_public_key: String,
     /// Base64 32-byte hashes, RFC 6962 audit path from leaf to root.
     pub inclusion_proof: Vec<String>,
@@ -50,8 +58,9 @@ pub struct Bundle {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BundleError {
-    /// The format field is not [`BUNDLE_FORMAT`].
-    #[error("format: '{0}' is not {BUNDLE_FORMAT}")]
+    /// The format field is not [`BUNDLE_FORMAT`] or [`BUNDLE_FORMAT_V1`],
+    /// or the suite is missing, unexpected or not the roster's.
+    #[error("format: {0}")]
     Format(String),
     /// A field is not valid base64 of the right length.
     #[error("{field}: {problem}")]
@@ -68,12 +77,16 @@ pub enum BundleError {
     #[error("origin: '{0}' is not a member of the roster")]
     UnknownOrigin(String),
     /// The bundle's key is not the roster's key for the origin.
-    #[error("origin_public_key: not the key the roster (version {version}) lists for {origin}")]
+    #[error(
+        "origin_public_key: not the key the roster (version {version}) lists for {origin} at position {position}"
+    )]
     KeyMismatch {
         /// The origin.
         origin: String,
         /// The roster's version.
         version: u64,
+        /// The entry's position.
+        position: u64,
     },
     /// The entry signature fails, or the entry bytes are malformed.
     #[error("entry: {0}")]
@@ -122,18 +135,19 @@ impl Bundle {
         signed: &SignedEntry,
         leaf_index: u64,
         origin: &str,
-        origin_key: &ed25519_dalek::VerifyingKey,
+        origin_key: &PublicKey,
         proof: &[Hash],
         checkpoint_note: &str,
         roster_note: &str,
     ) -> Bundle {
         Bundle {
             format: BUNDLE_FORMAT.to_owned(),
+            suite: Some(origin_key.suite()),
             origin: origin.to_owned(),
             leaf_index,
             entry: B64.encode(&signed.bytes),
             entry_signature: B64.encode(signed.signature),
-            origin_public_key: B64.encode(origin_key.as_bytes()),
+            origin_public_key: origin_key.to_base64(),
             inclusion_proof: proof.iter().map(|h| B64.encode(h)).collect(),
             checkpoint: checkpoint_note.to_owned(),
             roster: roster_note.to_owned(),
@@ -145,19 +159,46 @@ impl Bundle {
     /// seq; the origin owns the record's jurisdiction; checkpoint signed by
     /// the origin; inclusion of the entry in the checkpoint's tree.
     pub fn verify(&self, root: &NoteVerifier) -> Result<VerifiedBundle, BundleError> {
-        if self.format != BUNDLE_FORMAT {
-            return Err(BundleError::Format(self.format.clone()));
-        }
+        let suite = match (self.format.as_str(), self.suite) {
+            (BUNDLE_FORMAT, Some(suite)) => suite,
+            (BUNDLE_FORMAT, None) => {
+                return Err(BundleError::Format(format!(
+                    "a {BUNDLE_FORMAT} bundle names its suite"
+                )));
+            }
+            (BUNDLE_FORMAT_V1, None) => Suite::Ed25519Sha256,
+            (BUNDLE_FORMAT_V1, Some(_)) => {
+                return Err(BundleError::Format(format!(
+                    "a {BUNDLE_FORMAT_V1} bundle has no suite field"
+                )));
+            }
+            (other, _) => {
+                return Err(BundleError::Format(format!(
+                    "'{other}' is neither {BUNDLE_FORMAT} nor {BUNDLE_FORMAT_V1}"
+                )));
+            }
+        };
         let roster = SignedRoster::open(&self.roster, root)?.roster;
+        if roster.suite != suite {
+            return Err(BundleError::Format(format!(
+                "the bundle says suite {suite}, its roster says {}",
+                roster.suite
+            )));
+        }
         let member = roster
             .member(&self.origin)
             .ok_or_else(|| BundleError::UnknownOrigin(self.origin.clone()))?;
-        let key = member.verifying_key()?;
-        let claimed = decode_b64(&self.origin_public_key, "origin_public_key", 32)?;
+        let key = member.key_at(suite, self.leaf_index)?;
+        let claimed = decode_b64(
+            &self.origin_public_key,
+            "origin_public_key",
+            suite.public_key_len(),
+        )?;
         if claimed != key.as_bytes() {
             return Err(BundleError::KeyMismatch {
                 origin: self.origin.clone(),
                 version: roster.version,
+                position: self.leaf_index,
             });
         }
         let signed = SignedEntry {
@@ -193,8 +234,11 @@ impl Bundle {
                 });
             }
         }
-        let verifier = roster.checkpoint_verifier(&self.origin)?;
-        let checkpoint = SignedCheckpoint::open(&self.checkpoint, &verifier)?.checkpoint;
+        let checkpoint = match roster.open_checkpoint(&self.origin, &self.checkpoint) {
+            Ok(c) => c.checkpoint,
+            Err(RosterError::Checkpoint(e)) => return Err(BundleError::Checkpoint(e)),
+            Err(e) => return Err(e.into()),
+        };
         let proof = self
             .inclusion_proof
             .iter()
@@ -206,7 +250,8 @@ impl Bundle {
             })
             .collect::<Result<Vec<Hash>, _>>()?;
         verify_inclusion(
-            &signed.leaf_hash(),
+            suite,
+            &signed.leaf_hash(suite),
             self.leaf_index,
             checkpoint.size,
             &proof,

@@ -133,10 +133,14 @@ impl SignedCheckpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ed25519_dalek::SigningKey;
 
     fn signer() -> NoteSigner {
-        NoteSigner::new("rongxin.fuzhou/gulou", SigningKey::from_bytes(&[42; 32])).unwrap()
+        NoteSigner::new(
+            "rongxin.fuzhou/gulou",
+            crate::suite::SecretKey::from_bytes(crate::suite::Suite::Ed25519Sha256, &[42; 32])
+                .unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -189,12 +193,16 @@ mod tests {
 
     #[test]
     fn a_checkpoint_signed_for_another_origin_is_refused() {
-        let other =
-            NoteSigner::new("rongxin.fuzhou/taijiang", SigningKey::from_bytes(&[42; 32])).unwrap();
+        let other = NoteSigner::new(
+            "rongxin.fuzhou/taijiang",
+            crate::suite::SecretKey::from_bytes(crate::suite::Suite::Ed25519Sha256, &[42; 32])
+                .unwrap(),
+        )
+        .unwrap();
         let cp = Checkpoint {
             origin: "rongxin.fuzhou/gulou".into(),
             size: 0,
-            root: crate::merkle::empty_root(),
+            root: crate::merkle::empty_root(crate::suite::Suite::Ed25519Sha256),
         };
         assert!(matches!(
             cp.sign(&other),

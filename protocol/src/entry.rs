@@ -1,10 +1,12 @@
 //! Signed log entries: the one format every origin signs and every copy keeps.
 //!
-//! An entry's bytes are the 15-byte tag `rongxin/entry\n` + version `0x01`,
-//! followed by the bincode encoding of [`Entry`] in a fixed configuration
-//! (big-endian, fixed-width integers; see docs/protocol.md for the byte
-//! layout). The Ed25519 signature covers exactly those bytes, and they are
-//! the RFC 6962 leaf of the origin's Merkle tree. The tag makes an entry
+//! An entry's bytes are the 15-byte tag `rongxin/entry\n` + a version byte
+//! that names the format and the signature suite (`0x01` Ed25519/SHA-256,
+//! `0x02` SM2/SM3; the body is the same in both), followed by the bincode
+//! encoding of [`Entry`] in a fixed configuration (big-endian, fixed-width
+//! integers; see docs/protocol.md for the byte layout). The origin's
+//! signature covers exactly those bytes, and they are the RFC 6962 leaf of
+//! the origin's Merkle tree. The tag makes an entry
 //! signature impossible to take for a checkpoint or any other signed message.
 //!
 //! Bytes are decoded only after their signature has been checked
@@ -13,16 +15,27 @@
 //! always have equal bytes.
 
 use bincode::{Decode, Encode};
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::Serialize;
 
 use crate::merkle::{Hash, leaf_hash};
 use crate::record::{Record, RecordKey};
+use crate::suite::{PublicKey, SecretKey, Suite};
 use crate::value::Date;
 
-/// The tag that opens every entry: the domain-separation string and the
-/// format version.
+/// The tag of Ed25519/SHA-256 entries (the first format).
 pub const ENTRY_TAG: &[u8; 15] = b"rongxin/entry\n\x01";
+
+/// The domain-separation string that opens every entry, before the version
+/// byte ([`Suite::entry_version`]).
+pub const ENTRY_TAG_PREFIX: &[u8; 14] = b"rongxin/entry\n";
+
+/// The 15-byte tag that opens the entries of `suite`.
+pub fn entry_tag(suite: Suite) -> [u8; 15] {
+    let mut tag = [0u8; 15];
+    tag[..14].copy_from_slice(ENTRY_TAG_PREFIX);
+    tag[14] = suite.entry_version();
+    tag
+}
 /// Largest entry accepted, tag included.
 pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
 /// Longest free-text field of an op (reason basis, objection statement …), in characters.
@@ -175,9 +188,19 @@ pub enum EntryError {
     /// Larger than [`MAX_ENTRY_BYTES`].
     #[error("entry is {0} bytes, more than the {MAX_ENTRY_BYTES}-byte limit")]
     TooLarge(usize),
-    /// Does not start with [`ENTRY_TAG`] (not an entry, or another version).
-    #[error("bytes do not start with the rongxin entry tag (version 1)")]
+    /// Does not start with the entry tag of a known version.
+    #[error(
+        "bytes do not start with a rongxin entry tag of a known version (0x01 ed25519-sha256, 0x02 sm2-sm3)"
+    )]
     Tag,
+    /// An entry of another suite than the key that should have signed it.
+    #[error("entry is of suite {found}, but its log's key is {expected}")]
+    Suite {
+        /// The suite of the log.
+        expected: Suite,
+        /// The suite the entry's tag names.
+        found: Suite,
+    },
     /// The body does not decode.
     #[error("entry body does not decode: {0}")]
     Decode(String),
@@ -212,10 +235,10 @@ pub enum EntryError {
 }
 
 impl Entry {
-    /// The exact bytes to sign: tag and canonical body. Fails only when the
-    /// entry is larger than [`MAX_ENTRY_BYTES`].
-    pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
-        let mut out = ENTRY_TAG.to_vec();
+    /// The exact bytes to sign in `suite`: tag and canonical body. Fails only
+    /// when the entry is larger than [`MAX_ENTRY_BYTES`].
+    pub fn to_bytes(&self, suite: Suite) -> Result<Vec<u8>, EntryError> {
+        let mut out = entry_tag(suite).to_vec();
         let body = bincode::encode_to_vec(self, bincode_config())
             .map_err(|e| EntryError::Decode(e.to_string()))?;
         out.extend_from_slice(&body);
@@ -225,19 +248,29 @@ impl Entry {
         Ok(out)
     }
 
-    /// Decodes entry bytes. Call only on bytes whose signature verified, or
-    /// in tools that report what they hold. Never panics.
+    /// The suite named by the tag of entry bytes.
+    pub fn suite_of(bytes: &[u8]) -> Result<Suite, EntryError> {
+        match bytes.strip_prefix(&ENTRY_TAG_PREFIX[..]) {
+            Some([v, ..]) => Suite::from_entry_version(*v).ok_or(EntryError::Tag),
+            _ => Err(EntryError::Tag),
+        }
+    }
+
+    /// Decodes entry bytes of any known suite. Call only on bytes whose
+    /// signature verified, or in tools that report what they hold. Never
+    /// panics.
     pub fn decode(bytes: &[u8]) -> Result<Entry, EntryError> {
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(bytes.len()));
         }
-        let body = bytes.strip_prefix(&ENTRY_TAG[..]).ok_or(EntryError::Tag)?;
+        let suite = Entry::suite_of(bytes)?;
+        let body = &bytes[ENTRY_TAG_PREFIX.len() + 1..];
         let (entry, read): (Entry, usize) = bincode::decode_from_slice(body, bincode_config())
             .map_err(|e| EntryError::Decode(e.to_string()))?;
         if read != body.len() {
             return Err(EntryError::Trailing(body.len() - read));
         }
-        if entry.to_bytes().ok().as_deref() != Some(bytes) {
+        if entry.to_bytes(suite).ok().as_deref() != Some(bytes) {
             return Err(EntryError::NotCanonical);
         }
         entry.check()?;
@@ -287,11 +320,11 @@ impl Entry {
         }
     }
 
-    /// Checks and signs this entry.
-    pub fn sign(&self, key: &SigningKey) -> Result<SignedEntry, EntryError> {
+    /// Checks and signs this entry, in the suite of `key`.
+    pub fn sign(&self, key: &SecretKey) -> Result<SignedEntry, EntryError> {
         self.check()?;
-        let bytes = self.to_bytes()?;
-        let signature = key.sign(&bytes).to_bytes();
+        let bytes = self.to_bytes(key.suite())?;
+        let signature = key.sign(&bytes);
         Ok(SignedEntry { bytes, signature })
     }
 }
@@ -301,58 +334,62 @@ impl Entry {
 pub struct SignedEntry {
     /// The exact signed bytes.
     pub bytes: Vec<u8>,
-    /// Ed25519 signature over `bytes`.
+    /// The origin's signature over `bytes` (Ed25519, or SM2's `r || s`).
     pub signature: [u8; 64],
 }
 
 impl SignedEntry {
-    /// The RFC 6962 leaf hash of this entry.
-    pub fn leaf_hash(&self) -> Hash {
-        leaf_hash(&self.bytes)
+    /// The RFC 6962 leaf hash of this entry, with the hash of `suite`.
+    pub fn leaf_hash(&self, suite: Suite) -> Hash {
+        leaf_hash(suite, &self.bytes)
     }
 
-    /// Verifies the signature with `key`, then decodes. The bytes are looked
-    /// at only after the signature holds.
-    pub fn verify(&self, key: &VerifyingKey) -> Result<Entry, EntryError> {
+    /// Verifies the signature with `key`, then decodes, and checks that the
+    /// entry is of the key's suite. The bytes are looked at only after the
+    /// signature holds.
+    pub fn verify(&self, key: &PublicKey) -> Result<Entry, EntryError> {
         if self.bytes.len() > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(self.bytes.len()));
         }
-        let sig = Signature::from_bytes(&self.signature);
-        if key.verify_strict(&self.bytes, &sig).is_err() {
+        if !key.verify(&self.bytes, &self.signature) {
             let hint = Entry::decode(&self.bytes).ok();
             return Err(EntryError::Signature {
                 origin: hint.as_ref().map(|e| e.origin.clone()).unwrap_or_default(),
                 seq: hint.map(|e| e.seq).unwrap_or_default(),
             });
         }
-        Entry::decode(&self.bytes)
+        decode_as(&self.bytes, key.suite())
     }
 }
 
-/// Verifies many entries of one origin at once with Ed25519 batch
-/// verification (about twice as fast), then decodes them. When the batch
-/// fails, each is checked alone so the error names the first bad one.
-pub fn verify_batch(entries: &[SignedEntry], key: &VerifyingKey) -> Result<Vec<Entry>, EntryError> {
+/// Decodes entry bytes whose signature verified with a key of `suite`,
+/// refusing an entry whose tag names another suite.
+fn decode_as(bytes: &[u8], suite: Suite) -> Result<Entry, EntryError> {
+    let found = Entry::suite_of(bytes)?;
+    if found != suite {
+        return Err(EntryError::Suite {
+            expected: suite,
+            found,
+        });
+    }
+    Entry::decode(bytes)
+}
+
+/// Verifies many entries signed by one key at once (Ed25519: batch
+/// verification, about twice as fast), then decodes them. When a signature
+/// fails, the error names the first bad one.
+pub fn verify_batch(entries: &[SignedEntry], key: &PublicKey) -> Result<Vec<Entry>, EntryError> {
     if let Some(e) = entries.iter().find(|e| e.bytes.len() > MAX_ENTRY_BYTES) {
         return Err(EntryError::TooLarge(e.bytes.len()));
     }
     let messages: Vec<&[u8]> = entries.iter().map(|e| e.bytes.as_slice()).collect();
-    let signatures: Vec<Signature> = entries
+    let signatures: Vec<[u8; 64]> = entries.iter().map(|e| e.signature).collect();
+    key.verify_many(&messages, &signatures)
+        .map_err(|index| EntryError::BatchSignature { index })?;
+    entries
         .iter()
-        .map(|e| Signature::from_bytes(&e.signature))
-        .collect();
-    let keys = vec![*key; entries.len()];
-    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_err() {
-        for (index, e) in entries.iter().enumerate() {
-            if key
-                .verify_strict(&e.bytes, &Signature::from_bytes(&e.signature))
-                .is_err()
-            {
-                return Err(EntryError::BatchSignature { index });
-            }
-        }
-    }
-    entries.iter().map(|e| Entry::decode(&e.bytes)).collect()
+        .map(|e| decode_as(&e.bytes, key.suite()))
+        .collect()
 }
 
 fn hex_hash<S: serde::Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {

@@ -11,6 +11,7 @@
 //! - [`note`], [`checkpoint`] — C2SP signed notes and tlog checkpoints.
 //! - [`roster`] — the root-signed list of members and who owns what.
 //! - [`bundle`] — provenance bundles that auditors verify offline.
+//! - [`suite`] — the two signature suites (Ed25519/SHA-256, SM2/SM3) and their keys.
 //! - [`wire`] — replication messages; [`forward`] — the city → province request.
 //!
 //! docs/protocol.md specifies every format byte for byte.
@@ -28,5 +29,6 @@ pub mod merkle;
 pub mod note;
 pub mod record;
 pub mod roster;
+pub mod suite;
 pub mod value;
 pub mod wire;

@@ -34,9 +34,10 @@
 //! tell a lone leaf from a two-leaf subtree by its hash. Always verify against
 //! the (size, root) pair of one signed checkpoint.
 
-use sha2::{Digest, Sha256};
+pub use crate::suite::Suite;
 
-/// A SHA-256 hash: a leaf hash, an interior node hash or a tree root.
+/// A hash of the federation's suite (SHA-256 or SM3): a leaf hash, an
+/// interior node hash or a tree root.
 pub type Hash = [u8; 32];
 
 /// Why a Merkle computation, proof or verification failed.
@@ -160,40 +161,33 @@ pub enum MerkleError {
     },
 }
 
-/// RFC 6962 leaf hash: SHA-256(0x00 ‖ leaf).
-pub fn leaf_hash(leaf: &[u8]) -> Hash {
-    let mut h = Sha256::new();
-    h.update([0x00]);
-    h.update(leaf);
-    h.finalize().into()
+/// RFC 6962 leaf hash: H(0x00 ‖ leaf), H the suite's hash.
+pub fn leaf_hash(suite: Suite, leaf: &[u8]) -> Hash {
+    suite.hash(&[&[0x00], leaf])
 }
 
-/// RFC 6962 interior node hash: SHA-256(0x01 ‖ left ‖ right).
-pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut h = Sha256::new();
-    h.update([0x01]);
-    h.update(left);
-    h.update(right);
-    h.finalize().into()
+/// RFC 6962 interior node hash: H(0x01 ‖ left ‖ right).
+pub fn node_hash(suite: Suite, left: &Hash, right: &Hash) -> Hash {
+    suite.hash(&[&[0x01], left, right])
 }
 
-/// Root of the empty tree: SHA-256 of the empty string (RFC 6962 MTH({})).
-pub fn empty_root() -> Hash {
-    Sha256::digest(b"").into()
+/// Root of the empty tree: H of the empty string (RFC 6962 MTH({})).
+pub fn empty_root(suite: Suite) -> Hash {
+    suite.hash(&[])
 }
 
 /// RFC 6962 Merkle Tree Hash over `leaf_hashes`, computed straight from the
 /// definition (split at the largest power of two below n). The reference the
 /// stored and incremental forms are tested against; O(n).
-pub fn root_of(leaf_hashes: &[Hash]) -> Hash {
+pub fn root_of(suite: Suite, leaf_hashes: &[Hash]) -> Hash {
     match leaf_hashes {
-        [] => empty_root(),
+        [] => empty_root(suite),
         [only] => *only,
         _ => {
             let len = leaf_hashes.len();
             let k = 1usize << (usize::BITS - 1 - (len - 1).leading_zeros());
             let (left, right) = leaf_hashes.split_at(k);
-            node_hash(&root_of(left), &root_of(right))
+            node_hash(suite, &root_of(suite, left), &root_of(suite, right))
         }
     }
 }
@@ -239,6 +233,9 @@ pub trait HashReader {
     /// errors through it as well, hence the conversion from [`MerkleError`].
     type Error: From<MerkleError>;
 
+    /// The suite whose hash the stored hashes are.
+    fn suite(&self) -> Suite;
+
     /// Returns the hashes stored at `indexes`, one per index and in the same
     /// order (a store may read faster when they are sorted; they need not be).
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, Self::Error>;
@@ -265,7 +262,7 @@ pub fn stored_hashes_for_leaf<R: HashReader + ?Sized>(
     let lefts = read_exact(reader, &indexes)?;
     let mut hash = leaf_hash;
     for (left, level) in lefts.iter().rev().zip(1u8..) {
-        hash = node_hash(left, &hash);
+        hash = node_hash(reader.suite(), left, &hash);
         out.push((stored_hash_index(level, n >> level)?, hash));
     }
     Ok(out)
@@ -277,7 +274,10 @@ pub fn tree_root<R: HashReader + ?Sized>(size: u64, reader: &R) -> Result<Hash, 
     stored_hash_count(size)?;
     let mut indexes = Vec::new();
     push_range_indexes(0, size, &mut indexes)?;
-    Ok(fold_subtrees(&read_exact(reader, &indexes)?))
+    Ok(fold_subtrees(
+        reader.suite(),
+        &read_exact(reader, &indexes)?,
+    ))
 }
 
 /// RFC 6962 audit path (PATH) of leaf `index` in the tree of the first `size`
@@ -324,6 +324,7 @@ pub fn consistency_proof<R: HashReader + ?Sized>(
 /// Checks that `proof` shows the leaf with `leaf_hash` at `index` in the tree
 /// of `size` leaves whose root is `root` (RFC 9162 §2.1.3.2).
 pub fn verify_inclusion(
+    suite: Suite,
     leaf_hash: &Hash,
     index: u64,
     size: u64,
@@ -351,13 +352,13 @@ pub fn verify_inclusion(
             return Err(length_error);
         }
         if fn_ & 1 == 1 || fn_ == sn {
-            r = node_hash(p, &r);
+            r = node_hash(suite, p, &r);
             while fn_ & 1 == 0 && fn_ != 0 {
                 fn_ >>= 1;
                 sn >>= 1;
             }
         } else {
-            r = node_hash(&r, p);
+            r = node_hash(suite, &r, p);
         }
         fn_ >>= 1;
         sn >>= 1;
@@ -373,6 +374,7 @@ pub fn verify_inclusion(
 /// §2.1.4.2). Equal sizes need an empty proof and equal roots; old size 0
 /// needs an empty proof and `old_root` equal to [`empty_root`].
 pub fn verify_consistency(
+    suite: Suite,
     old_size: u64,
     new_size: u64,
     old_root: &Hash,
@@ -404,7 +406,7 @@ pub fn verify_consistency(
         });
     }
     if old_size == 0 {
-        return check_root(0, empty_root(), old_root);
+        return check_root(0, empty_root(suite), old_root);
     }
     if old_size == new_size {
         return Ok(());
@@ -430,14 +432,14 @@ pub fn verify_consistency(
             return Err(length_error);
         }
         if fn_ & 1 == 1 || fn_ == sn {
-            fr = node_hash(c, &fr);
-            sr = node_hash(c, &sr);
+            fr = node_hash(suite, c, &fr);
+            sr = node_hash(suite, c, &sr);
             while fn_ & 1 == 0 && fn_ != 0 {
                 fn_ >>= 1;
                 sn >>= 1;
             }
         } else {
-            sr = node_hash(&sr, c);
+            sr = node_hash(suite, &sr, c);
         }
         fn_ >>= 1;
         sn >>= 1;
@@ -452,20 +454,25 @@ pub fn verify_consistency(
 /// An append-only tree that keeps only its frontier: the roots of the perfect
 /// subtrees that make up its size, largest (leftmost) first — one per set bit
 /// of the size, so at most 64. Appending is O(1) amortised, the root O(log n).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompactTree {
+    suite: Suite,
     size: u64,
     frontier: Vec<Hash>,
 }
 
 impl CompactTree {
     /// The empty tree.
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(suite: Suite) -> Self {
+        Self {
+            suite,
+            size: 0,
+            frontier: Vec::new(),
+        }
     }
 
     /// Rebuilds a tree from a persisted size and [`frontier`](Self::frontier).
-    pub fn from_parts(size: u64, frontier: Vec<Hash>) -> Result<Self, MerkleError> {
+    pub fn from_parts(suite: Suite, size: u64, frontier: Vec<Hash>) -> Result<Self, MerkleError> {
         let expected = size.count_ones();
         if usize::try_from(expected).ok() != Some(frontier.len()) {
             return Err(MerkleError::FrontierLength {
@@ -474,7 +481,11 @@ impl CompactTree {
                 expected,
             });
         }
-        Ok(Self { size, frontier })
+        Ok(Self {
+            suite,
+            size,
+            frontier,
+        })
     }
 
     /// Rebuilds the tree of the first `size` leaves from stored hashes (at
@@ -484,7 +495,11 @@ impl CompactTree {
         let mut indexes = Vec::new();
         push_range_indexes(0, size, &mut indexes)?;
         let frontier = read_exact(reader, &indexes)?;
-        Ok(Self { size, frontier })
+        Ok(Self {
+            suite: reader.suite(),
+            size,
+            frontier,
+        })
     }
 
     /// Number of leaves.
@@ -499,7 +514,7 @@ impl CompactTree {
 
     /// The RFC 6962 root; [`empty_root`] for the empty tree.
     pub fn root(&self) -> Hash {
-        fold_subtrees(&self.frontier)
+        fold_subtrees(self.suite, &self.frontier)
     }
 
     /// Appends a leaf hash and returns the (storage index, hash) pairs to
@@ -514,7 +529,7 @@ impl CompactTree {
         let keep = self.frontier.len().saturating_sub(merges);
         let mut hash = leaf_hash;
         for (left, level) in self.frontier.iter().skip(keep).rev().zip(1u8..) {
-            hash = node_hash(left, &hash);
+            hash = node_hash(self.suite, left, &hash);
             out.push((stored_hash_index(level, n >> level)?, hash));
         }
         self.frontier.truncate(keep);
@@ -526,21 +541,26 @@ impl CompactTree {
 
 /// A hash store in memory: the flat tlog-ordered array, for tests, tools and
 /// small logs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryHashes {
+    suite: Suite,
     hashes: Vec<Hash>,
     size: u64,
 }
 
 impl MemoryHashes {
     /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(suite: Suite) -> Self {
+        Self {
+            suite,
+            hashes: Vec::new(),
+            size: 0,
+        }
     }
 
     /// A store holding the tree of `leaf_hashes`.
-    pub fn from_leaf_hashes(leaf_hashes: &[Hash]) -> Result<Self, MerkleError> {
-        let mut store = Self::new();
+    pub fn from_leaf_hashes(suite: Suite, leaf_hashes: &[Hash]) -> Result<Self, MerkleError> {
+        let mut store = Self::new(suite);
         for h in leaf_hashes {
             store.push_leaf(*h)?;
         }
@@ -568,6 +588,10 @@ impl MemoryHashes {
 
 impl HashReader for MemoryHashes {
     type Error = MerkleError;
+
+    fn suite(&self) -> Suite {
+        self.suite
+    }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
         indexes
@@ -656,10 +680,13 @@ fn push_range_indexes(start: u64, end: u64, out: &mut Vec<u64>) -> Result<(), Me
 
 /// Root of consecutive perfect subtrees given largest first (RFC 6962 splits
 /// off the largest perfect subtree first, so the right part folds first).
-fn fold_subtrees(roots: &[Hash]) -> Hash {
+fn fold_subtrees(suite: Suite, roots: &[Hash]) -> Hash {
     match roots.split_last() {
-        Some((last, rest)) => rest.iter().rev().fold(*last, |acc, l| node_hash(l, &acc)),
-        None => empty_root(),
+        Some((last, rest)) => rest
+            .iter()
+            .rev()
+            .fold(*last, |acc, l| node_hash(suite, l, &acc)),
+        None => empty_root(suite),
     }
 }
 
@@ -699,7 +726,7 @@ fn range_hashes<R: HashReader + ?Sized>(
             }
             .into());
         };
-        out.push(fold_subtrees(mine));
+        out.push(fold_subtrees(reader.suite(), mine));
         rest = tail;
     }
     Ok(out)
@@ -709,6 +736,9 @@ fn range_hashes<R: HashReader + ?Sized>(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    // The published vectors are SHA-256 trees.
+    const S: Suite = Suite::Ed25519Sha256;
 
     // Published RFC 6962 test data from transparency-dev/merkle
     // (testonly/constants.go and proof/verify_test.go, the same data as
@@ -849,13 +879,13 @@ mod tests {
     fn vector_leaves() -> Vec<Hash> {
         LEAVES
             .iter()
-            .map(|s| leaf_hash(&hex::decode(s).expect("test vector is hex")))
+            .map(|s| leaf_hash(S, &hex::decode(s).expect("test vector is hex")))
             .collect()
     }
 
     /// Distinct leaves, so no two subtrees share a hash.
     fn leaves(n: u64) -> Vec<Hash> {
-        (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect()
+        (0..n).map(|i| leaf_hash(S, &i.to_be_bytes())).collect()
     }
 
     fn flip(proof: &[Hash], which: usize, bit: usize) -> Vec<Hash> {
@@ -879,9 +909,9 @@ mod tests {
         }
         let k = split(d.len());
         let (mut p, sibling) = if m < k {
-            (ref_path(m, &d[..k]), root_of(&d[k..]))
+            (ref_path(m, &d[..k]), root_of(S, &d[k..]))
         } else {
-            (ref_path(m - k, &d[k..]), root_of(&d[..k]))
+            (ref_path(m - k, &d[k..]), root_of(S, &d[..k]))
         };
         p.push(sibling);
         p
@@ -890,13 +920,13 @@ mod tests {
     /// RFC 6962 §2.1.2 SUBPROOF(m, D[n], b), straight from the definition.
     fn ref_subproof(m: usize, d: &[Hash], b: bool) -> Vec<Hash> {
         if m == d.len() {
-            return if b { Vec::new() } else { vec![root_of(d)] };
+            return if b { Vec::new() } else { vec![root_of(S, d)] };
         }
         let k = split(d.len());
         let (mut p, other) = if m <= k {
-            (ref_subproof(m, &d[..k], b), root_of(&d[k..]))
+            (ref_subproof(m, &d[..k], b), root_of(S, &d[k..]))
         } else {
-            (ref_subproof(m - k, &d[k..], false), root_of(&d[..k]))
+            (ref_subproof(m - k, &d[k..], false), root_of(S, &d[..k]))
         };
         p.push(other);
         p
@@ -914,9 +944,9 @@ mod tests {
         let k = split(n as usize) as u64;
         let (last, rest) = path.split_last()?;
         Some(if i < k {
-            node_hash(&ref_path_root(i, k, leaf, rest)?, last)
+            node_hash(S, &ref_path_root(i, k, leaf, rest)?, last)
         } else {
-            node_hash(last, &ref_path_root(i - k, n - k, leaf, rest)?)
+            node_hash(S, last, &ref_path_root(i - k, n - k, leaf, rest)?)
         })
     }
 
@@ -934,10 +964,10 @@ mod tests {
         let (last, rest) = p.split_last()?;
         if m <= k {
             let (o, nw) = ref_subproof_roots(m, k, b, old, rest)?;
-            Some((o, node_hash(&nw, last)))
+            Some((o, node_hash(S, &nw, last)))
         } else {
             let (o, nw) = ref_subproof_roots(m - k, n - k, false, old, rest)?;
-            Some((node_hash(last, &o), node_hash(last, &nw)))
+            Some((node_hash(S, last, &o), node_hash(S, last, &nw)))
         }
     }
 
@@ -958,19 +988,19 @@ mod tests {
     #[test]
     fn hashes_and_roots_match_published_vectors() -> TestResult {
         let leaves = vector_leaves();
-        assert_eq!(empty_root(), h(ROOTS[0]));
+        assert_eq!(empty_root(S), h(ROOTS[0]));
         assert_eq!(leaves, hs(NODES[0]));
         for (level, nodes) in NODES.iter().enumerate().skip(1) {
             for (i, node) in nodes.iter().enumerate() {
                 let below = hs(NODES[level - 1]);
-                assert_eq!(node_hash(&below[2 * i], &below[2 * i + 1]), h(node));
+                assert_eq!(node_hash(S, &below[2 * i], &below[2 * i + 1]), h(node));
             }
         }
-        let store = MemoryHashes::from_leaf_hashes(&leaves)?;
-        let mut tree = CompactTree::new();
+        let store = MemoryHashes::from_leaf_hashes(S, &leaves)?;
+        let mut tree = CompactTree::new(S);
         for (size, root) in ROOTS.iter().enumerate() {
             let root = h(root);
-            assert_eq!(root_of(&leaves[..size]), root, "root_of({size})");
+            assert_eq!(root_of(S, &leaves[..size]), root, "root_of(S, {size})");
             assert_eq!(tree.root(), root, "CompactTree({size})");
             assert_eq!(tree_root(size as u64, &store)?, root, "tree_root({size})");
             if let Some(leaf) = leaves.get(size) {
@@ -990,11 +1020,12 @@ mod tests {
     #[test]
     fn inclusion_proofs_match_published_vectors() -> TestResult {
         let leaves = vector_leaves();
-        let store = MemoryHashes::from_leaf_hashes(&leaves)?;
+        let store = MemoryHashes::from_leaf_hashes(S, &leaves)?;
         for (index, size, proof) in INCLUSION {
             let proof = hs(proof);
             assert_eq!(inclusion_proof(index, size, &store)?, proof);
             verify_inclusion(
+                S,
                 &leaves[index as usize],
                 index,
                 size,
@@ -1008,12 +1039,12 @@ mod tests {
 
     #[test]
     fn consistency_proofs_match_published_vectors() -> TestResult {
-        let store = MemoryHashes::from_leaf_hashes(&vector_leaves())?;
+        let store = MemoryHashes::from_leaf_hashes(S, &vector_leaves())?;
         for (old, new, proof) in CONSISTENCY {
             let proof = hs(proof);
             assert_eq!(consistency_proof(old, new, &store)?, proof);
             let (old_root, new_root) = (h(ROOTS[old as usize]), h(ROOTS[new as usize]));
-            verify_consistency(old, new, &old_root, &new_root, &proof)?;
+            verify_consistency(S, old, new, &old_root, &new_root, &proof)?;
         }
         Ok(())
     }
@@ -1053,8 +1084,8 @@ mod tests {
     #[test]
     fn inclusion_cross_check_up_to_70() -> TestResult {
         let leaves = leaves(70);
-        let mut store = MemoryHashes::new();
-        let mut tree = CompactTree::new();
+        let mut store = MemoryHashes::new(S);
+        let mut tree = CompactTree::new(S);
         for (n, leaf) in leaves.iter().enumerate() {
             let pairs = tree.append(*leaf)?;
             let stored = store.hashes().len() as u64;
@@ -1066,21 +1097,24 @@ mod tests {
             }
             let size = n as u64 + 1;
             assert_eq!(stored_hash_count(size)?, store.hashes().len() as u64);
-            let root = root_of(&leaves[..=n]);
+            let root = root_of(S, &leaves[..=n]);
             assert_eq!(tree.root(), root);
             assert_eq!(tree_root(size, &store)?, root);
             assert_eq!(CompactTree::load(size, &store)?, tree);
-            let rebuilt = CompactTree::from_parts(size, tree.frontier().to_vec())?;
+            let rebuilt = CompactTree::from_parts(S, size, tree.frontier().to_vec())?;
             assert_eq!(rebuilt, tree);
             for i in 0..=n {
                 let proof = inclusion_proof(i as u64, size, &store)?;
                 assert_eq!(proof, ref_path(i, &leaves[..=n]), "PATH({i}, {size})");
-                verify_inclusion(&leaves[i], i as u64, size, &proof, &root)?;
+                verify_inclusion(S, &leaves[i], i as u64, size, &proof, &root)?;
             }
         }
         // Earlier sizes are served from the full store too.
         for size in 1..=70u64 {
-            assert_eq!(tree_root(size, &store)?, root_of(&leaves[..size as usize]));
+            assert_eq!(
+                tree_root(size, &store)?,
+                root_of(S, &leaves[..size as usize])
+            );
         }
         Ok(())
     }
@@ -1089,8 +1123,8 @@ mod tests {
     #[test]
     fn consistency_cross_check_up_to_70() -> TestResult {
         let leaves = leaves(70);
-        let store = MemoryHashes::from_leaf_hashes(&leaves)?;
-        let roots: Vec<Hash> = (0..=70).map(|n| root_of(&leaves[..n])).collect();
+        let store = MemoryHashes::from_leaf_hashes(S, &leaves)?;
+        let roots: Vec<Hash> = (0..=70).map(|n| root_of(S, &leaves[..n])).collect();
         for new in 0..=70usize {
             for old in 0..=new {
                 let proof = consistency_proof(old as u64, new as u64, &store)?;
@@ -1100,7 +1134,7 @@ mod tests {
                     ref_subproof(old, &leaves[..new], true)
                 };
                 assert_eq!(proof, want, "PROOF({old}, {new})");
-                verify_consistency(old as u64, new as u64, &roots[old], &roots[new], &proof)?;
+                verify_consistency(S, old as u64, new as u64, &roots[old], &roots[new], &proof)?;
             }
         }
         Ok(())
@@ -1113,16 +1147,16 @@ mod tests {
     fn inclusion_rejects_wrong_index_or_size() -> TestResult {
         const N: u64 = 24;
         let leaves = leaves(N);
-        let store = MemoryHashes::from_leaf_hashes(&leaves)?;
+        let store = MemoryHashes::from_leaf_hashes(S, &leaves)?;
         for size in 1..=N {
-            let root = root_of(&leaves[..size as usize]);
+            let root = root_of(S, &leaves[..size as usize]);
             for index in 0..size {
                 let leaf = &leaves[index as usize];
                 let proof = inclusion_proof(index, size, &store)?;
                 for other_size in 0..=N + 2 {
                     for other_index in 0..=other_size {
-                        let ok =
-                            verify_inclusion(leaf, other_index, other_size, &proof, &root).is_ok();
+                        let ok = verify_inclusion(S, leaf, other_index, other_size, &proof, &root)
+                            .is_ok();
                         let want =
                             ref_path_root(other_index, other_size, leaf, &proof) == Some(root);
                         assert_eq!(
@@ -1135,7 +1169,7 @@ mod tests {
                     }
                 }
                 for s in [size * 2, size / 2, size + 1 + u64::MAX / 2] {
-                    assert!(verify_inclusion(leaf, index, s, &proof, &root).is_err());
+                    assert!(verify_inclusion(S, leaf, index, s, &proof, &root).is_err());
                 }
             }
         }
@@ -1148,25 +1182,25 @@ mod tests {
     fn consistency_rejects_wrong_sizes_or_roots() -> TestResult {
         const N: u64 = 20;
         let leaves = leaves(N);
-        let store = MemoryHashes::from_leaf_hashes(&leaves)?;
-        let roots: Vec<Hash> = (0..=N as usize).map(|n| root_of(&leaves[..n])).collect();
+        let store = MemoryHashes::from_leaf_hashes(S, &leaves)?;
+        let roots: Vec<Hash> = (0..=N as usize).map(|n| root_of(S, &leaves[..n])).collect();
         for new in 2..=N {
             for old in 1..new {
                 let proof = consistency_proof(old, new, &store)?;
                 let (r1, r2) = (&roots[old as usize], &roots[new as usize]);
                 for o in 1..=N {
                     for n in o..=N + 2 {
-                        let ok = verify_consistency(o, n, r1, r2, &proof).is_ok();
+                        let ok = verify_consistency(S, o, n, r1, r2, &proof).is_ok();
                         let want =
                             o < n && ref_subproof_roots(o, n, true, r1, &proof) == Some((*r1, *r2));
                         assert_eq!(ok, want, "proof ({old}, {new}) as ({o}, {n})");
                     }
                 }
-                assert!(verify_consistency(old, new, r2, r1, &proof).is_err());
-                assert!(verify_consistency(old, new, r1, r2, &[]).is_err());
-                assert!(verify_consistency(new, old, r1, r2, &proof).is_err());
-                assert!(verify_consistency(0, new, r1, r2, &proof).is_err());
-                assert!(verify_consistency(old, new * 2, r1, r2, &proof).is_err());
+                assert!(verify_consistency(S, old, new, r2, r1, &proof).is_err());
+                assert!(verify_consistency(S, old, new, r1, r2, &[]).is_err());
+                assert!(verify_consistency(S, new, old, r1, r2, &proof).is_err());
+                assert!(verify_consistency(S, 0, new, r1, r2, &proof).is_err());
+                assert!(verify_consistency(S, old, new * 2, r1, r2, &proof).is_err());
             }
         }
         Ok(())
@@ -1178,9 +1212,9 @@ mod tests {
     fn every_corruption_is_rejected_exhaustively() -> TestResult {
         const N: u64 = 12;
         let leaves = leaves(N);
-        let store = MemoryHashes::from_leaf_hashes(&leaves)?;
-        let roots: Vec<Hash> = (0..=N as usize).map(|n| root_of(&leaves[..n])).collect();
-        let junk = [empty_root(), roots[N as usize], leaves[0]];
+        let store = MemoryHashes::from_leaf_hashes(S, &leaves)?;
+        let roots: Vec<Hash> = (0..=N as usize).map(|n| root_of(S, &leaves[..n])).collect();
+        let junk = [empty_root(S), roots[N as usize], leaves[0]];
         for size in 1..=N {
             let root = &roots[size as usize];
             for index in 0..size {
@@ -1189,21 +1223,21 @@ mod tests {
                 for which in 0..proof.len() {
                     for bit in 0..256 {
                         let bad = flip(&proof, which, bit);
-                        assert!(verify_inclusion(leaf, index, size, &bad, root).is_err());
+                        assert!(verify_inclusion(S, leaf, index, size, &bad, root).is_err());
                     }
                 }
                 for bit in 0..256 {
                     assert!(
-                        verify_inclusion(&flip(&[*leaf], 0, bit)[0], index, size, &proof, root)
+                        verify_inclusion(S, &flip(&[*leaf], 0, bit)[0], index, size, &proof, root)
                             .is_err()
                     );
                     assert!(
-                        verify_inclusion(leaf, index, size, &proof, &flip(&[*root], 0, bit)[0])
+                        verify_inclusion(S, leaf, index, size, &proof, &flip(&[*root], 0, bit)[0])
                             .is_err()
                     );
                 }
                 assert_rejects_resized(&proof, &junk, |p| {
-                    verify_inclusion(leaf, index, size, p, root)
+                    verify_inclusion(S, leaf, index, size, p, root)
                 });
             }
             for old in 1..size {
@@ -1212,17 +1246,17 @@ mod tests {
                 for which in 0..proof.len() {
                     for bit in 0..256 {
                         let bad = flip(&proof, which, bit);
-                        assert!(verify_consistency(old, size, old_root, root, &bad).is_err());
+                        assert!(verify_consistency(S, old, size, old_root, root, &bad).is_err());
                     }
                 }
                 for bit in 0..256 {
                     let bad_old = flip(&[*old_root], 0, bit)[0];
                     let bad_new = flip(&[*root], 0, bit)[0];
-                    assert!(verify_consistency(old, size, &bad_old, root, &proof).is_err());
-                    assert!(verify_consistency(old, size, old_root, &bad_new, &proof).is_err());
+                    assert!(verify_consistency(S, old, size, &bad_old, root, &proof).is_err());
+                    assert!(verify_consistency(S, old, size, old_root, &bad_new, &proof).is_err());
                 }
                 assert_rejects_resized(&proof, &junk, |p| {
-                    verify_consistency(old, size, old_root, root, p)
+                    verify_consistency(S, old, size, old_root, root, p)
                 });
             }
         }
@@ -1254,12 +1288,12 @@ mod tests {
     #[test]
     fn edge_cases_have_clear_errors() -> TestResult {
         let leaves = leaves(8);
-        let store = MemoryHashes::from_leaf_hashes(&leaves)?;
-        let (root, empty) = (root_of(&leaves), empty_root());
+        let store = MemoryHashes::from_leaf_hashes(S, &leaves)?;
+        let (root, empty) = (root_of(S, &leaves), empty_root(S));
         // Index out of range and size 0.
-        let e = verify_inclusion(&leaves[0], 8, 8, &[], &root);
+        let e = verify_inclusion(S, &leaves[0], 8, 8, &[], &root);
         assert_eq!(e, Err(MerkleError::IndexOutOfRange { index: 8, size: 8 }));
-        assert!(verify_inclusion(&leaves[0], 0, 0, &[], &empty).is_err());
+        assert!(verify_inclusion(S, &leaves[0], 0, 0, &[], &empty).is_err());
         assert_eq!(
             inclusion_proof(8, 8, &store),
             Err(MerkleError::IndexOutOfRange { index: 8, size: 8 })
@@ -1274,12 +1308,12 @@ mod tests {
         let proof = inclusion_proof(5, 8, &store)?;
         let mut long = proof.clone();
         long.push(root);
-        let e = verify_inclusion(&leaves[5], 5, 8, &long, &root).map_err(|e| e.to_string());
+        let e = verify_inclusion(S, &leaves[5], 5, 8, &long, &root).map_err(|e| e.to_string());
         assert_eq!(
             e,
             Err("inclusion proof for leaf 5 in a tree of 8 has 4 hashes, expected 3".into())
         );
-        let e = verify_inclusion(&leaves[4], 5, 8, &proof, &root).map_err(|e| e.to_string());
+        let e = verify_inclusion(S, &leaves[4], 5, 8, &proof, &root).map_err(|e| e.to_string());
         let msg = e.err().unwrap_or_default();
         assert!(
             msg.starts_with("root mismatch for tree size 8: proof leads to "),
@@ -1290,9 +1324,9 @@ mod tests {
             "{msg}"
         );
         // The limit the module docs state: sizes are bound by checkpoints, not proofs.
-        let three = root_of(&leaves[..3]);
+        let three = root_of(S, &leaves[..3]);
         let proof = inclusion_proof(0, 3, &store)?;
-        verify_inclusion(&leaves[0], 0, 4, &proof, &three)?;
+        verify_inclusion(S, &leaves[0], 0, 4, &proof, &three)?;
         // Consistency: sizes out of order, size 0 and equal sizes.
         assert_eq!(
             consistency_proof(5, 4, &store),
@@ -1301,19 +1335,19 @@ mod tests {
                 new_size: 4
             })
         );
-        assert!(verify_consistency(5, 4, &root, &root, &[]).is_err());
+        assert!(verify_consistency(S, 5, 4, &root, &root, &[]).is_err());
         assert_eq!(consistency_proof(0, 8, &store)?, Vec::<Hash>::new());
-        verify_consistency(0, 8, &empty, &root, &[])?;
-        verify_consistency(0, 0, &empty, &empty, &[])?;
-        assert!(verify_consistency(0, 8, &root, &root, &[]).is_err());
-        assert!(verify_consistency(0, 8, &empty, &root, &[root]).is_err());
-        assert!(verify_consistency(0, 0, &empty, &root, &[]).is_err());
-        assert!(verify_consistency(0, 0, &root, &root, &[]).is_err());
+        verify_consistency(S, 0, 8, &empty, &root, &[])?;
+        verify_consistency(S, 0, 0, &empty, &empty, &[])?;
+        assert!(verify_consistency(S, 0, 8, &root, &root, &[]).is_err());
+        assert!(verify_consistency(S, 0, 8, &empty, &root, &[root]).is_err());
+        assert!(verify_consistency(S, 0, 0, &empty, &root, &[]).is_err());
+        assert!(verify_consistency(S, 0, 0, &root, &root, &[]).is_err());
         assert_eq!(consistency_proof(8, 8, &store)?, Vec::<Hash>::new());
-        verify_consistency(8, 8, &root, &root, &[])?;
-        assert!(verify_consistency(8, 8, &root, &root, &[root]).is_err());
+        verify_consistency(S, 8, 8, &root, &root, &[])?;
+        assert!(verify_consistency(S, 8, 8, &root, &root, &[root]).is_err());
         assert_eq!(
-            verify_consistency(8, 8, &root, &empty, &[]),
+            verify_consistency(S, 8, 8, &root, &empty, &[]),
             Err(MerkleError::SameSizeRootsDiffer {
                 size: 8,
                 old_root: root,
@@ -1322,14 +1356,14 @@ mod tests {
         );
         // Frontiers must have one hash per set bit of the size.
         assert_eq!(
-            CompactTree::from_parts(6, vec![root]),
+            CompactTree::from_parts(S, 6, vec![root]),
             Err(MerkleError::FrontierLength {
                 size: 6,
                 got: 1,
                 expected: 2
             })
         );
-        assert!(CompactTree::from_parts(0, vec![]).is_ok_and(|t| t.root() == empty));
+        assert!(CompactTree::from_parts(S, 0, vec![]).is_ok_and(|t| t.root() == empty));
         Ok(())
     }
 
@@ -1337,6 +1371,9 @@ mod tests {
 
     impl HashReader for ShortReader {
         type Error = MerkleError;
+        fn suite(&self) -> Suite {
+            S
+        }
         fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
             Ok(vec![[0; 32]; indexes.len().saturating_sub(1)])
         }
@@ -1356,7 +1393,7 @@ mod tests {
 
     #[test]
     fn hostile_sizes_are_errors_not_panics() -> TestResult {
-        let store = MemoryHashes::from_leaf_hashes(&leaves(5))?;
+        let store = MemoryHashes::from_leaf_hashes(S, &leaves(5))?;
         let x = [7u8; 32];
         let big = [
             u64::MAX,
@@ -1371,10 +1408,10 @@ mod tests {
             for index in [0, 1, size / 2, size.saturating_sub(1), size, u64::MAX] {
                 for len in [0, 1, 2, 62, 63, 64, 65, 100, 130] {
                     let proof = vec![x; len];
-                    assert!(verify_inclusion(&x, index, size, &proof, &x).is_err());
+                    assert!(verify_inclusion(S, &x, index, size, &proof, &x).is_err());
                     if index != size || len != 0 {
-                        assert!(verify_consistency(index, size, &x, &x, &proof).is_err());
-                        assert!(verify_consistency(size, index, &x, &x, &proof).is_err());
+                        assert!(verify_consistency(S, index, size, &x, &x, &proof).is_err());
+                        assert!(verify_consistency(S, size, index, &x, &x, &proof).is_err());
                     }
                 }
                 assert!(inclusion_proof(index, size, &store).is_err());
@@ -1400,12 +1437,12 @@ mod tests {
         assert!(stored_hash_index(0, u64::MAX).is_err());
         assert!(stored_hash_index(63, 1).is_err());
         // The largest possible compact tree still has a root; it refuses to grow.
-        let mut full = CompactTree::from_parts(u64::MAX, vec![x; 64])?;
+        let mut full = CompactTree::from_parts(S, u64::MAX, vec![x; 64])?;
         let before = full.clone();
         assert_ne!(full.root(), x);
         assert!(full.append(x).is_err());
         assert_eq!(full, before);
-        let mut edge = CompactTree::from_parts((1 << 63) - 1, vec![x; 63])?;
+        let mut edge = CompactTree::from_parts(S, (1 << 63) - 1, vec![x; 63])?;
         let pairs = edge.append(x)?;
         assert_eq!(pairs.last().map(|p| p.0), Some(u64::MAX - 1));
         assert_eq!(edge.size(), 1 << 63);
@@ -1433,21 +1470,21 @@ mod tests {
             bit in 0usize..256,
         ) {
             let leaves = leaves(size);
-            let store = MemoryHashes::from_leaf_hashes(&leaves)?;
-            let root = root_of(&leaves);
+            let store = MemoryHashes::from_leaf_hashes(S, &leaves)?;
+            let root = root_of(S, &leaves);
             let index = index_seed % size;
             let proof = inclusion_proof(index, size, &store)?;
             if !proof.is_empty() {
                 let bad = flip(&proof, which_seed % proof.len(), bit);
-                prop_assert!(verify_inclusion(&leaves[index as usize], index, size, &bad, &root).is_err());
+                prop_assert!(verify_inclusion(S, &leaves[index as usize], index, size, &bad, &root).is_err());
             }
             let old = old_seed % size;
-            let old_root = root_of(&leaves[..old as usize]);
+            let old_root = root_of(S, &leaves[..old as usize]);
             let proof = consistency_proof(old, size, &store)?;
-            prop_assert!(verify_consistency(old, size, &old_root, &root, &proof).is_ok());
+            prop_assert!(verify_consistency(S, old, size, &old_root, &root, &proof).is_ok());
             if !proof.is_empty() {
                 let bad = flip(&proof, which_seed % proof.len(), bit);
-                prop_assert!(verify_consistency(old, size, &old_root, &root, &bad).is_err());
+                prop_assert!(verify_consistency(S, old, size, &old_root, &root, &bad).is_err());
             }
         }
 
@@ -1460,8 +1497,8 @@ mod tests {
         ) {
             let proof = vec![[fill; 32]; len];
             let x = [fill; 32];
-            let _ = verify_inclusion(&x, index, size, &proof, &x);
-            let _ = verify_consistency(index, size, &x, &x, &proof);
+            let _ = verify_inclusion(S, &x, index, size, &proof, &x);
+            let _ = verify_consistency(S, index, size, &x, &x, &proof);
             let _ = stored_hash_index((index % 70) as u8, size);
             let _ = stored_hash_count(size);
         }

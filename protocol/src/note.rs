@@ -1,13 +1,17 @@
-//! C2SP signed notes with Ed25519 keys (<https://c2sp.org/signed-note>), the
-//! format of Go's `golang.org/x/mod/sumdb/note`.
+//! C2SP signed notes (<https://c2sp.org/signed-note>), the format of Go's
+//! `golang.org/x/mod/sumdb/note`, with Ed25519 keys or, in the `sm2-sm3`
+//! suite, SM2 keys.
 //!
 //! A note is UTF-8 text ending in a newline, a blank line, then one line per
 //! signature: `— <key name> <base64(key id || signature)>`. The key id is the
-//! first four bytes of SHA-256(name || "\n" || 0x01 || public key), and the
-//! Ed25519 signature covers exactly the text. Keys are written in the same
-//! formats as Go's: verifier keys `name+hex8+base64(0x01 || public key)` and
-//! signer keys `PRIVATE+KEY+name+hex8+base64(0x01 || seed)`, so an auditor can
-//! hand either to `note.NewVerifier` / `note.NewSigner` unchanged.
+//! first four bytes of H(name || "\n" || type || public key), where H is the
+//! suite's hash and `type` the suite's signature type ([`Suite::note_type`]:
+//! `0x01` for Ed25519 as C2SP assigns it, `0xff` followed by `rongxin-sm2` for
+//! SM2, which C2SP assigns no byte), and the signature covers exactly the
+//! text. Keys are written in the same formats as Go's: verifier keys
+//! `name+hex8+base64(type || public key)` and signer keys
+//! `PRIVATE+KEY+name+hex8+base64(type || secret)`, so an auditor can hand an
+//! Ed25519 key to `note.NewVerifier` / `note.NewSigner` unchanged.
 //!
 //! Rongxin signs two kinds of note: checkpoints (see [`crate::checkpoint`]),
 //! signed by a member's key, and the roster (see [`crate::roster`]), signed by
@@ -15,13 +19,10 @@
 
 use std::fmt;
 
+use crate::suite::{KeyError, PublicKey, SecretKey, Suite};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
 
-/// Algorithm byte of Ed25519 in signed-note keys and key ids.
-const ALG_ED25519: u8 = 0x01;
 /// The dash that opens a signature line (U+2014 EM DASH, then a space).
 const SIG_PREFIX: &str = "\u{2014} ";
 /// Most signature lines a note may carry; more is refused as abuse.
@@ -65,14 +66,11 @@ pub enum NoteError {
     BadSignature(String),
 }
 
-/// The key id of an Ed25519 key with this name (C2SP signed-note).
-pub fn key_id(name: &str, key: &VerifyingKey) -> u32 {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update(b"\n");
-    h.update([ALG_ED25519]);
-    h.update(key.as_bytes());
-    let d = h.finalize();
+/// The key id of a key with this name (C2SP signed-note), with the hash of
+/// the key's suite.
+pub fn key_id(name: &str, key: &PublicKey) -> u32 {
+    let suite = key.suite();
+    let d = suite.hash(&[name.as_bytes(), b"\n", suite.note_type(), key.as_bytes()]);
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
 
@@ -85,13 +83,13 @@ pub fn is_valid_key_name(name: &str) -> bool {
 #[derive(Clone, PartialEq, Eq)]
 pub struct NoteVerifier {
     name: String,
-    key: VerifyingKey,
+    key: PublicKey,
     id: u32,
 }
 
 impl NoteVerifier {
     /// A verifier for `key` under `name`.
-    pub fn new(name: &str, key: VerifyingKey) -> Result<NoteVerifier, NoteError> {
+    pub fn new(name: &str, key: PublicKey) -> Result<NoteVerifier, NoteError> {
         if !is_valid_key_name(name) {
             return Err(NoteError::KeyName(name.to_owned()));
         }
@@ -102,7 +100,7 @@ impl NoteVerifier {
         })
     }
 
-    /// Parses `name+hex8+base64(0x01 || key)`, checking that the id matches.
+    /// Parses `name+hex8+base64(type || key)`, checking that the id matches.
     pub fn parse(text: &str) -> Result<NoteVerifier, NoteError> {
         let bad = |why: &str| NoteError::KeyFormat {
             what: "verifier",
@@ -114,8 +112,8 @@ impl NoteVerifier {
         let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected three '+'-separated parts: name+id+key"));
         };
-        let key = decode_alg_key(key).map_err(|why| bad(&why))?;
-        let key = VerifyingKey::from_bytes(&key).map_err(|_| bad("not an Ed25519 public key"))?;
+        let (suite, key) = decode_typed_key(key).map_err(|why| bad(&why))?;
+        let key = PublicKey::from_bytes(suite, &key).map_err(|e| bad(&e.to_string()))?;
         let v = NoteVerifier::new(name, key)?;
         if id.len() != 8 || u32::from_str_radix(id, 16).ok() != Some(v.id) {
             return Err(bad(&format!(
@@ -134,9 +132,14 @@ impl NoteVerifier {
     pub fn id(&self) -> u32 {
         self.id
     }
-    /// The Ed25519 public key.
-    pub fn key(&self) -> &VerifyingKey {
+    /// The public key.
+    pub fn key(&self) -> &PublicKey {
         &self.key
+    }
+
+    /// The suite of the key.
+    pub fn suite(&self) -> Suite {
+        self.key.suite()
     }
 
     /// Opens a signed note: checks the format and this key's signature, and
@@ -148,11 +151,7 @@ impl NoteVerifier {
         for sig in &parsed.signatures {
             if sig.name == self.name && sig.id == self.id {
                 found = true;
-                if self
-                    .key
-                    .verify_strict(parsed.text.as_bytes(), &sig.signature)
-                    .is_ok()
-                {
+                if self.key.verify(parsed.text.as_bytes(), &sig.signature) {
                     return Ok(parsed.text);
                 }
             }
@@ -171,9 +170,7 @@ impl NoteVerifier {
 impl fmt::Display for NoteVerifier {
     /// The Go `note` verifier-key string.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut raw = Vec::with_capacity(33);
-        raw.push(ALG_ED25519);
-        raw.extend_from_slice(self.key.as_bytes());
+        let raw = [self.key.suite().note_type(), self.key.as_bytes()].concat();
         write!(f, "{}+{:08x}+{}", self.name, self.id, B64.encode(raw))
     }
 }
@@ -188,19 +185,19 @@ impl fmt::Debug for NoteVerifier {
 #[derive(Clone)]
 pub struct NoteSigner {
     verifier: NoteVerifier,
-    key: SigningKey,
+    key: SecretKey,
 }
 
 impl NoteSigner {
     /// A signer for `key` under `name`.
-    pub fn new(name: &str, key: SigningKey) -> Result<NoteSigner, NoteError> {
+    pub fn new(name: &str, key: SecretKey) -> Result<NoteSigner, NoteError> {
         Ok(NoteSigner {
-            verifier: NoteVerifier::new(name, key.verifying_key())?,
+            verifier: NoteVerifier::new(name, key.public().clone())?,
             key,
         })
     }
 
-    /// Parses `PRIVATE+KEY+name+hex8+base64(0x01 || seed)`.
+    /// Parses `PRIVATE+KEY+name+hex8+base64(type || secret)`.
     pub fn parse(text: &str) -> Result<NoteSigner, NoteError> {
         let bad = |why: &str| NoteError::KeyFormat {
             what: "signer",
@@ -214,8 +211,9 @@ impl NoteSigner {
         let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected PRIVATE+KEY+name+id+key"));
         };
-        let seed = decode_alg_key(key).map_err(|why| bad(&why))?;
-        let s = NoteSigner::new(name, SigningKey::from_bytes(&seed))?;
+        let (suite, secret) = decode_typed_key(key).map_err(|why| bad(&why))?;
+        let secret = SecretKey::from_bytes(suite, &secret).map_err(|e| bad(&e.to_string()))?;
+        let s = NoteSigner::new(name, secret)?;
         if id.len() != 8 || u32::from_str_radix(id, 16).ok() != Some(s.verifier.id) {
             return Err(bad("key id does not match the key"));
         }
@@ -225,9 +223,7 @@ impl NoteSigner {
     /// The Go `note` signer-key string. Secret: write it only to a file
     /// that the owner alone can read.
     pub fn to_secret_string(&self) -> String {
-        let mut raw = Vec::with_capacity(33);
-        raw.push(ALG_ED25519);
-        raw.extend_from_slice(self.key.as_bytes());
+        let raw = [self.key.suite().note_type(), &self.key.to_bytes()[..]].concat();
         format!(
             "PRIVATE+KEY+{}+{:08x}+{}",
             self.verifier.name,
@@ -244,9 +240,14 @@ impl NoteSigner {
     pub fn name(&self) -> &str {
         &self.verifier.name
     }
-    /// The Ed25519 signing key, for signing entries with the same identity.
-    pub fn signing_key(&self) -> &SigningKey {
+    /// The secret key, for signing entries with the same identity.
+    pub fn secret(&self) -> &SecretKey {
         &self.key
+    }
+
+    /// The suite of the key.
+    pub fn suite(&self) -> Suite {
+        self.key.suite()
     }
 
     /// Signs `text` (which must end in a newline and hold no control
@@ -257,7 +258,7 @@ impl NoteSigner {
         let sig = self.key.sign(text.as_bytes());
         let mut blob = Vec::with_capacity(68);
         blob.extend_from_slice(&self.verifier.id.to_be_bytes());
-        blob.extend_from_slice(&sig.to_bytes());
+        blob.extend_from_slice(&sig);
         Ok(format!(
             "{text}\n{SIG_PREFIX}{} {}\n",
             self.verifier.name,
@@ -279,8 +280,8 @@ pub struct NoteSignature {
     pub name: String,
     /// The signer's key id.
     pub id: u32,
-    /// The Ed25519 signature.
-    pub signature: Signature,
+    /// The 64-byte signature (Ed25519, or SM2's `r || s`).
+    pub signature: [u8; 64],
 }
 
 /// A note split into its text and its signature lines (not yet verified).
@@ -349,7 +350,7 @@ pub fn parse_note(note: &str) -> Result<ParsedNote<'_>, NoteError> {
             Some(NoteSignature {
                 name: name.to_owned(),
                 id,
-                signature: Signature::from_bytes(&sig),
+                signature: sig,
             })
         })
         .collect();
@@ -375,17 +376,28 @@ fn check_text(text: &str) -> Result<(), NoteError> {
     Ok(())
 }
 
-/// Decodes `base64(0x01 || 32 bytes)`.
-fn decode_alg_key(b64: &str) -> Result<[u8; 32], String> {
+/// Decodes `base64(type || key bytes)` into the suite and the key bytes.
+fn decode_typed_key(b64: &str) -> Result<(Suite, Vec<u8>), String> {
     let raw = B64
         .decode(b64)
         .map_err(|_| "the key is not valid base64".to_owned())?;
-    match raw.split_first() {
-        Some((&ALG_ED25519, key)) => key
-            .try_into()
-            .map_err(|_| format!("the key is {} bytes, expected 32", key.len())),
-        Some((alg, _)) => Err(format!("algorithm {alg:#04x} is not Ed25519 (0x01)")),
-        None => Err("the key is empty".to_owned()),
+    match Suite::split_note_key(&raw) {
+        Some((suite, key)) => Ok((suite, key.to_vec())),
+        None => match raw.first() {
+            Some(alg) => Err(format!(
+                "signature type {alg:#04x} is neither Ed25519 (0x01) nor SM2 (0xff 'rongxin-sm2')"
+            )),
+            None => Err("the key is empty".to_owned()),
+        },
+    }
+}
+
+impl From<KeyError> for NoteError {
+    fn from(e: KeyError) -> NoteError {
+        NoteError::KeyFormat {
+            what: "public",
+            why: e.to_string(),
+        }
     }
 }
 
@@ -399,6 +411,33 @@ mod tests {
         "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
     const GO_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
     const GO_NOTE: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+
+    fn ed(seed: &[u8; 32]) -> SecretKey {
+        SecretKey::from_bytes(Suite::Ed25519Sha256, seed).unwrap()
+    }
+
+    #[test]
+    fn sm2_keys_round_trip_and_sign_notes() {
+        let signer = NoteSigner::new(
+            "rongxin.fuzhou/root",
+            SecretKey::from_bytes(Suite::Sm2Sm3, &[9; 32]).unwrap(),
+        )
+        .unwrap();
+        let again = NoteSigner::parse(&signer.to_secret_string()).unwrap();
+        assert_eq!(again.verifier(), signer.verifier());
+        let verifier = NoteVerifier::parse(&signer.verifier().to_string()).unwrap();
+        assert_eq!(verifier.suite(), Suite::Sm2Sm3);
+        let note = signer.sign("hello\n").unwrap();
+        assert_eq!(verifier.open(&note).unwrap(), "hello\n");
+        // An Ed25519 key of the same name and bytes-derived id does not open it.
+        let other = NoteSigner::new("rongxin.fuzhou/root", ed(&[9; 32])).unwrap();
+        assert!(other.verifier().open(&note).is_err());
+        let altered = note.replace("hello", "hellO");
+        assert!(matches!(
+            verifier.open(&altered),
+            Err(NoteError::BadSignature(_))
+        ));
+    }
 
     #[test]
     fn go_known_answer_keys_and_note() {
@@ -432,7 +471,7 @@ mod tests {
 
     #[test]
     fn wrong_key_and_malformed_notes_are_named() {
-        let other = NoteSigner::new("PeterNeumann", SigningKey::from_bytes(&[7; 32])).unwrap();
+        let other = NoteSigner::new("PeterNeumann", ed(&[7; 32])).unwrap();
         assert!(matches!(
             other.verifier().open(GO_NOTE),
             Err(NoteError::NoSignature { .. })
@@ -450,7 +489,7 @@ mod tests {
         }
         assert!(other.sign("no newline").is_err());
         assert!(other.sign("blank\n\nline\n").is_err());
-        assert!(NoteSigner::new("bad name", SigningKey::from_bytes(&[1; 32])).is_err());
+        assert!(NoteSigner::new("bad name", ed(&[1; 32])).is_err());
         assert!(NoteVerifier::parse("a+b").is_err());
         assert!(
             NoteVerifier::parse(

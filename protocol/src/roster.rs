@@ -3,26 +3,35 @@
 //! use — signed by the federation root key.
 //!
 //! A signed roster is a C2SP signed note (see [`crate::note`]) whose text is
-//! the header line `rongxin-roster/v1` followed by the roster in TOML. The
+//! the header line `rongxin-roster/v2` followed by the roster in TOML. The
 //! root key, held offline by the city credit center, signs it; nodes and
 //! auditors verify it with the root's verifier key (`root.pub`). A roster
 //! supersedes another only if the same root signed it for the same
 //! federation with a higher version.
 //!
+//! The roster names the federation's signature [`Suite`] once; every key in
+//! it is of that suite. Each member's signing keys are a history
+//! ([`MemberKey`]): a key signs the member's own log positions from its
+//! `from` until the next key's `from`, so an entry or checkpoint of any age
+//! verifies against the current roster. Version 1 rosters (one
+//! `signing_key` per member, Ed25519) are still read.
+//!
 //! One number, one source: every jurisdiction belongs to at most one member,
 //! and [`Roster::owner_of`] names the member that alone may sign records of it.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{CheckpointError, SignedCheckpoint};
+use crate::entry::{Entry, EntryError, SignedEntry};
 use crate::note::{NoteError, NoteSigner, NoteVerifier};
 use crate::record::{RecordKey, is_jurisdiction};
+use crate::suite::{PublicKey, Suite};
 use crate::value::Date;
 
-/// First line of every roster note.
-pub const ROSTER_HEADER: &str = "rongxin-roster/v1\n";
+/// First line of every roster note Rongxin writes.
+pub const ROSTER_HEADER: &str = "rongxin-roster/v2\n";
+/// First line of the first roster format (still read).
+pub const ROSTER_HEADER_V1: &str = "rongxin-roster/v1\n";
 
 /// A member's role. Behaviour differs by role only through data (the city
 /// aggregates and forwards); every member runs the same binary.
@@ -49,8 +58,6 @@ pub struct Member {
     pub role: Role,
     /// Jurisdictions this member alone signs records for.
     pub jurisdictions: Vec<String>,
-    /// Ed25519 public key that signs this member's entries and checkpoints, base64.
-    pub signing_key: String,
     /// libp2p peer id of the member's transport key.
     pub peer_id: String,
     /// libp2p listen addresses (multiaddrs) other members dial.
@@ -59,6 +66,83 @@ pub struct Member {
     /// HTTP API address, for operators and tools (informative).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<String>,
+    /// The keys that sign this member's entries and checkpoints, oldest
+    /// first; the first signs from position 0.
+    pub keys: Vec<MemberKey>,
+}
+
+/// One key of a member's key history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberKey {
+    /// The public key of the roster's suite, base64.
+    pub key: String,
+    /// First position of the member's own log this key signs; it signs every
+    /// position up to the next key's `from`.
+    pub from: u64,
+    /// The key is known or suspected to be compromised: its signatures at
+    /// and after the next key's `from` are evidence, not just errors.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compromised: bool,
+}
+
+/// A member as the first roster format wrote it: one Ed25519 key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberV1 {
+    id: String,
+    name: String,
+    role: Role,
+    jurisdictions: Vec<String>,
+    signing_key: String,
+    peer_id: String,
+    #[serde(default)]
+    listen: Vec<String>,
+    #[serde(default)]
+    http: Option<String>,
+}
+
+/// The first roster format (`rongxin-roster/v1`): no suite (Ed25519/SHA-256).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RosterV1 {
+    federation: String,
+    version: u64,
+    valid_from: Date,
+    valid_until: Date,
+    catalog_digest: String,
+    members: Vec<MemberV1>,
+}
+
+impl From<RosterV1> for Roster {
+    fn from(r: RosterV1) -> Roster {
+        Roster {
+            federation: r.federation,
+            version: r.version,
+            suite: Suite::Ed25519Sha256,
+            valid_from: r.valid_from,
+            valid_until: r.valid_until,
+            catalog_digest: r.catalog_digest,
+            members: r
+                .members
+                .into_iter()
+                .map(|m| Member {
+                    id: m.id,
+                    name: m.name,
+                    role: m.role,
+                    jurisdictions: m.jurisdictions,
+                    peer_id: m.peer_id,
+                    listen: m.listen,
+                    http: m.http,
+                    keys: vec![MemberKey {
+                        key: m.signing_key,
+                        from: 0,
+                        compromised: false,
+                    }],
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The roster.
@@ -69,11 +153,14 @@ pub struct Roster {
     pub federation: String,
     /// Version; a roster supersedes only lower versions.
     pub version: u64,
+    /// The signature suite of every key, signature and hash of the federation.
+    pub suite: Suite,
     /// First day this roster is in force.
     pub valid_from: Date,
     /// Last day this roster is in force.
     pub valid_until: Date,
-    /// SHA-256 of the catalog file every member uses: `sha256:<hex>`.
+    /// The suite's hash of the catalog file every member uses:
+    /// `sha256:<hex>` or `sm3:<hex>`.
     pub catalog_digest: String,
     /// The members.
     pub members: Vec<Member>,
@@ -86,9 +173,12 @@ pub enum RosterError {
     /// The signed note is bad or not signed by the root.
     #[error("roster signature: {0}")]
     Note(#[from] NoteError),
-    /// The text does not start with [`ROSTER_HEADER`].
-    #[error("roster text does not start with '{}'", ROSTER_HEADER.trim_end())]
+    /// The text does not start with a known roster header.
+    #[error("roster text starts with neither '{}' nor '{}'", ROSTER_HEADER.trim_end(), ROSTER_HEADER_V1.trim_end())]
     Header,
+    /// A member's checkpoint does not verify.
+    #[error("{0}")]
+    Checkpoint(#[from] CheckpointError),
     /// The TOML does not parse.
     #[error("roster TOML: {0}")]
     Toml(String),
@@ -119,25 +209,55 @@ pub fn is_federation_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
 }
 
-/// Decodes a base64 Ed25519 public key, refusing weak (small-order) keys.
-pub fn parse_public_key(b64: &str) -> Result<VerifyingKey, String> {
-    let raw: [u8; 32] = B64
-        .decode(b64)
-        .map_err(|_| "not valid base64".to_owned())?
-        .try_into()
-        .map_err(|_| "not 32 bytes".to_owned())?;
-    let key = VerifyingKey::from_bytes(&raw).map_err(|_| "not an Ed25519 public key".to_owned())?;
-    if key.is_weak() {
-        return Err("a weak (small-order) Ed25519 key".to_owned());
-    }
-    Ok(key)
-}
-
 impl Member {
-    /// The member's signing key (validated when the roster was loaded).
-    pub fn verifying_key(&self) -> Result<VerifyingKey, RosterError> {
-        parse_public_key(&self.signing_key).map_err(|why| {
-            RosterError::Invalid(format!("member {}: signing_key is {why}", self.id))
+    /// Index in [`keys`](Self::keys) of the key that signs `position` of
+    /// this member's log.
+    pub fn key_index_at(&self, position: u64) -> usize {
+        self.keys
+            .iter()
+            .rposition(|k| k.from <= position)
+            .unwrap_or(0)
+    }
+
+    /// The key that signs `position` of this member's log.
+    pub fn key_at(&self, suite: Suite, position: u64) -> Result<PublicKey, RosterError> {
+        self.parse_key(suite, self.key_index_at(position))
+    }
+
+    /// The key that signs a checkpoint of `size` entries: the key of its last
+    /// entry (of position 0 for the empty log).
+    pub fn checkpoint_key(&self, suite: Suite, size: u64) -> Result<PublicKey, RosterError> {
+        self.key_at(suite, size.saturating_sub(1))
+    }
+
+    /// The newest key: the one that signs from the latest `from` on.
+    pub fn current_key(&self, suite: Suite) -> Result<PublicKey, RosterError> {
+        self.parse_key(suite, self.keys.len().saturating_sub(1))
+    }
+
+    /// The positions `[from, until)` key `index` signs (`until` none: no end yet).
+    pub fn key_range(&self, index: usize) -> Option<(u64, Option<u64>)> {
+        let k = self.keys.get(index)?;
+        Some((k.from, self.keys.get(index + 1).map(|n| n.from)))
+    }
+
+    /// Index of `key` in the history, if it is one of the member's keys.
+    pub fn key_index(&self, key: &PublicKey) -> Option<usize> {
+        let b64 = key.to_base64();
+        self.keys.iter().position(|k| k.key == b64)
+    }
+
+    fn parse_key(&self, suite: Suite, index: usize) -> Result<PublicKey, RosterError> {
+        let k = self.keys.get(index).ok_or_else(|| {
+            RosterError::Invalid(format!("member {} has no signing key", self.id))
+        })?;
+        PublicKey::from_base64(suite, &k.key).map_err(|e| {
+            RosterError::Invalid(format!(
+                "member {}: key {} (from {}): {e}",
+                self.id,
+                index + 1,
+                k.from
+            ))
         })
     }
 }
@@ -146,6 +266,16 @@ impl Roster {
     /// Parses and validates the TOML of a roster (without signature).
     pub fn from_toml(text: &str) -> Result<Roster, RosterError> {
         let roster: Roster = toml::from_str(text).map_err(|e| RosterError::Toml(e.to_string()))?;
+        roster.validate()?;
+        Ok(roster)
+    }
+
+    /// Parses and validates the TOML of a first-format roster (one Ed25519
+    /// `signing_key` per member, no suite).
+    pub fn from_toml_v1(text: &str) -> Result<Roster, RosterError> {
+        let roster: RosterV1 =
+            toml::from_str(text).map_err(|e| RosterError::Toml(e.to_string()))?;
+        let roster = Roster::from(roster);
         roster.validate()?;
         Ok(roster)
     }
@@ -177,14 +307,15 @@ impl Roster {
                 self.valid_until, self.valid_from
             ));
         }
-        let digest_ok = self
-            .catalog_digest
-            .strip_prefix("sha256:")
-            .is_some_and(|h| {
-                h.len() == 64 && h.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
-            });
+        let prefix = format!("{}:", self.suite.hash_name());
+        let digest_ok = self.catalog_digest.strip_prefix(&prefix).is_some_and(|h| {
+            h.len() == 64 && h.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+        });
         if !digest_ok {
-            return bad("catalog_digest must be 'sha256:' and 64 lower-case hex digits (rongxinctl roster new --catalog computes it)".into());
+            return bad(format!(
+                "catalog_digest must be '{prefix}' and 64 lower-case hex digits, the {} suite's hash (rongxinctl roster new --catalog computes it)",
+                self.suite
+            ));
         }
         if self.members.iter().filter(|m| m.role == Role::City).count() != 1 {
             return bad("exactly one member must have role = \"city\"".into());
@@ -206,10 +337,38 @@ impl Roster {
             if m.name.trim().is_empty() {
                 return bad(format!("member {} has no name", m.id));
             }
-            m.verifying_key()?;
-            if !keys.insert(m.signing_key.as_str()) {
+            if m.keys.is_empty() {
+                return bad(format!("member {} has no signing key", m.id));
+            }
+            if m.keys[0].from != 0 {
                 return bad(format!(
-                    "member {} reuses another member's signing_key",
+                    "member {}: the first key must sign from position 0, not {}",
+                    m.id, m.keys[0].from
+                ));
+            }
+            for (i, k) in m.keys.iter().enumerate() {
+                m.parse_key(self.suite, i)?;
+                if i > 0 && k.from <= m.keys[i - 1].from {
+                    return bad(format!(
+                        "member {}: key {} starts at position {}, not after key {}'s {}",
+                        m.id,
+                        i + 1,
+                        k.from,
+                        i,
+                        m.keys[i - 1].from
+                    ));
+                }
+                if !keys.insert(k.key.as_str()) {
+                    return bad(format!(
+                        "member {}: key {} is used twice in the roster (keys are never reused)",
+                        m.id,
+                        i + 1
+                    ));
+                }
+            }
+            if m.keys.last().is_some_and(|k| k.compromised) {
+                return bad(format!(
+                    "member {}: its newest key is marked compromised; add the key it continues with, from the position the compromise starts",
                     m.id
                 ));
             }
@@ -282,15 +441,95 @@ impl Roster {
         format!("{}/{member_id}", self.federation)
     }
 
-    /// The note verifier of a member's checkpoints.
-    pub fn checkpoint_verifier(&self, member_id: &str) -> Result<NoteVerifier, RosterError> {
-        let m = self.member(member_id).ok_or_else(|| {
-            RosterError::Invalid(format!("no member '{member_id}' in the roster"))
-        })?;
+    fn member_or_err(&self, member_id: &str) -> Result<&Member, RosterError> {
+        self.member(member_id)
+            .ok_or_else(|| RosterError::Invalid(format!("no member '{member_id}' in the roster")))
+    }
+
+    /// The key that signs `position` of a member's log.
+    pub fn key_at(&self, member_id: &str, position: u64) -> Result<PublicKey, RosterError> {
+        self.member_or_err(member_id)?.key_at(self.suite, position)
+    }
+
+    /// The note verifier of a member's checkpoints of `size` entries.
+    pub fn checkpoint_verifier(
+        &self,
+        member_id: &str,
+        size: u64,
+    ) -> Result<NoteVerifier, RosterError> {
+        let m = self.member_or_err(member_id)?;
         Ok(NoteVerifier::new(
             &self.log_origin(member_id),
-            m.verifying_key()?,
+            m.checkpoint_key(self.suite, size)?,
         )?)
+    }
+
+    /// Opens a member's checkpoint note: reads its size, then verifies it
+    /// with the key that signs checkpoints of that size.
+    pub fn open_checkpoint(
+        &self,
+        member_id: &str,
+        note: &str,
+    ) -> Result<SignedCheckpoint, RosterError> {
+        let size = crate::note::parse_note(note)
+            .ok()
+            .and_then(|n| crate::checkpoint::Checkpoint::parse_body(n.text).ok())
+            .map_or(0, |c| c.size);
+        let verifier = self.checkpoint_verifier(member_id, size)?;
+        Ok(SignedCheckpoint::open(note, &verifier)?)
+    }
+
+    /// Verifies consecutive entries of a member's log that start at
+    /// `position`, each with the key that signs its position (a batch may
+    /// cross a key change), then decodes them. A failed signature is
+    /// [`EntryError::BatchSignature`] with its index in `entries`.
+    pub fn verify_entries(
+        &self,
+        member_id: &str,
+        position: u64,
+        entries: &[SignedEntry],
+    ) -> Result<Vec<Entry>, EntryError> {
+        let member = self.member(member_id).ok_or_else(|| EntryError::Field {
+            field: "origin",
+            problem: format!("'{member_id}' is not a member of the roster"),
+        })?;
+        let mut out = Vec::with_capacity(entries.len());
+        let mut done = 0usize;
+        while done < entries.len() {
+            let at = position.saturating_add(done as u64);
+            let index = member.key_index_at(at);
+            let key = member
+                .parse_key(self.suite, index)
+                .map_err(|e| EntryError::Field {
+                    field: "origin",
+                    problem: e.to_string(),
+                })?;
+            // This key signs up to the next key's start.
+            let end = member.key_range(index).and_then(|(_, until)| until).map_or(
+                entries.len(),
+                |until| {
+                    usize::try_from(until.saturating_sub(position))
+                        .unwrap_or(usize::MAX)
+                        .min(entries.len())
+                },
+            );
+            let group = &entries[done..end.max(done + 1)];
+            let decoded = crate::entry::verify_batch(group, &key).map_err(|e| match e {
+                EntryError::BatchSignature { index } => EntryError::BatchSignature {
+                    index: done + index,
+                },
+                other => other,
+            })?;
+            done += group.len();
+            out.extend(decoded);
+        }
+        Ok(out)
+    }
+
+    /// The digest of catalog file bytes in this roster's suite, the form of
+    /// [`catalog_digest`](Self::catalog_digest).
+    pub fn catalog_digest_of(&self, catalog_bytes: &[u8]) -> String {
+        self.suite.file_digest(catalog_bytes)
     }
 
     /// Whether `day` lies within the validity period.
@@ -298,9 +537,16 @@ impl Roster {
         self.valid_from <= day && day <= self.valid_until
     }
 
-    /// Signs the roster with the root key.
+    /// Signs the roster with the root key, which must be of the roster's suite.
     pub fn sign(&self, root: &NoteSigner) -> Result<SignedRoster, RosterError> {
         self.validate()?;
+        if root.suite() != self.suite {
+            return Err(RosterError::Invalid(format!(
+                "the root key is {}, the roster's suite is {}",
+                root.suite(),
+                self.suite
+            )));
+        }
         let text = format!("{ROSTER_HEADER}{}", self.to_toml()?);
         Ok(SignedRoster {
             roster: self.clone(),
@@ -319,14 +565,26 @@ pub struct SignedRoster {
 }
 
 impl SignedRoster {
-    /// Verifies the root's signature, then parses and validates the roster.
+    /// Verifies the root's signature, then parses and validates the roster
+    /// (either format), whose suite must be the root key's.
     pub fn open(note: &str, root: &NoteVerifier) -> Result<SignedRoster, RosterError> {
         let text = root.open(note)?;
-        let toml = text
-            .strip_prefix(ROSTER_HEADER)
-            .ok_or(RosterError::Header)?;
+        let roster = if let Some(toml) = text.strip_prefix(ROSTER_HEADER) {
+            Roster::from_toml(toml)?
+        } else if let Some(toml) = text.strip_prefix(ROSTER_HEADER_V1) {
+            Roster::from_toml_v1(toml)?
+        } else {
+            return Err(RosterError::Header);
+        };
+        if roster.suite != root.suite() {
+            return Err(RosterError::Invalid(format!(
+                "the roster's suite is {}, but the root key is {}",
+                roster.suite,
+                root.suite()
+            )));
+        }
         Ok(SignedRoster {
-            roster: Roster::from_toml(toml)?,
+            roster,
             note: note.to_owned(),
         })
     }

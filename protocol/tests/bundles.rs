@@ -78,10 +78,11 @@ fn a_bundle_is_the_json_object_of_the_protocol_doc_and_round_trips() {
             "leaf_index",
             "origin",
             "origin_public_key",
-            "roster"
+            "roster",
+            "suite"
         ]
     );
-    assert_eq!(v["format"], "rongxin-bundle/1");
+    assert_eq!(v["format"], "rongxin-bundle/2");
     assert_eq!(v["leaf_index"], 6);
     assert_eq!(v["origin_public_key"], public_b64(GULOU_SEED));
     assert_eq!(unb64(v["entry"].as_str().unwrap()), log().entries[6].bytes);
@@ -113,13 +114,23 @@ fn unknown_and_missing_json_fields_are_refused() {
 #[test]
 fn another_format_is_refused_first() {
     let mut b = bundle();
-    b.format = "rongxin-bundle/2".into();
+    b.format = "rongxin-bundle/3".into();
     b.roster = String::new();
-    assert_eq!(
-        verify(&b),
-        Err(BundleError::Format("rongxin-bundle/2".into()))
+    assert!(matches!(verify(&b), Err(BundleError::Format(m)) if m.contains("'rongxin-bundle/3'")));
+    assert_eq!(BUNDLE_FORMAT, "rongxin-bundle/2");
+    // The second format names its suite; the first has none and is Ed25519.
+    let mut b = bundle();
+    b.suite = None;
+    assert!(matches!(verify(&b), Err(BundleError::Format(m)) if m.contains("names its suite")));
+    b.format = "rongxin-bundle/1".into();
+    assert!(verify(&b).is_ok(), "a first-format bundle still verifies");
+    b.suite = Some(rongxin_protocol::suite::Suite::Ed25519Sha256);
+    assert!(matches!(verify(&b), Err(BundleError::Format(m)) if m.contains("no suite field")));
+    let mut b = bundle();
+    b.suite = Some(rongxin_protocol::suite::Suite::Sm2Sm3);
+    assert!(
+        matches!(verify(&b), Err(BundleError::Format(m)) if m.contains("its roster says ed25519-sha256"))
     );
-    assert_eq!(BUNDLE_FORMAT, "rongxin-bundle/1");
 }
 
 #[test]
@@ -157,23 +168,39 @@ fn a_key_other_than_the_rosters_is_a_key_mismatch() {
         err,
         BundleError::KeyMismatch {
             origin: "gulou".into(),
-            version: 1
+            version: 1,
+            position: b.leaf_index,
         }
     );
     assert!(err.to_string().starts_with("origin_public_key: "), "{err}");
 
-    // After a key rotation (roster v2 lists a new key), an old bundle's
-    // key no longer matches.
+    // After a key rotation (roster v2 adds a key from a later position), an
+    // old bundle still verifies: the history keeps the key of its position.
     let mut rotated = roster();
     rotated.version = 2;
-    rotated.members[0].signing_key = public_b64(42);
+    rotated.members[0]
+        .keys
+        .push(rongxin_protocol::roster::MemberKey {
+            key: public_b64(42),
+            from: 1000,
+            compromised: false,
+        });
+    rotated.members[0].keys[0].compromised = true;
     let mut b = bundle();
     b.roster = rotated.sign(&root_signer()).unwrap().note;
+    assert!(verify(&b).is_ok());
+    // A roster whose key for that position is another one refuses it.
+    let mut replaced = roster();
+    replaced.version = 2;
+    replaced.members[0].keys[0].key = public_b64(42);
+    let mut b = bundle();
+    b.roster = replaced.sign(&root_signer()).unwrap().note;
     assert_eq!(
         verify(&b),
         Err(BundleError::KeyMismatch {
             origin: "gulou".into(),
-            version: 2
+            version: 2,
+            position: b.leaf_index,
         })
     );
 }

@@ -34,7 +34,7 @@ fn entry1() -> Entry {
     Entry {
         origin: "gulou".into(),
         seq: 1,
-        prev_hash: entry0().sign(&key(GULOU_SEED)).unwrap().leaf_hash(),
+        prev_hash: entry0().sign(&key(GULOU_SEED)).unwrap().leaf_hash(SUITE),
         time_ms: TIME_MS + 60_000,
         op: revoke(
             cf_record("榕鼓市监罚〔2026〕12号").key(),
@@ -101,7 +101,7 @@ fn record_key(l: Layout, record_no: &str) -> Layout {
 
 #[test]
 fn put_entry_bytes_are_pinned() {
-    assert_eq!(hex::encode(entry0().to_bytes().unwrap()), ENTRY0_HEX);
+    assert_eq!(hex::encode(entry0().to_bytes(SUITE).unwrap()), ENTRY0_HEX);
 }
 
 #[test]
@@ -134,7 +134,7 @@ fn put_entry_layout_matches_the_protocol_doc() {
 
 #[test]
 fn revoke_entry_bytes_are_pinned_and_match_the_protocol_doc() {
-    let bytes = entry1().to_bytes().unwrap();
+    let bytes = entry1().to_bytes(SUITE).unwrap();
     assert_eq!(hex::encode(&bytes), ENTRY1_HEX);
     let leaf0: [u8; 32] = hex::decode(ENTRY0_LEAF_HASH_HEX)
         .unwrap()
@@ -184,7 +184,7 @@ fn objection_entries_match_the_protocol_doc() {
     .str("city")
     .date(2026, 3, 5)
     .date(2026, 3, 12);
-    assert_eq!(filed.to_bytes().unwrap(), l.0);
+    assert_eq!(filed.to_bytes(SUITE).unwrap(), l.0);
 
     let resolved = Entry {
         origin: "gulou".into(),
@@ -206,9 +206,9 @@ fn objection_entries_match_the_protocol_doc() {
     )
     .u32(1) // ObjectionOutcome::Rejected
     .str("经核实与决定书一致");
-    assert_eq!(resolved.to_bytes().unwrap(), l.0);
+    assert_eq!(resolved.to_bytes(SUITE).unwrap(), l.0);
     for e in [filed, resolved] {
-        assert_eq!(Entry::decode(&e.to_bytes().unwrap()), Ok(e));
+        assert_eq!(Entry::decode(&e.to_bytes(SUITE).unwrap()), Ok(e));
     }
 }
 
@@ -221,14 +221,14 @@ fn signatures_and_leaf_hashes_are_pinned() {
     ] {
         let signed = entry.sign(&k).unwrap();
         assert_eq!(hex::encode(signed.signature), sig_hex);
-        assert_eq!(hex::encode(signed.leaf_hash()), leaf_hex);
+        assert_eq!(hex::encode(signed.leaf_hash(SUITE)), leaf_hex);
         // The leaf hash is RFC 6962's SHA-256(0x00 || entry bytes).
         let mut h = Sha256::new();
         h.update([0u8]);
         h.update(&signed.bytes);
         assert_eq!(hex::encode(h.finalize()), leaf_hex);
-        assert_eq!(leaf_hash(&signed.bytes), signed.leaf_hash());
-        assert_eq!(signed.verify(&k.verifying_key()), Ok(entry));
+        assert_eq!(leaf_hash(SUITE, &signed.bytes), signed.leaf_hash(SUITE));
+        assert_eq!(signed.verify(k.public()), Ok(entry));
     }
 }
 
@@ -262,7 +262,7 @@ fn record_key_names_the_record_of_every_op() {
 #[test]
 fn every_single_byte_change_of_entry_or_signature_fails_verify() {
     let signed = entry0().sign(&key(GULOU_SEED)).unwrap();
-    let vk = key(GULOU_SEED).verifying_key();
+    let vk = key(GULOU_SEED).public().clone();
     for i in 0..signed.bytes.len() {
         let mut bad = signed.clone();
         bad.bytes[i] ^= 0x01;
@@ -293,7 +293,7 @@ fn every_single_byte_change_of_entry_or_signature_fails_verify() {
 #[test]
 fn a_signature_by_another_key_is_refused_and_names_the_claimed_origin() {
     let signed = entry1().sign(&key(FTZ_SEED)).unwrap();
-    let err = signed.verify(&key(GULOU_SEED).verifying_key()).unwrap_err();
+    let err = signed.verify(key(GULOU_SEED).public()).unwrap_err();
     assert_eq!(
         err,
         EntryError::Signature {
@@ -307,16 +307,13 @@ fn a_signature_by_another_key_is_refused_and_names_the_claimed_origin() {
 #[test]
 fn verify_batch_accepts_a_good_batch_in_order() {
     let log = gulou_log();
-    let entries = verify_batch(&log.entries, &key(GULOU_SEED).verifying_key()).unwrap();
+    let entries = verify_batch(&log.entries, key(GULOU_SEED).public()).unwrap();
     assert_eq!(entries.len(), 10);
     for (i, e) in entries.iter().enumerate() {
         assert_eq!(e.seq, i as u64);
         assert_eq!(Entry::decode(&log.entries[i].bytes).as_ref(), Ok(e));
     }
-    assert_eq!(
-        verify_batch(&[], &key(GULOU_SEED).verifying_key()),
-        Ok(vec![])
-    );
+    assert_eq!(verify_batch(&[], key(GULOU_SEED).public()), Ok(vec![]));
 }
 
 #[test]
@@ -332,7 +329,7 @@ fn every_single_byte_change_in_a_batch_is_refused_naming_its_index() {
             bad[1].signature[i - target.bytes.len()] ^= 0x01;
         }
         assert_eq!(
-            verify_batch(&bad, &k.verifying_key()),
+            verify_batch(&bad, k.public()),
             Err(EntryError::BatchSignature { index: 1 }),
             "position {i}"
         );
@@ -342,7 +339,7 @@ fn every_single_byte_change_in_a_batch_is_refused_naming_its_index() {
 #[test]
 fn verify_batch_names_the_first_bad_entry_at_every_index() {
     let log = gulou_log();
-    let vk = key(GULOU_SEED).verifying_key();
+    let vk = key(GULOU_SEED).public().clone();
     for index in 0..log.entries.len() {
         let mut bad = log.entries.clone();
         bad[index].signature[10] ^= 0x40;
@@ -354,7 +351,7 @@ fn verify_batch_names_the_first_bad_entry_at_every_index() {
         assert!(err.to_string().contains(&format!("entry {index}")), "{err}");
     }
     // Entries of another origin's key fail as a batch too.
-    let err = verify_batch(&log.entries, &key(CITY_SEED).verifying_key()).unwrap_err();
+    let err = verify_batch(&log.entries, key(CITY_SEED).public()).unwrap_err();
     assert_eq!(err, EntryError::BatchSignature { index: 0 });
 }
 
@@ -375,7 +372,7 @@ proptest! {
             let i = position.index(bad.bytes.len());
             bad.bytes[i] ^= delta;
         }
-        let vk = key(GULOU_SEED).verifying_key();
+        let vk = key(GULOU_SEED).public().clone();
         let single = bad.verify(&vk);
         prop_assert!(single.is_err());
         let batch = vec![signed.clone(), bad, signed];
@@ -396,7 +393,10 @@ fn assert_breaks(entry: &Entry, field: &str) {
         "{entry:?}: {err}"
     );
     assert_eq!(entry.sign(&key(GULOU_SEED)).unwrap_err(), err);
-    assert_eq!(Entry::decode(&entry.to_bytes().unwrap()).unwrap_err(), err);
+    assert_eq!(
+        Entry::decode(&entry.to_bytes(SUITE).unwrap()).unwrap_err(),
+        err
+    );
 }
 
 #[test]
@@ -510,6 +510,6 @@ fn signed_entries_of_every_op_round_trip() {
         let mut e = entry1();
         e.op = op;
         let signed: SignedEntry = e.sign(&k).unwrap();
-        assert_eq!(signed.verify(&k.verifying_key()), Ok(e));
+        assert_eq!(signed.verify(k.public()), Ok(e));
     }
 }

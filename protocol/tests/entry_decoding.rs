@@ -12,7 +12,6 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use ed25519_dalek::Signer as _;
 use proptest::prelude::*;
 use rongxin_protocol::catalog::SubjectClass;
 use rongxin_protocol::entry::{
@@ -27,7 +26,7 @@ fn put(record: Record) -> Entry {
 }
 
 fn penalty_bytes() -> Vec<u8> {
-    put(cf_record(&record_no(0))).to_bytes().unwrap()
+    put(cf_record(&record_no(0))).to_bytes(SUITE).unwrap()
 }
 
 /// `haystack` with its one occurrence of `needle` replaced.
@@ -55,7 +54,7 @@ fn is_decode_error(r: &Result<Entry, EntryError>, what: &str) -> bool {
 fn bytes_without_the_version_1_tag_are_refused() {
     let good = penalty_bytes();
     let mut v2 = good.clone();
-    v2[14] = 0x02; // a future format version
+    v2[14] = 0x03; // a future format version (0x01 and 0x02 name the two suites)
     let mut other = good.clone();
     other[0] = b'R';
     for bad in [
@@ -105,7 +104,7 @@ fn oversize_entries_are_refused_before_anything_else() {
         bytes: huge.clone(),
         signature: [0; 64],
     };
-    let vk = key(GULOU_SEED).verifying_key();
+    let vk = key(GULOU_SEED).public().clone();
     assert_eq!(
         signed.verify(&vk),
         Err(EntryError::TooLarge(MAX_ENTRY_BYTES + 1))
@@ -121,7 +120,7 @@ fn oversize_entries_are_refused_before_anything_else() {
         .fields
         .insert("BZ".into(), FieldValue::Text("x".repeat(MAX_ENTRY_BYTES)));
     let e = put(record);
-    assert!(matches!(e.to_bytes(), Err(EntryError::TooLarge(n)) if n > MAX_ENTRY_BYTES));
+    assert!(matches!(e.to_bytes(SUITE), Err(EntryError::TooLarge(n)) if n > MAX_ENTRY_BYTES));
     assert!(matches!(
         e.sign(&key(GULOU_SEED)),
         Err(EntryError::TooLarge(_))
@@ -130,7 +129,7 @@ fn oversize_entries_are_refused_before_anything_else() {
 
 #[test]
 fn an_entry_of_exactly_the_limit_round_trips() {
-    let base = put(cf_record("1")).to_bytes().unwrap().len();
+    let base = put(cf_record("1")).to_bytes(SUITE).unwrap().len();
     // A new "BZ" text pair costs 8 + 2 + 4 + 8 bytes plus its text.
     let text = MAX_ENTRY_BYTES - base - 22;
     let mut record = cf_record("1");
@@ -138,7 +137,7 @@ fn an_entry_of_exactly_the_limit_round_trips() {
         .fields
         .insert("BZ".into(), FieldValue::Text("x".repeat(text)));
     let e = put(record);
-    let bytes = e.to_bytes().unwrap();
+    let bytes = e.to_bytes(SUITE).unwrap();
     assert_eq!(bytes.len(), MAX_ENTRY_BYTES);
     assert_eq!(Entry::decode(&bytes), Ok(e));
 }
@@ -157,7 +156,7 @@ fn an_entry_with_many_small_fields_decodes() {
     let e = put(record);
     let signed = e.sign(&key(GULOU_SEED)).unwrap();
     assert!(signed.bytes.len() > 100_000);
-    assert_eq!(signed.verify(&key(GULOU_SEED).verifying_key()), Ok(e));
+    assert_eq!(signed.verify(key(GULOU_SEED).public()), Ok(e));
 }
 
 #[test]
@@ -174,11 +173,11 @@ fn a_fields_map_out_of_key_order_is_not_canonical() {
     // Even correctly signed by the origin, such bytes are refused after the
     // signature check.
     let signed = SignedEntry {
-        signature: key(GULOU_SEED).sign(&bad).to_bytes(),
+        signature: key(GULOU_SEED).sign(&bad),
         bytes: bad,
     };
     assert_eq!(
-        signed.verify(&key(GULOU_SEED).verifying_key()),
+        signed.verify(key(GULOU_SEED).public()),
         Err(EntryError::NotCanonical)
     );
 }
@@ -213,7 +212,7 @@ fn a_bool_byte_other_than_0_or_1_is_refused() {
     record
         .fields
         .insert("X_FLAG".into(), FieldValue::Bool(true));
-    let good = put(record).to_bytes().unwrap();
+    let good = put(record).to_bytes(SUITE).unwrap();
     assert!(Entry::decode(&good).is_ok());
     let pair = |b: u8| Layout::default().str("X_FLAG").u32(4).u8(b).0;
     for b in [2u8, 0x80, 0xff] {
@@ -270,11 +269,11 @@ fn impossible_values_are_refused() {
 
 #[test]
 fn the_signature_is_checked_before_the_bytes_are_looked_at() {
-    let vk = key(GULOU_SEED).verifying_key();
+    let vk = key(GULOU_SEED).public().clone();
     let garbage = b"not an entry at all".to_vec();
     // A valid signature over garbage: the signature holds, decoding names the tag.
     let signed = SignedEntry {
-        signature: key(GULOU_SEED).sign(&garbage).to_bytes(),
+        signature: key(GULOU_SEED).sign(&garbage),
         bytes: garbage.clone(),
     };
     assert_eq!(signed.verify(&vk), Err(EntryError::Tag));
@@ -453,14 +452,14 @@ proptest! {
         }
         if let Ok(e) = Entry::decode(&bytes) {
             // Whatever decodes is the canonical encoding of what it holds.
-            prop_assert_eq!(e.to_bytes().unwrap(), bytes);
+            prop_assert_eq!(e.to_bytes(SUITE).unwrap(), bytes);
         }
     }
 
     #[test]
     fn every_valid_entry_round_trips(e in any_entry()) {
         prop_assume!(e.origin != "root" && e.check().is_ok());
-        let bytes = e.to_bytes().unwrap();
+        let bytes = e.to_bytes(SUITE).unwrap();
         prop_assert_eq!(&bytes[..15], ENTRY_TAG.as_slice());
         prop_assert_eq!(Entry::decode(&bytes), Ok(e));
     }

@@ -14,9 +14,10 @@ use ed25519_dalek::VerifyingKey;
 use proptest::prelude::*;
 use rongxin_protocol::note::{NoteError, NoteVerifier};
 use rongxin_protocol::roster::{
-    ROSTER_HEADER, Role, Roster, RosterError, SignedRoster, is_federation_name, is_member_id,
-    parse_public_key,
+    MemberKey, ROSTER_HEADER, Role, Roster, RosterError, SignedRoster, is_federation_name,
+    is_member_id,
 };
+use rongxin_protocol::suite::PublicKey;
 
 #[test]
 fn a_signed_roster_opens_to_the_same_roster() {
@@ -35,7 +36,7 @@ fn the_note_text_is_the_header_line_then_toml() {
     assert!(
         signed
             .note
-            .starts_with("rongxin-roster/v1\nfederation = \"rongxin.fuzhou\"\n")
+            .starts_with("rongxin-roster/v2\nfederation = \"rongxin.fuzhou\"\n")
     );
     let text = root_verifier().open(&signed.note).unwrap();
     assert_eq!(
@@ -51,7 +52,7 @@ fn the_note_text_is_the_header_line_then_toml() {
 #[test]
 fn a_root_signed_note_without_the_header_is_refused() {
     let toml = roster().to_toml().unwrap();
-    for text in [toml.clone(), format!("rongxin-roster/v2\n{toml}")] {
+    for text in [toml.clone(), format!("rongxin-roster/v3\n{toml}")] {
         let note = root_signer().sign(&text).unwrap();
         assert_eq!(
             SignedRoster::open(&note, &root_verifier()),
@@ -74,7 +75,7 @@ fn a_roster_signed_by_another_root_is_refused() {
     let note = roster().sign(&imposter).unwrap().note;
     assert!(SignedRoster::open(&note, &root_verifier()).is_err());
     // And a verifier for another federation's root does not open ours.
-    let other = NoteVerifier::new("rongxin.xiamen/root", *root_verifier().key()).unwrap();
+    let other = NoteVerifier::new("rongxin.xiamen/root", root_verifier().key().clone()).unwrap();
     assert!(SignedRoster::open(&signed_roster().note, &other).is_err());
 }
 
@@ -174,8 +175,8 @@ fn member_ids_are_well_formed_and_unique() {
 #[test]
 fn signing_keys_are_valid_strong_and_unique() {
     assert_refused(
-        &with(|r| r.members[1].signing_key = public_b64(GULOU_SEED)),
-        &["member ftz", "signing_key"],
+        &with(|r| r.members[1].keys[0].key = public_b64(GULOU_SEED)),
+        &["member ftz", "used twice"],
     );
     // Small-order points: the identity (y = 1) and a point of order 4 (y = 0).
     let mut identity = [0u8; 32];
@@ -187,25 +188,100 @@ fn signing_keys_are_valid_strong_and_unique() {
     for (raw, why) in [
         (identity.to_vec(), "weak"),
         (vec![0u8; 32], "weak"),
-        (not_a_point.to_vec(), "not an Ed25519 public key"),
-        (vec![7u8; 31], "not 32 bytes"),
-        (vec![7u8; 33], "not 32 bytes"),
+        (not_a_point.to_vec(), "not a point of the curve"),
+        (vec![7u8; 31], "31 bytes, expected 32"),
+        (vec![7u8; 33], "33 bytes, expected 32"),
     ] {
         assert_refused(
-            &with(|r| r.members[2].signing_key = b64(&raw)),
-            &["member city", "signing_key", why],
+            &with(|r| r.members[2].keys[0].key = b64(&raw)),
+            &["member city", "key 1", why],
         );
-        assert!(parse_public_key(&b64(&raw)).is_err());
+        assert!(PublicKey::from_base64(SUITE, &b64(&raw)).is_err());
     }
     assert_refused(
-        &with(|r| r.members[2].signing_key = "not base64!".into()),
-        &["member city", "signing_key", "not valid base64"],
+        &with(|r| r.members[2].keys[0].key = "not base64!".into()),
+        &["member city", "key 1", "not valid base64"],
     );
     // Base64 is strict: no white space around a key (independent verifiers
     // must reach the same verdict on the same signed roster).
     assert_refused(
-        &with(|r| r.members[0].signing_key = format!(" {} ", public_b64(GULOU_SEED))),
-        &["signing_key", "not valid base64"],
+        &with(|r| r.members[0].keys[0].key = format!(" {} ", public_b64(GULOU_SEED))),
+        &["key 1", "not valid base64"],
+    );
+}
+
+#[test]
+fn key_histories_start_at_zero_rise_and_never_end_compromised() {
+    let add = |r: &mut Roster, seed: u8, from: u64| {
+        r.members[0].keys.push(MemberKey {
+            key: public_b64(seed),
+            from,
+            compromised: false,
+        });
+    };
+    assert_refused(
+        &with(|r| r.members[0].keys.clear()),
+        &["gulou", "no signing key"],
+    );
+    assert_refused(
+        &with(|r| r.members[0].keys[0].from = 5),
+        &["gulou", "position 0, not 5"],
+    );
+    assert_refused(
+        &with(|r| add(r, 40, 0)),
+        &["gulou", "key 2 starts at position 0"],
+    );
+    assert_refused(&with(|r| add(r, GULOU_SEED, 10)), &["gulou", "used twice"]);
+    assert_refused(
+        &with(|r| {
+            add(r, 40, 10);
+            r.members[0].keys[1].compromised = true;
+        }),
+        &["gulou", "newest key is marked compromised"],
+    );
+    // Two rotations: each key signs its own positions, checkpoints are
+    // signed by the key of their last entry.
+    let r = with(|r| {
+        add(r, 40, 10);
+        add(r, 41, 25);
+        r.members[0].keys[0].compromised = true;
+    });
+    r.validate().unwrap();
+    let m = r.member("gulou").unwrap();
+    for (pos, seed) in [
+        (0, GULOU_SEED),
+        (9, GULOU_SEED),
+        (10, 40),
+        (24, 40),
+        (25, 41),
+        (u64::MAX, 41),
+    ] {
+        assert_eq!(
+            &m.key_at(SUITE, pos).unwrap(),
+            key(seed).public(),
+            "position {pos}"
+        );
+    }
+    assert_eq!(
+        &m.checkpoint_key(SUITE, 10).unwrap(),
+        key(GULOU_SEED).public()
+    );
+    assert_eq!(&m.checkpoint_key(SUITE, 11).unwrap(), key(40).public());
+    assert_eq!(
+        &m.checkpoint_key(SUITE, 0).unwrap(),
+        key(GULOU_SEED).public()
+    );
+    assert_eq!(m.key_range(0), Some((0, Some(10))));
+    assert_eq!(m.key_range(2), Some((25, None)));
+    assert_eq!(m.key_index(key(41).public()), Some(2));
+    // The history survives signing and opening.
+    let signed = r.sign(&root_signer()).unwrap();
+    assert!(signed.note.starts_with("rongxin-roster/v2\n"));
+    assert_eq!(
+        SignedRoster::open(&signed.note, &root_verifier())
+            .unwrap()
+            .roster,
+        r
     );
 }
 
@@ -327,15 +403,15 @@ fn members_are_found_by_id_peer_and_role() {
     assert_eq!(r.member_by_peer(&peer_id(CITY_SEED)).unwrap().id, "city");
     assert_eq!(r.city().unwrap().id, "city");
     assert_eq!(r.log_origin("gulou"), "rongxin.fuzhou/gulou");
-    let v = r.checkpoint_verifier("gulou").unwrap();
+    let v = r.checkpoint_verifier("gulou", 1).unwrap();
     assert_eq!(v.name(), "rongxin.fuzhou/gulou");
-    assert_eq!(v.key(), &key(GULOU_SEED).verifying_key());
+    assert_eq!(v.key(), key(GULOU_SEED).public());
     assert_eq!(
-        r.member("gulou").unwrap().verifying_key().unwrap(),
-        key(GULOU_SEED).verifying_key()
+        r.member("gulou").unwrap().current_key(SUITE).unwrap(),
+        key(GULOU_SEED).public().clone()
     );
     assert!(
-        matches!(r.checkpoint_verifier("minhou"), Err(RosterError::Invalid(m)) if m.contains("minhou"))
+        matches!(r.checkpoint_verifier("minhou", 1), Err(RosterError::Invalid(m)) if m.contains("minhou"))
     );
     assert!(r.valid_on(date("2026-01-01")) && r.valid_on(date("2027-12-31")));
     assert!(!r.valid_on(date("2025-12-31")) && !r.valid_on(date("2028-01-01")));

@@ -150,7 +150,7 @@ fn entries_travel_as_their_exact_signed_bytes() {
         panic!("not entries");
     };
     assert_eq!(entries, log.entries);
-    let vk = key(GULOU_SEED).verifying_key();
+    let vk = key(GULOU_SEED).public().clone();
     assert_eq!(
         rongxin_protocol::entry::verify_batch(&entries, &vk)
             .unwrap()

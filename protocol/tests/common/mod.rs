@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use ed25519_dalek::SigningKey;
 use rongxin_protocol::bundle::Bundle;
 use rongxin_protocol::catalog::{Catalog, SubjectClass};
 use rongxin_protocol::checkpoint::{Checkpoint, SignedCheckpoint};
@@ -22,7 +21,8 @@ use rongxin_protocol::entry::{Entry, Op, Revoke, RevokeReason, SignedEntry};
 use rongxin_protocol::merkle::{Hash, MemoryHashes, inclusion_proof, tree_root};
 use rongxin_protocol::note::{NoteSigner, NoteVerifier};
 use rongxin_protocol::record::{Authority, Record, RecordKey, Subject};
-use rongxin_protocol::roster::{Member, Role, Roster, SignedRoster};
+use rongxin_protocol::roster::{Member, MemberKey, Role, Roster, SignedRoster};
+use rongxin_protocol::suite::{SecretKey, Suite};
 use rongxin_protocol::value::{Date, FieldValue};
 
 /// The sample catalog, byte for byte.
@@ -49,12 +49,24 @@ pub const SUBJECT_NAME: &str = "福州榕树餐饮管理有限公司";
 /// A valid resident ID number (from GB 11643's worked example).
 pub const PERSON_ID: &str = "11010519491231002X";
 
-pub fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
+/// The suite of the fixtures.
+pub const SUITE: Suite = Suite::Ed25519Sha256;
+
+pub fn key(seed: u8) -> SecretKey {
+    SecretKey::from_bytes(SUITE, &[seed; 32]).unwrap()
 }
 
 pub fn public_b64(seed: u8) -> String {
-    B64.encode(key(seed).verifying_key().as_bytes())
+    key(seed).public().to_base64()
+}
+
+/// A one-key history: `seed`'s key signs from position 0.
+pub fn keys(seed: u8) -> Vec<MemberKey> {
+    vec![MemberKey {
+        key: public_b64(seed),
+        from: 0,
+        compromised: false,
+    }]
 }
 
 pub fn catalog() -> Catalog {
@@ -62,10 +74,7 @@ pub fn catalog() -> Catalog {
 }
 
 pub fn catalog_digest() -> String {
-    format!(
-        "sha256:{}",
-        hex::encode(Catalog::digest(CATALOG_TOML.as_bytes()))
-    )
+    SUITE.file_digest(CATALOG_TOML.as_bytes())
 }
 
 pub fn root_signer() -> NoteSigner {
@@ -103,10 +112,10 @@ pub fn member(
         name: name.to_owned(),
         role,
         jurisdictions: jurisdictions.iter().map(|j| (*j).to_owned()).collect(),
-        signing_key: public_b64(seed),
         peer_id: peer_id(seed),
         listen: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
         http: Some(format!("127.0.0.1:{}", port + 1000)),
+        keys: keys(seed),
     }
 }
 
@@ -115,6 +124,7 @@ pub fn roster() -> Roster {
     Roster {
         federation: FEDERATION.to_owned(),
         version: 1,
+        suite: SUITE,
         valid_from: date("2026-01-01"),
         valid_until: date("2027-12-31"),
         catalog_digest: catalog_digest(),
@@ -233,7 +243,7 @@ impl Log {
             &self.entries[index as usize],
             index,
             &self.origin,
-            &key(seed).verifying_key(),
+            key(seed).public(),
             &self.proof(index),
             &self.checkpoint.note,
             roster_note,
@@ -245,13 +255,13 @@ impl Log {
 /// its tree and a checkpoint of its full size signed by the same key.
 pub fn build_log(origin: &str, seed: u8, ops: Vec<Op>) -> Log {
     let mut entries: Vec<SignedEntry> = Vec::new();
-    let mut hashes = MemoryHashes::new();
+    let mut hashes = MemoryHashes::new(SUITE);
     for (seq, op) in ops.into_iter().enumerate() {
-        let prev = entries.last().map_or([0; 32], SignedEntry::leaf_hash);
+        let prev = entries.last().map_or([0; 32], |e| e.leaf_hash(SUITE));
         let signed = entry(origin, seq as u64, prev, op)
             .sign(&key(seed))
             .unwrap();
-        hashes.push_leaf(signed.leaf_hash()).unwrap();
+        hashes.push_leaf(signed.leaf_hash(SUITE)).unwrap();
         entries.push(signed);
     }
     let size = hashes.size();
