@@ -310,7 +310,11 @@ def open_checkpoint(note: str | bytes, verifier: Verifier) -> Checkpoint:
 # Roster (protocol.md §6)
 # ---------------------------------------------------------------------------
 
-ROSTER_HEADER = "rongxin-roster/v1\n"
+ROSTER_HEADER = "rongxin-roster/v2\n"
+ROSTER_HEADER_V1 = "rongxin-roster/v1\n"
+# The suites this verifier checks (protocol.md §1). sm2-sm3 rosters are
+# refused with a message that says so, never half-verified.
+SUPPORTED_SUITES = ("ed25519-sha256",)
 MEMBER_ID_RE = re.compile(r"[a-z][a-z0-9-]{1,31}")
 # protocol.md §1 says a zone id is "2–32 of a-z 0-9 -" and a federation is
 # "lower-case letters, digits, '.', '-'"; the reference code also requires a
@@ -319,8 +323,11 @@ MEMBER_ID_RE = re.compile(r"[a-z][a-z0-9-]{1,31}")
 ZONE_ID_RE = re.compile(r"[a-z][a-z0-9-]{1,31}")
 FEDERATION_RE = re.compile(r"[a-z][a-z0-9.-]{1,63}")
 PEER_ID_RE = re.compile(r"[1-9A-HJ-NP-Za-km-z]{10,128}")  # base58 alphabet
-ROSTER_KEYS = {"federation", "version", "valid_from", "valid_until", "catalog_digest", "members"}
-MEMBER_KEYS = {"id", "name", "role", "jurisdictions", "signing_key", "peer_id", "listen", "http"}
+ROSTER_KEYS_V1 = {"federation", "version", "valid_from", "valid_until", "catalog_digest", "members"}
+ROSTER_KEYS = ROSTER_KEYS_V1 | {"suite"}
+MEMBER_KEYS_V1 = {"id", "name", "role", "jurisdictions", "signing_key", "peer_id", "listen", "http"}
+MEMBER_KEYS = (MEMBER_KEYS_V1 - {"signing_key"}) | {"keys"}
+KEY_KEYS = {"key", "from", "compromised"}
 ROLES = ("district", "ftz", "city")
 
 
@@ -330,8 +337,21 @@ class Member:
     name: str
     role: str
     jurisdictions: list[str]
-    signing_key: bytes
+    # Key history, oldest first: (public key, first position it signs).
+    keys: list[tuple[bytes, int]]
     peer_id: str
+
+    def key_at(self, position: int) -> bytes:
+        """The key that signs `position` of the member's log (protocol.md §6.1)."""
+        key = self.keys[0][0]
+        for k, start in self.keys:
+            if start <= position:
+                key = k
+        return key
+
+    def checkpoint_key(self, size: int) -> bytes:
+        """The key that signs a checkpoint of `size` entries: its last entry's."""
+        return self.key_at(max(size - 1, 0))
 
 
 @dataclass
@@ -366,8 +386,12 @@ def _parse_day(s: Any, what: str) -> tuple[int, int, int]:
 
 def parse_roster(note: str | bytes, root: Verifier) -> Roster:
     text = open_note(note, root)
-    if not text.startswith(ROSTER_HEADER):
-        raise FormatError("roster text does not start with the line 'rongxin-roster/v1'")
+    if text.startswith(ROSTER_HEADER):
+        v1 = False
+    elif text.startswith(ROSTER_HEADER_V1):
+        v1 = True
+    else:
+        raise FormatError("roster text does not start with the line 'rongxin-roster/v2' (or 'rongxin-roster/v1')")
     try:
         doc = tomllib.loads(text[len(ROSTER_HEADER):])
     except tomllib.TOMLDecodeError as e:
@@ -385,9 +409,14 @@ def parse_roster(note: str | bytes, root: Verifier) -> Roster:
     # keys are allowed; as the reference code does, all keys of the example
     # are required except a member's listen and http, and unknown keys are
     # refused.
-    unknown = set(doc) - ROSTER_KEYS
+    unknown = set(doc) - (ROSTER_KEYS_V1 if v1 else ROSTER_KEYS)
     if unknown:
         raise FormatError(f"roster: unknown key(s) {sorted(unknown)}")
+    suite = "ed25519-sha256" if v1 else need(doc, "suite", str, "top level")
+    if suite not in ("ed25519-sha256", "sm2-sm3"):
+        raise FormatError(f"roster suite {suite!r} is neither ed25519-sha256 nor sm2-sm3")
+    if suite not in SUPPORTED_SUITES:
+        raise FormatError(f"roster suite {suite!r} is not supported by this verifier")
     fed = need(doc, "federation", str, "top level")
     if not FEDERATION_RE.fullmatch(fed):
         raise FormatError(f"roster federation {fed!r} is not lower-case letters, digits, '.', '-'")
@@ -419,7 +448,7 @@ def parse_roster(note: str | bytes, root: Verifier) -> Roster:
         if not MEMBER_ID_RE.fullmatch(mid) or mid == "root":
             raise FormatError(f"roster {where}: member id {mid!r} is not valid")
         where = f"member {mid!r}"
-        unknown = set(mt) - MEMBER_KEYS
+        unknown = set(mt) - (MEMBER_KEYS_V1 if v1 else MEMBER_KEYS)
         if unknown:
             raise FormatError(f"roster {where}: unknown key(s) {sorted(unknown)}")
         name = need(mt, "name", str, where)
@@ -432,10 +461,33 @@ def parse_roster(note: str | bytes, root: Verifier) -> Roster:
         for j in jur:
             if not isinstance(j, str) or not (re.fullmatch(r"[0-9]{6}", j) or ZONE_ID_RE.fullmatch(j)):
                 raise FormatError(f"roster {where}: jurisdiction {j!r} is not valid")
-        key = b64decode_strict(need(mt, "signing_key", str, where), f"{where} signing_key")
-        problem = ed25519_key_problem(key)
-        if problem:
-            raise FormatError(f"roster {where}: signing_key: {problem}")
+        if v1:
+            raw_keys = [{"key": need(mt, "signing_key", str, where), "from": 0}]
+        else:
+            raw_keys = need(mt, "keys", list, where)
+        if not raw_keys:
+            raise FormatError(f"roster {where}: has no signing key")
+        keys: list[tuple[bytes, int]] = []
+        for n, kt in enumerate(raw_keys, 1):
+            kw = f"{where} key {n}"
+            if not isinstance(kt, dict) or set(kt) - KEY_KEYS:
+                raise FormatError(f"roster {kw}: not a table of key, from, compromised")
+            key = b64decode_strict(need(kt, "key", str, kw), f"{kw}")
+            problem = ed25519_key_problem(key)
+            if problem:
+                raise FormatError(f"roster {kw}: {problem}")
+            start = need(kt, "from", int, kw)
+            if not 0 <= start < 2**64:
+                raise FormatError(f"roster {kw}: from is not a u64")
+            if "compromised" in kt and not isinstance(kt["compromised"], bool):
+                raise FormatError(f"roster {kw}: compromised is not a boolean")
+            if n == 1 and start != 0:
+                raise FormatError(f"roster {kw}: the first key must sign from position 0")
+            if keys and start <= keys[-1][1]:
+                raise FormatError(f"roster {kw}: from {start} is not after the previous key's")
+            keys.append((key, start))
+        if raw_keys[-1].get("compromised") is True:
+            raise FormatError(f"roster {where}: its newest key is marked compromised")
         peer_id = need(mt, "peer_id", str, where)
         # Not in protocol.md: the reference code's shape checks of peer_id and
         # listen (the peer id is not checked against a transport key).
@@ -446,16 +498,22 @@ def parse_roster(note: str | bytes, root: Verifier) -> Roster:
             raise FormatError(f"roster {where}: listen is not a list of multiaddrs")
         if "http" in mt and not isinstance(mt["http"], str):
             raise FormatError(f"roster {where}: http is not a string")
-        members.append(Member(mid, name, role, list(jur), key, peer_id))
+        members.append(Member(mid, name, role, list(jur), keys, peer_id))
     if sum(1 for m in members if m.role == "city") != 1:
         raise FormatError("roster does not have exactly one city member")
-    for attr, label in (("id", "member id"), ("signing_key", "signing key"), ("peer_id", "peer id")):
+    for attr, label in (("id", "member id"), ("peer_id", "peer id")):
         seen: set = set()
         for m in members:
             v = getattr(m, attr)
             if v in seen:
                 raise FormatError(f"roster: duplicate {label} ({m.id})")
             seen.add(v)
+    seen_keys: set = set()
+    for m in members:
+        for k, _ in m.keys:
+            if k in seen_keys:
+                raise FormatError(f"roster: duplicate signing key ({m.id})")
+            seen_keys.add(k)
     owners: dict[str, str] = {}
     for m in members:
         for j in m.jurisdictions:
@@ -849,7 +907,7 @@ STEPS = {
 
 
 BUNDLE_FIELDS = {"format", "origin", "leaf_index", "entry", "entry_signature", "origin_public_key",
-                 "inclusion_proof", "checkpoint", "roster"}
+                 "inclusion_proof", "checkpoint", "roster", "suite"}
 
 
 def verify_bundle(bundle: Any, root: Verifier) -> str:
@@ -858,8 +916,19 @@ def verify_bundle(bundle: Any, root: Verifier) -> str:
 
     if not isinstance(bundle, dict):
         raise fail(1, "bundle is not a JSON object")
-    if bundle.get("format") != "rongxin-bundle/1":
-        raise fail(1, f"format is {bundle.get('format')!r}, not 'rongxin-bundle/1'")
+    fmt = bundle.get("format")
+    if fmt == "rongxin-bundle/2":
+        if not isinstance(bundle.get("suite"), str):
+            raise fail(1, "a rongxin-bundle/2 bundle names its suite")
+        suite = bundle["suite"]
+    elif fmt == "rongxin-bundle/1":
+        if "suite" in bundle:
+            raise fail(1, "a rongxin-bundle/1 bundle has no suite field")
+        suite = "ed25519-sha256"
+    else:
+        raise fail(1, f"format is {fmt!r}, not 'rongxin-bundle/2' (or 'rongxin-bundle/1')")
+    if suite not in SUPPORTED_SUITES:
+        raise fail(1, f"suite {suite!r} is not supported by this verifier")
     for k, t in (("origin", str), ("leaf_index", int), ("entry", str), ("entry_signature", str),
                  ("origin_public_key", str), ("inclusion_proof", list), ("checkpoint", str),
                  ("roster", str)):
@@ -888,8 +957,8 @@ def verify_bundle(bundle: Any, root: Verifier) -> str:
         pub = b64decode_strict(bundle["origin_public_key"], "origin_public_key")
     except FormatError as e:
         raise fail(3, str(e)) from None
-    if pub != member.signing_key:
-        raise fail(3, f"origin_public_key is not the signing key the roster lists for {origin!r}")
+    if pub != member.key_at(leaf_index):
+        raise fail(3, f"origin_public_key is not the signing key the roster lists for {origin!r} at position {leaf_index}")
 
     try:
         entry_bytes = b64decode_strict(bundle["entry"], "entry")
@@ -917,7 +986,10 @@ def verify_bundle(bundle: Any, root: Verifier) -> str:
 
     cp_name = f"{roster.federation}/{origin}"
     try:
-        cp = open_checkpoint(bundle["checkpoint"], Verifier.from_public_key(cp_name, pub))
+        # The key that signs a checkpoint is the key of its last entry (§6.1).
+        unverified = parse_checkpoint_text(bundle["checkpoint"].split("\n\n")[0] + "\n")
+        cp_key = member.checkpoint_key(unverified.size)
+        cp = open_checkpoint(bundle["checkpoint"], Verifier.from_public_key(cp_name, cp_key))
     except FormatError as e:
         raise fail(7, str(e)) from None
 
@@ -1011,7 +1083,9 @@ def verify_log(entries_text: str, checkpoint_note: str, roster_note: str, root: 
     if member is None:
         raise VerifyError("checkpoint", f"roster {roster.version} has no member {origin!r}")
     try:
-        cp = open_checkpoint(checkpoint_note, Verifier.from_public_key(origin_line, member.signing_key))
+        size = parse_checkpoint_text(checkpoint_note.split("\n\n")[0] + "\n").size
+        cp = open_checkpoint(checkpoint_note,
+                             Verifier.from_public_key(origin_line, member.checkpoint_key(size)))
     except FormatError as e:
         raise VerifyError("checkpoint", str(e)) from None
 
@@ -1035,7 +1109,7 @@ def verify_log(entries_text: str, checkpoint_note: str, roster_note: str, root: 
             sig = b64decode_strict(it.get("signature"), "signature")
         except FormatError as e:
             raise VerifyError(where, str(e)) from None
-        if len(sig) != 64 or not ed25519_verify_strict(member.signing_key, data, sig):
+        if len(sig) != 64 or not ed25519_verify_strict(member.key_at(n), data, sig):
             raise VerifyError(where, f"signature does not verify with {origin}'s key")
         try:
             e = decode_entry(data)

@@ -8,7 +8,6 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::roster::{Roster, SignedRoster};
-use sha2::{Digest as _, Sha256};
 
 use crate::files::{read_text, read_verifier};
 
@@ -57,7 +56,7 @@ pub fn roster(path: &Path, root: &Path) -> Result<SignedRoster> {
 /// Warns on standard error when the roster pins another catalog than the
 /// one given: records typed by it may be refused by the nodes.
 pub fn warn_catalog_mismatch(roster: &Roster, catalog_bytes: &[u8], catalog_path: &Path) {
-    let digest = format!("sha256:{}", hex(&Sha256::digest(catalog_bytes)));
+    let digest = roster.catalog_digest_of(catalog_bytes);
     if roster.catalog_digest != digest {
         eprintln!(
             "warning: {} is not the catalog the roster pins ({}); nodes check records against the pinned one",
@@ -65,8 +64,4 @@ pub fn warn_catalog_mismatch(roster: &Roster, catalog_bytes: &[u8], catalog_path
             roster.catalog_digest
         );
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

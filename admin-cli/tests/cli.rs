@@ -224,7 +224,7 @@ fn example_bundle() -> (Bundle, PathBuf) {
         NoteSigner::parse(read("demo-keys/gulou/signing.key").trim()).expect("example federation");
     let catalog = rongxin_protocol::catalog::Catalog::from_toml_str(&read("catalog.toml"))
         .expect("example federation");
-    let mut hashes = MemoryHashes::new();
+    let mut hashes = MemoryHashes::new(rongxin_protocol::suite::Suite::Ed25519Sha256);
     let mut prev = [0u8; 32];
     let mut signed_entries = Vec::new();
     for seq in 0..6u64 {
@@ -248,12 +248,10 @@ fn example_bundle() -> (Bundle, PathBuf) {
             time_ms: 1_772_000_000_000 + seq as i64,
             op: Op::Put(record),
         };
-        let signed = entry
-            .sign(signer.signing_key())
-            .expect("example federation");
-        prev = signed.leaf_hash();
+        let signed = entry.sign(signer.secret()).expect("example federation");
+        prev = signed.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256);
         hashes
-            .push_leaf(signed.leaf_hash())
+            .push_leaf(signed.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256))
             .expect("example federation");
         signed_entries.push(signed);
     }

@@ -288,7 +288,7 @@ impl Config {
         let catalog_path = rel(&file.catalog);
         let catalog_bytes = fs::read(&catalog_path)
             .map_err(|e| err(&catalog_path, format!("catalog: cannot read: {e}")))?;
-        let digest = format!("sha256:{}", hex::encode(Catalog::digest(&catalog_bytes)));
+        let digest = roster.roster.catalog_digest_of(&catalog_bytes);
         if digest != roster.roster.catalog_digest {
             return Err(err(
                 &catalog_path,
@@ -316,12 +316,12 @@ impl Config {
                 ),
             ));
         }
-        if B64.encode(signer.verifier().key().as_bytes()) != member.signing_key {
+        if member.key_index(signer.verifier().key()).is_none() {
             return Err(err(
                 &signing_path,
                 format!(
-                    "signing_key is not the key the roster lists for {}: use that member's key, or have the root sign a roster with this one",
-                    member.id
+                    "signing_key is not one of the keys the roster lists for {} ({} suite): use that member's key, or have the root sign a roster with this one",
+                    member.id, roster.roster.suite
                 ),
             ));
         }

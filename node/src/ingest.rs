@@ -14,12 +14,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use ed25519_dalek::{Signer as _, SigningKey};
 use rongxin_protocol::checkpoint::Checkpoint;
 use rongxin_protocol::entry::{Entry, EntryError, Op, Revoke, SignedEntry};
 use rongxin_protocol::merkle::{self, CompactTree, Hash};
 use rongxin_protocol::note::NoteSigner;
 use rongxin_protocol::record::{Record, RecordKey};
+use rongxin_protocol::suite::{SecretKey, Suite};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
@@ -133,7 +133,7 @@ impl Committer {
             checkpoint_origin,
             size: 0,
             prev_hash: [0; 32],
-            tree: CompactTree::new(),
+            tree: CompactTree::new(Suite::default()),
             max_records,
             metrics,
             catalog,
@@ -159,13 +159,14 @@ impl Committer {
 
     fn reload(&mut self) -> Result<(), StoreError> {
         let size = self.store.log_state(&self.origin)?.map_or(0, |s| s.size);
-        self.tree = store::load_tree(&self.store, &self.origin, size)?;
+        let suite = self.signer.suite();
+        self.tree = store::load_tree(&self.store, &self.origin, size, suite)?;
         self.prev_hash = match size {
             0 => [0; 32],
             n => self
                 .store
                 .entry(&self.origin, n - 1)?
-                .map(|e| e.leaf_hash())
+                .map(|e| e.leaf_hash(suite))
                 .ok_or_else(|| StoreError::Corrupt {
                     what: "own log",
                     key: format!("{}/{}", self.origin, n - 1),
@@ -216,7 +217,7 @@ impl Committer {
             metrics: self.metrics.clone(),
             origin: self.origin.clone(),
         };
-        let key = self.signer.signing_key().clone();
+        let key = self.signer.secret().clone();
         let origin = self.origin.clone();
         std::thread::scope(|s| {
             let signer = std::thread::Builder::new()
@@ -483,7 +484,7 @@ impl Committer {
         };
         let bytes = entry
             .check()
-            .and_then(|()| entry.to_bytes())
+            .and_then(|()| entry.to_bytes(self.signer.suite()))
             .map_err(|e: EntryError| StoreError::Corrupt {
                 what: "new entry",
                 key: format!("{}/{}", self.origin, self.size),
@@ -491,7 +492,7 @@ impl Committer {
             })?;
         // The chain and the tree cover the bytes, not the signature, so the
         // signatures of a whole commit can be made afterwards, in parallel.
-        let leaf = merkle::leaf_hash(&bytes);
+        let leaf = merkle::leaf_hash(self.signer.suite(), &bytes);
         let hashes = self.tree.append(leaf)?;
         batch.put_hashes(&self.origin, &hashes);
         pending.unsigned.push((self.size, bytes));
@@ -505,11 +506,11 @@ impl Committer {
 const PARALLEL_SIGN: usize = 64;
 
 /// Signs the entry bytes of a commit: `(seq, bytes)` in, `(seq, signed)` out.
-fn sign_all(key: &SigningKey, mut unsigned: Vec<(u64, Vec<u8>)>) -> Vec<(u64, SignedEntry)> {
+fn sign_all(key: &SecretKey, mut unsigned: Vec<(u64, Vec<u8>)>) -> Vec<(u64, SignedEntry)> {
     let sign = |part: Vec<(u64, Vec<u8>)>| -> Vec<(u64, SignedEntry)> {
         part.into_iter()
             .map(|(seq, bytes)| {
-                let signature = key.sign(&bytes).to_bytes();
+                let signature = key.sign(&bytes);
                 (seq, SignedEntry { bytes, signature })
             })
             .collect()
@@ -550,7 +551,7 @@ struct Built {
 /// The committer's signer thread: signs each commit's entries into its
 /// batch, in order, and hands it to the applier.
 fn sign_commits(
-    key: &SigningKey,
+    key: &SecretKey,
     origin: &str,
     rx: std::sync::mpsc::Receiver<Built>,
     to_applier: std::sync::mpsc::SyncSender<Built>,

@@ -76,9 +76,9 @@ fn roster_in_force(config: &Config, store: &Store) -> Result<SignedRoster> {
             roster.roster.version
         )
     })?;
-    if me.verifying_key()? != *config.signer.verifier().key() {
+    if me.key_index(config.signer.verifier().key()).is_none() {
         return Err(anyhow!(
-            "the roster in force (version {}) lists another signing key for {}: install the key it names, or have the root sign a roster with this one",
+            "the roster in force (version {}) does not list this node's signing key for {}: install the key it names, or have the root sign a roster with this one",
             roster.roster.version,
             config.member
         ));

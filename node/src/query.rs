@@ -476,7 +476,7 @@ mod tests {
             time_ms: 1_780_000_000_000,
             op,
         }
-        .to_bytes()
+        .to_bytes(rongxin_protocol::suite::Suite::Ed25519Sha256)
         .expect("encodes")
     }
 

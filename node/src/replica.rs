@@ -23,7 +23,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rongxin_protocol::chain::{ChainError, check_next};
 use rongxin_protocol::checkpoint::SignedCheckpoint;
-use rongxin_protocol::entry::{EntryError, SignedEntry, verify_batch};
+use rongxin_protocol::entry::{EntryError, SignedEntry};
 use rongxin_protocol::merkle::{self, CompactTree, Hash};
 use serde_json::json;
 
@@ -96,7 +96,8 @@ const PARALLEL_VERIFY: usize = 256;
 /// entries and the key that verified them.
 #[derive(Debug)]
 pub struct Verified {
-    key: [u8; 32],
+    /// The origin's key history the batch was verified against.
+    keys: Vec<rongxin_protocol::roster::MemberKey>,
     entries: Vec<rongxin_protocol::entry::Entry>,
 }
 
@@ -109,16 +110,16 @@ pub struct Replicator {
     heads: Mutex<HashMap<String, Head>>,
 }
 
-/// `origin`'s key in `roster`.
-fn origin_key(
+/// `origin`'s key history in `roster`.
+fn origin_keys(
     roster: &rongxin_protocol::roster::Roster,
     origin: &str,
-) -> Result<ed25519_dalek::VerifyingKey, ReplicaError> {
-    roster
+) -> Result<Vec<rongxin_protocol::roster::MemberKey>, ReplicaError> {
+    Ok(roster
         .member(origin)
         .ok_or_else(|| refused(origin, "not a member of the roster"))?
-        .verifying_key()
-        .map_err(|e| refused(origin, e.to_string()))
+        .keys
+        .clone())
 }
 
 fn refused(origin: &str, why: impl Into<String>) -> ReplicaError {
@@ -142,11 +143,9 @@ impl Replicator {
     /// Checks a peer's checkpoint note for `origin` against what we hold.
     pub fn observe(&self, origin: &str, note: &str) -> Result<Observation, ReplicaError> {
         let roster = self.shared.roster();
-        let verifier = roster
+        let cp = roster
             .roster
-            .checkpoint_verifier(origin)
-            .map_err(|e| refused(origin, e.to_string()))?;
-        let cp = SignedCheckpoint::open(note, &verifier)
+            .open_checkpoint(origin, note)
             .map_err(|e| refused(origin, format!("checkpoint: {e}")))?;
         // Appends hold this lock too: what we compare against cannot move,
         // and one equivocation is recorded once, however many peers show it.
@@ -165,7 +164,7 @@ impl Replicator {
         }
         let ours = match &held {
             Some(h) if h.size == s => h.root,
-            _ => merkle::tree_root(s, &self.store.hashes(origin))?,
+            _ => merkle::tree_root(s, &self.store.hashes(origin, roster.roster.suite))?,
         };
         if ours != cp.checkpoint.root {
             let our_note = held.map(|h| h.checkpoint).unwrap_or_default();
@@ -212,20 +211,24 @@ impl Replicator {
         from: u64,
         entries: &[SignedEntry],
     ) -> Result<Verified, ReplicaError> {
-        let key = origin_key(&self.shared.roster().roster, origin)?;
+        let roster = self.shared.roster();
+        let roster = &roster.roster;
+        let keys = origin_keys(roster, origin)?;
         if entries.is_empty() {
             return Err(refused(origin, "an empty batch"));
         }
+        // Each entry is checked with the key of its position (a batch may
+        // cross a key change).
         let half = entries.len().div_ceil(2);
         let (a, b) = entries.split_at(half);
         let (first, second) = if entries.len() >= PARALLEL_VERIFY {
             std::thread::scope(|s| {
-                let second = s.spawn(|| verify_batch(b, &key));
-                let first = verify_batch(a, &key);
+                let second = s.spawn(|| roster.verify_entries(origin, from + half as u64, b));
+                let first = roster.verify_entries(origin, from, a);
                 (first, second.join().unwrap_or_else(|_| Ok(Vec::new())))
             })
         } else {
-            (verify_batch(entries, &key), Ok(Vec::new()))
+            (roster.verify_entries(origin, from, entries), Ok(Vec::new()))
         };
         let bad = |e| refused(origin, format!("entry {from}: {e}"));
         let mut decoded = first.map_err(bad)?;
@@ -240,7 +243,7 @@ impl Replicator {
             return Err(refused(origin, "a batch that did not verify whole"));
         }
         Ok(Verified {
-            key: key.to_bytes(),
+            keys,
             entries: decoded,
         })
     }
@@ -259,8 +262,8 @@ impl Replicator {
         let roster = self.shared.roster();
         let catalog = &self.shared.catalog;
         // The roster may have changed since the batch was verified.
-        let key = origin_key(&roster.roster, origin)?;
-        if key.to_bytes() != verified.key || verified.entries.len() != entries.len() {
+        let keys = origin_keys(&roster.roster, origin)?;
+        if keys != verified.keys || verified.entries.len() != entries.len() {
             return Err(ReplicaError::Stale(origin.to_owned()));
         }
         let mut heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
@@ -310,7 +313,7 @@ impl Replicator {
                 Err(e) => return Err(refused(origin, e.to_string())),
             }
             let record_key = entry.record_key();
-            let leaf = signed.leaf_hash();
+            let leaf = signed.leaf_hash(roster.roster.suite);
             let hashes = head
                 .tree
                 .append(leaf)
@@ -376,14 +379,15 @@ impl Replicator {
     }
 
     fn load_head(&self, origin: &str) -> Result<Head, ReplicaError> {
+        let suite = self.shared.roster().roster.suite;
         let size = self.store.log_state(origin)?.map_or(0, |s| s.size);
-        let tree = store::load_tree(&self.store, origin, size)?;
+        let tree = store::load_tree(&self.store, origin, size, suite)?;
         let prev_hash = match size {
             0 => [0; 32],
             n => self
                 .store
                 .entry(origin, n - 1)?
-                .map(|e| e.leaf_hash())
+                .map(|e| e.leaf_hash(suite))
                 .unwrap_or([0; 32]),
         };
         Ok(Head {

@@ -45,7 +45,7 @@ pub use querylog::{
 
 use bincode::{Decode, Encode};
 use rongxin_protocol::entry::{RevokeReason, SignedEntry};
-use rongxin_protocol::merkle::{self, Hash, HashReader, MerkleError};
+use rongxin_protocol::merkle::{self, Hash, HashReader, MerkleError, Suite};
 use rongxin_protocol::record::RecordKey;
 
 /// Name of the one tree; a new layout gets a new name and a migration.
@@ -510,10 +510,11 @@ impl Store {
     }
 
     /// A reader of `origin`'s stored Merkle hashes.
-    pub fn hashes<'a>(&'a self, origin: &'a str) -> StoredHashes<'a> {
+    pub fn hashes<'a>(&'a self, origin: &'a str, suite: Suite) -> StoredHashes<'a> {
         StoredHashes {
             store: self,
             origin,
+            suite,
         }
     }
 
@@ -678,10 +679,15 @@ impl Store {
 pub struct StoredHashes<'a> {
     store: &'a Store,
     origin: &'a str,
+    suite: Suite,
 }
 
 impl HashReader for StoredHashes<'_> {
     type Error = StoreError;
+
+    fn suite(&self) -> Suite {
+        self.suite
+    }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
         // Proofs read a few hashes, often from the same run: keep the last.
@@ -735,8 +741,9 @@ pub fn load_tree(
     store: &Store,
     origin: &str,
     size: u64,
+    suite: Suite,
 ) -> Result<merkle::CompactTree, StoreError> {
-    merkle::CompactTree::load(size, &store.hashes(origin))
+    merkle::CompactTree::load(size, &store.hashes(origin, suite))
 }
 
 fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
@@ -820,8 +827,14 @@ mod tests {
     fn hash_runs_read_back_at_every_storage_index() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(dir.path()).expect("open");
-        let mut trees = [CompactTree::new(), CompactTree::new()];
-        let mut mem = [MemoryHashes::new(), MemoryHashes::new()];
+        let mut trees = [
+            CompactTree::new(Suite::Ed25519Sha256),
+            CompactTree::new(Suite::Ed25519Sha256),
+        ];
+        let mut mem = [
+            MemoryHashes::new(Suite::Ed25519Sha256),
+            MemoryHashes::new(Suite::Ed25519Sha256),
+        ];
         let origins = ["gulou", "gulou2"];
         let mut n = 0u32;
         for commit in [1usize, 1, 7, 1500, 3, 600] {
@@ -841,7 +854,7 @@ mod tests {
             };
             for (k, origin) in order {
                 {
-                    let leaf = leaf_hash(&n.to_be_bytes());
+                    let leaf = leaf_hash(Suite::Ed25519Sha256, &n.to_be_bytes());
                     n += 1;
                     batch.put_hashes(origin, &trees[k].append(leaf).expect("append"));
                     mem[k].push_leaf(leaf).expect("push");
@@ -852,19 +865,25 @@ mod tests {
         for (k, origin) in origins.iter().enumerate() {
             let want = mem[k].hashes();
             let all: Vec<u64> = (0..want.len() as u64).rev().collect();
-            let mut got = store.hashes(origin).read_hashes(&all).expect("read");
+            let mut got = store
+                .hashes(origin, Suite::Ed25519Sha256)
+                .read_hashes(&all)
+                .expect("read");
             got.reverse();
             assert_eq!(got, want, "{origin}");
             let past = want.len() as u64;
             assert!(matches!(
-                store.hashes(origin).read_hashes(&[past]),
+                store.hashes(origin, Suite::Ed25519Sha256).read_hashes(&[past]),
                 Err(StoreError::Merkle(MerkleError::MissingHash { index })) if index == past
             ));
-            let tree = load_tree(&store, origin, trees[k].size()).expect("load");
+            let tree =
+                load_tree(&store, origin, trees[k].size(), Suite::Ed25519Sha256).expect("load");
             assert_eq!(tree.root(), trees[k].root());
         }
         assert!(matches!(
-            store.hashes("mawei").read_hashes(&[0]),
+            store
+                .hashes("mawei", Suite::Ed25519Sha256)
+                .read_hashes(&[0]),
             Err(StoreError::Merkle(MerkleError::MissingHash { index: 0 }))
         ));
     }

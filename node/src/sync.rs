@@ -369,15 +369,8 @@ impl Sync {
     /// A peer's checkpoint of our own log while the committer runs: only
     /// compared. A peer ahead of us, or disagreeing, means our history forked.
     fn check_own(&self, member: &str, note: &str) {
-        let Ok(verifier) = self
-            .shared
-            .roster()
-            .roster
-            .checkpoint_verifier(&self.shared.member)
-        else {
-            return;
-        };
-        let Ok(cp) = SignedCheckpoint::open(note, &verifier) else {
+        let roster = self.shared.roster();
+        let Ok(cp) = roster.roster.open_checkpoint(&self.shared.member, note) else {
             return;
         };
         let Ok(Some(ours)) = self.store.log_state(&self.shared.member) else {
@@ -389,8 +382,11 @@ impl Sync {
         } else if s == ours.size {
             cp.checkpoint.root == ours.root
         } else {
-            merkle::tree_root(s, &self.store.hashes(&self.shared.member))
-                .is_ok_and(|r| r == cp.checkpoint.root)
+            merkle::tree_root(
+                s,
+                &self.store.hashes(&self.shared.member, roster.roster.suite),
+            )
+            .is_ok_and(|r| r == cp.checkpoint.root)
         };
         if !consistent {
             let text = format!(
@@ -651,8 +647,10 @@ fn answer(store: &Store, shared: &Shared, request: Request) -> Response {
                 old_size,
                 new_size,
             } => {
-                let proof = merkle::consistency_proof(old_size, new_size, &store.hashes(&origin))
-                    .map_err(|e| e.to_string())?;
+                let suite = shared.roster().roster.suite;
+                let proof =
+                    merkle::consistency_proof(old_size, new_size, &store.hashes(&origin, suite))
+                        .map_err(|e| e.to_string())?;
                 Response::Consistency { proof }
             }
             Request::Roster { have_version } => {

@@ -150,7 +150,7 @@ impl Config {
         let catalog_path = rel(&file.catalog);
         let catalog_bytes = fs::read(&catalog_path)
             .map_err(|e| err(&catalog_path, format!("catalog: cannot read: {e}")))?;
-        let digest = format!("sha256:{}", hex::encode(Catalog::digest(&catalog_bytes)));
+        let digest = roster.roster.catalog_digest_of(&catalog_bytes);
         if digest != roster.roster.catalog_digest {
             return Err(err(
                 &catalog_path,

@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::chain::{ChainError, check_next};
 use rongxin_protocol::checkpoint::SignedCheckpoint;
-use rongxin_protocol::entry::{Entry, EntryError, SignedEntry, verify_batch};
+use rongxin_protocol::entry::{Entry, EntryError, SignedEntry};
 use rongxin_protocol::merkle::{self, CompactTree, Hash};
 use rongxin_protocol::roster::Roster;
 use tokio::sync::OwnedMutexGuard;
@@ -173,14 +173,14 @@ impl Receiver {
     fn load_head(&self, origin: &str) -> Result<Head, StoreError> {
         let state = self.store.head(origin)?;
         let size = state.as_ref().map_or(0, |s| s.size);
-        let hashes = self.store.hashes(origin);
+        let hashes = self.store.hashes(origin, self.roster.suite);
         let tree = CompactTree::load(size, &hashes)?;
         let prev_hash = match size {
             0 => [0; 32],
             n => self
                 .store
                 .entry(origin, n - 1)?
-                .map(|e| e.leaf_hash())
+                .map(|e| e.leaf_hash(self.roster.suite))
                 .ok_or_else(|| StoreError::Corrupt {
                     key: format!("{origin}/{}", n - 1),
                     why: "the head counts an entry that is missing".into(),
@@ -234,8 +234,8 @@ impl Receiver {
                     seq,
                     message: format!(
                         "{origin} entry {seq} sent has leaf hash {}, the one held has {} (two different entries signed for one position: investigate as equivocation)",
-                        hex::encode(sent.leaf_hash()),
-                        hex::encode(held_entry.leaf_hash())
+                        hex::encode(sent.leaf_hash(self.roster.suite)),
+                        hex::encode(held_entry.leaf_hash(self.roster.suite))
                     ),
                 }
                 .into());
@@ -247,7 +247,10 @@ impl Receiver {
             let root = if cp.checkpoint.size == held {
                 head.tree.root()
             } else {
-                merkle::tree_root(cp.checkpoint.size, &self.store.hashes(origin))?
+                merkle::tree_root(
+                    cp.checkpoint.size,
+                    &self.store.hashes(origin, self.roster.suite),
+                )?
             };
             check_root(&cp, root)?;
         }
@@ -285,19 +288,17 @@ impl Receiver {
 
     /// Opens the batch's checkpoint with the origin's roster key.
     fn open_checkpoint(&self, batch: &Batch) -> Result<SignedCheckpoint, Refusal> {
-        let verifier = self
-            .roster
-            .checkpoint_verifier(&batch.origin)
-            .map_err(|e| invalid(batch.first_seq, format!("checkpoint: {e}")))?;
-        SignedCheckpoint::open(&batch.checkpoint, &verifier).map_err(|e| {
-            invalid(
-                batch.first_seq,
-                format!(
-                    "the checkpoint is not a checkpoint of {} signed with its roster key: {e}",
-                    batch.origin
-                ),
-            )
-        })
+        self.roster
+            .open_checkpoint(&batch.origin, &batch.checkpoint)
+            .map_err(|e| {
+                invalid(
+                    batch.first_seq,
+                    format!(
+                        "the checkpoint is not a checkpoint of {} signed with its roster key: {e}",
+                        batch.origin
+                    ),
+                )
+            })
     }
 
     /// Verifies the entries after the held ones and adds them to `next` and
@@ -311,14 +312,13 @@ impl Receiver {
         write: &mut WriteBatch,
     ) -> Result<(), Refusal> {
         let start = next.tree.size();
-        let member = self
-            .roster
-            .member(origin)
-            .ok_or_else(|| invalid(start, format!("origin '{origin}' is not in the roster")))?;
-        let key = member
-            .verifying_key()
-            .map_err(|e| invalid(start, e.to_string()))?;
-        let decoded = verify_batch(new, &key).map_err(|e| match e {
+        if self.roster.member(origin).is_none() {
+            return Err(invalid(
+                start,
+                format!("origin '{origin}' is not in the roster"),
+            ));
+        }
+        let decoded = self.roster.verify_entries(origin, start, new).map_err(|e| match e {
             EntryError::BatchSignature { index } => invalid(
                 start + index as u64,
                 format!("the signature does not verify with {origin}'s roster key (altered in transit, or not signed by {origin})"),
@@ -355,7 +355,7 @@ impl Receiver {
                 ),
                 other => invalid(seq, other.to_string()),
             })?;
-            let leaf = signed.leaf_hash();
+            let leaf = signed.leaf_hash(self.roster.suite);
             let hashes = next
                 .tree
                 .append(leaf)

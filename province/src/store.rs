@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use rongxin_protocol::entry::SignedEntry;
-use rongxin_protocol::merkle::{Hash, HashReader, MerkleError};
+use rongxin_protocol::merkle::{Hash, HashReader, MerkleError, Suite};
 use serde::{Deserialize, Serialize};
 
 /// The one tree; its name carries the layout version.
@@ -197,10 +197,11 @@ impl Store {
     }
 
     /// The Merkle hashes of `origin`, for roots and tree loading.
-    pub fn hashes<'a>(&'a self, origin: &'a str) -> OriginHashes<'a> {
+    pub fn hashes<'a>(&'a self, origin: &'a str, suite: Suite) -> OriginHashes<'a> {
         OriginHashes {
             store: self,
             origin,
+            suite,
         }
     }
 }
@@ -242,10 +243,15 @@ fn decode_entry(k: &[u8], v: &[u8]) -> Result<SignedEntry, StoreError> {
 pub struct OriginHashes<'a> {
     store: &'a Store,
     origin: &'a str,
+    suite: Suite,
 }
 
 impl HashReader for OriginHashes<'_> {
     type Error = StoreError;
+
+    fn suite(&self) -> Suite {
+        self.suite
+    }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
         indexes
@@ -312,11 +318,16 @@ mod tests {
             [("gu".into(), 3), ("gu-x".into(), 1), ("gulou".into(), 2)]
         );
         assert_eq!(
-            store.hashes("gulou").read_hashes(&[0]).expect("hash"),
+            store
+                .hashes("gulou", Suite::Ed25519Sha256)
+                .read_hashes(&[0])
+                .expect("hash"),
             vec![[2; 32]]
         );
         assert!(matches!(
-            store.hashes("gulou").read_hashes(&[1]),
+            store
+                .hashes("gulou", Suite::Ed25519Sha256)
+                .read_hashes(&[1]),
             Err(StoreError::Merkle(MerkleError::MissingHash { index: 1 }))
         ));
     }

@@ -211,7 +211,7 @@ impl LogMaker {
     /// `<federation>/<origin>` (signed by `signer` too, whoever it is).
     pub fn new(federation: &str, origin: &str, signer: &NoteSigner) -> LogMaker {
         let checkpoint_origin = format!("{federation}/{origin}");
-        let signer = NoteSigner::new(&checkpoint_origin, signer.signing_key().clone())
+        let signer = NoteSigner::new(&checkpoint_origin, signer.secret().clone())
             .expect("a signer under the origin's name");
         LogMaker {
             origin: origin.to_owned(),
@@ -229,7 +229,7 @@ impl LogMaker {
             time_ms: now_ms(),
             op: Op::Put(record),
         }
-        .sign(self.signer.signing_key())
+        .sign(self.signer.secret())
         .expect("sign an entry")
     }
 
@@ -239,7 +239,7 @@ impl LogMaker {
         let mut out = Vec::new();
         for (seq, r) in records.into_iter().enumerate() {
             let e = self.entry(seq as u64, prev, r);
-            prev = e.leaf_hash();
+            prev = e.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256);
             out.push(e);
         }
         out
@@ -247,10 +247,9 @@ impl LogMaker {
 
     /// The same entry bytes, signed by this maker's key instead.
     pub fn resign(&self, entry: &SignedEntry) -> SignedEntry {
-        use ed25519_dalek::Signer as _;
         SignedEntry {
             bytes: entry.bytes.clone(),
-            signature: self.signer.signing_key().sign(&entry.bytes).to_bytes(),
+            signature: self.signer.secret().sign(&entry.bytes),
         }
     }
 
@@ -270,12 +269,13 @@ impl LogMaker {
 /// The RFC 6962 root of `entries`.
 pub fn root(entries: &[SignedEntry]) -> Hash {
     if entries.is_empty() {
-        merkle::empty_root()
+        merkle::empty_root(rongxin_protocol::suite::Suite::Ed25519Sha256)
     } else {
         merkle::root_of(
+            rongxin_protocol::suite::Suite::Ed25519Sha256,
             &entries
                 .iter()
-                .map(SignedEntry::leaf_hash)
+                .map(|e| e.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256))
                 .collect::<Vec<_>>(),
         )
     }

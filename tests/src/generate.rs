@@ -412,10 +412,11 @@ impl GenFed {
                 .unwrap_or_else(|| panic!("{id} is not in the example roster"));
             let k = self.keys(id);
             let mut m = m.clone();
-            m.signing_key = base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                k.signer.verifier().key().as_bytes(),
-            );
+            m.keys = vec![rongxin_protocol::roster::MemberKey {
+                key: k.signer.verifier().key().to_base64(),
+                from: 0,
+                compromised: false,
+            }];
             m.peer_id = k.peer_id.clone();
             m.listen = vec![self.inbound(id).multiaddr()];
             m.http = None;

@@ -52,8 +52,10 @@ impl VerifiedLog {
 
 /// Opens `origin`'s signed checkpoint note with the roster's key for it.
 pub fn open_checkpoint(roster: &Roster, origin: &str, note: &str) -> Result<Checkpoint, String> {
+    let size =
+        Checkpoint::parse_body(note.split("\n\n").next().unwrap_or_default()).map_or(0, |c| c.size);
     let verifier = roster
-        .checkpoint_verifier(origin)
+        .checkpoint_verifier(origin, size)
         .map_err(|e| format!("no checkpoint key for {origin}: {e}"))?;
     SignedCheckpoint::open(note, &verifier)
         .map(|c| c.checkpoint)
@@ -92,7 +94,6 @@ pub fn verify_entries(
     let member = roster
         .member(origin)
         .ok_or_else(|| format!("{origin} is not in the roster"))?;
-    let key = member.verifying_key().map_err(|e| e.to_string())?;
     if entries.len() as u64 != checkpoint.size {
         return Err(format!(
             "{} entries for a checkpoint of size {}",
@@ -105,6 +106,7 @@ pub fn verify_entries(
     let mut prev = [0u8; 32];
     for (n, signed) in entries.iter().enumerate() {
         let n = n as u64;
+        let key = member.key_at(roster.suite, n).map_err(|e| e.to_string())?;
         let entry = signed.verify(&key).map_err(|e| format!("entry {n}: {e}"))?;
         if entry.origin != origin {
             return Err(format!("entry {n}: origin is {}", entry.origin));
@@ -136,14 +138,14 @@ pub fn verify_entries(
                 )
             })?;
         }
-        prev = signed.leaf_hash();
+        prev = signed.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256);
         leaves.push(prev);
         decoded.push(entry);
     }
     let root = if leaves.is_empty() {
-        merkle::empty_root()
+        merkle::empty_root(rongxin_protocol::suite::Suite::Ed25519Sha256)
     } else {
-        merkle::root_of(&leaves)
+        merkle::root_of(rongxin_protocol::suite::Suite::Ed25519Sha256, &leaves)
     };
     if root != checkpoint.root {
         return Err(format!(
@@ -185,8 +187,15 @@ pub fn verify_consistency(
                 .ok_or_else(|| format!("proof hash {h} is not base64 of 32 bytes"))
         })
         .collect::<Result<_, _>>()?;
-    merkle::verify_consistency(old.size, new.size, &old.root, &new.root, &proof)
-        .map_err(|e| e.to_string())
+    merkle::verify_consistency(
+        rongxin_protocol::suite::Suite::Ed25519Sha256,
+        old.size,
+        new.size,
+        &old.root,
+        &new.root,
+        &proof,
+    )
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -212,16 +221,19 @@ mod tests {
                 time_ms: 1_780_000_000_000,
                 op: Op::Put(r),
             }
-            .sign(signer.signing_key())
+            .sign(signer.secret())
             .unwrap();
-            prev = e.leaf_hash();
+            prev = e.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256);
             out.push(e);
         }
-        let leaves: Vec<Hash> = out.iter().map(SignedEntry::leaf_hash).collect();
+        let leaves: Vec<Hash> = out
+            .iter()
+            .map(|e| e.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256))
+            .collect();
         let cp = Checkpoint {
             origin: "rongxin.fuzhou/gulou".into(),
             size: n,
-            root: merkle::root_of(&leaves),
+            root: merkle::root_of(rongxin_protocol::suite::Suite::Ed25519Sha256, &leaves),
         };
         (out, cp)
     }
@@ -257,7 +269,7 @@ mod tests {
         let mut broken = entries.clone();
         let mut e2 = Entry::decode(&broken[2].bytes).unwrap();
         e2.prev_hash = [7; 32];
-        broken[2] = e2.sign(signer.signing_key()).unwrap();
+        broken[2] = e2.sign(signer.secret()).unwrap();
         let e = verify_entries(roster, catalog, "gulou", &cp, &broken).unwrap_err();
         assert!(e.contains("entry 2: prev_hash"), "{e}");
 

@@ -4,6 +4,11 @@
 //! `<federation>/<member>`, mode 0600), `signing.pub` (its verifier key),
 //! `transport.key` (libp2p Ed25519 keypair, protobuf encoding in base64, mode
 //! 0600) and `peer_id`. The root gets `root.key` (mode 0600) and `root.pub`.
+//! Signing keys are of the federation's suite (`--suite`); the transport key
+//! is always libp2p's Ed25519.
+//!
+//! For a key rotation, `--signing-only --name signing-2` writes just a new
+//! signing key pair (`signing-2.key`, `signing-2.pub`) beside the old ones.
 
 use std::fs;
 use std::path::PathBuf;
@@ -13,10 +18,10 @@ use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use clap::Args;
-use ed25519_dalek::SigningKey;
 use rand_core::OsRng;
 use rongxin_protocol::note::NoteSigner;
 use rongxin_protocol::roster::{is_federation_name, is_member_id};
+use rongxin_protocol::suite::{SecretKey, Suite};
 
 use crate::files::{write_public, write_secret};
 
@@ -35,6 +40,16 @@ pub struct KeygenArgs {
     /// Federation name: log origins and key names are FEDERATION/MEMBER.
     #[arg(long, default_value = "rongxin.fuzhou")]
     federation: String,
+    /// Signature suite of the federation: ed25519-sha256 or sm2-sm3.
+    #[arg(long, default_value = "ed25519-sha256")]
+    suite: Suite,
+    /// Write only a new signing key pair (for a key rotation), not the
+    /// transport key and peer id.
+    #[arg(long, requires = "member")]
+    signing_only: bool,
+    /// File name (without extension) of the signing key pair.
+    #[arg(long, default_value = "signing")]
+    name: String,
 }
 
 /// Runs `rongxinctl keygen`.
@@ -47,7 +62,7 @@ pub fn run(args: KeygenArgs) -> Result<ExitCode> {
     }
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let seed = SigningKey::generate(&mut OsRng);
+    let seed = SecretKey::generate(args.suite, &mut OsRng);
     if args.root {
         let signer = NoteSigner::new(&format!("{}/root", args.federation), seed)?;
         write_secret(
@@ -70,19 +85,46 @@ pub fn run(args: KeygenArgs) -> Result<ExitCode> {
         );
     }
     let signer = NoteSigner::new(&format!("{}/{member}", args.federation), seed)?;
+    if args.name.is_empty()
+        || !args
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        bail!("--name '{}' must be letters, digits and '-'", args.name);
+    }
+    let (secret_path, public_path) = (
+        args.out.join(format!("{}.key", args.name)),
+        args.out.join(format!("{}.pub", args.name)),
+    );
+    if args.signing_only {
+        if secret_path.exists() {
+            bail!(
+                "{} exists: pick another --name for the new key (such as signing-2)",
+                secret_path.display()
+            );
+        }
+        write_secret(&secret_path, signer.to_secret_string().as_bytes())?;
+        write_public(&public_path, format!("{}\n", signer.verifier()).as_bytes())?;
+        println!(
+            "new {} signing key for {member}: {}",
+            args.suite,
+            secret_path.display()
+        );
+        println!("key = \"{}\"", signer.verifier().key().to_base64());
+        println!(
+            "Next: the city adds it to the roster (rongxinctl roster add-key DRAFT --member {member} --key {} --from POSITION), signs and distributes it.",
+            public_path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let transport = libp2p_identity::Keypair::generate_ed25519();
     let peer_id = transport.public().to_peer_id().to_base58();
     let transport_bytes = transport
         .to_protobuf_encoding()
         .context("cannot encode the transport key")?;
-    write_secret(
-        &args.out.join("signing.key"),
-        signer.to_secret_string().as_bytes(),
-    )?;
-    write_public(
-        &args.out.join("signing.pub"),
-        format!("{}\n", signer.verifier()).as_bytes(),
-    )?;
+    write_secret(&secret_path, signer.to_secret_string().as_bytes())?;
+    write_public(&public_path, format!("{}\n", signer.verifier()).as_bytes())?;
     write_secret(
         &args.out.join("transport.key"),
         format!("{}\n", B64.encode(transport_bytes)).as_bytes(),
@@ -90,8 +132,9 @@ pub fn run(args: KeygenArgs) -> Result<ExitCode> {
     write_public(&args.out.join("peer_id"), format!("{peer_id}\n").as_bytes())?;
     println!("keys for {member} in {}", args.out.display());
     println!(
-        "signing_key = \"{}\"",
-        B64.encode(signer.verifier().key().as_bytes())
+        "key = \"{}\" ({})",
+        signer.verifier().key().to_base64(),
+        args.suite
     );
     println!("peer_id = \"{peer_id}\"");
     Ok(ExitCode::SUCCESS)

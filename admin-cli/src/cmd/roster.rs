@@ -5,11 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use clap::{Args, Subcommand, ValueEnum};
 use rongxin_protocol::catalog::Catalog;
-use rongxin_protocol::roster::{Member, Role, Roster, SignedRoster};
+use rongxin_protocol::roster::{Member, MemberKey, Role, Roster, SignedRoster};
+use rongxin_protocol::suite::Suite;
 use rongxin_protocol::value::Date;
 
 use crate::files::{read_signer, read_text, read_verifier, write_public};
@@ -40,9 +39,35 @@ enum RosterCommand {
         /// Last day in force (YYYY-MM-DD).
         #[arg(long)]
         valid_until: Date,
-        /// The catalog every member uses; its SHA-256 is pinned in the roster.
+        /// The catalog every member uses; its hash is pinned in the roster.
         #[arg(long)]
         catalog: PathBuf,
+        /// Signature suite of the federation: ed25519-sha256 or sm2-sm3.
+        #[arg(long, default_value = "ed25519-sha256")]
+        suite: Suite,
+    },
+    /// Add a new signing key to a member's key history in a draft: the key
+    /// signs the member's log from position FROM on (key rotation; with
+    /// --compromised, the key it replaces is marked compromised).
+    AddKey {
+        /// The draft.
+        roster: PathBuf,
+        /// Member id, such as gulou.
+        #[arg(long)]
+        member: String,
+        /// The new key's verifier key file (signing-2.pub from rongxinctl keygen --signing-only).
+        #[arg(long)]
+        key: PathBuf,
+        /// First position of the member's log the new key signs; after the
+        /// member's current log size (rongxinctl status shows it).
+        #[arg(long)]
+        from: u64,
+        /// Mark the key being replaced as compromised.
+        #[arg(long)]
+        compromised: bool,
+        /// Also raise the draft's version by one.
+        #[arg(long)]
+        bump_version: bool,
     },
     /// Add a member to a draft, reading its public keys from its key directory.
     AddMember {
@@ -119,17 +144,90 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
             valid_from,
             valid_until,
             catalog,
+            suite,
         } => {
             let draft = Roster {
                 federation,
                 version,
+                suite,
                 valid_from,
                 valid_until,
-                catalog_digest: catalog_digest(&catalog)?,
+                catalog_digest: catalog_digest(suite, &catalog)?,
                 members: Vec::new(),
             };
             save_draft(&out, &draft)?;
-            println!("roster draft {} (version {version}) written", out.display());
+            println!(
+                "roster draft {} (version {version}, suite {suite}) written",
+                out.display()
+            );
+        }
+        RosterCommand::AddKey {
+            roster,
+            member,
+            key,
+            from,
+            compromised,
+            bump_version,
+        } => {
+            let mut draft = load_draft(&roster)?;
+            let verifier = read_verifier(&key)?;
+            let expected = format!("{}/{member}", draft.federation);
+            if verifier.name() != expected {
+                bail!(
+                    "{} is named '{}', expected '{expected}'",
+                    key.display(),
+                    verifier.name()
+                );
+            }
+            if verifier.suite() != draft.suite {
+                bail!(
+                    "{} is an {} key, the roster's suite is {}: generate it with --suite {}",
+                    key.display(),
+                    verifier.suite(),
+                    draft.suite,
+                    draft.suite
+                );
+            }
+            let m = draft
+                .members
+                .iter_mut()
+                .find(|m| m.id == member)
+                .with_context(|| format!("{} has no member '{member}'", roster.display()))?;
+            let last = m.keys.last().map_or(0, |k| k.from);
+            if from <= last {
+                bail!(
+                    "--from {from} must be after the position the current key starts at ({last})"
+                );
+            }
+            if let Some(k) = m.keys.last_mut() {
+                k.compromised |= compromised;
+            }
+            m.keys.push(MemberKey {
+                key: verifier.key().to_base64(),
+                from,
+                compromised: false,
+            });
+            if bump_version {
+                draft.version += 1;
+            }
+            draft
+                .validate()
+                .with_context(|| format!("{} would not be valid", roster.display()))?;
+            save_draft(&roster, &draft)?;
+            println!(
+                "{member}: key {} signs from position {from}{} (draft version {})",
+                m_keys_len(&draft, &member),
+                if compromised {
+                    "; the key before it is marked compromised"
+                } else {
+                    ""
+                },
+                draft.version
+            );
+            println!(
+                "Next: rongxinctl roster sign {} --root-key root.key --out roster.signed, then give roster.signed to any one node: the federation spreads it.",
+                roster.display()
+            );
         }
         RosterCommand::AddMember {
             roster,
@@ -146,6 +244,15 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
                 bail!("{} already has a member '{id}'", roster.display());
             }
             let verifier = read_verifier(&keys.join("signing.pub"))?;
+            if verifier.suite() != draft.suite {
+                bail!(
+                    "{} is an {} key, the roster's suite is {}: generate the member's keys with --suite {}",
+                    keys.join("signing.pub").display(),
+                    verifier.suite(),
+                    draft.suite,
+                    draft.suite
+                );
+            }
             let expected = format!("{}/{id}", draft.federation);
             if verifier.name() != expected {
                 bail!(
@@ -164,10 +271,14 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
                     RoleArg::City => Role::City,
                 },
                 jurisdictions,
-                signing_key: B64.encode(verifier.key().as_bytes()),
                 peer_id,
                 listen,
                 http,
+                keys: vec![MemberKey {
+                    key: verifier.key().to_base64(),
+                    from: 0,
+                    compromised: false,
+                }],
             });
             save_draft(&roster, &draft)?;
             println!("added {id} to {}", roster.display());
@@ -197,7 +308,7 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
         } => {
             let signed = open(&roster, &root)?;
             if let Some(catalog) = catalog {
-                let digest = catalog_digest(&catalog)?;
+                let digest = catalog_digest(signed.roster.suite, &catalog)?;
                 if digest != signed.roster.catalog_digest {
                     println!(
                         "FAILED {}: {} has digest {digest}, the roster pins {}",
@@ -220,8 +331,8 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
         RosterCommand::Show { roster, root } => {
             let r = open(&roster, &root)?.roster;
             println!(
-                "federation {} version {} valid {} to {} catalog {}",
-                r.federation, r.version, r.valid_from, r.valid_until, r.catalog_digest
+                "federation {} version {} suite {} valid {} to {} catalog {}",
+                r.federation, r.version, r.suite, r.valid_from, r.valid_until, r.catalog_digest
             );
             println!(
                 "{:<10} {:<8} {:<16} {:<24} peer id",
@@ -236,6 +347,22 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
                     m.jurisdictions.join(","),
                     m.peer_id
                 );
+                if m.keys.len() > 1 {
+                    for (i, k) in m.keys.iter().enumerate() {
+                        let until = m
+                            .key_range(i)
+                            .and_then(|(_, until)| until)
+                            .map_or("on".to_owned(), |u| format!("to {}", u - 1));
+                        println!(
+                            "{:<10} key {}: positions {} {until}{} {}",
+                            "",
+                            i + 1,
+                            k.from,
+                            if k.compromised { " COMPROMISED" } else { "" },
+                            k.key
+                        );
+                    }
+                }
             }
         }
     }
@@ -249,17 +376,17 @@ fn open(roster: &Path, root: &Path) -> Result<SignedRoster> {
         .with_context(|| format!("{} does not verify", roster.display()))
 }
 
-fn catalog_digest(path: &Path) -> Result<String> {
+fn m_keys_len(draft: &Roster, member: &str) -> usize {
+    draft.member(member).map_or(0, |m| m.keys.len())
+}
+
+fn catalog_digest(suite: Suite, path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let text =
         std::str::from_utf8(&bytes).with_context(|| format!("{} is not UTF-8", path.display()))?;
     Catalog::from_toml_str(text)
         .with_context(|| format!("{} is not a valid catalog", path.display()))?;
-    Ok(format!("sha256:{}", hex_lower(&Catalog::digest(&bytes))))
-}
-
-fn hex_lower(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    Ok(suite.file_digest(&bytes))
 }
 
 fn load_draft(path: &Path) -> Result<Roster> {

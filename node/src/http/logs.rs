@@ -177,6 +177,7 @@ pub async fn get_entries(
     off_runtime(move || {
         let end = q.from.saturating_add(q.limit).min(log.size);
         let catalog = &state.shared.catalog;
+        let suite = state.shared.roster().roster.suite;
         let mut entries = Vec::new();
         let mut returned = Vec::new();
         let mut bytes = 0usize;
@@ -210,7 +211,7 @@ pub async fn get_entries(
                         seq,
                         withheld: rule.attribute.as_str(),
                         needs: rule.needs.as_str(),
-                        leaf_hash: B64.encode(e.leaf_hash()),
+                        leaf_hash: B64.encode(e.leaf_hash(suite)),
                     });
                 }
                 seq += 1;
@@ -284,7 +285,8 @@ pub async fn get_consistency(
         )));
     }
     off_runtime(move || {
-        let proof = merkle::consistency_proof(q.from, q.to, &state.store.hashes(&origin))?;
+        let suite = state.shared.roster().roster.suite;
+        let proof = merkle::consistency_proof(q.from, q.to, &state.store.hashes(&origin, suite))?;
         Ok(Json(ConsistencyAnswer {
             from: q.from,
             to: q.to,
@@ -361,11 +363,12 @@ pub async fn get_bundle(
             .roster
             .member(&origin)
             .ok_or_else(|| ApiError::not_found(format!("'{origin}' is not in the roster")))?
-            .verifying_key()
+            .key_at(roster.roster.suite, seq)
             .map_err(|e| {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
             })?;
-        let proof = merkle::inclusion_proof(seq, size, &state.store.hashes(&origin))?;
+        let suite = roster.roster.suite;
+        let proof = merkle::inclusion_proof(seq, size, &state.store.hashes(&origin, suite))?;
         if rule.registered() {
             let read = ContentRead {
                 who: &who,

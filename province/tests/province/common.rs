@@ -107,13 +107,15 @@ impl Log {
             roster: roster(),
             catalog: catalog(),
             entries: Vec::new(),
-            hashes: MemoryHashes::new(),
+            hashes: MemoryHashes::new(rongxin_protocol::suite::Suite::Ed25519Sha256),
         }
     }
 
     /// The leaf hash of the last entry (zero when empty).
     pub fn prev_hash(&self) -> Hash {
-        self.entries.last().map_or([0; 32], SignedEntry::leaf_hash)
+        self.entries.last().map_or([0; 32], |e| {
+            e.leaf_hash(rongxin_protocol::merkle::HashReader::suite(&self.hashes))
+        })
     }
 
     /// The member's first jurisdiction.
@@ -139,13 +141,15 @@ impl Log {
 
     /// Appends an already signed entry.
     pub fn push_signed(&mut self, e: SignedEntry) {
-        self.hashes.push_leaf(e.leaf_hash()).expect("leaf");
+        self.hashes
+            .push_leaf(e.leaf_hash(rongxin_protocol::merkle::HashReader::suite(&self.hashes)))
+            .expect("leaf");
         self.entries.push(e);
     }
 
     /// Appends `entry` signed with the member's key.
     pub fn push(&mut self, entry: &Entry) {
-        let e = entry.sign(self.signer.signing_key()).expect("sign");
+        let e = entry.sign(self.signer.secret()).expect("sign");
         self.push_signed(e);
     }
 

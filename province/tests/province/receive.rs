@@ -153,7 +153,7 @@ async fn an_entry_signed_by_another_members_key_is_refused() {
     // Entry 2 claims gulou but taijiang signed it.
     let forged = log
         .next_entry("")
-        .sign(signer("taijiang").signing_key())
+        .sign(signer("taijiang").secret())
         .unwrap();
     log.push_signed(forged);
     let (s, answer) = f.client.post(&log.request(0, 3)).await;

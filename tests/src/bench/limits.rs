@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::{Signature, Signer as _};
 use rongxin_node::metrics::Metrics;
 use rongxin_node::replica::Replicator;
 use rongxin_node::shared::Shared;
@@ -38,8 +37,8 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
     let signer = fed.signer(origin);
     let entries = signed_entries(fed, origin, n);
     let avg = entries.iter().map(|e| e.bytes.len()).sum::<usize>() / entries.len().max(1);
-    let key = signer.signing_key().clone();
-    let vk = key.verifying_key();
+    let key = signer.secret().clone();
+    let vk = key.public().clone();
     let crypto = &entries[..crypto_n];
 
     let mut t = Table::new(
@@ -62,8 +61,7 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
         let r = measure(|| {
             parallel(crypto, threads, |part| {
                 for e in part {
-                    let sig = Signature::from_bytes(&e.signature);
-                    assert!(vk.verify_strict(&e.bytes, &sig).is_ok());
+                    assert!(vk.verify(&e.bytes, &e.signature));
                 }
             })
         });
@@ -75,12 +73,8 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
             parallel(crypto, threads, |part| {
                 for chunk in part.chunks(BATCH) {
                     let msgs: Vec<&[u8]> = chunk.iter().map(|e| e.bytes.as_slice()).collect();
-                    let sigs: Vec<Signature> = chunk
-                        .iter()
-                        .map(|e| Signature::from_bytes(&e.signature))
-                        .collect();
-                    let keys = vec![vk; chunk.len()];
-                    assert!(ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok());
+                    let sigs: Vec<[u8; 64]> = chunk.iter().map(|e| e.signature).collect();
+                    assert!(vk.verify_many(&msgs, &sigs).is_ok());
                 }
             })
         });
@@ -102,7 +96,9 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
                         if let Op::Put(rec) = &d.op {
                             assert!(rec.check(catalog).is_ok());
                         }
-                        std::hint::black_box(e.leaf_hash());
+                        std::hint::black_box(
+                            e.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256),
+                        );
                     }
                 }
             })
@@ -120,7 +116,10 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
     let mib = if size.full { 1024 } else { 128 };
     let r = measure(|| {
         for _ in 0..mib {
-            std::hint::black_box(merkle::leaf_hash(&buf));
+            std::hint::black_box(merkle::leaf_hash(
+                rongxin_protocol::suite::Suite::Ed25519Sha256,
+                &buf,
+            ));
         }
     });
     t.row(vec![
@@ -221,9 +220,9 @@ pub fn signed_entries(fed: &BenchFed, origin: &str, n: usize) -> Vec<SignedEntry
                 time_ms: now,
                 op: Op::Put(record),
             }
-            .sign(signer.signing_key())
+            .sign(signer.secret())
             .expect("sign an entry");
-            prev = signed.leaf_hash();
+            prev = signed.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256);
             signed
         })
         .collect();
@@ -264,12 +263,14 @@ fn sled_layout(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> (Measur
         .map(|e| Entry::decode(&e.bytes).expect("decode"))
         .collect();
     let mut inserts = 0u64;
-    let mut tree = CompactTree::new();
+    let mut tree = CompactTree::new(rongxin_protocol::suite::Suite::Ed25519Sha256);
     let r = measure(|| {
         for (chunk, dchunk) in entries.chunks(SLED_FLUSH).zip(decoded.chunks(SLED_FLUSH)) {
             let mut b = WriteBatch::default();
             for (e, d) in chunk.iter().zip(dchunk) {
-                let hashes = tree.append(e.leaf_hash()).expect("append");
+                let hashes = tree
+                    .append(e.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256))
+                    .expect("append");
                 b.put_entry(origin, d.seq, e);
                 b.put_hashes(origin, &hashes);
                 let Op::Put(rec) = &d.op else { continue };
@@ -312,11 +313,14 @@ fn replica_in_process(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> 
         "city".to_owned(),
     ));
     let replicator = Replicator::new(store.clone(), shared, Metrics::new());
-    let leaves: Vec<Hash> = entries.iter().map(SignedEntry::leaf_hash).collect();
+    let leaves: Vec<Hash> = entries
+        .iter()
+        .map(|e| e.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256))
+        .collect();
     let target = Checkpoint {
         origin: fed.roster().roster.log_origin(origin),
         size: entries.len() as u64,
-        root: merkle::root_of(&leaves),
+        root: merkle::root_of(rongxin_protocol::suite::Suite::Ed25519Sha256, &leaves),
     }
     .sign(&fed.signer(origin))
     .expect("sign a checkpoint");

@@ -173,7 +173,11 @@ fn refused_data_does_not_stop_good_data() {
     // (b) Signed by lianjiang, but about gulou's jurisdiction: the good
     // entry before it is kept, the bad one is not.
     let mut trespass = real[..1].to_vec();
-    trespass.push(lianjiang.entry(1, real[0].leaf_hash(), record("gulou")));
+    trespass.push(lianjiang.entry(
+        1,
+        real[0].leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256),
+        record("gulou"),
+    ));
     let n = case.refused(
         "an entry outside lianjiang's jurisdictions",
         "whose jurisdiction 350102 belongs to gulou",
@@ -247,7 +251,11 @@ fn refused_data_does_not_stop_good_data() {
     });
     // Then another checkpoint for size 5, with a different (correctly signed) entry 4.
     let mut fork = real[..4].to_vec();
-    fork.push(lianjiang.entry(4, real[3].leaf_hash(), record("lianjiang")));
+    fork.push(lianjiang.entry(
+        4,
+        real[3].leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256),
+        record("lianjiang"),
+    ));
     let cp5_fork = lianjiang.checkpoint(&fork);
     fake.set_script(serve(
         1,

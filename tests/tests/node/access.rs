@@ -479,7 +479,12 @@ fn content_routes_follow_role_and_public_attribute() {
                 assert_eq!(item["needs"], level_name(e.needs));
                 assert_eq!(
                     item["leaf_hash"].as_str(),
-                    Some(B64.encode(true_bytes.leaf_hash()).as_str()),
+                    Some(
+                        B64.encode(
+                            true_bytes.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256)
+                        )
+                        .as_str()
+                    ),
                     "the leaf hash of a withheld entry is the real one"
                 );
             }

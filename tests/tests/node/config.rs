@@ -60,7 +60,11 @@ fn a_signing_key_that_is_not_the_rosters_is_refused() {
     // A key with the right name that the roster does not list.
     let signer = NoteSigner::new(
         "rongxin.fuzhou/gulou",
-        ed25519_dalek::SigningKey::from_bytes(&[42; 32]),
+        rongxin_protocol::suite::SecretKey::from_bytes(
+            rongxin_protocol::suite::Suite::Ed25519Sha256,
+            &[42; 32],
+        )
+        .expect("a valid seed"),
     )
     .unwrap();
     let path = fed.dir().join("impostor.key");
@@ -68,7 +72,8 @@ fn a_signing_key_that_is_not_the_rosters_is_refused() {
     fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
     let f = refused(&fed.config("gulou").set("signing_key", "impostor.key"));
     assert!(
-        f.stderr.contains("not the key the roster lists for gulou"),
+        f.stderr
+            .contains("not one of the keys the roster lists for gulou"),
         "{}",
         f.stderr
     );

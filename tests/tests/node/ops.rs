@@ -121,7 +121,12 @@ fn status_and_consistency_proofs() {
     assert_eq!(s["roster_version"], fed.roster().roster.version);
     assert_eq!(s["catalog_version"], fed.catalog().version());
     assert_eq!(s["own_log"]["size"], 0);
-    assert_eq!(s["own_log"]["root"], B64.encode(merkle::empty_root()));
+    assert_eq!(
+        s["own_log"]["root"],
+        B64.encode(merkle::empty_root(
+            rongxin_protocol::suite::Suite::Ed25519Sha256
+        ))
+    );
     let empty = open_checkpoint(
         roster,
         "gulou",

@@ -79,7 +79,8 @@ fn ingest_query_bundle_and_audit_verify() {
     // Bundles of several seqs verify offline with the real rongxinctl.
     for seq in [0, n / 2, n - 1] {
         let (b, path) = bundle(&node, seq);
-        assert_eq!(b["format"], "rongxin-bundle/1");
+        assert_eq!(b["format"], "rongxin-bundle/2");
+        assert_eq!(b["suite"], "ed25519-sha256");
         assert_eq!(b["leaf_index"], seq);
         let out = audit_ok(&fed, &path);
         assert!(out.contains(&format!("seq {seq} ")), "{out}");
