@@ -13,6 +13,7 @@ use rongxin_protocol::entry::{Entry, Op, SignedEntry};
 use rongxin_protocol::merkle::{self, Hash};
 use rongxin_protocol::record::Record;
 use rongxin_protocol::roster::Roster;
+use rongxin_protocol::suite::Suite;
 
 use crate::client::Client;
 
@@ -138,14 +139,14 @@ pub fn verify_entries(
                 )
             })?;
         }
-        prev = signed.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256);
+        prev = signed.leaf_hash(roster.suite);
         leaves.push(prev);
         decoded.push(entry);
     }
     let root = if leaves.is_empty() {
-        merkle::empty_root(rongxin_protocol::suite::Suite::Ed25519Sha256)
+        merkle::empty_root(roster.suite)
     } else {
-        merkle::root_of(rongxin_protocol::suite::Suite::Ed25519Sha256, &leaves)
+        merkle::root_of(roster.suite, &leaves)
     };
     if root != checkpoint.root {
         return Err(format!(
@@ -158,8 +159,10 @@ pub fn verify_entries(
     Ok(decoded)
 }
 
-/// Fetches the consistency proof from `old` to `new` and verifies it.
+/// Fetches the consistency proof from `old` to `new` and verifies it with
+/// the hash of `suite` (the federation's).
 pub fn verify_consistency(
+    suite: Suite,
     client: &Client,
     origin: &str,
     old: &Checkpoint,
@@ -187,15 +190,8 @@ pub fn verify_consistency(
                 .ok_or_else(|| format!("proof hash {h} is not base64 of 32 bytes"))
         })
         .collect::<Result<_, _>>()?;
-    merkle::verify_consistency(
-        rongxin_protocol::suite::Suite::Ed25519Sha256,
-        old.size,
-        new.size,
-        &old.root,
-        &new.root,
-        &proof,
-    )
-    .map_err(|e| e.to_string())
+    merkle::verify_consistency(suite, old.size, new.size, &old.root, &new.root, &proof)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
