@@ -9,7 +9,8 @@ use crate::store::{RecordState, Revoked};
 
 /// The record state after `entry`, given the state before it (`None` if the
 /// record is unknown). Returns `None` when the entry changes nothing that is
-/// indexed (an op on a record this node never saw a Put of).
+/// indexed (an op on a record this node never saw a Put of). A key handover
+/// concerns no record: callers skip it (it has no record key).
 pub fn next_state(prev: Option<RecordState>, entry: &Entry) -> Option<RecordState> {
     match &entry.op {
         Op::Put(record) => Some(RecordState {
@@ -38,5 +39,6 @@ pub fn next_state(prev: Option<RecordState>, entry: &Entry) -> Option<RecordStat
             p.open_objections.retain(|id| *id != o.id);
             p
         }),
+        Op::KeyHandover(_) => prev,
     }
 }

@@ -56,6 +56,8 @@ struct ConfigFile {
     root_key: PathBuf,
     catalog: PathBuf,
     signing_key: PathBuf,
+    #[serde(default)]
+    next_signing_keys: Vec<PathBuf>,
     transport_key: PathBuf,
     #[serde(default)]
     peers: Vec<String>,
@@ -192,6 +194,10 @@ pub struct Config {
     pub catalog: Catalog,
     /// This member's signing key, named `<federation>/<member>`.
     pub signer: NoteSigner,
+    /// Further signing keys this node holds for a key rotation
+    /// (`next_signing_keys`): the node hands over to one when the roster
+    /// lists it as the member's next key.
+    pub next_signers: Vec<NoteSigner>,
     /// This member's libp2p transport key (protobuf encoding).
     pub transport_key: Vec<u8>,
     /// The bearer tokens as loaded (the node swaps in a new table on SIGHUP).
@@ -325,6 +331,32 @@ impl Config {
                 ),
             ));
         }
+        let mut next_signers = Vec::new();
+        for path in &file.next_signing_keys {
+            let path = rel(path);
+            let next = NoteSigner::parse(read_secret(&path)?.trim())
+                .map_err(|e| err(&path, format!("next_signing_keys: {e}")))?;
+            if next.name() != expected_name {
+                return Err(err(
+                    &path,
+                    format!(
+                        "next_signing_keys: the key is named '{}', expected '{expected_name}'",
+                        next.name()
+                    ),
+                ));
+            }
+            if next.suite() != roster.roster.suite {
+                return Err(err(
+                    &path,
+                    format!(
+                        "next_signing_keys: an {} key, but the federation's suite is {}",
+                        next.suite(),
+                        roster.roster.suite
+                    ),
+                ));
+            }
+            next_signers.push(next);
+        }
         let transport_path = rel(&file.transport_key);
         let transport_key = B64
             .decode(read_secret(&transport_path)?.trim())
@@ -437,6 +469,7 @@ impl Config {
             root,
             catalog,
             signer,
+            next_signers,
             transport_key,
             tokens,
             tokens_file,

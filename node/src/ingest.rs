@@ -15,7 +15,9 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rongxin_protocol::checkpoint::Checkpoint;
-use rongxin_protocol::entry::{Entry, EntryError, Op, Revoke, SignedEntry};
+use std::sync::Arc;
+
+use rongxin_protocol::entry::{Entry, EntryError, KeyHandover, Op, Revoke, SignedEntry};
 use rongxin_protocol::merkle::{self, CompactTree, Hash};
 use rongxin_protocol::note::NoteSigner;
 use rongxin_protocol::record::{Record, RecordKey};
@@ -25,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::apply::next_state;
 use crate::metrics::Metrics;
+use crate::shared::Shared;
 use crate::store::{self, ListSlot, LogState, RecordState, Store, StoreError, WriteBatch};
 
 /// What the committer answers for one record.
@@ -84,7 +87,14 @@ impl Job {
 pub struct Committer {
     store: Store,
     origin: String,
+    /// The key of the log's current position (signs its checkpoints).
     signer: NoteSigner,
+    /// The roster, and the signing keys this node holds.
+    shared: Arc<Shared>,
+    /// Key starts learned from the own log's handovers (key index, start).
+    learned: Vec<(usize, u64)>,
+    /// The roster version whose key history the own log was last checked against.
+    checked_roster: u64,
     checkpoint_origin: String,
     size: u64,
     prev_hash: Hash,
@@ -121,6 +131,7 @@ impl Committer {
         store: Store,
         origin: &str,
         signer: NoteSigner,
+        shared: Arc<Shared>,
         checkpoint_origin: String,
         max_records: usize,
         metrics: Metrics,
@@ -130,6 +141,9 @@ impl Committer {
             store,
             origin: origin.to_owned(),
             signer,
+            shared,
+            learned: Vec::new(),
+            checked_roster: 0,
             checkpoint_origin,
             size: 0,
             prev_hash: [0; 32],
@@ -160,6 +174,8 @@ impl Committer {
     fn reload(&mut self) -> Result<(), StoreError> {
         let size = self.store.log_state(&self.origin)?.map_or(0, |s| s.size);
         let suite = self.signer.suite();
+        self.learned = self.store.key_starts(&self.origin)?;
+        self.checked_roster = 0;
         self.tree = store::load_tree(&self.store, &self.origin, size, suite)?;
         self.prev_hash = match size {
             0 => [0; 32],
@@ -174,7 +190,86 @@ impl Committer {
                 })?,
         };
         self.size = size;
+        // The checkpoint key is the key of the last position.
+        if let Ok(plan) = self.plan()
+            && let Some(s) = plan.checkpoint_signer
+        {
+            self.signer = s;
+        }
         Ok(())
+    }
+
+    /// Which keys sign the next commit, as the roster in force and the
+    /// handovers held say: the key of the next position, whether to hand
+    /// over to a pending next key first, and the checkpoint key. Refuses
+    /// (with what the operator must do) when this node does not hold the
+    /// key the roster gives the next position, or when the roster starts a
+    /// key at a position this node already signed with another.
+    fn plan(&mut self) -> Result<KeyPlan, String> {
+        let roster = self.shared.roster();
+        let suite = roster.roster.suite;
+        let Some(member) = roster.roster.member(&self.origin) else {
+            return Err(format!(
+                "{} is not in the roster in force (version {}): this node may not sign",
+                self.origin, roster.roster.version
+            ));
+        };
+        let starts = member.key_starts_with(&self.learned);
+        let held_key = |index: usize| -> Result<NoteSigner, String> {
+            let key = member.key(suite, index).map_err(|e| e.to_string())?;
+            self.shared.signer_for(&key).ok_or_else(|| {
+                format!(
+                    "position {} of {}'s log is signed by its key {} in the roster (version {}), and this node does not hold that key's secret: add the key file to next_signing_keys in the config and reload (SIGHUP)",
+                    self.size,
+                    self.origin,
+                    index + 1,
+                    roster.roster.version
+                )
+            })
+        };
+        // A newer roster may start a key at a position already signed.
+        if self.checked_roster != roster.roster.version && self.size > 0 {
+            let last = self.size - 1;
+            let key = member
+                .key(suite, starts.index_at(last))
+                .map_err(|e| e.to_string())?;
+            let signed = self
+                .store
+                .entry(&self.origin, last)
+                .map_err(|e| e.to_string())?;
+            if !signed.is_some_and(|s| key.verify(&s.bytes, &s.signature)) {
+                return Err(format!(
+                    "the roster in force (version {}) gives position {last} of {}'s log to its key {}, but this node signed it with another key: every verifier refuses those entries; the city must fix the roster's key history (from), or the node's log be restored",
+                    roster.roster.version,
+                    self.origin,
+                    starts.index_at(last) + 1
+                ));
+            }
+            self.checked_roster = roster.roster.version;
+        }
+        let current = starts.index_at(self.size);
+        let now = held_key(current)?;
+        let next = current + 1;
+        let handover = match (member.keys.get(next), starts.start(next)) {
+            (Some(k), None) => match held_key(next) {
+                Ok(signer) => Some((next, k.key.clone(), signer)),
+                Err(why) => {
+                    tracing::warn!(origin = %self.origin, key = next + 1, "{why}; signing on with the current key until it is installed");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let checkpoint_signer = if self.size == 0 {
+            Some(now.clone())
+        } else {
+            held_key(starts.index_at(self.size - 1)).ok()
+        };
+        Ok(KeyPlan {
+            now,
+            handover,
+            checkpoint_signer,
+        })
     }
 
     fn sign_state(&self) -> Result<LogState, StoreError> {
@@ -217,14 +312,11 @@ impl Committer {
             metrics: self.metrics.clone(),
             origin: self.origin.clone(),
         };
-        let key = self.signer.secret().clone();
         let origin = self.origin.clone();
         std::thread::scope(|s| {
             let signer = std::thread::Builder::new()
                 .name("committer-sign".into())
-                .spawn_scoped(s, move || {
-                    sign_commits(&key, &origin, signer_rx, to_applier)
-                });
+                .spawn_scoped(s, move || sign_commits(&origin, signer_rx, to_applier));
             let applier = std::thread::Builder::new()
                 .name("committer-apply".into())
                 .spawn_scoped(s, move || applier.run(applier_rx, done_tx));
@@ -304,9 +396,17 @@ impl Committer {
             fail(jobs, &CommitError(w.to_string()));
             return;
         }
+        let plan = match self.plan() {
+            Ok(p) => p,
+            Err(why) => {
+                tracing::error!(origin = %self.origin, "{why}");
+                fail(jobs, &CommitError(why));
+                return;
+            }
+        };
         let started = Instant::now();
         let before = self.size;
-        match self.build(&jobs) {
+        match self.build(&jobs, &plan) {
             Ok((batch, outcomes, pending)) => {
                 let id = self.next_id;
                 self.next_id += 1;
@@ -324,6 +424,7 @@ impl Committer {
                     build_s: started.elapsed().as_secs_f64(),
                     sign_s: 0.0,
                     unsigned: pending.unsigned,
+                    keys: pending.keys,
                 };
                 if to_signer.send(built).is_err() {
                     // Its jobs were dropped unanswered: nothing was acknowledged.
@@ -345,11 +446,34 @@ impl Committer {
     fn build(
         &mut self,
         jobs: &[Job],
+        plan: &KeyPlan,
     ) -> Result<(WriteBatch, Vec<JobOutcome>, Pending), StoreError> {
         let mut batch = WriteBatch::default();
         let mut pending = Pending::default();
         let mut outcomes = Vec::with_capacity(jobs.len());
         let now = now_ms();
+        pending.keys.push((self.size, plan.now.secret().clone()));
+        if let Some((index, key, next)) = &plan.handover {
+            // The handover is signed by the current key; everything after
+            // it by the next one (docs/protocol.md §6.1).
+            let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key)
+                .map_err(|e| StoreError::Corrupt {
+                    what: "roster key",
+                    key: format!("{} key {}", self.origin, index + 1),
+                    why: e.to_string(),
+                })?;
+            let at = self.size;
+            self.append(
+                &mut batch,
+                &mut pending,
+                Op::KeyHandover(KeyHandover { key }),
+                now,
+            )?;
+            batch.put_key_start(&self.origin, *index, at + 1);
+            self.learned.push((*index, at + 1));
+            pending.keys.push((at + 1, next.secret().clone()));
+            tracing::info!(origin = %self.origin, position = at, key = index + 1, "key handover: the next entries are signed with the new key");
+        }
         for job in jobs {
             match job {
                 Job::Put { records, .. } => {
@@ -378,6 +502,17 @@ impl Committer {
                 old,
                 ListSlot::of(&self.catalog, &key.kind).as_ref(),
             );
+        }
+        // The checkpoint is signed by the key of its last entry.
+        if self.size > 0
+            && let Some((_, key)) = pending
+                .keys
+                .iter()
+                .rev()
+                .find(|(from, _)| *from < self.size)
+            && let Some(signer) = self.shared.signer_for(key.public())
+        {
+            self.signer = signer;
         }
         let state = self.sign_state()?;
         batch.put_log_state(&self.origin, &state);
@@ -506,12 +641,17 @@ impl Committer {
 const PARALLEL_SIGN: usize = 64;
 
 /// Signs the entry bytes of a commit: `(seq, bytes)` in, `(seq, signed)` out.
-fn sign_all(key: &SecretKey, mut unsigned: Vec<(u64, Vec<u8>)>) -> Vec<(u64, SignedEntry)> {
+fn sign_all(
+    keys: &[(u64, SecretKey)],
+    mut unsigned: Vec<(u64, Vec<u8>)>,
+) -> Vec<(u64, SignedEntry)> {
     let sign = |part: Vec<(u64, Vec<u8>)>| -> Vec<(u64, SignedEntry)> {
         part.into_iter()
-            .map(|(seq, bytes)| {
+            .filter_map(|(seq, bytes)| {
+                // The key whose range holds seq: the last starting at or before it.
+                let (_, key) = keys.iter().rev().find(|(from, _)| *from <= seq)?;
                 let signature = key.sign(&bytes);
-                (seq, SignedEntry { bytes, signature })
+                Some((seq, SignedEntry { bytes, signature }))
             })
             .collect()
     };
@@ -546,19 +686,32 @@ struct Built {
     sign_s: f64,
     /// Entries still to be signed (by the signer): seq, bytes.
     unsigned: Vec<(u64, Vec<u8>)>,
+    /// The keys that sign them: each from a seq on.
+    keys: Vec<(u64, SecretKey)>,
+}
+
+/// The keys of one commit (see [`Committer::plan`]).
+struct KeyPlan {
+    /// The key of the next position.
+    now: NoteSigner,
+    /// A pending next key this node holds: hand over to it first (key
+    /// index, its base64 public key, its signer).
+    handover: Option<(usize, String, NoteSigner)>,
+    /// The key of the log's last position, if held.
+    checkpoint_signer: Option<NoteSigner>,
 }
 
 /// The committer's signer thread: signs each commit's entries into its
 /// batch, in order, and hands it to the applier.
 fn sign_commits(
-    key: &SecretKey,
     origin: &str,
     rx: std::sync::mpsc::Receiver<Built>,
     to_applier: std::sync::mpsc::SyncSender<Built>,
 ) {
     for mut b in rx {
         let t = Instant::now();
-        for (seq, signed) in sign_all(key, std::mem::take(&mut b.unsigned)) {
+        let keys = std::mem::take(&mut b.keys);
+        for (seq, signed) in sign_all(&keys, std::mem::take(&mut b.unsigned)) {
             b.batch.put_entry(origin, seq, &signed);
         }
         b.sign_s = t.elapsed().as_secs_f64();
@@ -671,6 +824,8 @@ struct Pending {
     stored_subject: HashMap<RecordKey, Option<String>>,
     /// Entries of the commit waiting for their signatures: seq, bytes.
     unsigned: Vec<(u64, Vec<u8>)>,
+    /// The keys that sign them: each from a seq on.
+    keys: Vec<(u64, SecretKey)>,
 }
 
 enum JobOutcome {

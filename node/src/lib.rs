@@ -132,6 +132,9 @@ impl Node {
             config.root.clone(),
             config.catalog.clone(),
             config.member.clone(),
+            std::iter::once(config.signer.clone())
+                .chain(config.next_signers.iter().cloned())
+                .collect(),
         ));
         let cancel = CancellationToken::new();
         tokio::spawn(store::maintain(
@@ -197,6 +200,7 @@ impl Node {
             store.clone(),
             &config.member,
             config.signer.clone(),
+            shared.clone(),
             shared.roster().roster.log_origin(&config.member),
             config.commit_max_records,
             metrics.clone(),
@@ -355,7 +359,12 @@ impl NodeHandle {
         }
         let counts = fresh.tokens.count_by_role();
         *self.state.tokens.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh.tokens);
-        tracing::info!(tokens = ?counts, tls = self.tls.is_some(), "reloaded tokens and TLS files");
+        let signers: Vec<_> = std::iter::once(fresh.signer.clone())
+            .chain(fresh.next_signers.iter().cloned())
+            .collect();
+        let keys = signers.len();
+        self.state.shared.set_signers(signers);
+        tracing::info!(tokens = ?counts, tls = self.tls.is_some(), signing_keys = keys, "reloaded tokens, TLS files and signing keys");
         Ok(())
     }
 

@@ -269,7 +269,13 @@ pub fn entry_rule(bytes: &[u8], catalog: &Catalog) -> EntryRule {
             needs: Access::Government,
         };
     };
-    let key = entry.record_key();
+    // A key handover names a public key and no one's data: anyone may read it.
+    let Some(key) = entry.record_key() else {
+        return EntryRule {
+            attribute: PublicAttribute::Public,
+            needs: Access::Public,
+        };
+    };
     let Some(kind) = catalog.kind(&key.kind) else {
         return EntryRule {
             attribute: PublicAttribute::Restricted,
@@ -281,6 +287,7 @@ pub fn entry_rule(bytes: &[u8], catalog: &Catalog) -> EntryRule {
         Op::Put(record) if masked(record, catalog) != *record => by_kind.max(Access::Conditional),
         Op::Put(_) | Op::Revoke(_) => by_kind,
         Op::ObjectionFiled(_) | Op::ObjectionResolved(_) => by_kind.max(Access::Conditional),
+        Op::KeyHandover(_) => Access::Public,
     };
     EntryRule {
         attribute: kind.public,

@@ -25,6 +25,7 @@ use rongxin_protocol::chain::{ChainError, check_next};
 use rongxin_protocol::checkpoint::SignedCheckpoint;
 use rongxin_protocol::entry::{EntryError, SignedEntry};
 use rongxin_protocol::merkle::{self, CompactTree, Hash};
+use rongxin_protocol::roster::KeyStarts;
 use serde_json::json;
 
 use crate::apply::next_state;
@@ -87,6 +88,8 @@ struct Head {
     size: u64,
     prev_hash: Hash,
     tree: CompactTree,
+    /// Where the origin's keys start, with the handovers held.
+    starts: KeyStarts,
 }
 
 /// Batches at least this long are verified on two threads.
@@ -98,6 +101,9 @@ const PARALLEL_VERIFY: usize = 256;
 pub struct Verified {
     /// The origin's key history the batch was verified against.
     keys: Vec<rongxin_protocol::roster::MemberKey>,
+    /// The key starts it was verified from, and after its handovers.
+    starts_before: KeyStarts,
+    starts_after: KeyStarts,
     entries: Vec<rongxin_protocol::entry::Entry>,
 }
 
@@ -143,19 +149,37 @@ impl Replicator {
     /// Checks a peer's checkpoint note for `origin` against what we hold.
     pub fn observe(&self, origin: &str, note: &str) -> Result<Observation, ReplicaError> {
         let roster = self.shared.roster();
-        let cp = roster
-            .roster
-            .open_checkpoint(origin, note)
-            .map_err(|e| refused(origin, format!("checkpoint: {e}")))?;
         // Appends hold this lock too: what we compare against cannot move,
         // and one equivocation is recorded once, however many peers show it.
-        let _heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+        let heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
         if self.store.halted(origin)? {
             return Err(ReplicaError::Halted(origin.to_owned()));
         }
+        let starts = match heads.get(origin) {
+            Some(h) => h.starts.clone(),
+            None => self.stored_starts(origin)?,
+        };
+        let (cp, signer) = roster
+            .roster
+            .open_checkpoint_at(origin, note, &starts)
+            .map_err(|e| refused(origin, format!("checkpoint: {e}")))?;
         let held = self.store.log_state(origin)?;
         let n = held.as_ref().map_or(0, |s| s.size);
         let s = cp.checkpoint.size;
+        // Over entries held, the key is the one they prove; past them, a
+        // pending key may have signed it (checked again on reaching it).
+        let want = starts.index_at(s.saturating_sub(1));
+        if signer != want && (s <= n || starts.start(signer).is_some()) {
+            return Err(refused(
+                origin,
+                format!(
+                    "checkpoint of size {s} is signed by {origin}'s key {}, but key {} signs position {}",
+                    signer + 1,
+                    want + 1,
+                    s.saturating_sub(1)
+                ),
+            ));
+        }
         if s > n {
             return Ok(Observation::Behind {
                 target: cp,
@@ -217,35 +241,133 @@ impl Replicator {
         if entries.is_empty() {
             return Err(refused(origin, "an empty batch"));
         }
+        // The key starts as of `from`: exact when the head is there (sync
+        // may verify a batch while the one before it is being appended).
+        let (starts_before, exact) = {
+            let heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+            match heads.get(origin) {
+                Some(h) => (h.starts.clone(), h.size == from),
+                None => {
+                    drop(heads);
+                    let size = self.store.log_state(origin)?.map_or(0, |s| s.size);
+                    (self.stored_starts(origin)?, size == from)
+                }
+            }
+        };
+        let pending = starts_before
+            .pending()
+            .any(|i| i > starts_before.index_at(from));
+        let mut starts_after = starts_before.clone();
         // Each entry is checked with the key of its position (a batch may
-        // cross a key change).
+        // cross a key change). With a pending key a handover may come at any
+        // entry, so the batch is checked in order; otherwise in two halves.
         let half = entries.len().div_ceil(2);
         let (a, b) = entries.split_at(half);
-        let (first, second) = if entries.len() >= PARALLEL_VERIFY {
+        let (first, second) = if entries.len() >= PARALLEL_VERIFY && !pending {
+            let mut second_starts = starts_before.clone();
             std::thread::scope(|s| {
-                let second = s.spawn(|| roster.verify_entries(origin, from + half as u64, b));
-                let first = roster.verify_entries(origin, from, a);
+                let second = s.spawn(|| {
+                    roster.verify_entries(origin, from + half as u64, b, &mut second_starts)
+                });
+                let first = roster.verify_entries(origin, from, a, &mut starts_after);
                 (first, second.join().unwrap_or_else(|_| Ok(Vec::new())))
             })
         } else {
-            (roster.verify_entries(origin, from, entries), Ok(Vec::new()))
+            (
+                roster.verify_entries(origin, from, entries, &mut starts_after),
+                Ok(Vec::new()),
+            )
         };
-        let bad = |e| refused(origin, format!("entry {from}: {e}"));
-        let mut decoded = first.map_err(bad)?;
+        let bad_at = |index: usize, e: EntryError| -> ReplicaError {
+            if let EntryError::BatchSignature { .. } = e {
+                if pending && !exact {
+                    // The batch before may hold the handover: check again later.
+                    return ReplicaError::Stale(origin.to_owned());
+                }
+                if let Some(signed) = entries.get(index)
+                    && let Some(err) =
+                        self.compromised_signature(origin, from + index as u64, signed)
+                {
+                    return err;
+                }
+            }
+            refused(origin, format!("entry {}: {e}", from + index as u64))
+        };
+        let mut decoded = first.map_err(|e| match e {
+            EntryError::BatchSignature { index } => bad_at(index, e),
+            e => bad_at(0, e),
+        })?;
         decoded.extend(second.map_err(|e| match e {
             // The index counts from the start of the whole batch.
-            EntryError::BatchSignature { index } => bad(EntryError::BatchSignature {
-                index: index + half,
-            }),
-            e => bad(e),
+            EntryError::BatchSignature { index } => bad_at(
+                index + half,
+                EntryError::BatchSignature {
+                    index: index + half,
+                },
+            ),
+            e => bad_at(half, e),
         })?);
         if decoded.len() != entries.len() {
             return Err(refused(origin, "a batch that did not verify whole"));
         }
         Ok(Verified {
             keys,
+            starts_before,
+            starts_after,
             entries: decoded,
         })
+    }
+
+    /// Where `origin`'s keys start, from the roster and the handovers held.
+    fn stored_starts(&self, origin: &str) -> Result<KeyStarts, ReplicaError> {
+        let learned = self.store.key_starts(origin)?;
+        Ok(self
+            .shared
+            .roster()
+            .roster
+            .member(origin)
+            .map(|m| m.key_starts_with(&learned))
+            .unwrap_or_default())
+    }
+
+    /// When `signed`, refused at `position`, carries a valid signature by
+    /// one of `origin`'s keys marked compromised: keeps it as evidence
+    /// (without halting the origin, which continues under its new key) and
+    /// names it.
+    fn compromised_signature(
+        &self,
+        origin: &str,
+        position: u64,
+        signed: &SignedEntry,
+    ) -> Option<ReplicaError> {
+        let roster = self.shared.roster();
+        let member = roster.roster.member(origin)?;
+        let index = member.keys.iter().enumerate().position(|(i, k)| {
+            k.compromised
+                && member
+                    .key(roster.roster.suite, i)
+                    .is_ok_and(|key| key.verify(&signed.bytes, &signed.signature))
+        })?;
+        let why = format!(
+            "entry {position} of {origin} is signed by its key {}, which the roster (version {}) marks compromised: refused",
+            index + 1,
+            roster.roster.version
+        );
+        tracing::error!(%origin, position, key = index + 1, "COMPROMISED KEY: an entry signed by a compromised key, past its range; evidence stored");
+        let stored = self.store.put_evidence(
+            origin,
+            &json!({
+                "origin": origin,
+                "kind": "compromised-key",
+                "detected_ms": now_ms(),
+                "why": why,
+                "statements": {"entry": {"seq": position, "entry": B64.encode(&signed.bytes), "signature": B64.encode(signed.signature)}},
+            }),
+        );
+        if let Err(e) = stored {
+            return Some(e.into());
+        }
+        Some(refused(origin, why))
     }
 
     /// Appends `entries` (sent as `from..`, their signatures checked by
@@ -274,7 +396,7 @@ impl Replicator {
             Some(h) => h.clone(),
             None => self.load_head(origin)?,
         };
-        if from != head.size {
+        if from != head.size || head.starts != verified.starts_before {
             return Err(ReplicaError::Stale(origin.to_owned()));
         }
         // Not empty: `verify` refuses an empty batch, and the lengths match.
@@ -312,7 +434,6 @@ impl Replicator {
                 }
                 Err(e) => return Err(refused(origin, e.to_string())),
             }
-            let record_key = entry.record_key();
             let leaf = signed.leaf_hash(roster.roster.suite);
             let hashes = head
                 .tree
@@ -322,6 +443,10 @@ impl Replicator {
             batch.put_hashes(origin, &hashes);
             head.prev_hash = leaf;
             head.size += 1;
+            // A key handover concerns no record.
+            let Some(record_key) = entry.record_key() else {
+                continue;
+            };
             let slot = match states.get_mut(&record_key) {
                 Some(s) => s,
                 None => {
@@ -341,7 +466,31 @@ impl Replicator {
             root,
             checkpoint: String::new(),
         });
+        for (index, start) in verified.starts_after.known() {
+            if verified.starts_before.start(index).is_none() {
+                batch.put_key_start(origin, index, start);
+            }
+        }
+        head.starts = verified.starts_after.clone();
         if head.size == target.checkpoint.size {
+            // The checkpoint may have been taken as signed by a pending key:
+            // the entries now say which key signs its last position.
+            let signed_by = roster
+                .roster
+                .open_checkpoint_at(origin, &target.note, &head.starts)
+                .map(|(_, i)| i);
+            let want = head.starts.index_at(head.size.saturating_sub(1));
+            if signed_by.as_ref().ok() != Some(&want) {
+                return Err(refused(
+                    origin,
+                    format!(
+                        "the checkpoint of size {} is not signed by {origin}'s key {}, which its entries say signs position {}",
+                        head.size,
+                        want + 1,
+                        head.size.saturating_sub(1)
+                    ),
+                ));
+            }
             if root != target.checkpoint.root {
                 return Err(self.equivocation(
                     origin,
@@ -394,6 +543,7 @@ impl Replicator {
             size,
             prev_hash,
             tree,
+            starts: self.stored_starts(origin)?,
         })
     }
 

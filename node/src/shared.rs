@@ -5,8 +5,9 @@
 use std::sync::{Arc, RwLock};
 
 use rongxin_protocol::catalog::Catalog;
-use rongxin_protocol::note::NoteVerifier;
+use rongxin_protocol::note::{NoteSigner, NoteVerifier};
 use rongxin_protocol::roster::{Member, SignedRoster};
+use rongxin_protocol::suite::PublicKey;
 
 /// Node-wide shared state.
 #[derive(Debug)]
@@ -18,6 +19,8 @@ pub struct Shared {
     pub catalog: Catalog,
     /// This node's member id.
     pub member: String,
+    /// The signing keys this node holds (its key and any next keys).
+    signers: RwLock<Arc<Vec<NoteSigner>>>,
 }
 
 impl Shared {
@@ -27,13 +30,36 @@ impl Shared {
         root: NoteVerifier,
         catalog: Catalog,
         member: String,
+        signers: Vec<NoteSigner>,
     ) -> Shared {
         Shared {
             roster: RwLock::new(Arc::new(roster)),
             root,
             catalog,
             member,
+            signers: RwLock::new(Arc::new(signers)),
         }
+    }
+
+    /// The signing keys this node holds.
+    pub fn signers(&self) -> Arc<Vec<NoteSigner>> {
+        self.signers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The signing key this node holds for `key`, if any.
+    pub fn signer_for(&self, key: &PublicKey) -> Option<NoteSigner> {
+        self.signers()
+            .iter()
+            .find(|s| s.verifier().key() == key)
+            .cloned()
+    }
+
+    /// Replaces the signing keys (on a reload).
+    pub fn set_signers(&self, signers: Vec<NoteSigner>) {
+        *self.signers.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(signers);
     }
 
     /// The roster in force.

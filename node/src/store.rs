@@ -213,6 +213,15 @@ impl WriteBatch {
         self.writes += 1;
     }
 
+    /// Records where `origin`'s key `index` starts, learned from its
+    /// `KeyHandover` entry (docs/protocol.md §6.1).
+    pub fn put_key_start(&mut self, origin: &str, index: usize, start: u64) {
+        self.insert(
+            prefixed(P_META, format!("keystart/{origin}/{index:04}").as_bytes()),
+            start.to_be_bytes().to_vec(),
+        );
+    }
+
     /// Sets `origin`'s log state.
     pub fn put_log_state(&mut self, origin: &str, state: &LogState) {
         self.insert(prefixed(P_LOG, origin.as_bytes()), encode(state));
@@ -644,6 +653,25 @@ impl Store {
         Ok(self
             .tree
             .contains_key(prefixed(P_META, format!("halt/{origin}").as_bytes()))?)
+    }
+
+    /// The key starts of `origin` learned from its handovers: (key index, start).
+    pub fn key_starts(&self, origin: &str) -> Result<Vec<(usize, u64)>, StoreError> {
+        let prefix = prefixed(P_META, format!("keystart/{origin}/").as_bytes());
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                let index = std::str::from_utf8(&k[prefix.len()..])
+                    .ok()
+                    .and_then(|i| i.parse::<usize>().ok());
+                let start = <[u8; 8]>::try_from(v.as_ref()).ok().map(u64::from_be_bytes);
+                match (index, start) {
+                    (Some(i), Some(s)) => Ok((i, s)),
+                    _ => Err(corrupt("key start", &k, "not an index and a u64")),
+                }
+            })
+            .collect()
     }
 
     /// Every halted origin.

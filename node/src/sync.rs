@@ -370,7 +370,12 @@ impl Sync {
     /// compared. A peer ahead of us, or disagreeing, means our history forked.
     fn check_own(&self, member: &str, note: &str) {
         let roster = self.shared.roster();
-        let Ok(cp) = roster.roster.open_checkpoint(&self.shared.member, note) else {
+        let me = &self.shared.member;
+        let starts = match (roster.roster.member(me), self.store.key_starts(me)) {
+            (Some(m), Ok(learned)) => m.key_starts_with(&learned),
+            _ => return,
+        };
+        let Ok((cp, _)) = roster.roster.open_checkpoint_at(me, note, &starts) else {
             return;
         };
         let Ok(Some(ours)) = self.store.log_state(&self.shared.member) else {

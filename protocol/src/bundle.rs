@@ -52,6 +52,36 @@ pub struct Bundle {
     pub checkpoint: String,
     /// The root-signed roster note naming the origin's key.
     pub roster: String,
+    /// The origin's key handovers that fix the starts of its pending keys
+    /// up to the entry and the checkpoint (docs/protocol.md §6.1, §7).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handovers: Vec<BundleHandover>,
+}
+
+/// A `KeyHandover` entry of the origin, proven against the bundle's checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleHandover {
+    /// Its position.
+    pub leaf_index: u64,
+    /// Base64 of the exact entry bytes.
+    pub entry: String,
+    /// Base64 of the 64-byte signature over `entry`.
+    pub entry_signature: String,
+    /// Base64 32-byte hashes, its RFC 6962 audit path in the checkpoint's tree.
+    pub inclusion_proof: Vec<String>,
+}
+
+impl BundleHandover {
+    /// A handover entry with its proof.
+    pub fn new(signed: &SignedEntry, leaf_index: u64, proof: &[Hash]) -> BundleHandover {
+        BundleHandover {
+            leaf_index,
+            entry: B64.encode(&signed.bytes),
+            entry_signature: B64.encode(signed.signature),
+            inclusion_proof: proof.iter().map(|h| B64.encode(h)).collect(),
+        }
+    }
 }
 
 /// Which check of a bundle failed, and why.
@@ -151,6 +181,7 @@ impl Bundle {
             inclusion_proof: proof.iter().map(|h| B64.encode(h)).collect(),
             checkpoint: checkpoint_note.to_owned(),
             roster: roster_note.to_owned(),
+            handovers: Vec::new(),
         }
     }
 
@@ -188,7 +219,33 @@ impl Bundle {
         let member = roster
             .member(&self.origin)
             .ok_or_else(|| BundleError::UnknownOrigin(self.origin.clone()))?;
-        let key = member.key_at(suite, self.leaf_index)?;
+        // The handovers fix the starts of pending keys; each is signed by the
+        // key of its position as known so far, and proven below.
+        let mut starts = member.key_starts();
+        let mut handovers = Vec::with_capacity(self.handovers.len());
+        for h in &self.handovers {
+            let signed = SignedEntry {
+                bytes: decode_b64(&h.entry, "handovers.entry", 0)?,
+                signature: decode_b64(&h.entry_signature, "handovers.entry_signature", 64)?
+                    .try_into()
+                    .map_err(|_| enc("handovers.entry_signature", "not 64 bytes"))?,
+            };
+            roster
+                .verify_entries(&self.origin, h.leaf_index, &[signed.clone()], &mut starts)
+                .map_err(BundleError::Entry)?;
+            let entry = Entry::decode(&signed.bytes)?;
+            if entry.origin != self.origin
+                || entry.seq != h.leaf_index
+                || !matches!(entry.op, crate::entry::Op::KeyHandover(_))
+            {
+                return Err(BundleError::EntryMismatch(format!(
+                    "handover {} is not a key handover of {} at that position",
+                    h.leaf_index, self.origin
+                )));
+            }
+            handovers.push((h.leaf_index, signed, decode_proof(&h.inclusion_proof)?));
+        }
+        let key = member.key(suite, starts.index_at(self.leaf_index))?;
         let claimed = decode_b64(
             &self.origin_public_key,
             "origin_public_key",
@@ -220,10 +277,10 @@ impl Bundle {
                 entry.seq, self.leaf_index
             )));
         }
-        let record_key = entry.record_key();
-        match roster.owner_of_key(&record_key) {
-            Some(owner) if owner.id == self.origin => {}
-            other => {
+        match entry.record_key().map(|k| (roster.owner_of_key(&k), k)) {
+            None => {}
+            Some((Some(owner), _)) if owner.id == self.origin => {}
+            Some((other, record_key)) => {
                 return Err(BundleError::NotOwner {
                     jurisdiction: record_key.jurisdiction.clone(),
                     key: record_key,
@@ -234,21 +291,28 @@ impl Bundle {
                 });
             }
         }
-        let checkpoint = match roster.open_checkpoint(&self.origin, &self.checkpoint) {
-            Ok(c) => c.checkpoint,
-            Err(RosterError::Checkpoint(e)) => return Err(BundleError::Checkpoint(e)),
-            Err(e) => return Err(e.into()),
-        };
-        let proof = self
-            .inclusion_proof
-            .iter()
-            .map(|h| {
-                decode_b64(h, "inclusion_proof", 32).and_then(|v| {
-                    v.try_into()
-                        .map_err(|_| enc("inclusion_proof", "not 32 bytes"))
-                })
-            })
-            .collect::<Result<Vec<Hash>, _>>()?;
+        let size = crate::note::parse_note(&self.checkpoint)
+            .ok()
+            .and_then(|n| Checkpoint::parse_body(n.text).ok())
+            .map_or(0, |c| c.size);
+        let verifier = crate::note::NoteVerifier::new(
+            &roster.log_origin(&self.origin),
+            member.key(suite, starts.index_at(size.saturating_sub(1)))?,
+        )
+        .map_err(|e| BundleError::Checkpoint(e.into()))?;
+        let checkpoint =
+            crate::checkpoint::SignedCheckpoint::open(&self.checkpoint, &verifier)?.checkpoint;
+        for (index, signed, proof) in &handovers {
+            verify_inclusion(
+                suite,
+                &signed.leaf_hash(suite),
+                *index,
+                checkpoint.size,
+                proof,
+                &checkpoint.root,
+            )?;
+        }
+        let proof = decode_proof(&self.inclusion_proof)?;
         verify_inclusion(
             suite,
             &signed.leaf_hash(suite),
@@ -271,6 +335,18 @@ fn enc(field: &'static str, problem: &str) -> BundleError {
         field,
         problem: problem.to_owned(),
     }
+}
+
+fn decode_proof(hashes: &[String]) -> Result<Vec<Hash>, BundleError> {
+    hashes
+        .iter()
+        .map(|h| {
+            decode_b64(h, "inclusion_proof", 32).and_then(|v| {
+                v.try_into()
+                    .map_err(|_| enc("inclusion_proof", "not 32 bytes"))
+            })
+        })
+        .collect()
 }
 
 /// Decodes base64; `len` 0 means any length.

@@ -84,6 +84,17 @@ pub enum Op {
     ObjectionFiled(ObjectionFiled),
     /// The origin decided an objection.
     ObjectionResolved(ObjectionResolved),
+    /// The origin's next entries are signed by its next key (roster key
+    /// history, docs/protocol.md §6.1). Signed by the key it replaces.
+    KeyHandover(KeyHandover),
+}
+
+/// A key handover: from the next position on, the origin signs with `key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Encode, Decode)]
+pub struct KeyHandover {
+    /// The public key bytes of the next key, of the federation's suite.
+    #[serde(serialize_with = "base64_bytes")]
+    pub key: Vec<u8>,
 }
 
 /// A revocation.
@@ -274,6 +285,12 @@ impl Entry {
             return Err(EntryError::NotCanonical);
         }
         entry.check()?;
+        if let Op::KeyHandover(h) = &entry.op {
+            PublicKey::from_bytes(suite, &h.key).map_err(|e| EntryError::Field {
+                field: "op",
+                problem: format!("the handover's key: {e}"),
+            })?;
+        }
         Ok(entry)
     }
 
@@ -301,6 +318,12 @@ impl Entry {
             Op::Revoke(r) => vec![&r.basis],
             Op::ObjectionFiled(o) => vec![&o.id, &o.statement, &o.received_by],
             Op::ObjectionResolved(o) => vec![&o.id, &o.explanation],
+            Op::KeyHandover(h) => {
+                if !Suite::ALL.iter().any(|s| s.public_key_len() == h.key.len()) {
+                    return Err(field("op", "a handover names a key of no known length"));
+                }
+                Vec::new()
+            }
         };
         for t in texts {
             if t.trim().is_empty() || t.chars().count() > MAX_OP_TEXT_CHARS {
@@ -310,13 +333,14 @@ impl Entry {
         Ok(())
     }
 
-    /// The key of the record this entry concerns.
-    pub fn record_key(&self) -> RecordKey {
+    /// The key of the record this entry concerns (none for a key handover).
+    pub fn record_key(&self) -> Option<RecordKey> {
         match &self.op {
-            Op::Put(r) => r.key(),
-            Op::Revoke(r) => r.key.clone(),
-            Op::ObjectionFiled(o) => o.key.clone(),
-            Op::ObjectionResolved(o) => o.key.clone(),
+            Op::Put(r) => Some(r.key()),
+            Op::Revoke(r) => Some(r.key.clone()),
+            Op::ObjectionFiled(o) => Some(o.key.clone()),
+            Op::ObjectionResolved(o) => Some(o.key.clone()),
+            Op::KeyHandover(_) => None,
         }
     }
 
@@ -390,6 +414,11 @@ pub fn verify_batch(entries: &[SignedEntry], key: &PublicKey) -> Result<Vec<Entr
         .iter()
         .map(|e| decode_as(&e.bytes, key.suite()))
         .collect()
+}
+
+fn base64_bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    use base64::Engine as _;
+    s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b))
 }
 
 fn hex_hash<S: serde::Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {

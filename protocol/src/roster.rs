@@ -19,6 +19,8 @@
 //! One number, one source: every jurisdiction belongs to at most one member,
 //! and [`Roster::owner_of`] names the member that alone may sign records of it.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointError, SignedCheckpoint};
@@ -78,8 +80,10 @@ pub struct MemberKey {
     /// The public key of the roster's suite, base64.
     pub key: String,
     /// First position of the member's own log this key signs; it signs every
-    /// position up to the next key's `from`.
-    pub from: u64,
+    /// position up to the next key's start. None: a pending key, which starts
+    /// after the member's `KeyHandover` entry that names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<u64>,
     /// The key is known or suspected to be compromised: its signatures at
     /// and after the next key's `from` are evidence, not just errors.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -136,7 +140,7 @@ impl From<RosterV1> for Roster {
                     http: m.http,
                     keys: vec![MemberKey {
                         key: m.signing_key,
-                        from: 0,
+                        from: Some(0),
                         compromised: false,
                     }],
                 })
@@ -209,17 +213,121 @@ pub fn is_federation_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
 }
 
-impl Member {
-    /// Index in [`keys`](Self::keys) of the key that signs `position` of
-    /// this member's log.
-    pub fn key_index_at(&self, position: u64) -> usize {
-        self.keys
+/// Where each of a member's keys starts signing its log: the roster's
+/// `from`, or learned from the log's `KeyHandover` entries (docs/protocol.md
+/// §6.1). `None`: a pending key, not started (as far as is known).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyStarts(Vec<Option<u64>>);
+
+impl KeyStarts {
+    /// Index of the key that signs `position`: the last key whose start is
+    /// known and at most `position`.
+    pub fn index_at(&self, position: u64) -> usize {
+        self.0
             .iter()
-            .rposition(|k| k.from <= position)
+            .rposition(|s| s.is_some_and(|s| s <= position))
             .unwrap_or(0)
     }
 
-    /// The key that signs `position` of this member's log.
+    /// The start of key `index`, if known.
+    pub fn start(&self, index: usize) -> Option<u64> {
+        self.0.get(index).copied().flatten()
+    }
+
+    /// The first position key `index` no longer signs, if known.
+    pub fn end(&self, index: usize) -> Option<u64> {
+        self.start(index + 1)
+    }
+
+    /// Indexes of the keys not yet started.
+    pub fn pending(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_none())
+            .map(|(i, _)| i)
+    }
+
+    /// The starts as (key index, start) pairs, for storing.
+    pub fn known(&self) -> Vec<(usize, u64)> {
+        self.0
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|s| (i, s)))
+            .collect()
+    }
+
+    /// Takes in the handover at `position` that names `key`: it must name
+    /// the key that follows the key of `position`, and when that key has a
+    /// start already, the start must be `position + 1`. Returns the index
+    /// of the key that starts.
+    pub fn learn(&mut self, member: &Member, position: u64, key: &[u8]) -> Result<usize, String> {
+        let current = self.index_at(position);
+        let next = current + 1;
+        let Some(named) = member.keys.get(next) else {
+            return Err(format!(
+                "entry {position} hands over to a key, but {} has no key after key {} in the roster",
+                member.id,
+                current + 1
+            ));
+        };
+        if B64.encode(key) != named.key {
+            return Err(format!(
+                "entry {position} hands over to a key that is not {}'s key {} in the roster",
+                member.id,
+                next + 1
+            ));
+        }
+        match self.start(next) {
+            Some(s) if s == position + 1 => {}
+            Some(s) => {
+                return Err(format!(
+                    "entry {position} hands over to {}'s key {}, which the roster starts at {s}",
+                    member.id,
+                    next + 1
+                ));
+            }
+            None => {
+                if let Some(slot) = self.0.get_mut(next) {
+                    *slot = Some(position + 1);
+                }
+            }
+        }
+        Ok(next)
+    }
+}
+
+impl Member {
+    /// Where each key starts, as far as the roster alone says.
+    pub fn key_starts(&self) -> KeyStarts {
+        KeyStarts(self.keys.iter().map(|k| k.from).collect())
+    }
+
+    /// Where each key starts, with starts learned from handovers (key index,
+    /// start), as a store keeps them; pairs the roster contradicts or does
+    /// not know are ignored.
+    pub fn key_starts_with(&self, learned: &[(usize, u64)]) -> KeyStarts {
+        let mut starts = self.key_starts();
+        for &(i, s) in learned {
+            let after_previous = i > 0 && starts.start(i - 1).is_some_and(|prev| prev < s);
+            if let Some(slot) = starts.0.get_mut(i)
+                && slot.is_none()
+                && after_previous
+            {
+                *slot = Some(s);
+            }
+        }
+        starts
+    }
+
+    /// Index in [`keys`](Self::keys) of the key that signs `position` of
+    /// this member's log, as far as the roster alone says.
+    pub fn key_index_at(&self, position: u64) -> usize {
+        self.key_starts().index_at(position)
+    }
+
+    /// The key that signs `position` of this member's log, as far as the
+    /// roster alone says (a pending key's start is in the log).
     pub fn key_at(&self, suite: Suite, position: u64) -> Result<PublicKey, RosterError> {
         self.parse_key(suite, self.key_index_at(position))
     }
@@ -230,15 +338,21 @@ impl Member {
         self.key_at(suite, size.saturating_sub(1))
     }
 
-    /// The newest key: the one that signs from the latest `from` on.
+    /// The newest key.
     pub fn current_key(&self, suite: Suite) -> Result<PublicKey, RosterError> {
         self.parse_key(suite, self.keys.len().saturating_sub(1))
     }
 
-    /// The positions `[from, until)` key `index` signs (`until` none: no end yet).
-    pub fn key_range(&self, index: usize) -> Option<(u64, Option<u64>)> {
+    /// The positions `[from, until)` key `index` signs as far as the roster
+    /// alone says (`until` none: no end known).
+    pub fn key_range(&self, index: usize) -> Option<(Option<u64>, Option<u64>)> {
         let k = self.keys.get(index)?;
-        Some((k.from, self.keys.get(index + 1).map(|n| n.from)))
+        Some((k.from, self.keys.get(index + 1).and_then(|n| n.from)))
+    }
+
+    /// The key at `index` of the history.
+    pub fn key(&self, suite: Suite, index: usize) -> Result<PublicKey, RosterError> {
+        self.parse_key(suite, index)
     }
 
     /// Index of `key` in the history, if it is one of the member's keys.
@@ -252,12 +366,7 @@ impl Member {
             RosterError::Invalid(format!("member {} has no signing key", self.id))
         })?;
         PublicKey::from_base64(suite, &k.key).map_err(|e| {
-            RosterError::Invalid(format!(
-                "member {}: key {} (from {}): {e}",
-                self.id,
-                index + 1,
-                k.from
-            ))
+            RosterError::Invalid(format!("member {}: key {}: {e}", self.id, index + 1))
         })
     }
 }
@@ -340,22 +449,40 @@ impl Roster {
             if m.keys.is_empty() {
                 return bad(format!("member {} has no signing key", m.id));
             }
-            if m.keys[0].from != 0 {
+            if m.keys[0].from != Some(0) {
                 return bad(format!(
-                    "member {}: the first key must sign from position 0, not {}",
-                    m.id, m.keys[0].from
+                    "member {}: the first key must sign from position 0 (from = 0), not {}",
+                    m.id,
+                    m.keys[0]
+                        .from
+                        .map_or("no from".to_owned(), |f| f.to_string())
                 ));
             }
             for (i, k) in m.keys.iter().enumerate() {
                 m.parse_key(self.suite, i)?;
-                if i > 0 && k.from <= m.keys[i - 1].from {
+                let prev = i.checked_sub(1).and_then(|p| m.keys.get(p));
+                match (prev.map(|p| p.from), k.from) {
+                    (Some(Some(p)), Some(f)) if f <= p => {
+                        return bad(format!(
+                            "member {}: key {} starts at position {f}, not after key {i}'s {p}",
+                            m.id,
+                            i + 1,
+                        ));
+                    }
+                    (Some(None), Some(_)) => {
+                        return bad(format!(
+                            "member {}: key {} has a from, but key {i} before it is pending (only the newest keys may be pending)",
+                            m.id,
+                            i + 1,
+                        ));
+                    }
+                    _ => {}
+                }
+                if k.compromised && m.keys.get(i + 1).is_some_and(|n| n.from.is_none()) {
                     return bad(format!(
-                        "member {}: key {} starts at position {}, not after key {}'s {}",
+                        "member {}: key {} is marked compromised, so the key after it needs a from (a compromise never waits for a handover)",
                         m.id,
-                        i + 1,
-                        k.from,
-                        i,
-                        m.keys[i - 1].from
+                        i + 1
                     ));
                 }
                 if !keys.insert(k.key.as_str()) {
@@ -479,15 +606,54 @@ impl Roster {
         Ok(SignedCheckpoint::open(note, &verifier)?)
     }
 
+    /// Opens a member's checkpoint note with the key `starts` gives its size.
+    /// When that fails and keys are pending, each pending key is tried: the
+    /// checkpoint may lie past a handover this verifier has not seen yet
+    /// (docs/protocol.md §6.1), so the caller must check again, with the key
+    /// the entries prove, once its log reaches the checkpoint's size.
+    /// Returns the checkpoint and the index of the key that signed it.
+    pub fn open_checkpoint_at(
+        &self,
+        member_id: &str,
+        note: &str,
+        starts: &KeyStarts,
+    ) -> Result<(SignedCheckpoint, usize), RosterError> {
+        let m = self.member_or_err(member_id)?;
+        let size = crate::note::parse_note(note)
+            .ok()
+            .and_then(|n| crate::checkpoint::Checkpoint::parse_body(n.text).ok())
+            .map_or(0, |c| c.size);
+        let name = self.log_origin(member_id);
+        let index = starts.index_at(size.saturating_sub(1));
+        let open = |i: usize| -> Result<SignedCheckpoint, RosterError> {
+            let verifier = NoteVerifier::new(&name, m.parse_key(self.suite, i)?)?;
+            Ok(SignedCheckpoint::open(note, &verifier)?)
+        };
+        let first = match open(index) {
+            Ok(cp) => return Ok((cp, index)),
+            Err(e) => e,
+        };
+        for i in starts.pending().filter(|&i| i > index) {
+            if let Ok(cp) = open(i) {
+                return Ok((cp, i));
+            }
+        }
+        Err(first)
+    }
+
     /// Verifies consecutive entries of a member's log that start at
     /// `position`, each with the key that signs its position (a batch may
-    /// cross a key change), then decodes them. A failed signature is
-    /// [`EntryError::BatchSignature`] with its index in `entries`.
+    /// cross a key change), then decodes them. `starts` says where each key
+    /// starts as known before `position`; the handovers in the batch are
+    /// checked and learned into it (docs/protocol.md §6.1). A failed
+    /// signature is [`EntryError::BatchSignature`] with its index in
+    /// `entries`; a handover that breaks the rules is a field error.
     pub fn verify_entries(
         &self,
         member_id: &str,
         position: u64,
         entries: &[SignedEntry],
+        starts: &mut KeyStarts,
     ) -> Result<Vec<Entry>, EntryError> {
         let member = self.member(member_id).ok_or_else(|| EntryError::Field {
             field: "origin",
@@ -497,7 +663,7 @@ impl Roster {
         let mut done = 0usize;
         while done < entries.len() {
             let at = position.saturating_add(done as u64);
-            let index = member.key_index_at(at);
+            let index = starts.index_at(at);
             let key = member
                 .parse_key(self.suite, index)
                 .map_err(|e| EntryError::Field {
@@ -505,23 +671,42 @@ impl Roster {
                     problem: e.to_string(),
                 })?;
             // This key signs up to the next key's start.
-            let end = member.key_range(index).and_then(|(_, until)| until).map_or(
-                entries.len(),
-                |until| {
-                    usize::try_from(until.saturating_sub(position))
-                        .unwrap_or(usize::MAX)
-                        .min(entries.len())
-                },
-            );
+            let end = starts.end(index).map_or(entries.len(), |until| {
+                usize::try_from(until.saturating_sub(position))
+                    .unwrap_or(usize::MAX)
+                    .min(entries.len())
+            });
             let group = &entries[done..end.max(done + 1)];
-            let decoded = crate::entry::verify_batch(group, &key).map_err(|e| match e {
-                EntryError::BatchSignature { index } => EntryError::BatchSignature {
-                    index: done + index,
-                },
-                other => other,
-            })?;
-            done += group.len();
-            out.extend(decoded);
+            let (decoded, failed) = match crate::entry::verify_batch(group, &key) {
+                Ok(d) => (d, None),
+                // The entries before the bad one verified: a handover among
+                // them may explain it.
+                Err(EntryError::BatchSignature { index }) => (
+                    crate::entry::verify_batch(&group[..index], &key)?,
+                    Some(index),
+                ),
+                Err(e) => return Err(e),
+            };
+            // Up to and including the first handover: the entries after it
+            // are checked again with the key it hands over to.
+            let handover = decoded
+                .iter()
+                .position(|e| matches!(e.op, crate::entry::Op::KeyHandover(_)));
+            if let Some(k) = handover
+                && let crate::entry::Op::KeyHandover(h) = &decoded[k].op
+            {
+                starts
+                    .learn(member, at + k as u64, &h.key)
+                    .map_err(|problem| EntryError::Field {
+                        field: "op",
+                        problem,
+                    })?;
+            } else if let Some(j) = failed {
+                return Err(EntryError::BatchSignature { index: done + j });
+            }
+            let take = handover.map_or(decoded.len(), |k| k + 1);
+            done += take;
+            out.extend(decoded.into_iter().take(take));
         }
         Ok(out)
     }

@@ -182,7 +182,7 @@ fn a_key_other_than_the_rosters_is_a_key_mismatch() {
         .keys
         .push(rongxin_protocol::roster::MemberKey {
             key: public_b64(42),
-            from: 1000,
+            from: Some(1000),
             compromised: false,
         });
     rotated.members[0].keys[0].compromised = true;

@@ -244,8 +244,8 @@ fn entry_json_shows_the_hash_in_hex_and_the_op_type() {
 #[test]
 fn record_key_names_the_record_of_every_op() {
     let key = cf_record("榕鼓市监罚〔2026〕12号").key();
-    assert_eq!(entry0().record_key(), key);
-    assert_eq!(entry1().record_key(), key);
+    assert_eq!(entry0().record_key(), Some(key.clone()));
+    assert_eq!(entry1().record_key(), Some(key.clone()));
     assert_eq!(
         key.to_string(),
         format!("CF/350102/{AUTHORITY_CODE}/榕鼓市监罚〔2026〕12号")
@@ -431,11 +431,14 @@ fn revoke_basis_must_be_present_and_bounded() {
         "依".repeat(MAX_OP_TEXT_CHARS + 1),
     ] {
         let mut e = entry1();
-        e.op = revoke(entry1().record_key(), &basis);
+        e.op = revoke(entry1().record_key().unwrap(), &basis);
         assert_breaks(&e, "op");
     }
     let mut e = entry1();
-    e.op = revoke(entry1().record_key(), &"依".repeat(MAX_OP_TEXT_CHARS));
+    e.op = revoke(
+        entry1().record_key().unwrap(),
+        &"依".repeat(MAX_OP_TEXT_CHARS),
+    );
     assert!(e.check().is_ok(), "exactly the limit in characters is fine");
 }
 
@@ -458,7 +461,7 @@ fn objection_texts_must_be_present() {
     let mut e = entry1();
     e.op = Op::ObjectionResolved(ObjectionResolved {
         id: "YY-1".into(),
-        key: entry1().record_key(),
+        key: entry1().record_key().unwrap(),
         outcome: ObjectionOutcome::Upheld,
         explanation: String::new(),
     });
@@ -468,7 +471,7 @@ fn objection_texts_must_be_present() {
 fn objection_filed() -> Op {
     Op::ObjectionFiled(ObjectionFiled {
         id: "YY-1".into(),
-        key: entry1().record_key(),
+        key: entry1().record_key().unwrap(),
         ground: ObjectionGround::Wrong,
         statement: "不是本公司".into(),
         received_by: "city".into(),

@@ -242,9 +242,9 @@ fn impossible_values_are_refused() {
                 &Layout::default().u32(3).str(SUBJECT_CODE).0,
             ),
         ),
-        ("op variant 4", {
+        ("op variant 5", {
             let mut b = good.clone();
-            b[15 + 13 + 8 + 32 + 8 + 3] = 4; // last byte of the op index
+            b[15 + 13 + 8 + 32 + 8 + 3] = 5; // last byte of the op index (0-4 are ops)
             b
         }),
         (
@@ -408,6 +408,11 @@ fn op() -> impl Strategy<Value = Op> {
                 explanation,
             })
         }),
+        (1u8..=255).prop_map(
+            |seed| Op::KeyHandover(rongxin_protocol::entry::KeyHandover {
+                key: key(seed).public().as_bytes().to_vec(),
+            })
+        ),
     ]
 }
 

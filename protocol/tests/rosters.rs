@@ -215,7 +215,7 @@ fn key_histories_start_at_zero_rise_and_never_end_compromised() {
     let add = |r: &mut Roster, seed: u8, from: u64| {
         r.members[0].keys.push(MemberKey {
             key: public_b64(seed),
-            from,
+            from: Some(from),
             compromised: false,
         });
     };
@@ -224,8 +224,8 @@ fn key_histories_start_at_zero_rise_and_never_end_compromised() {
         &["gulou", "no signing key"],
     );
     assert_refused(
-        &with(|r| r.members[0].keys[0].from = 5),
-        &["gulou", "position 0, not 5"],
+        &with(|r| r.members[0].keys[0].from = Some(5)),
+        &["gulou", "position 0 (from = 0), not 5"],
     );
     assert_refused(
         &with(|r| add(r, 40, 0)),
@@ -271,8 +271,8 @@ fn key_histories_start_at_zero_rise_and_never_end_compromised() {
         &m.checkpoint_key(SUITE, 0).unwrap(),
         key(GULOU_SEED).public()
     );
-    assert_eq!(m.key_range(0), Some((0, Some(10))));
-    assert_eq!(m.key_range(2), Some((25, None)));
+    assert_eq!(m.key_range(0), Some((Some(0), Some(10))));
+    assert_eq!(m.key_range(2), Some((Some(25), None)));
     assert_eq!(m.key_index(key(41).public()), Some(2));
     // The history survives signing and opening.
     let signed = r.sign(&root_signer()).unwrap();

@@ -31,7 +31,7 @@ fn sm_roster() -> Roster {
     for (m, seed) in r.members.iter_mut().zip([GULOU_SEED, 2, 3]) {
         m.keys = vec![MemberKey {
             key: sm_key(seed).public().to_base64(),
-            from: 0,
+            from: Some(0),
             compromised: false,
         }];
     }
@@ -109,7 +109,15 @@ fn an_sm2_roster_checkpoint_and_bundle_verify_end_to_end() {
     let (entries, hashes, cp) = sm_log();
     let roster = &opened.roster;
     assert_eq!(
-        roster.verify_entries("gulou", 0, &entries).unwrap().len(),
+        roster
+            .verify_entries(
+                "gulou",
+                0,
+                &entries,
+                &mut roster.member("gulou").unwrap().key_starts()
+            )
+            .unwrap()
+            .len(),
         4
     );
     let opened_cp = roster.open_checkpoint("gulou", &cp).unwrap();
@@ -210,6 +218,6 @@ fn a_first_format_roster_still_opens_as_ed25519() {
     assert_eq!(opened.roster.suite, Suite::Ed25519Sha256);
     let gulou = opened.roster.member("gulou").unwrap();
     assert_eq!(gulou.keys.len(), 1);
-    assert_eq!(gulou.keys[0].from, 0);
+    assert_eq!(gulou.keys[0].from, Some(0));
     assert_eq!(gulou.keys[0].key, common::public_b64(GULOU_SEED));
 }

@@ -22,9 +22,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::chain::{ChainError, check_next};
 use rongxin_protocol::checkpoint::SignedCheckpoint;
-use rongxin_protocol::entry::{Entry, EntryError, SignedEntry};
+use rongxin_protocol::entry::{Entry, EntryError, Op, SignedEntry};
 use rongxin_protocol::merkle::{self, CompactTree, Hash};
-use rongxin_protocol::roster::Roster;
+use rongxin_protocol::roster::{KeyStarts, Roster};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::store::{HeadState, Store, StoreError, WriteBatch};
@@ -97,6 +97,8 @@ pub struct Ack {
 /// The cached head of one origin's log.
 #[derive(Debug, Clone)]
 struct Head {
+    /// Where the origin's keys start, with the handovers held.
+    starts: KeyStarts,
     tree: CompactTree,
     prev_hash: Hash,
     checkpoint_size: u64,
@@ -186,7 +188,13 @@ impl Receiver {
                     why: "the head counts an entry that is missing".into(),
                 })?,
         };
+        let starts = self
+            .roster
+            .member(origin)
+            .map(|m| m.key_starts_with(&self.store.key_starts(origin).unwrap_or_default()))
+            .unwrap_or_default();
         Ok(Head {
+            starts,
             tree,
             prev_hash,
             checkpoint_size: state.as_ref().map_or(0, |s| s.checkpoint_size),
@@ -214,7 +222,7 @@ impl Receiver {
             .into());
         }
 
-        let cp = self.open_checkpoint(&batch)?;
+        let cp = self.open_checkpoint(&batch, &head.starts)?;
 
         // Entries already held must be the very same bytes.
         let dup_count = usize::try_from(held - first)
@@ -261,6 +269,10 @@ impl Receiver {
         if !new.is_empty() {
             self.verify_new(origin, new, &cp, &mut next, &mut write)?;
         }
+        // A checkpoint past a handover held only now: its key is known now.
+        if cp.checkpoint.size <= next.tree.size() && next.starts != head.starts {
+            self.open_checkpoint(&batch, &next.starts)?;
+        }
         let size = next.tree.size();
         let checkpoint_newer = cp.checkpoint.size <= size
             && (next.checkpoint.is_empty() || cp.checkpoint.size > next.checkpoint_size);
@@ -286,10 +298,30 @@ impl Receiver {
         })
     }
 
-    /// Opens the batch's checkpoint with the origin's roster key.
-    fn open_checkpoint(&self, batch: &Batch) -> Result<SignedCheckpoint, Refusal> {
+    /// Opens the batch's checkpoint with the origin's key for its size; a
+    /// pending key is accepted only while the head is below the size.
+    fn open_checkpoint(
+        &self,
+        batch: &Batch,
+        starts: &KeyStarts,
+    ) -> Result<SignedCheckpoint, Refusal> {
         self.roster
-            .open_checkpoint(&batch.origin, &batch.checkpoint)
+            .open_checkpoint_at(&batch.origin, &batch.checkpoint, starts)
+            .and_then(|(cp, index)| {
+                let size = cp.checkpoint.size;
+                let want = starts.index_at(size.saturating_sub(1));
+                if index == want || starts.start(index).is_none() {
+                    Ok(cp)
+                } else {
+                    Err(rongxin_protocol::roster::RosterError::Invalid(format!(
+                        "signed by key {} of {}, but key {} signs position {}",
+                        index + 1,
+                        batch.origin,
+                        want + 1,
+                        size.saturating_sub(1)
+                    )))
+                }
+            })
             .map_err(|e| {
                 invalid(
                     batch.first_seq,
@@ -318,7 +350,11 @@ impl Receiver {
                 format!("origin '{origin}' is not in the roster"),
             ));
         }
-        let decoded = self.roster.verify_entries(origin, start, new).map_err(|e| match e {
+        let before = next.starts.clone();
+        let decoded = self
+            .roster
+            .verify_entries(origin, start, new, &mut next.starts)
+            .map_err(|e| match e {
             EntryError::BatchSignature { index } => invalid(
                 start + index as u64,
                 format!("the signature does not verify with {origin}'s roster key (altered in transit, or not signed by {origin})"),
@@ -355,6 +391,17 @@ impl Receiver {
                 ),
                 other => invalid(seq, other.to_string()),
             })?;
+            if let Op::KeyHandover(_) = entry.op
+                && let Some(i) = next
+                    .starts
+                    .known()
+                    .into_iter()
+                    .find(|&(_, s)| s == seq + 1)
+                    .map(|(i, _)| i)
+                && before.start(i).is_none()
+            {
+                write.put_key_start(origin, i, seq + 1);
+            }
             let leaf = signed.leaf_hash(self.roster.suite);
             let hashes = next
                 .tree

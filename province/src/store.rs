@@ -95,6 +95,14 @@ impl WriteBatch {
         }
     }
 
+    /// Stores where `origin`'s key `index` starts, learned from its handover.
+    pub fn put_key_start(&mut self, origin: &str, index: usize, start: u64) {
+        self.batch.insert(
+            key(b'k', origin, Some(index as u64)),
+            start.to_be_bytes().to_vec(),
+        );
+    }
+
     /// Stores the head of `origin`.
     pub fn put_head(&mut self, origin: &str, head: &HeadState) {
         // A struct of integers and strings always serialises.
@@ -162,6 +170,25 @@ impl Store {
                 why: "origin is not UTF-8".into(),
             })?;
             out.push((origin, decode_head(&k, &v)?));
+        }
+        Ok(out)
+    }
+
+    /// The key starts of `origin` learned from its handovers: (key index, start).
+    pub fn key_starts(&self, origin: &str) -> Result<Vec<(usize, u64)>, StoreError> {
+        let start = key(b'k', origin, Some(0));
+        let end = key(b'k', origin, Some(u64::MAX));
+        let mut out = Vec::new();
+        for kv in self.tree.range(start..=end) {
+            let (k, v) = kv?;
+            let corrupt = || StoreError::Corrupt {
+                key: printable(&k),
+                why: "a key start is not two u64".into(),
+            };
+            let index: [u8; 8] = k[k.len() - 8..].try_into().map_err(|_| corrupt())?;
+            let at: [u8; 8] = v.as_ref().try_into().map_err(|_| corrupt())?;
+            let index = usize::try_from(u64::from_be_bytes(index)).map_err(|_| corrupt())?;
+            out.push((index, u64::from_be_bytes(at)));
         }
         Ok(out)
     }

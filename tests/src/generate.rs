@@ -463,7 +463,7 @@ impl GenFed {
             let mut m = m.clone();
             m.keys = vec![rongxin_protocol::roster::MemberKey {
                 key: k.signer.verifier().key().to_base64(),
-                from: 0,
+                from: Some(0),
                 compromised: false,
             }];
             m.peer_id = k.peer_id.clone();

@@ -12,7 +12,7 @@ use rongxin_protocol::checkpoint::{Checkpoint, SignedCheckpoint};
 use rongxin_protocol::entry::{Entry, Op, SignedEntry};
 use rongxin_protocol::merkle::{self, Hash};
 use rongxin_protocol::record::Record;
-use rongxin_protocol::roster::Roster;
+use rongxin_protocol::roster::{KeyStarts, Roster};
 use rongxin_protocol::suite::Suite;
 
 use crate::client::Client;
@@ -64,7 +64,9 @@ pub fn open_checkpoint(roster: &Roster, origin: &str, note: &str) -> Result<Chec
 }
 
 /// Fetches `origin`'s latest checkpoint and every entry up to its size from
-/// the node, and verifies them all (see [`verify_entries`]).
+/// the node, and verifies them all (see [`verify_entries`]); the checkpoint
+/// is checked with the key its entries give its last position (a key
+/// handover among them may have changed it).
 pub fn verify_log(
     client: &Client,
     roster: &Roster,
@@ -72,12 +74,25 @@ pub fn verify_log(
     origin: &str,
 ) -> Result<VerifiedLog, String> {
     let note = client.checkpoint_note(origin);
-    let checkpoint = open_checkpoint(roster, origin, &note)?;
-    let entries = client.entries(origin, 0, checkpoint.size);
-    let entries = verify_entries(roster, catalog, origin, &checkpoint, &entries)?;
+    let unverified = Checkpoint::parse_body(note.split("\n\n").next().unwrap_or_default())
+        .map_err(|e| format!("checkpoint of {origin}: {e}"))?;
+    let entries = client.entries(origin, 0, unverified.size);
+    let (entries, starts) = check_entries(roster, catalog, origin, &unverified, &entries)?;
+    let (cp, index) = roster
+        .open_checkpoint_at(origin, &note, &starts)
+        .map_err(|e| format!("checkpoint of {origin}: {e}"))?;
+    let want = starts.index_at(unverified.size.saturating_sub(1));
+    if index != want {
+        return Err(format!(
+            "checkpoint of {origin} is signed by key {}, but its entries give position {} to key {}",
+            index + 1,
+            unverified.size.saturating_sub(1),
+            want + 1
+        ));
+    }
     Ok(VerifiedLog {
         origin: origin.to_owned(),
-        checkpoint,
+        checkpoint: cp.checkpoint,
         note,
         entries,
     })
@@ -92,6 +107,17 @@ pub fn verify_entries(
     checkpoint: &Checkpoint,
     entries: &[SignedEntry],
 ) -> Result<Vec<Entry>, String> {
+    check_entries(roster, catalog, origin, checkpoint, entries).map(|(entries, _)| entries)
+}
+
+/// [`verify_entries`], also returning where the origin's keys start.
+fn check_entries(
+    roster: &Roster,
+    catalog: &Catalog,
+    origin: &str,
+    checkpoint: &Checkpoint,
+    entries: &[SignedEntry],
+) -> Result<(Vec<Entry>, KeyStarts), String> {
     let member = roster
         .member(origin)
         .ok_or_else(|| format!("{origin} is not in the roster"))?;
@@ -102,12 +128,17 @@ pub fn verify_entries(
             checkpoint.size
         ));
     }
+    let suite = roster.suite;
     let mut decoded = Vec::with_capacity(entries.len());
     let mut leaves: Vec<Hash> = Vec::with_capacity(entries.len());
     let mut prev = [0u8; 32];
+    // Key starts: the roster's, plus those the log's handovers fix.
+    let mut starts = member.key_starts();
     for (n, signed) in entries.iter().enumerate() {
         let n = n as u64;
-        let key = member.key_at(roster.suite, n).map_err(|e| e.to_string())?;
+        let key = member
+            .key(suite, starts.index_at(n))
+            .map_err(|e| e.to_string())?;
         let entry = signed.verify(&key).map_err(|e| format!("entry {n}: {e}"))?;
         if entry.origin != origin {
             return Err(format!("entry {n}: origin is {}", entry.origin));
@@ -121,14 +152,20 @@ pub fn verify_entries(
                 n.wrapping_sub(1)
             ));
         }
-        let key = entry.record_key();
-        match roster.owner_of_key(&key) {
-            Some(m) if m.id == origin => {}
-            other => {
-                return Err(format!(
-                    "entry {n}: {origin} does not own {key} (owner: {:?})",
-                    other.map(|m| &m.id)
-                ));
+        if let Op::KeyHandover(h) = &entry.op {
+            starts
+                .learn(member, n, &h.key)
+                .map_err(|e| format!("entry {n}: {e}"))?;
+        }
+        if let Some(key) = entry.record_key() {
+            match roster.owner_of_key(&key) {
+                Some(m) if m.id == origin => {}
+                other => {
+                    return Err(format!(
+                        "entry {n}: {origin} does not own {key} (owner: {:?})",
+                        other.map(|m| &m.id)
+                    ));
+                }
             }
         }
         if let Op::Put(r) = &entry.op {
@@ -139,14 +176,14 @@ pub fn verify_entries(
                 )
             })?;
         }
-        prev = signed.leaf_hash(roster.suite);
+        prev = signed.leaf_hash(suite);
         leaves.push(prev);
         decoded.push(entry);
     }
     let root = if leaves.is_empty() {
-        merkle::empty_root(roster.suite)
+        merkle::empty_root(suite)
     } else {
-        merkle::root_of(roster.suite, &leaves)
+        merkle::root_of(suite, &leaves)
     };
     if root != checkpoint.root {
         return Err(format!(
@@ -156,7 +193,7 @@ pub fn verify_entries(
             B64.encode(checkpoint.root)
         ));
     }
-    Ok(decoded)
+    Ok((decoded, starts))
 }
 
 /// Fetches the consistency proof from `old` to `new` and verifies it with

@@ -49,6 +49,10 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
                 Op::ObjectionResolved(o) => {
                     format!("objection {} {:?} on {}", o.id, o.outcome, o.key)
                 }
+                Op::KeyHandover(h) => format!(
+                    "key handover: the next entries are signed by {}",
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &h.key)
+                ),
             };
             println!("OK {}", bundle.display());
             println!(

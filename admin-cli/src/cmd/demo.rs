@@ -473,7 +473,7 @@ fn other_suite(work: &Path, example: &Roster, suite: Suite) -> Result<Trust> {
             )?;
             m.keys = vec![MemberKey {
                 key: signer.verifier().key().to_base64(),
-                from: 0,
+                from: Some(0),
                 compromised: false,
             }];
         }

@@ -47,9 +47,11 @@ enum RosterCommand {
         #[arg(long, default_value = "ed25519-sha256")]
         suite: Suite,
     },
-    /// Add a new signing key to a member's key history in a draft: the key
-    /// signs the member's log from position FROM on (key rotation; with
-    /// --compromised, the key it replaces is marked compromised).
+    /// Add a new signing key to a member's key history in a draft. Without
+    /// --from (a rotation) the key is pending: the member's node hands over
+    /// to it in its own log as soon as it holds it and adopts the roster.
+    /// With --from the key signs from that position on; --compromised (which
+    /// needs --from) marks the key it replaces compromised.
     AddKey {
         /// The draft.
         roster: PathBuf,
@@ -59,12 +61,13 @@ enum RosterCommand {
         /// The new key's verifier key file (signing-2.pub from rongxinctl keygen --signing-only).
         #[arg(long)]
         key: PathBuf,
-        /// First position of the member's log the new key signs; after the
-        /// member's current log size (rongxinctl status shows it).
+        /// First position of the member's log the new key signs (for a
+        /// compromise: the member's log size when its node stopped signing
+        /// with the old key; rongxinctl status shows it).
         #[arg(long)]
-        from: u64,
-        /// Mark the key being replaced as compromised.
-        #[arg(long)]
+        from: Option<u64>,
+        /// Mark the key being replaced as compromised (needs --from).
+        #[arg(long, requires = "from")]
         compromised: bool,
         /// Also raise the draft's version by one.
         #[arg(long)]
@@ -194,8 +197,9 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
                 .iter_mut()
                 .find(|m| m.id == member)
                 .with_context(|| format!("{} has no member '{member}'", roster.display()))?;
-            let last = m.keys.last().map_or(0, |k| k.from);
-            if from <= last {
+            if let (Some(from), Some(last)) = (from, m.keys.last().and_then(|k| k.from))
+                && from <= last
+            {
                 bail!(
                     "--from {from} must be after the position the current key starts at ({last})"
                 );
@@ -216,8 +220,13 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
                 .with_context(|| format!("{} would not be valid", roster.display()))?;
             save_draft(&roster, &draft)?;
             println!(
-                "{member}: key {} signs from position {from}{} (draft version {})",
+                "{member}: key {} {}{} (draft version {})",
                 m_keys_len(&draft, &member),
+                from.map_or_else(
+                    || "is pending: the node hands over to it in its log once it holds it"
+                        .to_owned(),
+                    |f| format!("signs from position {f}")
+                ),
                 if compromised {
                     "; the key before it is marked compromised"
                 } else {
@@ -277,7 +286,7 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
                 http,
                 keys: vec![MemberKey {
                     key: verifier.key().to_base64(),
-                    from: 0,
+                    from: Some(0),
                     compromised: false,
                 }],
             });
@@ -356,7 +365,9 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
                             "{:<10} key {}: positions {} {until}{} {}",
                             "",
                             i + 1,
-                            k.from,
+                            k.from
+                                .map_or("(pending: from its handover)".to_owned(), |f| f
+                                    .to_string()),
                             if k.compromised { " COMPROMISED" } else { "" },
                             k.key
                         );

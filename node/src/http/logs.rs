@@ -308,7 +308,9 @@ pub struct BundleQuery {
 fn read_subject(bytes: &[u8]) -> String {
     match Entry::decode(bytes) {
         Ok(Entry { op: Op::Put(r), .. }) => r.subject.code,
-        Ok(e) => format!("record:{}", e.record_key()),
+        Ok(e) => e
+            .record_key()
+            .map_or_else(|| "key-handover".to_owned(), |k| format!("record:{k}")),
         Err(_) => "record:undecodable".to_owned(),
     }
 }

@@ -64,7 +64,7 @@ pub fn public_b64(seed: u8) -> String {
 pub fn keys(seed: u8) -> Vec<MemberKey> {
     vec![MemberKey {
         key: public_b64(seed),
-        from: 0,
+        from: Some(0),
         compromised: false,
     }]
 }

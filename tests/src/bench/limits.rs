@@ -464,6 +464,7 @@ fn replica_in_process(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> 
         fed.root().clone(),
         fed.catalog().clone(),
         "city".to_owned(),
+        Vec::new(),
     ));
     let replicator = Replicator::new(store.clone(), shared, Metrics::new());
     let leaves: Vec<Hash> = entries.iter().map(|e| e.leaf_hash(fed.suite())).collect();
