@@ -535,9 +535,7 @@ impl Replicator {
                 .roster
                 .open_checkpoint_at(origin, &target.note, &verified.starts_after)
                 .map(|(_, i)| i);
-            let want = verified
-                .starts_after
-                .index_at(head.size.saturating_sub(1));
+            let want = verified.starts_after.index_at(head.size.saturating_sub(1));
             if signed_by.as_ref().ok() != Some(&want) {
                 return Err(refused(
                     origin,

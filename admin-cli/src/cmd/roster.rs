@@ -360,7 +360,12 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
             let token = read_token(&token_file)?;
             let node = Node::new(&node, Duration::from_secs(30))?;
             let answer: RosterPushed = node
-                .post("/v1/admin/roster", "text/plain; charset=utf-8", note.as_bytes(), &token)?
+                .post(
+                    "/v1/admin/roster",
+                    "text/plain; charset=utf-8",
+                    note.as_bytes(),
+                    &token,
+                )?
                 .json()?;
             if answer.adopted {
                 println!(

@@ -206,8 +206,8 @@ fn gulou_rotates_twice_while_records_flow_and_every_proof_holds() {
     }
     // The bundle of a new-key entry carries the handover that is still
     // pending in roster 3 (key 3), not the one roster 3 confirmed.
-    let b: Value = serde_json::from_str(&city.client().bundle("gulou", size - 1).body)
-        .expect("bundle JSON");
+    let b: Value =
+        serde_json::from_str(&city.client().bundle("gulou", size - 1).body).expect("bundle JSON");
     let carried: Vec<u64> = b["handovers"]
         .as_array()
         .map(|a| a.iter().filter_map(|h| h["leaf_index"].as_u64()).collect())
@@ -230,9 +230,8 @@ fn a_compromised_key_is_refused_past_the_position_the_root_fixes() {
     let nodes = fed.start_all(&["city", "taijiang"]);
     let taijiang = &nodes[1];
     let records = fed.records();
-    let record = || {
-        Record::from_json(&records.record("lianjiang", "CF"), fed.catalog()).expect("a record")
-    };
+    let record =
+        || Record::from_json(&records.record("lianjiang", "CF"), fed.catalog()).expect("a record");
     let key1 = LogMaker::new(FEDERATION, "lianjiang", &fed.keys("lianjiang").signer);
     let real = key1.log((0..5).map(|_| record()).collect());
     fake.set_script(serve(1, vec![key1.checkpoint(&real)], "lianjiang", {
@@ -302,7 +301,10 @@ fn a_compromised_key_is_refused_past_the_position_the_root_fixes() {
             .is_some_and(|w| w.contains("marks compromised")),
         "{evidence:#}"
     );
-    assert_eq!(rongxin_tests::converge::held_of(taijiang, "lianjiang").size, 5);
+    assert_eq!(
+        rongxin_tests::converge::held_of(taijiang, "lianjiang").size,
+        5
+    );
     let ev = taijiang
         .client()
         .get("/v1/admin/evidence", Some(taijiang.client().ops_token()))
@@ -337,8 +339,13 @@ fn a_compromised_key_is_refused_past_the_position_the_root_fixes() {
     wait_for("taijiang to hold lianjiang's 9 entries", DEADLINE, || {
         (rongxin_tests::converge::held_of(taijiang, "lianjiang").size == 9).then_some(())
     });
-    let log = verify_log(taijiang.client(), &v2_roster.roster, fed.catalog(), "lianjiang")
-        .expect("lianjiang's log verifies under roster 2");
+    let log = verify_log(
+        taijiang.client(),
+        &v2_roster.roster,
+        fed.catalog(),
+        "lianjiang",
+    )
+    .expect("lianjiang's log verifies under roster 2");
     assert_eq!(log.checkpoint.size, 9);
     for seq in [0, 4, 5, 8] {
         fed.audit_verify(taijiang, "lianjiang", seq);
