@@ -352,3 +352,67 @@ fn a_compromised_key_is_refused_past_the_position_the_root_fixes() {
         python_verify(&fed, taijiang, "lianjiang", seq);
     }
 }
+
+#[test]
+fn after_a_compromise_the_member_signs_only_once_it_holds_its_new_key() {
+    let fed = GenFed::builder(&["city", "gulou"]).build();
+    let members = ["city", "gulou"];
+    let mut nodes = fed.start_all(&members);
+    let records = fed.records();
+    let token = fed.token("gulou").to_owned();
+    nodes[1].submit(&token, &records.batch("gulou", 10));
+    let size = nodes[1].own_log().size;
+    assert_eq!(size, 10);
+
+    // Key 1 is declared compromised from position 10; key 2 signs from there.
+    let (k2_path, k2) = fed.new_signing_key("gulou", "signing-2");
+    let (v2, v2_roster) = fed.sign_roster_with(2, &members, |r| {
+        let m = r
+            .members
+            .iter_mut()
+            .find(|m| m.id == "gulou")
+            .expect("gulou");
+        m.keys[0].compromised = true;
+        m.keys.push(key_of(&k2, Some(size)));
+    });
+    let [city, gulou] = &mut nodes[..] else {
+        unreachable!()
+    };
+    push(city, &v2);
+    wait_roster(gulou, 2);
+
+    // Without key 2, gulou refuses to sign, and says what to do.
+    let refused = gulou
+        .client()
+        .try_submit(&token, &records.batch("gulou", 1))
+        .expect("an answer");
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(
+        refused.body.contains("next_signing_keys"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(gulou.own_log().size, size, "nothing signed");
+
+    // Installed and reloaded (no restart): gulou signs on with key 2.
+    gulou.config_mut().insert(
+        "next_signing_keys".into(),
+        vec![k2_path.to_str().expect("UTF-8").to_owned()].into(),
+    );
+    gulou.reload();
+    wait_for("gulou to sign with key 2", DEADLINE, || {
+        let r = gulou
+            .client()
+            .try_submit(&token, &records.batch("gulou", 5))
+            .expect("an answer");
+        (r.status == 200).then_some(())
+    });
+    let size = gulou.own_log().size;
+    let expected = BTreeMap::from([("gulou".to_owned(), size)]);
+    wait_converged(&[city, gulou], &["gulou"], &expected, DEADLINE);
+    let log = verify_log(city.client(), &v2_roster.roster, fed.catalog(), "gulou")
+        .expect("gulou's log verifies under roster 2");
+    assert_eq!(log.checkpoint.size, size);
+    fed.audit_verify(city, "gulou", size - 1);
+    python_verify(&fed, city, "gulou", size - 1);
+}
