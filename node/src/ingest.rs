@@ -128,17 +128,19 @@ pub fn content_hash(record: &Record) -> Hash {
 
 impl Committer {
     /// Loads the own log's head from the store, creating the signed empty
-    /// checkpoint of a new log.
+    /// checkpoint of a new log. The member, roster and catalog come from
+    /// `shared`; `signer` is the configured signing key.
     pub fn open(
         store: Store,
-        origin: &str,
         signer: NoteSigner,
         shared: Arc<Shared>,
-        checkpoint_origin: String,
         max_records: usize,
         metrics: Metrics,
-        catalog: rongxin_protocol::catalog::Catalog,
     ) -> Result<Committer, StoreError> {
+        let origin = shared.member.clone();
+        let checkpoint_origin = shared.roster().roster.log_origin(&origin);
+        let catalog = shared.catalog.clone();
+        let origin = origin.as_str();
         let mut c = Committer {
             store,
             origin: origin.to_owned(),
