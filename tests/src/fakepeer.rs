@@ -18,6 +18,7 @@ use rongxin_protocol::entry::{Entry, Op, SignedEntry};
 use rongxin_protocol::merkle::{self, Hash};
 use rongxin_protocol::note::NoteSigner;
 use rongxin_protocol::record::Record;
+use rongxin_protocol::suite::Suite;
 use rongxin_protocol::wire::{Request, Response};
 use tokio_util::sync::CancellationToken;
 
@@ -220,6 +221,11 @@ impl LogMaker {
         }
     }
 
+    /// The suite of the maker's key, whose hash chains and roots its log.
+    pub fn suite(&self) -> Suite {
+        self.signer.suite()
+    }
+
     /// Entry `seq` after an entry with leaf hash `prev`, putting `record`.
     pub fn entry(&self, seq: u64, prev: Hash, record: Record) -> SignedEntry {
         Entry {
@@ -239,7 +245,7 @@ impl LogMaker {
         let mut out = Vec::new();
         for (seq, r) in records.into_iter().enumerate() {
             let e = self.entry(seq as u64, prev, r);
-            prev = e.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256);
+            prev = e.leaf_hash(self.suite());
             out.push(e);
         }
         out
@@ -258,7 +264,7 @@ impl LogMaker {
         Checkpoint {
             origin: self.checkpoint_origin.clone(),
             size: entries.len() as u64,
-            root: root(entries),
+            root: root(self.suite(), entries),
         }
         .sign(&self.signer)
         .expect("sign a checkpoint")
@@ -266,16 +272,16 @@ impl LogMaker {
     }
 }
 
-/// The RFC 6962 root of `entries`.
-pub fn root(entries: &[SignedEntry]) -> Hash {
+/// The RFC 6962 root of `entries` with the hash of `suite`.
+pub fn root(suite: Suite, entries: &[SignedEntry]) -> Hash {
     if entries.is_empty() {
-        merkle::empty_root(rongxin_protocol::suite::Suite::Ed25519Sha256)
+        merkle::empty_root(suite)
     } else {
         merkle::root_of(
-            rongxin_protocol::suite::Suite::Ed25519Sha256,
+            suite,
             &entries
                 .iter()
-                .map(|e| e.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256))
+                .map(|e| e.leaf_hash(suite))
                 .collect::<Vec<_>>(),
         )
     }

@@ -17,6 +17,12 @@
 //!
 //! Topology (`peers`) defaults to the design's: districts peer with the city
 //! and the FTZ node, the FTZ with the city, the city with every node.
+//!
+//! The signature suite ([`FedBuilder::suite`]) defaults to the environment
+//! variable `RONGXIN_TEST_SUITE` (`ed25519-sha256` or `sm2-sm3`) if set,
+//! else `ed25519-sha256`: `RONGXIN_TEST_SUITE=sm2-sm3 cargo test -p
+//! rongxin-tests --test federation` runs every generated federation on
+//! SM2/SM3.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -28,6 +34,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::note::{NoteSigner, NoteVerifier};
 use rongxin_protocol::roster::{Role, Roster, SignedRoster};
+use rongxin_protocol::suite::Suite;
 
 use crate::bins;
 use crate::federation::{Federation, examples_dir};
@@ -42,6 +49,20 @@ pub const ADMIN_TOKEN: &str = "admin-token-of-the-generated-federation";
 /// example roster uses the same range).
 const VALID_FROM: &str = "2026-01-01";
 const VALID_UNTIL: &str = "2028-12-31";
+
+/// The environment variable naming the suite of generated federations.
+pub const SUITE_ENV: &str = "RONGXIN_TEST_SUITE";
+
+/// The suite named by `RONGXIN_TEST_SUITE`, else `ed25519-sha256`; panics
+/// on a name that is not a suite (a typo must not quietly test the default).
+pub fn test_suite() -> Suite {
+    match std::env::var(SUITE_ENV) {
+        Ok(name) if !name.is_empty() => name
+            .parse()
+            .unwrap_or_else(|e| panic!("{SUITE_ENV}={name}: {e}")),
+        _ => Suite::default(),
+    }
+}
 
 /// A member's generated keys and department token.
 #[derive(Debug)]
@@ -67,6 +88,7 @@ pub struct FedBuilder {
     later: Vec<String>,
     links: Vec<(String, String)>,
     peers: BTreeMap<String, Vec<String>>,
+    suite: Option<Suite>,
 }
 
 fn ids(list: &[&str]) -> Vec<String> {
@@ -100,6 +122,12 @@ impl FedBuilder {
         self
     }
 
+    /// Generates the federation in `suite` instead of [`test_suite`]'s.
+    pub fn suite(mut self, suite: Suite) -> Self {
+        self.suite = Some(suite);
+        self
+    }
+
     /// Generates the federation.
     pub fn build(self) -> GenFed {
         GenFed::generate(self)
@@ -114,6 +142,7 @@ pub struct GenFed {
     example: Federation,
     records: Records,
     root: NoteVerifier,
+    suite: Suite,
     catalog: Catalog,
     nodes: Vec<String>,
     keys: BTreeMap<String, MemberKeys>,
@@ -186,7 +215,15 @@ impl GenFed {
         fs::copy(examples_dir().join("catalog.toml"), d.join("catalog.toml"))
             .expect("copy the example catalog");
         let catalog = example.catalog().clone();
-        ctl(&["keygen", "--root", "--out", path_str(&d.join("root"))]);
+        let suite = b.suite.unwrap_or_else(test_suite);
+        ctl(&[
+            "keygen",
+            "--root",
+            "--suite",
+            suite.name(),
+            "--out",
+            path_str(&d.join("root")),
+        ]);
         let root = NoteVerifier::parse(
             fs::read_to_string(d.join("root/root.pub"))
                 .expect("read root.pub")
@@ -200,7 +237,15 @@ impl GenFed {
         let mut inbound = BTreeMap::new();
         for id in &all {
             let kd = d.join("keys").join(id);
-            ctl(&["keygen", "--member", id, "--out", path_str(&kd)]);
+            ctl(&[
+                "keygen",
+                "--member",
+                id,
+                "--suite",
+                suite.name(),
+                "--out",
+                path_str(&kd),
+            ]);
             let read = |f: &str| fs::read_to_string(kd.join(f)).expect("read a key file");
             let signer = NoteSigner::parse(read("signing.key").trim()).expect("signing.key");
             let transport = base64::Engine::decode(
@@ -254,6 +299,8 @@ impl GenFed {
             VALID_UNTIL,
             "--catalog",
             path_str(&d.join("catalog.toml")),
+            "--suite",
+            suite.name(),
         ]);
         for id in &in_roster {
             let m = example
@@ -299,6 +346,7 @@ impl GenFed {
             &root,
         )
         .expect("the generated roster verifies");
+        assert_eq!(roster.roster.suite, suite, "the roster's suite");
         let draft = roster.roster.clone();
 
         let mut fed = GenFed {
@@ -306,6 +354,7 @@ impl GenFed {
             example,
             records,
             root,
+            suite,
             catalog,
             nodes: b.nodes.clone(),
             keys,
@@ -484,6 +533,11 @@ impl GenFed {
     /// The root verifier key.
     pub fn root(&self) -> &NoteVerifier {
         &self.root
+    }
+
+    /// The federation's signature suite (every key, signature and hash).
+    pub fn suite(&self) -> Suite {
+        self.suite
     }
 
     /// Roster v1 (with the common addresses).

@@ -13,6 +13,7 @@ use rongxin_protocol::entry::{Entry, Op, SignedEntry};
 use rongxin_protocol::merkle::{self, Hash};
 use rongxin_protocol::record::Record;
 use rongxin_protocol::roster::{KeyStarts, Roster};
+use rongxin_protocol::suite::Suite;
 
 use crate::client::Client;
 
@@ -195,8 +196,10 @@ fn check_entries(
     Ok((decoded, starts))
 }
 
-/// Fetches the consistency proof from `old` to `new` and verifies it.
+/// Fetches the consistency proof from `old` to `new` and verifies it with
+/// the hash of `suite` (the federation's).
 pub fn verify_consistency(
+    suite: Suite,
     client: &Client,
     origin: &str,
     old: &Checkpoint,
@@ -224,15 +227,8 @@ pub fn verify_consistency(
                 .ok_or_else(|| format!("proof hash {h} is not base64 of 32 bytes"))
         })
         .collect::<Result<_, _>>()?;
-    merkle::verify_consistency(
-        rongxin_protocol::suite::Suite::Ed25519Sha256,
-        old.size,
-        new.size,
-        &old.root,
-        &new.root,
-        &proof,
-    )
-    .map_err(|e| e.to_string())
+    merkle::verify_consistency(suite, old.size, new.size, &old.root, &new.root, &proof)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

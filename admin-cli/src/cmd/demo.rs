@@ -13,6 +13,16 @@
 //! the demo CA and read the status with the example's monitor token.
 //! With the city in the federation it also runs the example provincial
 //! platform (`rongxin-province`), which the city forwards every entry to.
+//!
+//! `--suite sm2-sm3` runs the same federation (members, ports, certificates,
+//! tokens, catalog, province) on SM2 signatures and SM3 hashes: at start it
+//! generates, into `sm2-sm3/` of the working directory, a new SM2 root key
+//! and an SM2 signing key for every member of the example roster, and an
+//! `sm2-sm3` roster signed by that root key with the example's members,
+//! addresses and peer ids (the libp2p transport keys stay the example's:
+//! they are Ed25519 in every suite), then points every config at them. A
+//! working directory given with `--dir` that already holds them keeps them,
+//! so the nodes' logs stay signed by the keys in the roster.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -28,8 +38,15 @@ use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use serde_json::Value;
 
+use rongxin_protocol::note::{NoteSigner, NoteVerifier};
+use rongxin_protocol::roster::{MemberKey, Roster, SignedRoster};
+use rongxin_protocol::suite::Suite;
+
 use crate::client::{Node, read_token};
+use crate::cmd::keygen::write_signing_key;
+use crate::cmd::roster::{catalog_digest, save_draft, sign_draft};
 use crate::cmd::sample::Sampler;
+use crate::files::{read_signer, read_text, read_verifier};
 use crate::local;
 
 /// Arguments of `rongxinctl demo`.
@@ -55,6 +72,11 @@ pub struct DemoArgs {
     /// Seconds to wait for replication to converge.
     #[arg(long, default_value_t = 180)]
     timeout: u64,
+    /// Signature suite: ed25519-sha256 runs the example's keys and roster;
+    /// sm2-sm3 generates SM2 keys and an sm2-sm3 roster for the same
+    /// federation into the working directory.
+    #[arg(long, default_value = "ed25519-sha256")]
+    suite: Suite,
 }
 
 struct Running {
@@ -126,7 +148,24 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         }
     };
     copy_examples(examples, &work)?;
-    let roster = local::roster(&work.join("roster.signed"), &work.join("root.pub"))?;
+    let mut roster = local::roster(&work.join("roster.signed"), &work.join("root.pub"))?;
+    // The root key the printed `audit verify` names.
+    let mut root_pub = examples.join("root.pub");
+    if args.suite != roster.roster.suite {
+        let trust = other_suite(&work, &roster.roster, args.suite)?;
+        roster = trust.roster;
+        root_pub = trust.root_pub;
+        println!(
+            "Suite {}: root key, members' signing keys and roster {} in {}",
+            args.suite,
+            if trust.kept {
+                "kept from an earlier run"
+            } else {
+                "generated"
+            },
+            shown(&trust.dir)
+        );
+    }
     let (catalog, _) = local::catalog(&work.join("catalog.toml"))?;
     for m in &args.members {
         if roster.roster.member(m).is_none() {
@@ -357,7 +396,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     );
     println!(
         "  {ctl} audit verify bundle.json --root {}",
-        shown(&examples.join("root.pub"))
+        shown(&root_pub)
     );
     if with_province {
         println!("  {ctl} forward --node {first} {ca_arg} {monitor_arg}");
@@ -390,6 +429,134 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     drop(fed);
     println!("Stopped.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The keys and roster of the demo federation in a suite other than the
+/// example's.
+struct Trust {
+    /// Where they are (`<work>/<suite>`).
+    dir: PathBuf,
+    /// The root verifier key file.
+    root_pub: PathBuf,
+    /// The signed roster.
+    roster: SignedRoster,
+    /// They were there already (`--dir` of an earlier run).
+    kept: bool,
+}
+
+/// Makes (or, when an earlier run left them in `work`, reuses) a root key,
+/// a signing key per member of `example` and a roster of `suite` with the
+/// example's members, addresses and peer ids, in `<work>/<suite>/`; points
+/// the node and province configs in `work` at them.
+fn other_suite(work: &Path, example: &Roster, suite: Suite) -> Result<Trust> {
+    let dir = work.join(suite.name());
+    let (root_pub, signed_path) = (dir.join("root.pub"), dir.join("roster.signed"));
+    let kept = root_pub.is_file() && signed_path.is_file();
+    let roster = if kept {
+        local::roster(&signed_path, &root_pub)?
+    } else {
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        let root = write_signing_key(&dir, "root", &format!("{}/root", example.federation), suite)?;
+        let mut draft = example.clone();
+        draft.suite = suite;
+        draft.catalog_digest = catalog_digest(suite, &work.join("catalog.toml"))?;
+        for m in &mut draft.members {
+            let keys = dir.join(&m.id);
+            fs::create_dir_all(&keys)
+                .with_context(|| format!("cannot create {}", keys.display()))?;
+            let signer = write_signing_key(
+                &keys,
+                "signing",
+                &format!("{}/{}", example.federation, m.id),
+                suite,
+            )?;
+            m.keys = vec![MemberKey {
+                key: signer.verifier().key().to_base64(),
+                from: Some(0),
+                compromised: false,
+            }];
+        }
+        save_draft(&dir.join("roster.toml"), &draft)?;
+        sign_draft(&draft, &root, &signed_path)?
+    };
+    // Every member's signing key must be the one the roster lists.
+    for m in &roster.roster.members {
+        let path = dir.join(&m.id).join("signing.key");
+        let signer: NoteSigner = read_signer(&path)?;
+        if m.keys.last().map(|k| k.key.as_str()) != Some(&signer.verifier().key().to_base64()) {
+            bail!(
+                "{} is not the key {} lists for {}: remove {} to generate new ones",
+                path.display(),
+                signed_path.display(),
+                m.id,
+                dir.display()
+            );
+        }
+    }
+    let rel = |p: &Path| -> String {
+        p.strip_prefix(work)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .into_owned()
+    };
+    for m in &roster.roster.members {
+        let signing = dir.join(&m.id).join("signing.key");
+        point_config(
+            &work.join(format!("{}.toml", m.id)),
+            &[
+                ("roster", rel(&signed_path)),
+                ("root_key", rel(&root_pub)),
+                ("signing_key", rel(&signing)),
+            ],
+        )?;
+    }
+    point_config(
+        &work.join("province.toml"),
+        &[("roster", rel(&signed_path)), ("root_key", rel(&root_pub))],
+    )?;
+    let root: NoteVerifier = read_verifier(&root_pub)?;
+    if root.suite() != suite {
+        bail!("{} is not an {suite} key", root_pub.display());
+    }
+    Ok(Trust {
+        dir,
+        root_pub,
+        roster,
+        kept,
+    })
+}
+
+/// Sets top-level string `keys` of the TOML config at `path` (a line
+/// `key = "..."` each; comments and the rest stay as they are). A config
+/// that is missing is left alone; one without a line for a key is an error.
+fn point_config(path: &Path, keys: &[(&str, String)]) -> Result<()> {
+    if !path.is_file() {
+        return Ok(());
+    }
+    let text = read_text(path)?;
+    let mut out = String::with_capacity(text.len());
+    let mut found = vec![false; keys.len()];
+    for line in text.lines() {
+        let name = line.split('=').next().unwrap_or("").trim();
+        match keys.iter().position(|(k, _)| *k == name) {
+            Some(i) if line.contains('=') && !line.trim_start().starts_with('#') => {
+                out.push_str(&format!(
+                    "{name} = {}\n",
+                    toml::Value::from(keys[i].1.as_str())
+                ));
+                found[i] = true;
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    if let Some(i) = found.iter().position(|f| !f) {
+        bail!("{} has no line `{} = ...`", path.display(), keys[i].0);
+    }
+    fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// `rongxin-node` next to this binary (as `cargo build` places them).

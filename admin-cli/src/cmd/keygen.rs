@@ -11,7 +11,7 @@
 //! signing key pair (`signing-2.key`, `signing-2.pub`) beside the old ones.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
@@ -62,16 +62,12 @@ pub fn run(args: KeygenArgs) -> Result<ExitCode> {
     }
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let seed = SecretKey::generate(args.suite, &mut OsRng);
     if args.root {
-        let signer = NoteSigner::new(&format!("{}/root", args.federation), seed)?;
-        write_secret(
-            &args.out.join("root.key"),
-            signer.to_secret_string().as_bytes(),
-        )?;
-        write_public(
-            &args.out.join("root.pub"),
-            format!("{}\n", signer.verifier()).as_bytes(),
+        let signer = write_signing_key(
+            &args.out,
+            "root",
+            &format!("{}/root", args.federation),
+            args.suite,
         )?;
         println!("root key: {}", args.out.join("root.key").display());
         println!("root.pub: {}", signer.verifier());
@@ -84,7 +80,6 @@ pub fn run(args: KeygenArgs) -> Result<ExitCode> {
             "--member '{member}' must be 2-32 lower-case letters, digits or '-' (and not 'root')"
         );
     }
-    let signer = NoteSigner::new(&format!("{}/{member}", args.federation), seed)?;
     if args.name.is_empty()
         || !args
             .name
@@ -97,6 +92,7 @@ pub fn run(args: KeygenArgs) -> Result<ExitCode> {
         args.out.join(format!("{}.key", args.name)),
         args.out.join(format!("{}.pub", args.name)),
     );
+    let key_name = format!("{}/{member}", args.federation);
     if args.signing_only {
         if secret_path.exists() {
             bail!(
@@ -104,8 +100,7 @@ pub fn run(args: KeygenArgs) -> Result<ExitCode> {
                 secret_path.display()
             );
         }
-        write_secret(&secret_path, signer.to_secret_string().as_bytes())?;
-        write_public(&public_path, format!("{}\n", signer.verifier()).as_bytes())?;
+        let signer = write_signing_key(&args.out, &args.name, &key_name, args.suite)?;
         println!(
             "new {} signing key for {member}: {}",
             args.suite,
@@ -123,8 +118,7 @@ pub fn run(args: KeygenArgs) -> Result<ExitCode> {
     let transport_bytes = transport
         .to_protobuf_encoding()
         .context("cannot encode the transport key")?;
-    write_secret(&secret_path, signer.to_secret_string().as_bytes())?;
-    write_public(&public_path, format!("{}\n", signer.verifier()).as_bytes())?;
+    let signer = write_signing_key(&args.out, &args.name, &key_name, args.suite)?;
     write_secret(
         &args.out.join("transport.key"),
         format!("{}\n", B64.encode(transport_bytes)).as_bytes(),
@@ -138,4 +132,25 @@ pub fn run(args: KeygenArgs) -> Result<ExitCode> {
     );
     println!("peer_id = \"{peer_id}\"");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Generates a signing key of `suite` named `name` (`<federation>/<member>`
+/// or `<federation>/root`) and writes it as `<stem>.key` (the signer key,
+/// mode 0600) and `<stem>.pub` (its verifier key) in `dir`, which must exist.
+pub(crate) fn write_signing_key(
+    dir: &Path,
+    stem: &str,
+    name: &str,
+    suite: Suite,
+) -> Result<NoteSigner> {
+    let signer = NoteSigner::new(name, SecretKey::generate(suite, &mut OsRng))?;
+    write_secret(
+        &dir.join(format!("{stem}.key")),
+        signer.to_secret_string().as_bytes(),
+    )?;
+    write_public(
+        &dir.join(format!("{stem}.pub")),
+        format!("{}\n", signer.verifier()).as_bytes(),
+    )?;
+    Ok(signer)
 }

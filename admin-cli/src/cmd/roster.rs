@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use rongxin_protocol::catalog::Catalog;
+use rongxin_protocol::note::NoteSigner;
 use rongxin_protocol::roster::{Member, MemberKey, Role, Roster, RosterPushed, SignedRoster};
 use rongxin_protocol::suite::Suite;
 use rongxin_protocol::value::Date;
@@ -313,10 +314,8 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
         } => {
             let draft = load_draft(&roster)?;
             let root = read_signer(&root_key)?;
-            let signed = draft
-                .sign(&root)
+            sign_draft(&draft, &root, &out)
                 .with_context(|| format!("{} cannot be signed", roster.display()))?;
-            write_public(&out, signed.note.as_bytes())?;
             println!(
                 "signed roster version {} ({} members) written to {}",
                 draft.version,
@@ -436,7 +435,16 @@ fn m_keys_len(draft: &Roster, member: &str) -> usize {
     draft.member(member).map_or(0, |m| m.keys.len())
 }
 
-fn catalog_digest(suite: Suite, path: &Path) -> Result<String> {
+/// Signs `draft` with the root key and writes the signed roster note to `out`.
+pub(crate) fn sign_draft(draft: &Roster, root: &NoteSigner, out: &Path) -> Result<SignedRoster> {
+    let signed = draft.sign(root)?;
+    write_public(out, signed.note.as_bytes())?;
+    Ok(signed)
+}
+
+/// The digest of the catalog file at `path` in `suite`, as a roster pins
+/// it; the file must be a valid catalog.
+pub(crate) fn catalog_digest(suite: Suite, path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let text =
         std::str::from_utf8(&bytes).with_context(|| format!("{} is not UTF-8", path.display()))?;
@@ -450,7 +458,8 @@ fn load_draft(path: &Path) -> Result<Roster> {
         .with_context(|| format!("{} is not a roster draft", path.display()))
 }
 
-fn save_draft(path: &Path, draft: &Roster) -> Result<()> {
+/// Writes `draft` as a roster draft (TOML) to `path`.
+pub(crate) fn save_draft(path: &Path, draft: &Roster) -> Result<()> {
     let text = toml::to_string(draft).context("cannot write the roster as TOML")?;
     write_public(path, text.as_bytes())
 }

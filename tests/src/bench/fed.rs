@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::note::{NoteSigner, NoteVerifier};
 use rongxin_protocol::roster::{Role, SignedRoster};
+use rongxin_protocol::suite::Suite;
 
 use super::node::BenchNode;
 use crate::bins;
@@ -37,6 +38,7 @@ pub struct BenchFed {
     members: BTreeMap<String, MemberInfo>,
     roster: SignedRoster,
     root: NoteVerifier,
+    suite: Suite,
     catalog: Catalog,
     admin_token: String,
     ports: Ports,
@@ -72,9 +74,10 @@ fn role_arg(role: Role) -> &'static str {
 impl BenchFed {
     /// Generates keys for `members` (ids of the example roster, which
     /// gives them their names, roles and jurisdictions), a roster signed by
-    /// a new root key, and a department token per member.
+    /// a new root key, and a department token per member, every key and
+    /// the roster of `suite`.
     /// `RONGXIN_BENCH_KEEP=1` keeps the directory (configs, node logs).
-    pub fn generate(members: &[&str]) -> BenchFed {
+    pub fn generate(members: &[&str], suite: Suite) -> BenchFed {
         let dir = tempfile::Builder::new()
             .prefix("rongxin-bench-")
             .disable_cleanup(std::env::var_os("RONGXIN_BENCH_KEEP").is_some())
@@ -84,7 +87,14 @@ impl BenchFed {
         let example = Federation::new();
         fs::copy(examples_dir().join("catalog.toml"), d.join("catalog.toml"))
             .expect("copy the example catalog");
-        ctl(&["keygen", "--root", "--out", path_str(&d.join("root"))]);
+        ctl(&[
+            "keygen",
+            "--root",
+            "--suite",
+            suite.name(),
+            "--out",
+            path_str(&d.join("root")),
+        ]);
         let draft = d.join("roster.toml");
         ctl(&[
             "roster",
@@ -99,6 +109,8 @@ impl BenchFed {
             "2028-12-31",
             "--catalog",
             path_str(&d.join("catalog.toml")),
+            "--suite",
+            suite.name(),
         ]);
         let mut infos = BTreeMap::new();
         let ports = Ports::default();
@@ -110,7 +122,15 @@ impl BenchFed {
                 .unwrap_or_else(|| panic!("{id} is not in the example roster"))
                 .clone();
             let keys = d.join("keys").join(id);
-            ctl(&["keygen", "--member", id, "--out", path_str(&keys)]);
+            ctl(&[
+                "keygen",
+                "--member",
+                id,
+                "--suite",
+                suite.name(),
+                "--out",
+                path_str(&keys),
+            ]);
             let p2p = unique_port(&ports);
             let mut args = vec![
                 "roster".to_owned(),
@@ -163,11 +183,13 @@ impl BenchFed {
             &root,
         )
         .expect("the generated roster verifies");
+        assert_eq!(roster.roster.suite, suite, "the roster's suite");
         BenchFed {
             dir,
             members: infos,
             roster,
             root,
+            suite,
             catalog: example.catalog().clone(),
             admin_token: crate::generate::ADMIN_TOKEN.to_owned(),
             ports,
@@ -202,6 +224,11 @@ impl BenchFed {
     /// The root verifier key.
     pub fn root(&self) -> &NoteVerifier {
         &self.root
+    }
+
+    /// The federation's signature suite.
+    pub fn suite(&self) -> Suite {
+        self.suite
     }
 
     /// The catalog.

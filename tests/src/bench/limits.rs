@@ -1,6 +1,8 @@
 //! `limits`: the ceilings of this machine that the other scenarios are
 //! measured against, in process: Ed25519 signing and verification (single
-//! and batch, one and two threads) over real entry bytes, SHA-256, the
+//! and batch, one and two threads) over real entry bytes, SM2 signing and
+//! verification over the same entries, SHA-256 and SM3 (with a table of
+//! the SM2/SM3 to Ed25519/SHA-256 ratios of CPU time), the
 //! node's per-entry checks without the store, sled batch inserts with a
 //! flush per 1000 (one insert per record, then the node's key layout), and
 //! the node's replica append (verify, check, index, apply) with no network.
@@ -16,6 +18,7 @@ use rongxin_protocol::checkpoint::Checkpoint;
 use rongxin_protocol::entry::{Entry, Op, SignedEntry, verify_batch};
 use rongxin_protocol::merkle::{self, CompactTree, Hash};
 use rongxin_protocol::record::Record;
+use rongxin_protocol::suite::{SM2_DISTID, SecretKey, Suite};
 use serde_json::Value;
 
 use super::Size;
@@ -29,105 +32,43 @@ const BATCH: usize = 1024;
 /// Records per sled flush, as the issue states the ceiling.
 const SLED_FLUSH: usize = 1000;
 
-/// Runs the scenario; returns batch verifications per second on two threads.
+/// Runs the scenario; returns Ed25519 batch verifications per second on
+/// two threads (whatever the federation's suite: both suites' signatures
+/// and hashes are measured; the store and replica rows are in the
+/// federation's suite).
 pub fn run(fed: &BenchFed, size: Size) -> f64 {
     let n = size.entries(10_000, 200_000) as usize;
     let crypto_n = n.min(size.pick(4_096, 65_536));
     let origin = "gulou";
-    let signer = fed.signer(origin);
     let entries = signed_entries(fed, origin, n);
     let avg = entries.iter().map(|e| e.bytes.len()).sum::<usize>() / entries.len().max(1);
-    let key = signer.secret().clone();
-    let vk = key.public().clone();
     let crypto = &entries[..crypto_n];
 
     let mut t = Table::new(
         &format!(
-            "limits: {crypto_n} entries for crypto, {n} records for the store; entries of {avg} bytes on average"
+            "limits: {crypto_n} entries for crypto, {n} records for the store (suite {}); entries of {avg} bytes on average",
+            fed.suite()
         ),
         &["operation", "threads", "per second", "µs CPU each"],
     );
-    for threads in [1, 2] {
-        let r = measure(|| {
-            parallel(crypto, threads, |part| {
-                for e in part {
-                    std::hint::black_box(key.sign(&e.bytes));
-                }
-            })
-        });
-        rate_row(&mut t, "Ed25519 sign", threads, crypto.len(), r);
+    let mut figures = Vec::new();
+    for suite in Suite::ALL {
+        // The federation's own key and entries; for the other suite, a
+        // fixed key (benchmark only) and the same entries signed with it.
+        let (key, signed) = if suite == fed.suite() {
+            (fed.signer(origin).secret().clone(), crypto.to_vec())
+        } else {
+            let key = SecretKey::from_bytes(suite, &[0x5a; 32]).expect("a valid key");
+            let signed = resign(crypto, &key);
+            (key, signed)
+        };
+        figures.push(crypto_rows(&mut t, fed, &key, &signed));
     }
-    for threads in [1, 2] {
-        let r = measure(|| {
-            parallel(crypto, threads, |part| {
-                for e in part {
-                    assert!(vk.verify(&e.bytes, &e.signature));
-                }
-            })
-        });
-        rate_row(&mut t, "Ed25519 verify (strict)", threads, crypto.len(), r);
-    }
-    let mut batch_2 = 0.0;
-    for threads in [1, 2] {
-        let r = measure(|| {
-            parallel(crypto, threads, |part| {
-                for chunk in part.chunks(BATCH) {
-                    let msgs: Vec<&[u8]> = chunk.iter().map(|e| e.bytes.as_slice()).collect();
-                    let sigs: Vec<[u8; 64]> = chunk.iter().map(|e| e.signature).collect();
-                    assert!(vk.verify_many(&msgs, &sigs).is_ok());
-                }
-            })
-        });
-        batch_2 = rate_row(
-            &mut t,
-            "Ed25519 batch verify (1024)",
-            threads,
-            crypto.len(),
-            r,
-        );
-    }
-    let catalog = fed.catalog();
-    for threads in [1, 2] {
-        let r = measure(|| {
-            parallel(crypto, threads, |part| {
-                for chunk in part.chunks(BATCH) {
-                    let decoded = verify_batch(chunk, &vk).expect("entries verify");
-                    for (e, d) in chunk.iter().zip(&decoded) {
-                        if let Op::Put(rec) = &d.op {
-                            assert!(rec.check(catalog).is_ok());
-                        }
-                        std::hint::black_box(
-                            e.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256),
-                        );
-                    }
-                }
-            })
-        });
-        rate_row(
-            &mut t,
-            "entry checks: batch verify, decode, record check, leaf hash",
-            threads,
-            crypto.len(),
-            r,
-        );
-    }
-
-    let buf = vec![0x5a_u8; 1 << 20];
-    let mib = if size.full { 1024 } else { 128 };
-    let r = measure(|| {
-        for _ in 0..mib {
-            std::hint::black_box(merkle::leaf_hash(
-                rongxin_protocol::suite::Suite::Ed25519Sha256,
-                &buf,
-            ));
-        }
-    });
-    t.row(vec![
-        "SHA-256 (MB/s)".to_owned(),
-        "1".to_owned(),
-        figure(mib as f64 * 1.048_576 / r.wall.as_secs_f64()),
-        String::new(),
-    ]);
+    let hashed = Suite::ALL.map(|suite| hash_rows(&mut t, suite, crypto, size));
+    let batch_2 = figures
+        .iter()
+        .find(|f| f.suite == Suite::Ed25519Sha256)
+        .map_or(0.0, |f| f.batch_2);
 
     let (raw, raw_inserts) = sled_raw(fed, origin, &entries);
     t.row(vec![
@@ -155,8 +96,230 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
         r,
     );
     t.print();
-    summary("limits", batch_2, "batch-verified signatures/s (2 threads)");
+    ratios(&figures, &hashed);
+    summary(
+        "limits",
+        batch_2,
+        "Ed25519 batch-verified signatures/s (2 threads)",
+    );
     batch_2
+}
+
+/// One suite's signature figures: CPU µs per operation on one thread.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    suite: Suite,
+    sign: f64,
+    verify: f64,
+    checks: f64,
+    /// The suite's best verification rate on two threads (Ed25519: batch).
+    batch_2: f64,
+}
+
+/// The name of a suite's signature algorithm.
+fn algorithm(suite: Suite) -> &'static str {
+    match suite {
+        Suite::Ed25519Sha256 => "Ed25519",
+        Suite::Sm2Sm3 => "SM2",
+    }
+}
+
+/// The name of a suite's hash.
+fn hash_name(suite: Suite) -> &'static str {
+    match suite {
+        Suite::Ed25519Sha256 => "SHA-256",
+        Suite::Sm2Sm3 => "SM3",
+    }
+}
+
+/// Sign, verify, batch verify (Ed25519 only: SM2 has no batch
+/// verification, `verify_many` checks one by one) and the node's entry
+/// checks with `key`'s suite, over `entries` signed by `key`.
+fn crypto_rows(t: &mut Table, fed: &BenchFed, key: &SecretKey, entries: &[SignedEntry]) -> Figures {
+    let suite = key.suite();
+    let alg = algorithm(suite);
+    let vk = key.public().clone();
+    let mut f = Figures {
+        suite,
+        sign: 0.0,
+        verify: 0.0,
+        checks: 0.0,
+        batch_2: 0.0,
+    };
+    for threads in [1, 2] {
+        let r = measure(|| {
+            parallel(entries, threads, |part| {
+                for e in part {
+                    std::hint::black_box(key.sign(&e.bytes));
+                }
+            })
+        });
+        rate_row(t, &format!("{alg} sign"), threads, entries.len(), r);
+        if threads == 1 {
+            f.sign = r.cpu * 1e6 / entries.len() as f64;
+        }
+    }
+    let verify_name = match suite {
+        Suite::Ed25519Sha256 => "Ed25519 verify (strict)".to_owned(),
+        Suite::Sm2Sm3 => format!("SM2 verify (ZA with ID {SM2_DISTID})"),
+    };
+    for threads in [1, 2] {
+        let r = measure(|| {
+            parallel(entries, threads, |part| {
+                for e in part {
+                    assert!(vk.verify(&e.bytes, &e.signature));
+                }
+            })
+        });
+        let rate = rate_row(t, &verify_name, threads, entries.len(), r);
+        if threads == 1 {
+            f.verify = r.cpu * 1e6 / entries.len() as f64;
+        } else {
+            f.batch_2 = rate;
+        }
+    }
+    if suite == Suite::Ed25519Sha256 {
+        for threads in [1, 2] {
+            let r = measure(|| {
+                parallel(entries, threads, |part| {
+                    for chunk in part.chunks(BATCH) {
+                        let msgs: Vec<&[u8]> = chunk.iter().map(|e| e.bytes.as_slice()).collect();
+                        let sigs: Vec<[u8; 64]> = chunk.iter().map(|e| e.signature).collect();
+                        assert!(vk.verify_many(&msgs, &sigs).is_ok());
+                    }
+                })
+            });
+            let rate = rate_row(t, "Ed25519 batch verify (1024)", threads, entries.len(), r);
+            if threads == 2 {
+                f.batch_2 = rate;
+            }
+        }
+    }
+    let catalog = fed.catalog();
+    for threads in [1, 2] {
+        let r = measure(|| {
+            parallel(entries, threads, |part| {
+                for chunk in part.chunks(BATCH) {
+                    let decoded = verify_batch(chunk, &vk).expect("entries verify");
+                    for (e, d) in chunk.iter().zip(&decoded) {
+                        if let Op::Put(rec) = &d.op {
+                            assert!(rec.check(catalog).is_ok());
+                        }
+                        std::hint::black_box(e.leaf_hash(suite));
+                    }
+                }
+            })
+        });
+        rate_row(
+            t,
+            &format!(
+                "entry checks ({alg}/{}): batch verify, decode, record check, leaf hash",
+                hash_name(suite)
+            ),
+            threads,
+            entries.len(),
+            r,
+        );
+        if threads == 1 {
+            f.checks = r.cpu * 1e6 / entries.len() as f64;
+        }
+    }
+    f
+}
+
+/// The leaf hash of every entry, and throughput over 1 MiB buffers, in
+/// `suite`'s hash; returns CPU µs per leaf hash and MB/s.
+fn hash_rows(t: &mut Table, suite: Suite, entries: &[SignedEntry], size: Size) -> (f64, f64) {
+    let name = hash_name(suite);
+    // Rounds over the entries until half a second has passed: one round
+    // takes a few ms, below what the process's CPU clock resolves.
+    let mut rounds = 0usize;
+    let r = measure(|| {
+        let t0 = Instant::now();
+        while rounds == 0 || t0.elapsed() < Duration::from_millis(500) {
+            for e in entries {
+                std::hint::black_box(e.leaf_hash(suite));
+            }
+            rounds += 1;
+        }
+    });
+    let count = entries.len() * rounds;
+    rate_row(t, &format!("{name} leaf hash of an entry"), 1, count, r);
+    let leaf = r.cpu * 1e6 / count as f64;
+    let buf = vec![0x5a_u8; 1 << 20];
+    let mib = if size.full { 1024 } else { 128 };
+    let r = measure(|| {
+        for _ in 0..mib {
+            std::hint::black_box(merkle::leaf_hash(suite, &buf));
+        }
+    });
+    let rate = mib as f64 * 1.048_576 / r.wall.as_secs_f64();
+    t.row(vec![
+        format!("{name} (MB/s)"),
+        "1".to_owned(),
+        figure(rate),
+        String::new(),
+    ]);
+    (leaf, rate)
+}
+
+/// Prints SM2/SM3 beside Ed25519/SHA-256: CPU time per operation on one
+/// thread, and the ratio.
+fn ratios(figures: &[Figures], hashed: &[(f64, f64); 2]) {
+    let (Some(ed), Some(sm)) = (
+        figures.iter().find(|f| f.suite == Suite::Ed25519Sha256),
+        figures.iter().find(|f| f.suite == Suite::Sm2Sm3),
+    ) else {
+        return;
+    };
+    let mut t = Table::new(
+        "limits: SM2/SM3 beside Ed25519/SHA-256, CPU µs per operation on one thread",
+        &["operation", "Ed25519/SHA-256", "SM2/SM3", "ratio"],
+    );
+    let ratio = |a: f64, b: f64| {
+        if a > 0.0 && b > 0.0 {
+            format!("{:.1}×", b / a)
+        } else {
+            "n/a".to_owned()
+        }
+    };
+    for (name, a, b) in [
+        ("sign an entry", ed.sign, sm.sign),
+        ("verify an entry", ed.verify, sm.verify),
+        (
+            "entry checks (verify, decode, check, leaf hash)",
+            ed.checks,
+            sm.checks,
+        ),
+        ("leaf hash of an entry", hashed[0].0, hashed[1].0),
+    ] {
+        t.row(vec![name.to_owned(), figure(a), figure(b), ratio(a, b)]);
+    }
+    t.row(vec![
+        "hash throughput, MB/s (ratio: SHA-256 / SM3)".to_owned(),
+        figure(hashed[0].1),
+        figure(hashed[1].1),
+        ratio(hashed[1].1, hashed[0].1),
+    ]);
+    t.print();
+}
+
+/// `entries` decoded and signed again with `key`, chained by `key`'s
+/// suite's leaf hashes from the first entry's `prev_hash`.
+fn resign(entries: &[SignedEntry], key: &SecretKey) -> Vec<SignedEntry> {
+    let mut prev = entries.first().map_or([0; 32], |e| {
+        Entry::decode(&e.bytes).expect("decode").prev_hash
+    });
+    entries
+        .iter()
+        .map(|e| {
+            let mut d = Entry::decode(&e.bytes).expect("decode");
+            d.prev_hash = prev;
+            let signed = d.sign(key).expect("sign an entry");
+            prev = signed.leaf_hash(key.suite());
+            signed
+        })
+        .collect()
 }
 
 /// Adds a row for `count` operations measured by `r`; returns the rate.
@@ -222,7 +385,7 @@ pub fn signed_entries(fed: &BenchFed, origin: &str, n: usize) -> Vec<SignedEntry
             }
             .sign(signer.secret())
             .expect("sign an entry");
-            prev = signed.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256);
+            prev = signed.leaf_hash(fed.suite());
             signed
         })
         .collect();
@@ -263,14 +426,12 @@ fn sled_layout(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> (Measur
         .map(|e| Entry::decode(&e.bytes).expect("decode"))
         .collect();
     let mut inserts = 0u64;
-    let mut tree = CompactTree::new(rongxin_protocol::suite::Suite::Ed25519Sha256);
+    let mut tree = CompactTree::new(fed.suite());
     let r = measure(|| {
         for (chunk, dchunk) in entries.chunks(SLED_FLUSH).zip(decoded.chunks(SLED_FLUSH)) {
             let mut b = WriteBatch::default();
             for (e, d) in chunk.iter().zip(dchunk) {
-                let hashes = tree
-                    .append(e.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256))
-                    .expect("append");
+                let hashes = tree.append(e.leaf_hash(fed.suite())).expect("append");
                 b.put_entry(origin, d.seq, e);
                 b.put_hashes(origin, &hashes);
                 let Op::Put(rec) = &d.op else { continue };
@@ -314,14 +475,11 @@ fn replica_in_process(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> 
         Vec::new(),
     ));
     let replicator = Replicator::new(store.clone(), shared, Metrics::new());
-    let leaves: Vec<Hash> = entries
-        .iter()
-        .map(|e| e.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256))
-        .collect();
+    let leaves: Vec<Hash> = entries.iter().map(|e| e.leaf_hash(fed.suite())).collect();
     let target = Checkpoint {
         origin: fed.roster().roster.log_origin(origin),
         size: entries.len() as u64,
-        root: merkle::root_of(rongxin_protocol::suite::Suite::Ed25519Sha256, &leaves),
+        root: merkle::root_of(fed.suite(), &leaves),
     }
     .sign(&fed.signer(origin))
     .expect("sign a checkpoint");

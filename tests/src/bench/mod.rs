@@ -9,12 +9,16 @@
 //!
 //! | scenario | measures |
 //! | --- | --- |
-//! | `limits` | Ed25519, SHA-256, sled and in-process replica ceilings |
+//! | `limits` | Ed25519, SM2, SHA-256, SM3, sled and in-process replica ceilings |
 //! | `ingest` | durable records/s and ack latency by batch size and clients |
 //! | `replication` | a fresh city catching up with a district's backlog |
 //! | `forward` | city → province receiver entries/s |
 //! | `query` | profile latency at a steady 1,000 requests/s |
 //! | `scale` | disk per record, city memory and restart time, 14 origins |
+//!
+//! `--suite sm2-sm3` runs every scenario on a federation of that suite (SM2
+//! keys and an sm2-sm3 roster); `limits` measures both suites' signatures
+//! and hashes whatever the federation's suite.
 
 pub mod fed;
 pub mod forward;
@@ -31,6 +35,7 @@ pub mod scale;
 use std::time::Instant;
 
 use fed::BenchFed;
+use rongxin_protocol::suite::Suite;
 
 /// The scenarios, in the order `all` runs them.
 pub const SCENARIOS: [&str; 6] = [
@@ -60,13 +65,15 @@ const MEMBERS: [&str; 14] = [
     "fuqing",
 ];
 
-/// How big a run is.
+/// How big a run is, and the suite of its federation.
 #[derive(Debug, Clone, Copy)]
 pub struct Size {
     /// The sizes of the issue (`--full`) rather than the small ones.
     pub full: bool,
     /// `--entries N`: the scenario's main count instead of its default.
     pub entries: Option<u64>,
+    /// `--suite NAME`: the federation's signature suite (default ed25519-sha256).
+    pub suite: Suite,
 }
 
 impl Size {
@@ -84,10 +91,11 @@ impl Size {
 }
 
 /// The usage text.
-pub const USAGE: &str = "usage: rongxin-bench SCENARIO [--entries N] [--full]
+pub const USAGE: &str = "usage: rongxin-bench SCENARIO [--entries N] [--full] [--suite SUITE]
 scenarios: limits ingest replication forward query scale all
-  --entries N  the scenario's main count (records, entries) instead of its default
-  --full       the sizes of the issue (1M replication backlog, 10M records for scale, ...)";
+  --entries N    the scenario's main count (records, entries) instead of its default
+  --full         the sizes of the issue (1M replication backlog, 10M records for scale, ...)
+  --suite SUITE  the federation's signature suite: ed25519-sha256 (default) or sm2-sm3";
 
 /// Parses the arguments (without the program name): scenario and size.
 pub fn parse_args(args: &[String]) -> Result<(String, Size), String> {
@@ -95,6 +103,7 @@ pub fn parse_args(args: &[String]) -> Result<(String, Size), String> {
     let mut size = Size {
         full: false,
         entries: None,
+        suite: Suite::default(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -107,6 +116,10 @@ pub fn parse_args(args: &[String]) -> Result<(String, Size), String> {
                     .parse::<u64>()
                     .map_err(|_| format!("--entries {v}: not a number"))?;
                 size.entries = Some(n);
+            }
+            "--suite" => {
+                let v = it.next().ok_or("--suite needs a suite name")?;
+                size.suite = v.parse().map_err(|e| format!("--suite: {e}"))?;
             }
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
@@ -125,11 +138,12 @@ pub fn parse_args(args: &[String]) -> Result<(String, Size), String> {
 pub fn run(scenario: &str, size: Size) {
     let started = Instant::now();
     println!(
-        "rongxin-bench {scenario} ({}{}); machine: {} CPUs, load average {}",
+        "rongxin-bench {scenario} ({}{}, suite {}); machine: {} CPUs, load average {}",
         if size.full { "full" } else { "small" },
         size.entries
             .map(|n| format!(", --entries {n}"))
             .unwrap_or_default(),
+        size.suite,
         std::thread::available_parallelism().map_or(0, usize::from),
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
@@ -138,7 +152,7 @@ pub fn run(scenario: &str, size: Size) {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let fed = BenchFed::generate(&MEMBERS);
+    let fed = BenchFed::generate(&MEMBERS, size.suite);
     let list: Vec<&str> = if scenario == "all" {
         SCENARIOS.to_vec()
     } else {

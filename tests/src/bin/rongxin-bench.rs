@@ -1,4 +1,4 @@
-//! `rongxin-bench SCENARIO [--entries N] [--full]`: Rongxin's benchmark
+//! `rongxin-bench SCENARIO [--entries N] [--full] [--suite SUITE]`: Rongxin's benchmark
 //! suite (docs/benchmarks.md). Build and run it in release:
 //! `cargo run --release -p rongxin-tests --bin rongxin-bench -- all`.
 

@@ -75,8 +75,14 @@ fn restore_protection() {
     let seqs = gulou.submit(token, &records.batch("gulou", 50));
     assert_eq!(seqs, (300..350).collect::<Vec<_>>());
     let log = fed.verify_log(gulou, "gulou");
-    verify_consistency(gulou.client(), "gulou", &old_cp, &log.checkpoint)
-        .expect("the new checkpoint extends the one published before the loss");
+    verify_consistency(
+        fed.suite(),
+        gulou.client(),
+        "gulou",
+        &old_cp,
+        &log.checkpoint,
+    )
+    .expect("the new checkpoint extends the one published before the loss");
     city_has_all_of_gulou(city, gulou);
     no_fork_seen(city);
 

@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rongxin_protocol::merkle;
+use rongxin_protocol::suite::Suite;
 use rongxin_tests::verify::{open_checkpoint, verify_consistency};
 
 use crate::{gulou, verify_own_log};
@@ -157,13 +158,13 @@ fn status_and_consistency_proofs() {
     );
 
     // Consistency proofs verify between any two checkpoints …
-    verify_consistency(c, "gulou", &old, new).unwrap();
-    verify_consistency(c, "gulou", &empty, new).unwrap();
-    verify_consistency(c, "gulou", &old, &old).unwrap();
+    verify_consistency(Suite::Ed25519Sha256, c, "gulou", &old, new).unwrap();
+    verify_consistency(Suite::Ed25519Sha256, c, "gulou", &empty, new).unwrap();
+    verify_consistency(Suite::Ed25519Sha256, c, "gulou", &old, &old).unwrap();
     // … and not for a rewritten history.
     let mut forged = old.clone();
     forged.root[0] ^= 1;
-    assert!(verify_consistency(c, "gulou", &forged, new).is_err());
+    assert!(verify_consistency(Suite::Ed25519Sha256, c, "gulou", &forged, new).is_err());
 
     // Ranges out of bounds are refused.
     c.get("/v1/logs/gulou/consistency?from=6&to=5", None)

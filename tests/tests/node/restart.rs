@@ -1,5 +1,6 @@
 //! A clean stop and restart keeps everything, and the log continues.
 
+use rongxin_protocol::suite::Suite;
 use rongxin_tests::client::{seqs, statuses};
 use rongxin_tests::verify::{open_checkpoint, verify_consistency};
 
@@ -53,7 +54,7 @@ fn restart_keeps_everything_and_the_log_continues() {
     assert_eq!(next_seqs, (31..43).collect::<Vec<_>>());
     let log = verify_own_log(&node);
     assert_eq!(log.checkpoint.size, 43);
-    verify_consistency(c, "gulou", &old_cp, &log.checkpoint).unwrap();
+    verify_consistency(Suite::Ed25519Sha256, c, "gulou", &old_cp, &log.checkpoint).unwrap();
     let b = c.bundle("gulou", 42).ok_json();
     fed.verify_bundle(&b.to_string()).unwrap();
     let b = c.bundle("gulou", 5).ok_json();
