@@ -266,11 +266,12 @@ fn a_compromised_key_is_refused_past_the_position_the_root_fixes() {
 
     // The thief signs entries 5.. and a checkpoint with key 1: refused, and
     // kept as evidence; lianjiang is not halted.
+    let suite = fed.roster().suite;
     let mut stolen = real.clone();
-    let mut prev = real[4].leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256);
+    let mut prev = real[4].leaf_hash(suite);
     for seq in 5..8 {
         let e = key1.entry(seq, prev, record());
-        prev = e.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256);
+        prev = e.leaf_hash(suite);
         stolen.push(e);
     }
     fake.set_script(serve(2, vec![key1.checkpoint(&stolen)], "lianjiang", {
@@ -319,10 +320,10 @@ fn a_compromised_key_is_refused_past_the_position_the_root_fixes() {
     // The real member continues under key 2 from position 5: accepted.
     let key2 = LogMaker::new(FEDERATION, "lianjiang", &k2);
     let mut honest = real.clone();
-    let mut prev = real[4].leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256);
+    let mut prev = real[4].leaf_hash(suite);
     for seq in 5..9 {
         let e = key2.entry(seq, prev, record());
-        prev = e.leaf_hash(rongxin_protocol::suite::Suite::Ed25519Sha256);
+        prev = e.leaf_hash(suite);
         honest.push(e);
     }
     fake.set_script(serve(2, vec![key2.checkpoint(&honest)], "lianjiang", {
