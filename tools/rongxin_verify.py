@@ -5,8 +5,21 @@ Written from docs/protocol.md (no Rongxin code is used or called). Where
 protocol.md is silent or ambiguous, the choice made is commented here with
 "Not in protocol.md" / "protocol.md ... does not say", and follows what the
 reference implementation (rongxin-protocol) does, so both agree.
-Depends on the Python 3.11 standard library and the `cryptography` package
-(Ed25519).
+
+Both signature suites of protocol.md §1.1 are checked:
+  ed25519-sha256  Ed25519 by the `cryptography` package (plus the strict
+                  rules: canonical S, no small-order key or R), SHA-256 by
+                  hashlib;
+  sm2-sm3         SM2 by the `openssl` command (OpenSSL 3.0 or later, or
+                  the binary named by RONGXIN_OPENSSL) through
+                  tools/sm2_openssl.py, next to this file; SM3 by hashlib.
+Depends on the Python 3.11 standard library, the `cryptography` package,
+tools/sm2_openssl.py and, for sm2-sm3 federations only, the `openssl` command.
+
+Key histories (protocol.md §6.1) are followed: each log position and each
+checkpoint is verified with the key the roster gives that position, and the
+starts of pending keys are learned from the log's KeyHandover entries (log
+mode) or from the bundle's `handovers` (bundle mode).
 
 Usage:
   rongxin_verify.py BUNDLE.json --root ROOT.pub
@@ -26,14 +39,21 @@ import calendar
 import functools
 import hashlib
 import json
+import os
 import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+try:
+    import sm2_openssl
+except ModuleNotFoundError:  # imported from another directory than tools/
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import sm2_openssl
 
 
 class VerifyError(Exception):
@@ -154,12 +174,85 @@ def ed25519_verify_strict(pub: bytes, msg: bytes, sig: bytes) -> bool:
 
 
 # ---------------------------------------------------------------------------
+# SM2 public keys (protocol.md §1.1: SEC1 uncompressed, a point of the curve)
+# ---------------------------------------------------------------------------
+
+# The SM2 recommended curve (GB/T 32918.5-2017 / GM/T 0003.5-2012). Only the
+# curve equation is used here, to refuse a roster key or handover key that is
+# not a point of the curve; signatures are verified by openssl. The cofactor
+# is 1, so every curve point other than infinity (which has no 65-byte
+# encoding) is a usable key.
+_SM2_P = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF
+_SM2_A = _SM2_P - 3
+_SM2_B = 0x28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93
+
+
+@functools.lru_cache(maxsize=1024)
+def sm2_key_problem(pub: bytes) -> str | None:
+    """Why `pub` is not an SM2 public key (0x04 || x || y on the curve), or None."""
+    if len(pub) != 65:
+        return f"public key is {len(pub)} bytes, not 65"
+    if pub[0] != 0x04:
+        return "public key is not SEC1 uncompressed (does not start with 0x04)"
+    x, y = int.from_bytes(pub[1:33], "big"), int.from_bytes(pub[33:], "big")
+    if x >= _SM2_P or y >= _SM2_P:
+        return "public key coordinate is not below the field prime"
+    if (y * y - (x * x * x + _SM2_A * x + _SM2_B)) % _SM2_P != 0:
+        return "public key is not a point of the SM2 curve"
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Signature suites (protocol.md §1.1)
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Suite:
+    """One signature suite: its signatures, its hash H, and its encodings."""
+
+    name: str            # as in the roster and the bundle
+    hash_name: str       # hashlib name; also the catalog_digest prefix
+    entry_version: int   # last byte of the entry tag (§3.1)
+    note_type: bytes     # note key type (§1, §2)
+    public_key_len: int
+
+    def hash(self, data: bytes) -> bytes:
+        return hashlib.new(self.hash_name, data).digest()
+
+    def key_problem(self, pub: bytes) -> str | None:
+        """Why `pub` is not a valid public key of this suite, or None."""
+        if self.name == "sm2-sm3":
+            return sm2_key_problem(bytes(pub))
+        return ed25519_key_problem(bytes(pub))
+
+    def verify(self, pub: bytes, msg: bytes, sig: bytes) -> bool:
+        """A signature of this suite (64 bytes) over exactly `msg`."""
+        if len(sig) != 64 or self.key_problem(pub) is not None:
+            return False
+        if self.name == "sm2-sm3":
+            # Z_A with the identifier 1234567812345678 (§1.1), sm2_openssl's default.
+            return sm2_openssl.sm2_verify(pub, msg, sig, sm2_openssl.DEFAULT_DISTID)
+        return ed25519_verify_strict(pub, msg, sig)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+ED25519_SHA256 = Suite("ed25519-sha256", "sha256", 0x01, b"\x01", 32)
+SM2_SM3 = Suite("sm2-sm3", "sm3", 0x02, b"\xffrongxin-sm2", 65)
+SUITES = {s.name: s for s in (ED25519_SHA256, SM2_SM3)}
+# The suites this verifier checks (all of protocol.md §1.1).
+SUPPORTED_SUITES = tuple(SUITES)
+
+
+# ---------------------------------------------------------------------------
 # Keys and signed notes (protocol.md §1, §2; golang.org/x/mod/sumdb/note)
 # ---------------------------------------------------------------------------
 
-def key_id(name: str, pub: bytes) -> int:
-    """First 4 bytes (big-endian) of SHA-256(name || 0x0A || 0x01 || pub)."""
-    h = hashlib.sha256(name.encode("utf-8") + b"\n\x01" + pub).digest()
+def key_id(name: str, pub: bytes, suite: Suite = ED25519_SHA256) -> int:
+    """First 4 bytes (big-endian) of H(name || 0x0A || type || pub): with
+    SHA-256 and type 0x01 (Ed25519), with SM3 and 0xff "rongxin-sm2" (SM2)."""
+    h = suite.hash(name.encode("utf-8") + b"\n" + suite.note_type + pub)
     return int.from_bytes(h[:4], "big")
 
 
@@ -173,14 +266,19 @@ class Verifier:
     name: str
     id: int
     public_key: bytes
+    suite: Suite = ED25519_SHA256
 
     @staticmethod
-    def from_public_key(name: str, pub: bytes) -> "Verifier":
-        return Verifier(name, key_id(name, pub), pub)
+    def from_public_key(name: str, pub: bytes, suite: Suite = ED25519_SHA256) -> "Verifier":
+        return Verifier(name, key_id(name, pub, suite), pub, suite)
+
+    def verify(self, msg: bytes, sig: bytes) -> bool:
+        return self.suite.verify(self.public_key, msg, sig)
 
 
 def parse_verifier_key(vkey: str) -> Verifier:
-    """`<name>+<key id, 8 hex>+<base64(0x01 || 32-byte key)>`."""
+    """`<name>+<key id, 8 hex>+<base64(type || public key)>`, type 0x01 and a
+    32-byte Ed25519 key, or 0xff "rongxin-sm2" and a 65-byte SM2 key."""
     vkey = vkey.strip()
     parts = vkey.split("+", 2)  # the base64 key may itself contain '+'
     if len(parts) != 3:
@@ -191,17 +289,22 @@ def parse_verifier_key(vkey: str) -> Verifier:
     if not re.fullmatch(r"[0-9a-fA-F]{8}", hexid):
         raise FormatError("verifier key id is not 8 hex digits")
     raw = b64decode_strict(keyb64, "verifier key")
-    if len(raw) != 33 or raw[0] != 0x01:
-        raise FormatError("verifier key is not 0x01 (Ed25519) followed by 32 bytes")
-    pub = raw[1:]
+    # The two types are no prefix of each other (0x01, 0xff ...).
+    suite = next((s for s in SUITES.values() if raw.startswith(s.note_type)), None)
+    if suite is None:
+        raise FormatError("verifier key type is neither 0x01 (Ed25519) nor 0xff 'rongxin-sm2' (SM2)")
+    pub = raw[len(suite.note_type):]
+    if len(pub) != suite.public_key_len:
+        raise FormatError(f"verifier key of suite {suite} is {len(pub)} bytes after its type, "
+                          f"not {suite.public_key_len}")
     kid = int(hexid, 16)
-    if key_id(name, pub) != kid:
+    if key_id(name, pub, suite) != kid:
         raise FormatError(
-            f"verifier key id {hexid} does not match the key (computed {key_id(name, pub):08x})")
-    problem = ed25519_key_problem(pub)
+            f"verifier key id {hexid} does not match the key (computed {key_id(name, pub, suite):08x})")
+    problem = suite.key_problem(pub)
     if problem:
         raise FormatError(f"verifier key: {problem}")
-    return Verifier(name, kid, pub)
+    return Verifier(name, kid, pub, suite)
 
 
 MAX_NOTE_BYTES = 1 << 20
@@ -261,7 +364,7 @@ def open_note(msg: bytes | str, verifier: Verifier) -> str:
         if name != verifier.name or kid != verifier.id:
             continue  # a signature by some other key: ignored
         found = True
-        if ed25519_verify_strict(verifier.public_key, text.encode("utf-8"), sig[4:]):
+        if verifier.verify(text.encode("utf-8"), sig[4:]):
             verified = True
     if not found:
         raise FormatError(
@@ -312,9 +415,6 @@ def open_checkpoint(note: str | bytes, verifier: Verifier) -> Checkpoint:
 
 ROSTER_HEADER = "rongxin-roster/v2\n"
 ROSTER_HEADER_V1 = "rongxin-roster/v1\n"
-# The suites this verifier checks (protocol.md §1). sm2-sm3 rosters are
-# refused with a message that says so, never half-verified.
-SUPPORTED_SUITES = ("ed25519-sha256",)
 MEMBER_ID_RE = re.compile(r"[a-z][a-z0-9-]{1,31}")
 # protocol.md §1 says a zone id is "2–32 of a-z 0-9 -" and a federation is
 # "lower-case letters, digits, '.', '-'"; the reference code also requires a
@@ -331,27 +431,119 @@ KEY_KEYS = {"key", "from", "compromised"}
 ROLES = ("district", "ftz", "city")
 
 
+@dataclass(frozen=True)
+class MemberKey:
+    """One key of a member's history (protocol.md §6)."""
+
+    key: bytes
+    start: int | None       # `from`; None: a pending key (§6.1)
+    compromised: bool = False
+
+
+# Where each of a member's keys starts (protocol.md §6.1): the roster's `from`,
+# or learned from a KeyHandover entry; None while a key is pending. One list
+# per verification, indexed like Member.keys.
+KeyStarts = list[int | None]
+
+
 @dataclass
 class Member:
     id: str
     name: str
     role: str
     jurisdictions: list[str]
-    # Key history, oldest first: (public key, first position it signs).
-    keys: list[tuple[bytes, int]]
+    keys: list[MemberKey]   # the key history, oldest first
     peer_id: str
 
-    def key_at(self, position: int) -> bytes:
-        """The key that signs `position` of the member's log (protocol.md §6.1)."""
-        key = self.keys[0][0]
-        for k, start in self.keys:
-            if start <= position:
-                key = k
-        return key
+    def key_starts(self) -> KeyStarts:
+        """The starts as far as the roster alone says."""
+        return [k.start for k in self.keys]
 
-    def checkpoint_key(self, size: int) -> bytes:
-        """The key that signs a checkpoint of `size` entries: its last entry's."""
-        return self.key_at(max(size - 1, 0))
+    def key_index_at(self, position: int, starts: KeyStarts | None = None) -> int:
+        """Index of the key that signs `position` (protocol.md §6.1): the last
+        key whose start is known and at most `position`."""
+        starts = self.key_starts() if starts is None else starts
+        index = 0
+        for i, s in enumerate(starts):
+            if s is not None and s <= position:
+                index = i
+        return index
+
+    def key_at(self, position: int, starts: KeyStarts | None = None) -> bytes:
+        """The key that signs `position` of the member's log."""
+        return self.keys[self.key_index_at(position, starts)].key
+
+    def checkpoint_key_index(self, size: int, starts: KeyStarts | None = None) -> int:
+        """A checkpoint of `size` entries is signed by the key of its last
+        entry; the empty log's by the first key."""
+        return self.key_index_at(max(size - 1, 0), starts)
+
+    def checkpoint_key(self, size: int, starts: KeyStarts | None = None) -> bytes:
+        return self.keys[self.checkpoint_key_index(size, starts)].key
+
+    def key_number(self, key: bytes) -> int | None:
+        """1-based number of `key` in the history (as messages count), or None."""
+        for i, k in enumerate(self.keys):
+            if k.key == key:
+                return i + 1
+        return None
+
+    def learn_handover(self, starts: KeyStarts, position: int, key: bytes) -> int:
+        """Take in the KeyHandover entry at `position` naming `key` (§6.1): it
+        must name the key that follows the key of `position`, and when that
+        key has a start already, the start must be `position + 1`. Fixes the
+        start in `starts`; returns the index of the key handed over to.
+        FormatError says what is wrong, counting keys from 1."""
+        current = self.key_index_at(position, starts)
+        nxt = current + 1
+        named = self.key_number(key)
+        if nxt >= len(self.keys):
+            what = f"{self.id}'s key {named}" if named is not None else "a key not in the roster"
+            raise FormatError(f"hands over to {what}, but {self.id} has no key after key {current + 1} "
+                              f"(the key of position {position}) in the roster")
+        if key != self.keys[nxt].key:
+            if named is None:
+                why = f"a key that is not {self.id}'s in the roster"
+            elif named - 1 > nxt:
+                why = (f"{self.id}'s key {named}, skipping key {nxt + 1} "
+                       "(a handover names the key after the current one)")
+            else:
+                why = f"{self.id}'s key {named}, which is not the key after key {current + 1}"
+            raise FormatError(f"hands over to {why}; the key of position {position} is key {current + 1}, "
+                              f"so the handover must name key {nxt + 1}")
+        s = starts[nxt]
+        if s is not None and s != position + 1:
+            raise FormatError(f"hands over to {self.id}'s key {nxt + 1} at position {position}, "
+                              f"but the roster starts that key at {s} (from = {s}, not {position + 1})")
+        starts[nxt] = position + 1
+        return nxt
+
+    def describe_signer(self, index: int, position: int, starts: KeyStarts) -> str:
+        """Why key `index` may not sign `position` (it is not the key of
+        `position`): "key N, which ..."."""
+        k = self.keys[index]
+        here = self.key_index_at(position, starts)
+        nxt = starts[index + 1] if index + 1 < len(self.keys) else None
+        if k.compromised and nxt is not None and position >= nxt:
+            return f"key {index + 1}, which is marked compromised from position {nxt}"
+        if starts[index] is None:
+            return (f"key {index + 1}, which is pending: no KeyHandover entry given before position {position} "
+                    "hands over to it")
+        if index < here:
+            return (f"key {index + 1}, which signs positions {starts[index]} to {nxt - 1} only "
+                    f"(key {here + 1} signs position {position})")
+        return f"key {index + 1}, which starts at position {starts[index]}"
+
+    def name_wrong_signer(self, position: int, starts: KeyStarts,
+                          verifies: Callable[[bytes], bool]) -> str | None:
+        """On a signature that the key of `position` does not verify: "signed
+        by key N, which ..." if another key of the member made it, else None.
+        (Only on failure: each try is a signature verification.)"""
+        here = self.key_index_at(position, starts)
+        for i, k in enumerate(self.keys):
+            if i != here and verifies(k.key):
+                return "signed by " + self.describe_signer(i, position, starts)
+        return None
 
 
 @dataclass
@@ -363,6 +555,7 @@ class Roster:
     catalog_digest: str
     members: list[Member]
     owners: dict[str, str] = field(default_factory=dict)
+    suite: Suite = ED25519_SHA256
 
     def member(self, member_id: str) -> Member | None:
         for m in self.members:
@@ -412,11 +605,13 @@ def parse_roster(note: str | bytes, root: Verifier) -> Roster:
     unknown = set(doc) - (ROSTER_KEYS_V1 if v1 else ROSTER_KEYS)
     if unknown:
         raise FormatError(f"roster: unknown key(s) {sorted(unknown)}")
-    suite = "ed25519-sha256" if v1 else need(doc, "suite", str, "top level")
-    if suite not in ("ed25519-sha256", "sm2-sm3"):
-        raise FormatError(f"roster suite {suite!r} is neither ed25519-sha256 nor sm2-sm3")
-    if suite not in SUPPORTED_SUITES:
-        raise FormatError(f"roster suite {suite!r} is not supported by this verifier")
+    suite_name = "ed25519-sha256" if v1 else need(doc, "suite", str, "top level")
+    if suite_name not in SUITES:
+        raise FormatError(f"roster suite {suite_name!r} is neither ed25519-sha256 nor sm2-sm3")
+    suite = SUITES[suite_name]
+    # §6: "the root key is of the roster's suite".
+    if root.suite != suite:
+        raise FormatError(f"the roster's suite is {suite}, but the root key is of suite {root.suite}")
     fed = need(doc, "federation", str, "top level")
     if not FEDERATION_RE.fullmatch(fed):
         raise FormatError(f"roster federation {fed!r} is not lower-case letters, digits, '.', '-'")
@@ -436,8 +631,9 @@ def parse_roster(note: str | bytes, root: Verifier) -> Roster:
     if vf > vu:
         raise FormatError("roster valid_from is after valid_until")
     digest = need(doc, "catalog_digest", str, "top level")
-    if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
-        raise FormatError("roster catalog_digest is not sha256:<64 hex>")
+    if not re.fullmatch(re.escape(suite.hash_name) + r":[0-9a-f]{64}", digest):
+        raise FormatError(f"roster catalog_digest is not {suite.hash_name}:<64 lower-case hex> "
+                          f"(H of the suite {suite})")
     raw_members = need(doc, "members", list, "top level")
     members: list[Member] = []
     for i, mt in enumerate(raw_members):
@@ -467,26 +663,41 @@ def parse_roster(note: str | bytes, root: Verifier) -> Roster:
             raw_keys = need(mt, "keys", list, where)
         if not raw_keys:
             raise FormatError(f"roster {where}: has no signing key")
-        keys: list[tuple[bytes, int]] = []
+        keys: list[MemberKey] = []
         for n, kt in enumerate(raw_keys, 1):
             kw = f"{where} key {n}"
             if not isinstance(kt, dict) or set(kt) - KEY_KEYS:
                 raise FormatError(f"roster {kw}: not a table of key, from, compromised")
             key = b64decode_strict(need(kt, "key", str, kw), f"{kw}")
-            problem = ed25519_key_problem(key)
+            problem = suite.key_problem(key)
             if problem:
-                raise FormatError(f"roster {kw}: {problem}")
-            start = need(kt, "from", int, kw)
-            if not 0 <= start < 2**64:
-                raise FormatError(f"roster {kw}: from is not a u64")
+                raise FormatError(f"roster {kw}: not a key of suite {suite}: {problem}")
+            # §6.1 (newer than the rule list of §6 it refines): a key may lack
+            # `from` (a pending key, started by a KeyHandover entry), but the
+            # first key's is 0 and only a suffix of the history may lack it.
+            start: int | None = None
+            if "from" in kt:
+                start = need(kt, "from", int, kw)
+                if not 0 <= start < 2**64:
+                    raise FormatError(f"roster {kw}: from is not a u64")
+                if keys and keys[-1].start is None:
+                    raise FormatError(f"roster {kw}: has a from, but key {n - 1} before it is pending "
+                                      "(only the newest keys may lack from)")
+                if keys and start <= keys[-1].start:
+                    raise FormatError(f"roster {kw}: from {start} is not after key {n - 1}'s {keys[-1].start}")
+            if n == 1 and start != 0:
+                raise FormatError(f"roster {kw}: the first key must sign from position 0 (from = 0)")
             if "compromised" in kt and not isinstance(kt["compromised"], bool):
                 raise FormatError(f"roster {kw}: compromised is not a boolean")
-            if n == 1 and start != 0:
-                raise FormatError(f"roster {kw}: the first key must sign from position 0")
-            if keys and start <= keys[-1][1]:
-                raise FormatError(f"roster {kw}: from {start} is not after the previous key's")
-            keys.append((key, start))
-        if raw_keys[-1].get("compromised") is True:
+            keys.append(MemberKey(key, start, kt.get("compromised") is True))
+        for n, (k, after) in enumerate(zip(keys, keys[1:]), 1):
+            # §6.1: a compromised key signs nothing from the next key's start,
+            # "which the root sets with from (a compromise never waits for a
+            # handover)".
+            if k.compromised and after.start is None:
+                raise FormatError(f"roster {where} key {n}: is marked compromised, so the key after it "
+                                  "needs a from (a compromise never waits for a handover)")
+        if keys[-1].compromised:
             raise FormatError(f"roster {where}: its newest key is marked compromised")
         peer_id = need(mt, "peer_id", str, where)
         # Not in protocol.md: the reference code's shape checks of peer_id and
@@ -510,7 +721,7 @@ def parse_roster(note: str | bytes, root: Verifier) -> Roster:
             seen.add(v)
     seen_keys: set = set()
     for m in members:
-        for k, _ in m.keys:
+        for k in (mk.key for mk in m.keys):
             if k in seen_keys:
                 raise FormatError(f"roster: duplicate signing key ({m.id})")
             seen_keys.add(k)
@@ -521,7 +732,7 @@ def parse_roster(note: str | bytes, root: Verifier) -> Roster:
                 raise FormatError(f"roster: jurisdiction {j} owned by both {owners[j]} and {m.id}")
             owners[j] = m.id
     return Roster(fed, version, "%04d-%02d-%02d" % vf, "%04d-%02d-%02d" % vu,
-                  digest, members, owners)
+                  digest, members, owners, suite)
 
 
 # ---------------------------------------------------------------------------
@@ -626,11 +837,18 @@ class Writer:
 # Entries (protocol.md §3)
 # ---------------------------------------------------------------------------
 
-ENTRY_TAG = b"rongxin/entry\n\x01"
+ENTRY_TAG_PREFIX = b"rongxin/entry\n"
+# The tag's last byte names the suite (§3.1): 0x01 ed25519-sha256, 0x02 sm2-sm3.
+ENTRY_TAG = ENTRY_TAG_PREFIX + bytes([ED25519_SHA256.entry_version])
 MAX_ENTRY_BYTES = 262_144
 TIME_MS_2000 = 946_684_800_000
 
-OPS = ("Put", "Revoke", "ObjectionFiled", "ObjectionResolved")
+
+def entry_tag(suite: Suite) -> bytes:
+    return ENTRY_TAG_PREFIX + bytes([suite.entry_version])
+
+
+OPS = ("Put", "Revoke", "ObjectionFiled", "ObjectionResolved", "KeyHandover")
 REVOKE_REASONS = ("Repair", "ObjectionUpheld", "Error", "Expired")
 OBJECTION_GROUNDS = ("Wrong", "Incomplete", "Duplicate", "ShouldNotBePublic",
                      "PastPublicityPeriod", "DiffersFromDecision", "ExposesSecret", "Other")
@@ -752,9 +970,12 @@ def _read_op(r: Reader) -> dict:
                 "ground": r.variant(OBJECTION_GROUNDS, "ObjectionGround"),
                 "statement": r.string(), "received_by": r.string(),
                 "received_on": _read_date(r), "due": _read_date(r)}
-    return {"op": op, "id": r.string(), "key": _read_record_key(r),
-            "outcome": r.variant(OBJECTION_OUTCOMES, "ObjectionOutcome"),
-            "explanation": r.string()}
+    if op == "ObjectionResolved":
+        return {"op": op, "id": r.string(), "key": _read_record_key(r),
+                "outcome": r.variant(OBJECTION_OUTCOMES, "ObjectionOutcome"),
+                "explanation": r.string()}
+    # 4 KeyHandover { key: byte string }: the origin's next public key (§3.2, §6.1).
+    return {"op": op, "key": r.bytes_()}
 
 
 def _write_op(w: Writer, op: dict) -> None:
@@ -773,11 +994,13 @@ def _write_op(w: Writer, op: dict) -> None:
         w.string(op["received_by"])
         _write_date(w, op["received_on"])
         _write_date(w, op["due"])
-    else:
+    elif op["op"] == "ObjectionResolved":
         w.string(op["id"])
         _write_record_key(w, op["key"])
         w.variant(OBJECTION_OUTCOMES, op["outcome"])
         w.string(op["explanation"])
+    else:
+        w.bytes_(op["key"])
 
 
 @dataclass
@@ -787,37 +1010,63 @@ class Entry:
     prev_hash: bytes
     time_ms: int
     op: dict
+    suite: Suite = ED25519_SHA256  # the suite its tag names
 
-    def record_key(self) -> dict:
+    def record_key(self) -> dict | None:
+        """The key of the record the entry concerns; None for a KeyHandover."""
         if self.op["op"] == "Put":
             rec = self.op["record"]
             return {"kind": rec["kind"], "jurisdiction": rec["jurisdiction"],
                     "authority_code": rec["authority"]["code"], "record_no": rec["record_no"]}
+        if self.op["op"] == "KeyHandover":
+            return None
         return self.op["key"]
 
     def record_key_text(self) -> str:
         k = self.record_key()
+        if k is None:
+            return "-"
         return f"{k['kind']}/{k['jurisdiction']}/{k['authority_code']}/{k['record_no']}"
 
+    def summary(self) -> str:
+        """`op=... key=...` (or `handover_to=<base64 key>`), for OK lines."""
+        if self.op["op"] == "KeyHandover":
+            return f"op=KeyHandover handover_to={b64(self.op['key'])}"
+        return f"op={self.op['op']} key={self.record_key_text()}"
 
-def encode_entry(e: Entry) -> bytes:
+
+def encode_entry(e: Entry, suite: Suite | None = None) -> bytes:
+    """Entry bytes: the tag of `suite` (default: the entry's) || bincode(Entry)."""
     w = Writer()
     w.string(e.origin)
     w.uint(e.seq, 8)
     w.out += e.prev_hash
     w.i64(e.time_ms)
     _write_op(w, e.op)
-    return ENTRY_TAG + bytes(w.out)
+    return entry_tag(e.suite if suite is None else suite) + bytes(w.out)
 
 
-def decode_entry(data: bytes) -> Entry:
-    """Decode entry bytes (tag || bincode(Entry)) and insist they are canonical."""
+def decode_entry(data: bytes, suite: Suite | None = ED25519_SHA256) -> Entry:
+    """Decode entry bytes (tag || bincode(Entry)) and insist they are canonical.
+
+    `suite` is the federation's (the roster's): an entry whose tag names
+    another suite is refused. The default is ed25519-sha256; None accepts
+    either suite's tag (for tools that only show what they hold)."""
     if len(data) > MAX_ENTRY_BYTES:
         raise FormatError(f"entry is {len(data)} bytes, more than {MAX_ENTRY_BYTES}")
-    if not data.startswith(ENTRY_TAG):
-        raise FormatError("entry bytes do not start with the tag 'rongxin/entry\\n' 0x01")
-    r = Reader(data[len(ENTRY_TAG):])
-    e = Entry(origin=r.string(), seq=r.u64(), prev_hash=r.take(32), time_ms=r.i64(), op=_read_op(r))
+    tagged = next((t for t in SUITES.values() if data.startswith(entry_tag(t))), None)
+    if tagged is None:
+        if data.startswith(ENTRY_TAG_PREFIX) and len(data) > len(ENTRY_TAG_PREFIX):
+            raise FormatError(f"entry tag version byte {data[len(ENTRY_TAG_PREFIX)]:#04x} names no suite "
+                              "(0x01 ed25519-sha256, 0x02 sm2-sm3)")
+        raise FormatError("entry bytes do not start with the tag 'rongxin/entry\\n' and a suite byte")
+    if suite is not None and tagged != suite:
+        raise FormatError(f"entry tag names suite {tagged} (version byte {tagged.entry_version:#04x}), "
+                          f"not the federation's {suite} ({suite.entry_version:#04x})")
+    tag = entry_tag(tagged)
+    r = Reader(data[len(tag):])
+    e = Entry(origin=r.string(), seq=r.u64(), prev_hash=r.take(32), time_ms=r.i64(), op=_read_op(r),
+              suite=tagged)
     r.end()  # "decode canonically": no bytes may follow the Entry
     if encode_entry(e) != data:
         raise FormatError("entry bytes are not the canonical encoding")
@@ -832,11 +1081,17 @@ def decode_entry(data: bytes) -> Entry:
     if e.seq == 0 and e.prev_hash != bytes(32):
         raise FormatError("entry 0 has a prev_hash that is not 32 zero bytes")
     texts = {"Put": (), "Revoke": ("basis",), "ObjectionFiled": ("id", "statement", "received_by"),
-             "ObjectionResolved": ("id", "explanation")}[e.op["op"]]
+             "ObjectionResolved": ("id", "explanation"), "KeyHandover": ()}[e.op["op"]]
     for t in texts:
         v = e.op[t]
         if v.strip() == "" or len(v) > MAX_OP_TEXT_CHARS:
             raise FormatError(f"op text {t!r} is blank or longer than {MAX_OP_TEXT_CHARS} characters")
+    if e.op["op"] == "KeyHandover":
+        # §3.2: "public key bytes of the suite"; the reference code refuses
+        # any other key when decoding, whatever the roster says.
+        problem = tagged.key_problem(e.op["key"])
+        if problem:
+            raise FormatError(f"the handover's key is not a key of suite {tagged}: {problem}")
     return e
 
 
@@ -844,32 +1099,34 @@ def decode_entry(data: bytes) -> Entry:
 # RFC 6962 Merkle tree (protocol.md §4)
 # ---------------------------------------------------------------------------
 
-def leaf_hash(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
+def leaf_hash(data: bytes, suite: Suite = ED25519_SHA256) -> bytes:
+    return suite.hash(b"\x00" + data)
 
 
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
+def node_hash(left: bytes, right: bytes, suite: Suite = ED25519_SHA256) -> bytes:
+    return suite.hash(b"\x01" + left + right)
 
 
-def merkle_root_from_leaf_hashes(hashes: list[bytes]) -> bytes:
-    """MTH per RFC 6962 §2.1 (k = largest power of two < n), computed bottom-up."""
+def merkle_root_from_leaf_hashes(hashes: list[bytes], suite: Suite = ED25519_SHA256) -> bytes:
+    """MTH per RFC 6962 §2.1 (k = largest power of two < n), computed bottom-up,
+    with H of `suite`."""
     if not hashes:
-        return hashlib.sha256(b"").digest()
+        return suite.hash(b"")
     level = list(hashes)
     while len(level) > 1:
-        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        nxt = [node_hash(level[i], level[i + 1], suite) for i in range(0, len(level) - 1, 2)]
         if len(level) % 2 == 1:
             nxt.append(level[-1])  # an unpaired right-most node moves up unchanged
         level = nxt
     return level[0]
 
 
-def merkle_root(leaves: list[bytes]) -> bytes:
-    return merkle_root_from_leaf_hashes([leaf_hash(x) for x in leaves])
+def merkle_root(leaves: list[bytes], suite: Suite = ED25519_SHA256) -> bytes:
+    return merkle_root_from_leaf_hashes([leaf_hash(x, suite) for x in leaves], suite)
 
 
-def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> bool:
+def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes,
+                     suite: Suite = ED25519_SHA256) -> bool:
     """RFC 9162 §2.1.3.2, given the leaf hash."""
     if index < 0 or index >= size:
         return False
@@ -878,13 +1135,13 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], roo
         if len(p) != 32 or sn == 0:
             return False
         if fn & 1 or fn == sn:
-            r = node_hash(p, r)
+            r = node_hash(p, r, suite)
             if not fn & 1:
                 while fn != 0 and not fn & 1:
                     fn >>= 1
                     sn >>= 1
         else:
-            r = node_hash(r, p)
+            r = node_hash(r, p, suite)
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == root
@@ -907,7 +1164,69 @@ STEPS = {
 
 
 BUNDLE_FIELDS = {"format", "origin", "leaf_index", "entry", "entry_signature", "origin_public_key",
-                 "inclusion_proof", "checkpoint", "roster", "suite"}
+                 "inclusion_proof", "checkpoint", "roster", "suite", "handovers"}
+HANDOVER_FIELDS = {"leaf_index", "entry", "entry_signature", "inclusion_proof"}
+
+
+def _checkpoint_unverified(note: str) -> Checkpoint:
+    """The checkpoint's lines before its signature is checked: its size says
+    which key must have signed it (§6.1)."""
+    return parse_checkpoint_text(note.split("\n\n")[0] + "\n")
+
+
+def _is_u64(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**64
+
+
+def _signature_failure(member: Member, starts: KeyStarts, position: int, suite: Suite,
+                       data: bytes, sig: bytes) -> str:
+    """Why an entry signature at `position` is refused, naming the key of
+    the position and, if another of the member's keys made the signature,
+    that key and why it may not sign there (compromised, pending, ...)."""
+    index = member.key_index_at(position, starts)
+    why = f"signature does not verify with {member.id}'s key {index + 1}, the key of position {position}"
+    if len(sig) == 64:
+        other = member.name_wrong_signer(position, starts, lambda k: suite.verify(k, data, sig))
+        if other:
+            why += f": {other}"
+    return why
+
+
+def _open_member_checkpoint(note: str, roster: Roster, member: Member, starts: KeyStarts) -> Checkpoint:
+    """Open a checkpoint of `member` with the key of its last position under
+    `starts`; FormatError names another key of the member that signed it."""
+    name = f"{roster.federation}/{member.id}"
+    size = _checkpoint_unverified(note).size
+    index = member.checkpoint_key_index(size, starts)
+    try:
+        return open_checkpoint(note, Verifier.from_public_key(name, member.keys[index].key, roster.suite))
+    except FormatError as e:
+        position = max(size - 1, 0)
+
+        def verifies(key: bytes) -> bool:
+            try:
+                open_checkpoint(note, Verifier.from_public_key(name, key, roster.suite))
+                return True
+            except FormatError:
+                return False
+
+        other = member.name_wrong_signer(position, starts, verifies)
+        why = f"{e} (a checkpoint of size {size} is signed by key {index + 1}, the key of position {position})"
+        raise FormatError(f"{why}: {other}" if other else why) from None
+
+
+def _parse_handovers(v: Any) -> list[dict]:
+    if not isinstance(v, list):
+        raise FormatError("field 'handovers' is not a JSON array")
+    for i, h in enumerate(v):
+        if not isinstance(h, dict) or set(h) != HANDOVER_FIELDS:
+            raise FormatError(f"handovers[{i}] is not an object of exactly {sorted(HANDOVER_FIELDS)}")
+        if not _is_u64(h["leaf_index"]):
+            raise FormatError(f"handovers[{i}].leaf_index is not a u64")
+        for k, t in (("entry", str), ("entry_signature", str), ("inclusion_proof", list)):
+            if not isinstance(h[k], t):
+                raise FormatError(f"handovers[{i}].{k} is not a JSON {t.__name__}")
+    return v
 
 
 def verify_bundle(bundle: Any, root: Verifier) -> str:
@@ -920,15 +1239,16 @@ def verify_bundle(bundle: Any, root: Verifier) -> str:
     if fmt == "rongxin-bundle/2":
         if not isinstance(bundle.get("suite"), str):
             raise fail(1, "a rongxin-bundle/2 bundle names its suite")
-        suite = bundle["suite"]
+        suite_name = bundle["suite"]
     elif fmt == "rongxin-bundle/1":
         if "suite" in bundle:
             raise fail(1, "a rongxin-bundle/1 bundle has no suite field")
-        suite = "ed25519-sha256"
+        suite_name = "ed25519-sha256"
     else:
         raise fail(1, f"format is {fmt!r}, not 'rongxin-bundle/2' (or 'rongxin-bundle/1')")
-    if suite not in SUPPORTED_SUITES:
-        raise fail(1, f"suite {suite!r} is not supported by this verifier")
+    if suite_name not in SUITES:
+        raise fail(1, f"suite {suite_name!r} is neither ed25519-sha256 nor sm2-sm3")
+    suite = SUITES[suite_name]
     for k, t in (("origin", str), ("leaf_index", int), ("entry", str), ("entry_signature", str),
                  ("origin_public_key", str), ("inclusion_proof", list), ("checkpoint", str),
                  ("roster", str)):
@@ -944,21 +1264,69 @@ def verify_bundle(bundle: Any, root: Verifier) -> str:
     leaf_index = bundle["leaf_index"]
     if not 0 <= leaf_index < 2**64:
         raise fail(1, "leaf_index is not a u64")
+    # Optional, "omitted when empty" (§7); an empty array is read as none.
+    # protocol.md lists `handovers` under rongxin-bundle/2 only; like the
+    # reference verifier, this one reads it in either format.
+    try:
+        handovers = _parse_handovers(bundle.get("handovers", []))
+    except FormatError as e:
+        raise fail(1, str(e)) from None
 
     try:
         roster = parse_roster(bundle["roster"], root)
     except FormatError as e:
         raise fail(2, str(e)) from None
+    if roster.suite != suite:
+        raise fail(2, f"the bundle says suite {suite}, its roster's suite is {roster.suite}")
 
     member = roster.member(origin)
     if member is None:
         raise fail(3, f"roster {roster.version} has no member {origin!r}")
+    # The handovers fix the starts of pending keys (§6.1, §7), in order: each
+    # is signed by the key of its position as known so far. Their inclusion
+    # in the checkpoint's tree is checked at step 8.
+    for i in range(1, len(handovers)):
+        if handovers[i]["leaf_index"] <= handovers[i - 1]["leaf_index"]:
+            raise fail(3, f"handovers[{i}] (position {handovers[i]['leaf_index']}): handovers must be in "
+                          f"increasing order of position, and the one before is at {handovers[i - 1]['leaf_index']}")
+    starts = member.key_starts()
+    handover_leaves: list[tuple[str, int, bytes, list]] = []
+    for i, h in enumerate(handovers):
+        pos = h["leaf_index"]
+        where = f"handovers[{i}] (position {pos})"
+        try:
+            data = b64decode_strict(h["entry"], f"{where} entry")
+            sig = b64decode_strict(h["entry_signature"], f"{where} entry_signature")
+        except FormatError as e:
+            raise fail(3, str(e)) from None
+        if not suite.verify(member.key_at(pos, starts), data, sig):
+            raise fail(3, f"{where}: {_signature_failure(member, starts, pos, suite, data, sig)}")
+        try:
+            e = decode_entry(data, suite)
+        except FormatError as ex:
+            raise fail(3, f"{where}: entry does not decode: {ex}") from None
+        if e.origin != origin or e.seq != pos:
+            raise fail(3, f"{where}: the entry is {e.origin!r}'s seq {e.seq}, not {origin!r}'s {pos}")
+        if e.op["op"] != "KeyHandover":
+            raise fail(3, f"{where}: the entry is a {e.op['op']}, not a KeyHandover")
+        try:
+            member.learn_handover(starts, pos, e.op["key"])
+        except FormatError as ex:
+            raise fail(3, f"{where}: {ex}") from None
+        handover_leaves.append((where, pos, data, h["inclusion_proof"]))
+
     try:
         pub = b64decode_strict(bundle["origin_public_key"], "origin_public_key")
     except FormatError as e:
         raise fail(3, str(e)) from None
-    if pub != member.key_at(leaf_index):
-        raise fail(3, f"origin_public_key is not the signing key the roster lists for {origin!r} at position {leaf_index}")
+    index = member.key_index_at(leaf_index, starts)
+    if pub != member.keys[index].key:
+        why = (f"origin_public_key is not the signing key the roster lists for {origin!r} at position "
+               f"{leaf_index} (key {index + 1}")
+        n = member.key_number(pub)
+        if n is not None:
+            why += f"; it is {member.describe_signer(n - 1, leaf_index, starts)}"
+        raise fail(3, why + ")")
 
     try:
         entry_bytes = b64decode_strict(bundle["entry"], "entry")
@@ -967,10 +1335,10 @@ def verify_bundle(bundle: Any, root: Verifier) -> str:
         raise fail(4, str(e)) from None
     if len(sig) != 64:
         raise fail(4, f"entry_signature is {len(sig)} bytes, not 64")
-    if not ed25519_verify_strict(pub, entry_bytes, sig):
-        raise fail(4, f"entry signature does not verify with {origin}'s key")
+    if not suite.verify(pub, entry_bytes, sig):
+        raise fail(4, _signature_failure(member, starts, leaf_index, suite, entry_bytes, sig))
     try:
-        entry = decode_entry(entry_bytes)
+        entry = decode_entry(entry_bytes, suite)
     except FormatError as e:
         raise fail(4, f"entry does not decode: {e}") from None
 
@@ -979,32 +1347,40 @@ def verify_bundle(bundle: Any, root: Verifier) -> str:
     if entry.seq != leaf_index:
         raise fail(5, f"entry seq is {entry.seq}, bundle leaf_index is {leaf_index}")
 
-    jur = entry.record_key()["jurisdiction"]
-    owner = roster.owner_of(jur)
-    if owner != origin:
-        raise fail(6, f"jurisdiction {jur!r} is owned by {owner or 'no member'}, not {origin!r}")
+    rk = entry.record_key()
+    if rk is not None:  # a KeyHandover concerns no record and no jurisdiction
+        owner = roster.owner_of(rk["jurisdiction"])
+        if owner != origin:
+            raise fail(6, f"jurisdiction {rk['jurisdiction']!r} is owned by {owner or 'no member'}, "
+                          f"not {origin!r}")
 
-    cp_name = f"{roster.federation}/{origin}"
     try:
-        # The key that signs a checkpoint is the key of its last entry (§6.1).
-        unverified = parse_checkpoint_text(bundle["checkpoint"].split("\n\n")[0] + "\n")
-        cp_key = member.checkpoint_key(unverified.size)
-        cp = open_checkpoint(bundle["checkpoint"], Verifier.from_public_key(cp_name, cp_key))
+        # The key that signs a checkpoint is the key of its last entry (§6.1),
+        # with the starts the handovers fixed.
+        cp = _open_member_checkpoint(bundle["checkpoint"], roster, member, starts)
     except FormatError as e:
         raise fail(7, str(e)) from None
 
+    for where, pos, data, proof_b64 in handover_leaves:
+        try:
+            hproof = [b64decode_strict(x, f"{where} inclusion_proof[{j}]") for j, x in enumerate(proof_b64)]
+        except FormatError as e:
+            raise fail(8, str(e)) from None
+        if pos >= cp.size:
+            raise fail(8, f"{where}: position {pos} is not below the checkpoint size {cp.size}")
+        if not verify_inclusion(leaf_hash(data, suite), pos, cp.size, hproof, cp.root, suite):
+            raise fail(8, f"{where}: inclusion proof does not lead to the checkpoint root for size {cp.size}")
     try:
         proof = [b64decode_strict(h, f"inclusion_proof[{i}]") for i, h in enumerate(bundle["inclusion_proof"])]
     except FormatError as e:
         raise fail(8, str(e)) from None
     if leaf_index >= cp.size:
         raise fail(8, f"leaf_index {leaf_index} is not below the checkpoint size {cp.size}")
-    if not verify_inclusion(leaf_hash(entry_bytes), leaf_index, cp.size, proof, cp.root):
+    if not verify_inclusion(leaf_hash(entry_bytes, suite), leaf_index, cp.size, proof, cp.root, suite):
         raise fail(8, f"inclusion proof does not lead to the checkpoint root for size {cp.size}")
 
-    return (f"OK origin={origin} seq={entry.seq} op={entry.op['op']} "
-            f"key={entry.record_key_text()} checkpoint_size={cp.size} "
-            f"roster_version={roster.version}")
+    return (f"OK origin={origin} seq={entry.seq} {entry.summary()} checkpoint_size={cp.size} "
+            f"roster_version={roster.version} suite={suite}")
 
 
 # ---------------------------------------------------------------------------
@@ -1069,12 +1445,16 @@ def verify_log(entries_text: str, checkpoint_note: str, roster_note: str, root: 
         roster = parse_roster(roster_note, root)
     except FormatError as e:
         raise VerifyError("roster", str(e)) from None
+    suite = roster.suite
 
     # The checkpoint's origin line names the log: <federation>/<member id>.
+    # Its signature is checked after the entries: with pending keys, the
+    # KeyHandover entries say which key signs its last position (§6.1).
     try:
-        origin_line = parse_checkpoint_text(checkpoint_note.split("\n\n")[0] + "\n").origin
+        unverified = _checkpoint_unverified(checkpoint_note)
     except FormatError as e:
         raise VerifyError("checkpoint", str(e)) from None
+    origin_line = unverified.origin
     prefix = roster.federation + "/"
     if not origin_line.startswith(prefix):
         raise VerifyError("checkpoint", f"origin {origin_line!r} is not in federation {roster.federation!r}")
@@ -1082,12 +1462,6 @@ def verify_log(entries_text: str, checkpoint_note: str, roster_note: str, root: 
     member = roster.member(origin)
     if member is None:
         raise VerifyError("checkpoint", f"roster {roster.version} has no member {origin!r}")
-    try:
-        size = parse_checkpoint_text(checkpoint_note.split("\n\n")[0] + "\n").size
-        cp = open_checkpoint(checkpoint_note,
-                             Verifier.from_public_key(origin_line, member.checkpoint_key(size)))
-    except FormatError as e:
-        raise VerifyError("checkpoint", str(e)) from None
 
     try:
         items, page_origin = load_entries(entries_text)
@@ -1096,7 +1470,9 @@ def verify_log(entries_text: str, checkpoint_note: str, roster_note: str, root: 
     if page_origin is not None and page_origin != origin:
         raise VerifyError("entries", f"pages are of origin {page_origin!r}, checkpoint is of {origin!r}")
 
+    starts = member.key_starts()
     leaves: list[bytes] = []
+    handovers: list[str] = []
     prev = bytes(32)
     for n, it in enumerate(items):
         where = f"entry {n}"
@@ -1109,10 +1485,11 @@ def verify_log(entries_text: str, checkpoint_note: str, roster_note: str, root: 
             sig = b64decode_strict(it.get("signature"), "signature")
         except FormatError as e:
             raise VerifyError(where, str(e)) from None
-        if len(sig) != 64 or not ed25519_verify_strict(member.key_at(n), data, sig):
-            raise VerifyError(where, f"signature does not verify with {origin}'s key")
+        # Each position with its key (§6.1), as the handovers so far say.
+        if not suite.verify(member.key_at(n, starts), data, sig):
+            raise VerifyError(where, _signature_failure(member, starts, n, suite, data, sig))
         try:
-            e = decode_entry(data)
+            e = decode_entry(data, suite)
         except FormatError as ex:
             raise VerifyError(where, f"does not decode: {ex}") from None
         if e.origin != origin:
@@ -1122,24 +1499,41 @@ def verify_log(entries_text: str, checkpoint_note: str, roster_note: str, root: 
         if e.prev_hash != prev:
             raise VerifyError(where, "prev_hash is not the leaf hash of the previous entry"
                               if n else "prev_hash of entry 0 is not 32 zero bytes")
-        jur = e.record_key()["jurisdiction"]
-        owner = roster.owner_of(jur)
-        if owner != origin:
-            raise VerifyError(where, f"jurisdiction {jur!r} is owned by {owner or 'no member'}, not {origin!r}")
-        lh = leaf_hash(data)
+        if e.op["op"] == "KeyHandover":
+            try:
+                k = member.learn_handover(starts, n, e.op["key"])
+            except FormatError as ex:
+                raise VerifyError(where, f"KeyHandover {ex}") from None
+            handovers.append(f"key {k + 1} from {n + 1}")
+        else:
+            jur = e.record_key()["jurisdiction"]
+            owner = roster.owner_of(jur)
+            if owner != origin:
+                raise VerifyError(where, f"jurisdiction {jur!r} is owned by {owner or 'no member'}, not {origin!r}")
+        lh = leaf_hash(data, suite)
         leaves.append(lh)
         prev = lh
+
+    try:
+        cp = _open_member_checkpoint(checkpoint_note, roster, member, starts)
+    except FormatError as e:
+        why = str(e)
+        if len(leaves) < unverified.size and any(s is None for s in starts):
+            why += (f" (the log given holds {len(leaves)} entries, fewer than the checkpoint's "
+                    f"{unverified.size}: a KeyHandover among the missing ones may start the key that signs it)")
+        raise VerifyError("checkpoint", why) from None
 
     if len(leaves) < cp.size:
         raise VerifyError("merkle root", f"{len(leaves)} entries, fewer than the checkpoint size {cp.size}")
     if len(leaves) > cp.size and not allow_extra:
         raise VerifyError("merkle root", f"{len(leaves)} entries, more than the checkpoint size {cp.size} "
                           "(use --allow-extra to check only the first checkpoint-size entries against it)")
-    if merkle_root_from_leaf_hashes(leaves[: cp.size]) != cp.root:
+    if merkle_root_from_leaf_hashes(leaves[: cp.size], suite) != cp.root:
         raise VerifyError("merkle root", f"root of the first {cp.size} entries is not the checkpoint's root")
     extra = len(leaves) - cp.size
     return (f"OK origin={origin} entries={len(leaves)} checkpoint_size={cp.size} "
-            f"root={b64(cp.root)} roster_version={roster.version}"
+            f"root={b64(cp.root)} roster_version={roster.version} suite={suite}"
+            + (f" handovers=[{', '.join(handovers)}]" if handovers else "")
             + (f" (entries beyond the checkpoint: {extra})" if extra else ""))
 
 

@@ -93,8 +93,10 @@ pub struct Committer {
     shared: Arc<Shared>,
     /// Key starts learned from the own log's handovers (key index, start).
     learned: Vec<(usize, u64)>,
-    /// The roster version whose key history the own log was last checked against.
-    checked_roster: u64,
+    /// The public key that signed the own log's last entry (read from the
+    /// store on reload, then kept as commits are built: commits in flight
+    /// are not in the store yet).
+    last_key: Option<rongxin_protocol::suite::PublicKey>,
     checkpoint_origin: String,
     size: u64,
     prev_hash: Hash,
@@ -126,24 +128,26 @@ pub fn content_hash(record: &Record) -> Hash {
 
 impl Committer {
     /// Loads the own log's head from the store, creating the signed empty
-    /// checkpoint of a new log.
+    /// checkpoint of a new log. The member, roster and catalog come from
+    /// `shared`; `signer` is the configured signing key.
     pub fn open(
         store: Store,
-        origin: &str,
         signer: NoteSigner,
         shared: Arc<Shared>,
-        checkpoint_origin: String,
         max_records: usize,
         metrics: Metrics,
-        catalog: rongxin_protocol::catalog::Catalog,
     ) -> Result<Committer, StoreError> {
+        let origin = shared.member.clone();
+        let checkpoint_origin = shared.roster().roster.log_origin(&origin);
+        let catalog = shared.catalog.clone();
+        let origin = origin.as_str();
         let mut c = Committer {
             store,
             origin: origin.to_owned(),
             signer,
             shared,
             learned: Vec::new(),
-            checked_roster: 0,
+            last_key: None,
             checkpoint_origin,
             size: 0,
             prev_hash: [0; 32],
@@ -175,7 +179,6 @@ impl Committer {
         let size = self.store.log_state(&self.origin)?.map_or(0, |s| s.size);
         let suite = self.signer.suite();
         self.learned = self.store.key_starts(&self.origin)?;
-        self.checked_roster = 0;
         self.tree = store::load_tree(&self.store, &self.origin, size, suite)?;
         self.prev_hash = match size {
             0 => [0; 32],
@@ -190,6 +193,24 @@ impl Committer {
                 })?,
         };
         self.size = size;
+        // Which of the member's keys signed the last entry (nothing is in
+        // flight during a reload, so the store has it).
+        self.last_key = match size.checked_sub(1) {
+            None => None,
+            Some(last) => {
+                let signed = self.store.entry(&self.origin, last)?;
+                let roster = self.shared.roster();
+                roster.roster.member(&self.origin).and_then(|m| {
+                    (0..m.keys.len()).find_map(|i| {
+                        m.key(roster.roster.suite, i).ok().filter(|k| {
+                            signed
+                                .as_ref()
+                                .is_some_and(|s| k.verify(&s.bytes, &s.signature))
+                        })
+                    })
+                })
+            }
+        };
         // The checkpoint key is the key of the last position.
         if let Ok(plan) = self.plan()
             && let Some(s) = plan.checkpoint_signer
@@ -227,17 +248,13 @@ impl Committer {
                 )
             })
         };
-        // A newer roster may start a key at a position already signed.
-        if self.checked_roster != roster.roster.version && self.size > 0 {
-            let last = self.size - 1;
+        // A newer roster may start a key at a position already signed with
+        // another (after a compromise declared too late).
+        if let Some(last) = self.size.checked_sub(1) {
             let key = member
                 .key(suite, starts.index_at(last))
                 .map_err(|e| e.to_string())?;
-            let signed = self
-                .store
-                .entry(&self.origin, last)
-                .map_err(|e| e.to_string())?;
-            if !signed.is_some_and(|s| key.verify(&s.bytes, &s.signature)) {
+            if self.last_key.as_ref() != Some(&key) {
                 return Err(format!(
                     "the roster in force (version {}) gives position {last} of {}'s log to its key {}, but this node signed it with another key: every verifier refuses those entries; the city must fix the roster's key history (from), or the node's log be restored",
                     roster.roster.version,
@@ -245,7 +262,6 @@ impl Committer {
                     starts.index_at(last) + 1
                 ));
             }
-            self.checked_roster = roster.roster.version;
         }
         let current = starts.index_at(self.size);
         let now = held_key(current)?;
@@ -502,6 +518,15 @@ impl Committer {
                 old,
                 ListSlot::of(&self.catalog, &key.kind).as_ref(),
             );
+        }
+        // The key of the last entry built, for the next plan.
+        if let Some((_, key)) = pending
+            .keys
+            .iter()
+            .rev()
+            .find(|(from, _)| *from < self.size)
+        {
+            self.last_key = Some(key.public().clone());
         }
         // The checkpoint is signed by the key of its last entry.
         if self.size > 0

@@ -198,13 +198,10 @@ impl Node {
 
         let committer = Committer::open(
             store.clone(),
-            &config.member,
             config.signer.clone(),
             shared.clone(),
-            shared.roster().roster.log_origin(&config.member),
             config.commit_max_records,
             metrics.clone(),
-            config.catalog.clone(),
         )?;
         let own_size = committer.size();
         let (jobs, rx) = mpsc::channel(JOB_QUEUE);

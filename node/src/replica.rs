@@ -88,8 +88,6 @@ struct Head {
     size: u64,
     prev_hash: Hash,
     tree: CompactTree,
-    /// Where the origin's keys start, with the handovers held.
-    starts: KeyStarts,
 }
 
 /// Batches at least this long are verified on two threads.
@@ -114,6 +112,9 @@ pub struct Replicator {
     shared: Arc<Shared>,
     metrics: Metrics,
     heads: Mutex<HashMap<String, Head>>,
+    /// Compromised-key statements already kept as evidence (their digests),
+    /// so a peer repeating one does not fill the evidence store.
+    reported: Mutex<std::collections::HashSet<[u8; 32]>>,
 }
 
 /// `origin`'s key history in `roster`.
@@ -143,6 +144,7 @@ impl Replicator {
             shared,
             metrics,
             heads: Mutex::new(HashMap::new()),
+            reported: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -151,18 +153,21 @@ impl Replicator {
         let roster = self.shared.roster();
         // Appends hold this lock too: what we compare against cannot move,
         // and one equivocation is recorded once, however many peers show it.
-        let heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+        let _heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
         if self.store.halted(origin)? {
             return Err(ReplicaError::Halted(origin.to_owned()));
         }
-        let starts = match heads.get(origin) {
-            Some(h) => h.starts.clone(),
-            None => self.stored_starts(origin)?,
+        // Never cached: a newer roster may have changed the key history.
+        let starts = self.stored_starts(origin)?;
+        let (cp, signer) = match roster.roster.open_checkpoint_at(origin, note, &starts) {
+            Ok(opened) => opened,
+            Err(e) => {
+                if let Some(err) = self.compromised_checkpoint(origin, note) {
+                    return Err(err);
+                }
+                return Err(refused(origin, format!("checkpoint: {e}")));
+            }
         };
-        let (cp, signer) = roster
-            .roster
-            .open_checkpoint_at(origin, note, &starts)
-            .map_err(|e| refused(origin, format!("checkpoint: {e}")))?;
         let held = self.store.log_state(origin)?;
         let n = held.as_ref().map_or(0, |s| s.size);
         let s = cp.checkpoint.size;
@@ -243,17 +248,17 @@ impl Replicator {
         }
         // The key starts as of `from`: exact when the head is there (sync
         // may verify a batch while the one before it is being appended).
-        let (starts_before, exact) = {
+        let exact = {
             let heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
             match heads.get(origin) {
-                Some(h) => (h.starts.clone(), h.size == from),
+                Some(h) => h.size == from,
                 None => {
                     drop(heads);
-                    let size = self.store.log_state(origin)?.map_or(0, |s| s.size);
-                    (self.stored_starts(origin)?, size == from)
+                    self.store.log_state(origin)?.map_or(0, |s| s.size) == from
                 }
             }
         };
+        let starts_before = self.stored_starts(origin)?;
         let pending = starts_before
             .pending()
             .any(|i| i > starts_before.index_at(from));
@@ -330,6 +335,54 @@ impl Replicator {
             .unwrap_or_default())
     }
 
+    /// Whether `statement` is reported for the first time (then remembers it).
+    fn first_report(&self, statement: &[u8]) -> bool {
+        use sha2::Digest as _;
+        let digest: [u8; 32] = sha2::Sha256::digest(statement).into();
+        self.reported
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest)
+    }
+
+    /// When a refused checkpoint note carries a valid signature by one of
+    /// `origin`'s keys marked compromised: keeps it as evidence and names it.
+    fn compromised_checkpoint(&self, origin: &str, note: &str) -> Option<ReplicaError> {
+        let roster = self.shared.roster();
+        let member = roster.roster.member(origin)?;
+        let name = roster.roster.log_origin(origin);
+        let index = member.keys.iter().enumerate().position(|(i, k)| {
+            k.compromised
+                && member.key(roster.roster.suite, i).is_ok_and(|key| {
+                    rongxin_protocol::note::NoteVerifier::new(&name, key)
+                        .is_ok_and(|v| v.open(note).is_ok())
+                })
+        })?;
+        let why = format!(
+            "a checkpoint of {origin} is signed by its key {}, which the roster (version {}) marks compromised, for positions that key no longer signs: refused",
+            index + 1,
+            roster.roster.version
+        );
+        if !self.first_report(note.as_bytes()) {
+            return Some(refused(origin, why));
+        }
+        tracing::error!(%origin, key = index + 1, "COMPROMISED KEY: a checkpoint signed by a compromised key; evidence stored");
+        let stored = self.store.put_evidence(
+            origin,
+            &json!({
+                "origin": origin,
+                "kind": "compromised-key",
+                "detected_ms": now_ms(),
+                "why": why,
+                "statements": {"checkpoint": note},
+            }),
+        );
+        if let Err(e) = stored {
+            return Some(e.into());
+        }
+        Some(refused(origin, why))
+    }
+
     /// When `signed`, refused at `position`, carries a valid signature by
     /// one of `origin`'s keys marked compromised: keeps it as evidence
     /// (without halting the origin, which continues under its new key) and
@@ -353,6 +406,9 @@ impl Replicator {
             index + 1,
             roster.roster.version
         );
+        if !self.first_report(&signed.bytes) {
+            return Some(refused(origin, why));
+        }
         tracing::error!(%origin, position, key = index + 1, "COMPROMISED KEY: an entry signed by a compromised key, past its range; evidence stored");
         let stored = self.store.put_evidence(
             origin,
@@ -396,7 +452,8 @@ impl Replicator {
             Some(h) => h.clone(),
             None => self.load_head(origin)?,
         };
-        if from != head.size || head.starts != verified.starts_before {
+        // Checked against the roster in force now and the handovers held.
+        if from != head.size || self.stored_starts(origin)? != verified.starts_before {
             return Err(ReplicaError::Stale(origin.to_owned()));
         }
         // Not empty: `verify` refuses an empty batch, and the lengths match.
@@ -471,15 +528,14 @@ impl Replicator {
                 batch.put_key_start(origin, index, start);
             }
         }
-        head.starts = verified.starts_after.clone();
         if head.size == target.checkpoint.size {
             // The checkpoint may have been taken as signed by a pending key:
             // the entries now say which key signs its last position.
             let signed_by = roster
                 .roster
-                .open_checkpoint_at(origin, &target.note, &head.starts)
+                .open_checkpoint_at(origin, &target.note, &verified.starts_after)
                 .map(|(_, i)| i);
-            let want = head.starts.index_at(head.size.saturating_sub(1));
+            let want = verified.starts_after.index_at(head.size.saturating_sub(1));
             if signed_by.as_ref().ok() != Some(&want) {
                 return Err(refused(
                     origin,
@@ -543,7 +599,6 @@ impl Replicator {
             size,
             prev_hash,
             tree,
-            starts: self.stored_starts(origin)?,
         })
     }
 

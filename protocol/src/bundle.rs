@@ -223,7 +223,14 @@ impl Bundle {
         // key of its position as known so far, and proven below.
         let mut starts = member.key_starts();
         let mut handovers = Vec::with_capacity(self.handovers.len());
-        for h in &self.handovers {
+        for (n, h) in self.handovers.iter().enumerate() {
+            if n > 0 && h.leaf_index <= self.handovers[n - 1].leaf_index {
+                return Err(BundleError::EntryMismatch(format!(
+                    "handovers are not in increasing positions ({} after {})",
+                    h.leaf_index,
+                    self.handovers[n - 1].leaf_index
+                )));
+            }
             let signed = SignedEntry {
                 bytes: decode_b64(&h.entry, "handovers.entry", 0)?,
                 signature: decode_b64(&h.entry_signature, "handovers.entry_signature", 64)?
@@ -231,7 +238,12 @@ impl Bundle {
                     .map_err(|_| enc("handovers.entry_signature", "not 64 bytes"))?,
             };
             roster
-                .verify_entries(&self.origin, h.leaf_index, &[signed.clone()], &mut starts)
+                .verify_entries(
+                    &self.origin,
+                    h.leaf_index,
+                    std::slice::from_ref(&signed),
+                    &mut starts,
+                )
                 .map_err(BundleError::Entry)?;
             let entry = Entry::decode(&signed.bytes)?;
             if entry.origin != self.origin

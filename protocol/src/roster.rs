@@ -740,6 +740,18 @@ impl Roster {
     }
 }
 
+/// The answer of `POST /v1/admin/roster` (a node given a newer signed
+/// roster puts it in force and its peers take it from there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterPushed {
+    /// The pushed roster's version.
+    pub version: u64,
+    /// Whether it replaced the roster in force (false: not newer).
+    pub adopted: bool,
+    /// The version in force after the push.
+    pub in_force: u64,
+}
+
 /// A verified roster with the exact note that carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedRoster {

@@ -253,6 +253,11 @@ fn bundles_carry_the_handovers_an_offline_auditor_needs() {
         bundle(7, NEXT_SEED, vec![fake]).verify(&root_verifier()),
         Err(BundleError::EntryMismatch(_))
     ));
+    // The same handover twice, or out of order, is refused.
+    assert!(matches!(
+        bundle(7, NEXT_SEED, vec![handover.clone(), handover.clone()]).verify(&root_verifier()),
+        Err(BundleError::EntryMismatch(m)) if m.contains("increasing")
+    ));
     // Bundles without handovers keep the JSON of before.
     let plain = serde_json::to_string(&bundle(2, GULOU_SEED, Vec::new())).unwrap();
     assert!(!plain.contains("handovers"), "{plain}");

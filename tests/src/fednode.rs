@@ -131,6 +131,32 @@ impl FedNode {
         }
     }
 
+    /// Writes the config as it is now, with these ports.
+    fn write_config(&self, http: u16, p2p: u16) -> PathBuf {
+        let mut config = self.config.clone();
+        config.insert("http_listen".into(), format!("127.0.0.1:{http}").into());
+        config.insert(
+            "p2p_listen".into(),
+            format!("/ip4/127.0.0.1/tcp/{p2p}").into(),
+        );
+        let path = self.dir.join("config.toml");
+        fs::write(&path, config.to_string()).expect("write the node config");
+        path
+    }
+
+    /// Writes the config as it is now and sends SIGHUP: the running node
+    /// reloads its tokens, TLS files and signing keys, without a restart.
+    pub fn reload(&mut self) {
+        let (http, p2p) = self.ports.expect("the node was started");
+        self.write_config(http, p2p);
+        let child = self.child.as_ref().expect("the node is running");
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(child),
+            rustix::process::Signal::HUP,
+        )
+        .expect("send SIGHUP");
+    }
+
     /// Writes the config (new ports if `fresh_ports` or none yet), points the
     /// proxy at the p2p port and spawns the process without waiting.
     fn spawn(&mut self, fresh_ports: bool) {
@@ -140,14 +166,7 @@ impl FedNode {
             _ => (free_port(), free_port()),
         };
         self.ports = Some((http, p2p));
-        let mut config = self.config.clone();
-        config.insert("http_listen".into(), format!("127.0.0.1:{http}").into());
-        config.insert(
-            "p2p_listen".into(),
-            format!("/ip4/127.0.0.1/tcp/{p2p}").into(),
-        );
-        let path = self.dir.join("config.toml");
-        fs::write(&path, config.to_string()).expect("write the node config");
+        let path = self.write_config(http, p2p);
         self.inbound
             .set_target(Some(SocketAddr::from(([127, 0, 0, 1], p2p))));
         self.starts += 1;

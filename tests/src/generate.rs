@@ -449,6 +449,44 @@ impl GenFed {
     /// Signs roster `version` whose members are `members` (any generated
     /// member, listed at its own proxy); returns the signed file and roster.
     pub fn sign_roster(&self, version: u64, members: &[&str]) -> (PathBuf, SignedRoster) {
+        self.sign_roster_with(version, members, |_| {})
+    }
+
+    /// A new signing key pair for `member` (a key rotation), made with
+    /// `rongxinctl keygen --signing-only` in the member's key directory as
+    /// `<name>.key` and `<name>.pub`; returns the secret key's path and the key.
+    pub fn new_signing_key(&self, member: &str, name: &str) -> (PathBuf, NoteSigner) {
+        let dir = &self.keys(member).dir;
+        let federation = self.draft.federation.clone();
+        let suite = self.draft.suite.name();
+        ctl(&[
+            "keygen",
+            "--member",
+            member,
+            "--federation",
+            &federation,
+            "--suite",
+            suite,
+            "--signing-only",
+            "--name",
+            name,
+            "--out",
+            path_str(dir),
+        ]);
+        let path = dir.join(format!("{name}.key"));
+        let text = fs::read_to_string(&path).expect("read the new key");
+        let signer = NoteSigner::parse(text.trim()).expect("a signer key");
+        (path, signer)
+    }
+
+    /// [`sign_roster`](Self::sign_roster), with `edit` applied to the roster
+    /// before it is signed (key histories, say).
+    pub fn sign_roster_with(
+        &self,
+        version: u64,
+        members: &[&str],
+        edit: impl FnOnce(&mut Roster),
+    ) -> (PathBuf, SignedRoster) {
         let mut r = self.draft.clone();
         r.version = version;
         r.members.clear();
@@ -471,6 +509,7 @@ impl GenFed {
             m.http = None;
             r.members.push(m);
         }
+        edit(&mut r);
         let n = self.files.fetch_add(1, Ordering::Relaxed);
         let path = self.sign(&r, &format!("roster-v{version}-{n}"));
         let signed = SignedRoster::open(

@@ -3,15 +3,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::note::NoteSigner;
-use rongxin_protocol::roster::{Member, MemberKey, Role, Roster, SignedRoster};
+use rongxin_protocol::roster::{Member, MemberKey, Role, Roster, RosterPushed, SignedRoster};
 use rongxin_protocol::suite::Suite;
 use rongxin_protocol::value::Date;
 
+use crate::client::{Node, read_token};
 use crate::files::{read_signer, read_text, read_verifier, write_public};
 
 /// Arguments of `rongxinctl roster`.
@@ -120,6 +122,18 @@ enum RosterCommand {
         /// A catalog file that must match the roster's catalog digest.
         #[arg(long)]
         catalog: Option<PathBuf>,
+    },
+    /// Give a signed roster to a running node, which puts it in force at once
+    /// and passes it to its peers (no restart anywhere).
+    Push {
+        /// The signed roster.
+        roster: PathBuf,
+        /// A node's HTTP API, such as https://127.0.0.1:8100.
+        #[arg(long)]
+        node: String,
+        /// File holding the node's admin token.
+        #[arg(long)]
+        token_file: PathBuf,
     },
     /// Verify and print a signed roster as a table.
     Show {
@@ -235,7 +249,7 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
                 draft.version
             );
             println!(
-                "Next: rongxinctl roster sign {} --root-key root.key --out roster.signed, then give roster.signed to any one node: the federation spreads it.",
+                "Next: rongxinctl roster sign {} --root-key root.key --out roster.signed, then rongxinctl roster push roster.signed --node URL --token-file admin.token (any one node: the federation spreads it).",
                 roster.display()
             );
         }
@@ -335,6 +349,37 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
                 signed.roster.valid_from,
                 signed.roster.valid_until
             );
+        }
+        RosterCommand::Push {
+            roster,
+            node,
+            token_file,
+        } => {
+            let note = read_text(&roster)?;
+            let token = read_token(&token_file)?;
+            let node = Node::new(&node, Duration::from_secs(30))?;
+            let answer: RosterPushed = node
+                .post(
+                    "/v1/admin/roster",
+                    "text/plain; charset=utf-8",
+                    note.as_bytes(),
+                    &token,
+                )?
+                .json()?;
+            if answer.adopted {
+                println!(
+                    "{} put roster version {} in force; its peers take it from there",
+                    node.url(""),
+                    answer.version
+                );
+            } else {
+                println!(
+                    "{} already has roster version {} in force; version {} changed nothing",
+                    node.url(""),
+                    answer.in_force,
+                    answer.version
+                );
+            }
         }
         RosterCommand::Show { roster, root } => {
             let r = open(&roster, &root)?.roster;

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use rongxin_protocol::roster::{RosterPushed, SignedRoster};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -132,6 +133,38 @@ pub async fn get_evidence(
     Ok(Json(
         json!({"halted_origins": state.store.halted_origins()?, "evidence": state.store.evidence()?}),
     ))
+}
+
+/// `POST /v1/admin/roster` (admin token): a root-signed roster note, put in
+/// force at once when it supersedes the one in force; peers take it from
+/// this node (docs/protocol.md §9.2), so giving it to one node reaches all.
+pub async fn post_roster(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Json<RosterPushed>, ApiError> {
+    require_admin(&state, &headers)?;
+    let signed = SignedRoster::open(&body, &state.shared.root).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body is not a roster signed by this federation's root key: {e}"
+        ))
+    })?;
+    let version = signed.roster.version;
+    let adopted = state.shared.adopt(signed);
+    if adopted {
+        state.store.put_roster(&body)?;
+        state.store.flush().await?;
+        state
+            .metrics
+            .roster_version
+            .set(i64::try_from(version).unwrap_or(i64::MAX));
+        tracing::info!(version, "adopted a roster an operator pushed");
+    }
+    Ok(Json(RosterPushed {
+        version,
+        adopted,
+        in_force: state.shared.roster().roster.version,
+    }))
 }
 
 /// `POST /v1/admin/origins/{origin}/resume` (admin token): accept entries of a

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use rongxin_protocol::bundle::Bundle;
+use rongxin_protocol::bundle::{Bundle, BundleHandover};
 use rongxin_protocol::entry::{Entry, Op};
 use rongxin_protocol::merkle;
 use serde::{Deserialize, Serialize};
@@ -361,16 +361,35 @@ pub async fn get_bundle(
             });
         }
         let roster = state.shared.roster();
-        let key = roster
+        let suite = roster.roster.suite;
+        let internal =
+            |e: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
+        let member = roster
             .roster
             .member(&origin)
-            .ok_or_else(|| ApiError::not_found(format!("'{origin}' is not in the roster")))?
-            .key_at(roster.roster.suite, seq)
-            .map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            .ok_or_else(|| ApiError::not_found(format!("'{origin}' is not in the roster")))?;
+        // Key starts the roster leaves to the log: the handovers held fix
+        // them, and the bundle carries those the checkpoint covers.
+        let learned = state.store.key_starts(&origin)?;
+        let starts = member.key_starts_with(&learned);
+        let key = member
+            .key(suite, starts.index_at(seq))
+            .map_err(|e| internal(e.to_string()))?;
+        let hashes = state.store.hashes(&origin, suite);
+        let proof = merkle::inclusion_proof(seq, size, &hashes)?;
+        let mut handovers = Vec::new();
+        for (index, start) in starts.known() {
+            let pending_in_roster = member.keys.get(index).is_some_and(|k| k.from.is_none());
+            if !pending_in_roster || start == 0 || start > size {
+                continue;
+            }
+            let at = start - 1;
+            let signed = state.store.entry(&origin, at)?.ok_or_else(|| {
+                internal(format!("the handover entry {origin}/{at} is missing"))
             })?;
-        let suite = roster.roster.suite;
-        let proof = merkle::inclusion_proof(seq, size, &state.store.hashes(&origin, suite))?;
+            let path = merkle::inclusion_proof(at, size, &hashes)?;
+            handovers.push(BundleHandover::new(&signed, at, &path));
+        }
         if rule.registered() {
             let read = ContentRead {
                 who: &who,
@@ -382,7 +401,7 @@ pub async fn get_bundle(
             };
             register_read(&state.store, &state.query_ids, &read, now_ms())?;
         }
-        Ok(Json(Bundle::new(
+        let mut bundle = Bundle::new(
             &entry,
             seq,
             &origin,
@@ -390,7 +409,9 @@ pub async fn get_bundle(
             &proof,
             &log.checkpoint,
             &roster.note,
-        )))
+        );
+        bundle.handovers = handovers;
+        Ok(Json(bundle))
     })
     .await
 }

@@ -97,6 +97,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/admin/origins/{origin}/resume",
             post(admin::post_resume),
         )
+        .route("/v1/admin/roster", post(admin::post_roster))
         .route("/healthz", get(admin::get_healthz))
         .route("/metrics", get(admin::get_metrics))
         .fallback(|| async {

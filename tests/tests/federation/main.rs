@@ -10,6 +10,7 @@ mod partition;
 mod refused;
 mod restore;
 mod roster;
+mod rotation;
 
 use std::time::Duration;
 

@@ -133,7 +133,7 @@ fn https_serves_the_configured_certificate_and_reloads_it_without_dropping_conne
     write_pair(dir.path(), &second);
     let mark = node.log_text().len();
     node.signal_hup();
-    wait_for_log(&node, "reloaded tokens and TLS files", mark);
+    wait_for_log(&node, "reloaded tokens, TLS files and signing keys", mark);
     let mut fresh = connect(addr, &second.cert_pem()).expect("TLS with the second CA");
     assert_eq!(get(&mut fresh, "/healthz").0, 200);
     assert!(
