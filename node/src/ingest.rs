@@ -21,7 +21,7 @@ use rongxin_protocol::entry::{Entry, EntryError, KeyHandover, Op, Revoke, Signed
 use rongxin_protocol::merkle::{self, CompactTree, Hash};
 use rongxin_protocol::note::NoteSigner;
 use rongxin_protocol::record::{Record, RecordKey};
-use rongxin_protocol::suite::{SecretKey, Suite};
+use rongxin_protocol::suite::SecretKey;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
@@ -141,6 +141,7 @@ impl Committer {
         let checkpoint_origin = shared.roster().roster.log_origin(&origin);
         let catalog = shared.catalog.clone();
         let origin = origin.as_str();
+        let suite = signer.suite();
         let mut c = Committer {
             store,
             origin: origin.to_owned(),
@@ -151,7 +152,7 @@ impl Committer {
             checkpoint_origin,
             size: 0,
             prev_hash: [0; 32],
-            tree: CompactTree::new(Suite::default()),
+            tree: CompactTree::new(suite),
             max_records,
             metrics,
             catalog,
