@@ -222,7 +222,7 @@ impl Receiver {
             .into());
         }
 
-        let cp = self.open_checkpoint(&batch, &head.starts)?;
+        let cp = self.open_checkpoint(&batch, &head.starts, false)?;
 
         // Entries already held must be the very same bytes.
         let dup_count = usize::try_from(held - first)
@@ -269,9 +269,10 @@ impl Receiver {
         if !new.is_empty() {
             self.verify_new(origin, new, &cp, &mut next, &mut write)?;
         }
-        // A checkpoint past a handover held only now: its key is known now.
-        if cp.checkpoint.size <= next.tree.size() && next.starts != head.starts {
-            self.open_checkpoint(&batch, &next.starts)?;
+        // Once the log reaches the checkpoint, its entries say which key
+        // signs its last position: that key, and no pending one, must have.
+        if cp.checkpoint.size <= next.tree.size() {
+            self.open_checkpoint(&batch, &next.starts, true)?;
         }
         let size = next.tree.size();
         let checkpoint_newer = cp.checkpoint.size <= size
@@ -299,18 +300,20 @@ impl Receiver {
     }
 
     /// Opens the batch's checkpoint with the origin's key for its size; a
-    /// pending key is accepted only while the head is below the size.
+    /// pending key is accepted only when not `strict` (while the log held is
+    /// below the checkpoint's size).
     fn open_checkpoint(
         &self,
         batch: &Batch,
         starts: &KeyStarts,
+        strict: bool,
     ) -> Result<SignedCheckpoint, Refusal> {
         self.roster
             .open_checkpoint_at(&batch.origin, &batch.checkpoint, starts)
             .and_then(|(cp, index)| {
                 let size = cp.checkpoint.size;
                 let want = starts.index_at(size.saturating_sub(1));
-                if index == want || starts.start(index).is_none() {
+                if index == want || (!strict && starts.start(index).is_none()) {
                     Ok(cp)
                 } else {
                     Err(rongxin_protocol::roster::RosterError::Invalid(format!(
