@@ -363,24 +363,7 @@ impl Replicator {
             index + 1,
             roster.roster.version
         );
-        if !self.first_report(note.as_bytes()) {
-            return Some(refused(origin, why));
-        }
-        tracing::error!(%origin, key = index + 1, "COMPROMISED KEY: a checkpoint signed by a compromised key; evidence stored");
-        let stored = self.store.put_evidence(
-            origin,
-            &json!({
-                "origin": origin,
-                "kind": "compromised-key",
-                "detected_ms": now_ms(),
-                "why": why,
-                "statements": {"checkpoint": note},
-            }),
-        );
-        if let Err(e) = stored {
-            return Some(e.into());
-        }
-        Some(refused(origin, why))
+        Some(self.compromise_evidence(origin, why, note.as_bytes(), json!({"checkpoint": note})))
     }
 
     /// When `signed`, refused at `position`, carries a valid signature by
@@ -406,24 +389,41 @@ impl Replicator {
             index + 1,
             roster.roster.version
         );
-        if !self.first_report(&signed.bytes) {
-            return Some(refused(origin, why));
-        }
-        tracing::error!(%origin, position, key = index + 1, "COMPROMISED KEY: an entry signed by a compromised key, past its range; evidence stored");
-        let stored = self.store.put_evidence(
+        Some(self.compromise_evidence(
             origin,
-            &json!({
-                "origin": origin,
-                "kind": "compromised-key",
-                "detected_ms": now_ms(),
-                "why": why,
-                "statements": {"entry": {"seq": position, "entry": B64.encode(&signed.bytes), "signature": B64.encode(signed.signature)}},
-            }),
-        );
-        if let Err(e) = stored {
-            return Some(e.into());
+            why,
+            &signed.bytes,
+            json!({"entry": {"seq": position, "entry": B64.encode(&signed.bytes), "signature": B64.encode(signed.signature)}}),
+        ))
+    }
+
+    /// Keeps a statement signed by a compromised key as evidence, once per
+    /// statement (`signed`: its signed bytes), without halting the origin,
+    /// which continues under its new key; the error names it.
+    fn compromise_evidence(
+        &self,
+        origin: &str,
+        why: String,
+        signed: &[u8],
+        statements: serde_json::Value,
+    ) -> ReplicaError {
+        if self.first_report(signed) {
+            tracing::error!(%origin, %why, "COMPROMISED KEY: evidence stored");
+            let stored = self.store.put_evidence(
+                origin,
+                &json!({
+                    "origin": origin,
+                    "kind": "compromised-key",
+                    "detected_ms": now_ms(),
+                    "why": why,
+                    "statements": statements,
+                }),
+            );
+            if let Err(e) = stored {
+                return e.into();
+            }
         }
-        Some(refused(origin, why))
+        refused(origin, why)
     }
 
     /// Appends `entries` (sent as `from..`, their signatures checked by
@@ -631,8 +631,5 @@ impl Replicator {
 
 /// The size a checkpoint note states (0 if it cannot be read).
 pub fn checkpoint_size(note: &str) -> u64 {
-    rongxin_protocol::note::parse_note(note)
-        .ok()
-        .and_then(|p| rongxin_protocol::checkpoint::Checkpoint::parse_body(p.text).ok())
-        .map_or(0, |c| c.size)
+    rongxin_protocol::checkpoint::stated_size(note)
 }

@@ -303,10 +303,7 @@ impl Bundle {
                 });
             }
         }
-        let size = crate::note::parse_note(&self.checkpoint)
-            .ok()
-            .and_then(|n| Checkpoint::parse_body(n.text).ok())
-            .map_or(0, |c| c.size);
+        let size = crate::checkpoint::stated_size(&self.checkpoint);
         let verifier = crate::note::NoteVerifier::new(
             &roster.log_origin(&self.origin),
             member.key(suite, starts.index_at(size.saturating_sub(1)))?,

@@ -111,6 +111,15 @@ impl Checkpoint {
     }
 }
 
+/// The size an unverified checkpoint note states (0 if it cannot be read):
+/// what chooses the key that must have signed it (docs/protocol.md §6.1).
+pub fn stated_size(note: &str) -> u64 {
+    crate::note::parse_note(note)
+        .ok()
+        .and_then(|n| Checkpoint::parse_body(n.text).ok())
+        .map_or(0, |c| c.size)
+}
+
 impl SignedCheckpoint {
     /// Opens a checkpoint note: verifies the signature by `verifier` (whose
     /// name is the origin line) and parses the body.

@@ -598,10 +598,7 @@ impl Roster {
         member_id: &str,
         note: &str,
     ) -> Result<SignedCheckpoint, RosterError> {
-        let size = crate::note::parse_note(note)
-            .ok()
-            .and_then(|n| crate::checkpoint::Checkpoint::parse_body(n.text).ok())
-            .map_or(0, |c| c.size);
+        let size = crate::checkpoint::stated_size(note);
         let verifier = self.checkpoint_verifier(member_id, size)?;
         Ok(SignedCheckpoint::open(note, &verifier)?)
     }
@@ -619,10 +616,7 @@ impl Roster {
         starts: &KeyStarts,
     ) -> Result<(SignedCheckpoint, usize), RosterError> {
         let m = self.member_or_err(member_id)?;
-        let size = crate::note::parse_note(note)
-            .ok()
-            .and_then(|n| crate::checkpoint::Checkpoint::parse_body(n.text).ok())
-            .map_or(0, |c| c.size);
+        let size = crate::checkpoint::stated_size(note);
         let name = self.log_origin(member_id);
         let index = starts.index_at(size.saturating_sub(1));
         let open = |i: usize| -> Result<SignedCheckpoint, RosterError> {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rongxin_protocol::entry::{Entry, Op};
+use rongxin_protocol::entry::{Entry, Op, SignedEntry};
 use rongxin_protocol::record::Record;
 use rongxin_protocol::roster::MemberKey;
 use rongxin_tests::bins;
@@ -215,6 +215,28 @@ fn gulou_rotates_twice_while_records_flow_and_every_proof_holds() {
     assert_eq!(carried, vec![h2], "{b:#}");
 }
 
+/// A fake-peer script serving lianjiang's `log` with `checkpoint`.
+fn serve_log(
+    roster_version: u64,
+    checkpoint: String,
+    log: &[SignedEntry],
+) -> impl Fn(&rongxin_protocol::wire::Request) -> rongxin_protocol::wire::Response + Send + Sync + 'static
+{
+    let log = log.to_vec();
+    serve(
+        roster_version,
+        vec![checkpoint],
+        "lianjiang",
+        move |from, limit| {
+            log.iter()
+                .skip(from as usize)
+                .take(limit as usize)
+                .cloned()
+                .collect()
+        },
+    )
+}
+
 #[test]
 fn a_compromised_key_is_refused_past_the_position_the_root_fixes() {
     // lianjiang is played by a fake peer serving what the test signs: first
@@ -234,16 +256,7 @@ fn a_compromised_key_is_refused_past_the_position_the_root_fixes() {
         || Record::from_json(&records.record("lianjiang", "CF"), fed.catalog()).expect("a record");
     let key1 = LogMaker::new(FEDERATION, "lianjiang", &fed.keys("lianjiang").signer);
     let real = key1.log((0..5).map(|_| record()).collect());
-    fake.set_script(serve(1, vec![key1.checkpoint(&real)], "lianjiang", {
-        let real = real.clone();
-        move |from, limit| {
-            real.iter()
-                .skip(from as usize)
-                .take(limit as usize)
-                .cloned()
-                .collect()
-        }
-    }));
+    fake.set_script(serve_log(1, key1.checkpoint(&real), &real));
     wait_for("taijiang to hold lianjiang's 5 entries", DEADLINE, || {
         (rongxin_tests::converge::held_of(taijiang, "lianjiang").size == 5).then_some(())
     });
@@ -274,17 +287,7 @@ fn a_compromised_key_is_refused_past_the_position_the_root_fixes() {
         prev = e.leaf_hash(suite);
         stolen.push(e);
     }
-    fake.set_script(serve(2, vec![key1.checkpoint(&stolen)], "lianjiang", {
-        let stolen = stolen.clone();
-        move |from, limit| {
-            stolen
-                .iter()
-                .skip(from as usize)
-                .take(limit as usize)
-                .cloned()
-                .collect()
-        }
-    }));
+    fake.set_script(serve_log(2, key1.checkpoint(&stolen), &stolen));
     let evidence = wait_for("evidence of the compromised key", DEADLINE, || {
         let ev = taijiang
             .client()
@@ -326,17 +329,7 @@ fn a_compromised_key_is_refused_past_the_position_the_root_fixes() {
         prev = e.leaf_hash(suite);
         honest.push(e);
     }
-    fake.set_script(serve(2, vec![key2.checkpoint(&honest)], "lianjiang", {
-        let honest = honest.clone();
-        move |from, limit| {
-            honest
-                .iter()
-                .skip(from as usize)
-                .take(limit as usize)
-                .cloned()
-                .collect()
-        }
-    }));
+    fake.set_script(serve_log(2, key2.checkpoint(&honest), &honest));
     wait_for("taijiang to hold lianjiang's 9 entries", DEADLINE, || {
         (rongxin_tests::converge::held_of(taijiang, "lianjiang").size == 9).then_some(())
     });
