@@ -44,9 +44,10 @@ use crate::store::Store;
 /// while still carrying 47 entries of the largest size the protocol allows.
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 /// Smallest `forward.max_batch_bytes`: a request carrying one entry of the
-/// protocol's largest size (`MAX_ENTRY_BYTES`, 256 KiB: 349,670 bytes as a
-/// request item) with room for its envelope, so every entry the node holds
-/// fits some request.
+/// protocol's largest size (`MAX_ENTRY_BYTES`, 65,535 bytes: 87,522 bytes
+/// as a request item) with room for its envelope, so every entry the node
+/// holds fits some request (kept at its earlier value, from when entries
+/// could take 256 KiB).
 pub const MIN_MAX_BATCH_BYTES: usize = 512 * 1024;
 /// Largest `forward.max_batch_bytes`: a request body is held in memory.
 pub const MAX_MAX_BATCH_BYTES: usize = 256 * 1024 * 1024;
@@ -324,10 +325,14 @@ impl Forwarder {
         let result = match stored {
             Ok(true) => Ok(()),
             Ok(false) => match serde_json::to_value(&t) {
-                Ok(v) => match self.store.put_evidence(origin, &v) {
-                    Ok(()) => self.store.flush().await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                },
+                Ok(v) => {
+                    let mut batch = crate::store::WriteBatch::default();
+                    batch.put_evidence(origin, &v);
+                    self.store
+                        .commit(batch, crate::store::Durability::Durable)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
                 Err(e) => Err(e.to_string()),
             },
             Err(e) => Err(e.to_string()),
@@ -401,10 +406,7 @@ impl Forwarder {
                 if self.province_limit.load(Ordering::Relaxed) >= self.config.max_batch_bytes {
                     self.province_limit.store(usize::MAX, Ordering::Relaxed);
                 }
-                self.store
-                    .set_forward_cursor(origin, acked)
-                    .await
-                    .map_err(store_err)?;
+                self.set_cursor(origin, acked).await?;
                 self.metrics
                     .forwarded_entries
                     .inc_by(acked.saturating_sub(cursor));
@@ -424,10 +426,7 @@ impl Forwarder {
                 origin: o,
                 expected_from,
             }) => {
-                self.store
-                    .set_forward_cursor(origin, expected_from)
-                    .await
-                    .map_err(store_err)?;
+                self.set_cursor(origin, expected_from).await?;
                 Err(SendError::Gap {
                     origin: o,
                     expected_from,
@@ -465,6 +464,16 @@ impl Forwarder {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Sets and flushes the forward cursor of `origin`.
+    async fn set_cursor(&self, origin: &str, cursor: u64) -> Result<(), SendError> {
+        let mut batch = crate::store::WriteBatch::default();
+        batch.set_forward_cursor(origin, cursor);
+        self.store
+            .commit(batch, crate::store::Durability::Durable)
+            .await
+            .map_err(|e| SendError::Transport(e.to_string()))
     }
 
     async fn send(&self, origin: &str, batch: &Batch, body: Vec<u8>) -> Result<u64, SendError> {

@@ -17,18 +17,23 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use rongxin_protocol::checkpoint::Checkpoint;
 use std::sync::Arc;
 
-use rongxin_protocol::entry::{Entry, EntryError, KeyHandover, Op, Revoke, SignedEntry};
-use rongxin_protocol::merkle::{self, CompactTree, Hash};
+use rongxin_protocol::entry::{
+    Entry, EntryError, KeyHandover, Op, Revoke, RevokeReason, SignedEntry,
+};
+use rongxin_protocol::log::{ExtendError, LogHead, Rules, next_state};
+use rongxin_protocol::merkle::Hash;
 use rongxin_protocol::note::NoteSigner;
 use rongxin_protocol::record::{Record, RecordKey};
 use rongxin_protocol::suite::SecretKey;
-use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::apply::next_state;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
-use crate::store::{self, ListSlot, LogState, RecordState, Store, StoreError, WriteBatch};
+use crate::store::{
+    self, Durability, ListSlot, LogState, RecordState, Store, StoreError, Unwritable, WriteBatch,
+};
+
+pub use rongxin_protocol::log::content_hash;
 
 /// What the committer answers for one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,16 +49,116 @@ pub enum Outcome {
         seq: u64,
     },
     /// Refused by a rule that needs the log's state.
-    Rejected {
-        /// Why.
-        reason: String,
+    Rejected(Rejection),
+}
+
+/// Why the committer refused one record or revocation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// Identical content to a version that was revoked.
+    #[error(
+        "this record was revoked ({reason:?}) at seq {seq}; a revoked record is not published again with identical content"
+    )]
+    RevokedContent {
+        /// The revocation's seq.
+        seq: u64,
+        /// Its reason.
+        reason: RevokeReason,
+    },
+    /// No such record in this node's log.
+    #[error("no record {0} in this node's log")]
+    NoRecord(RecordKey),
+    /// The record belongs to another origin.
+    #[error("record {key} belongs to {origin}")]
+    NotOwner {
+        /// The record.
+        key: RecordKey,
+        /// Its origin.
+        origin: String,
+    },
+    /// The record's signed entry would be larger than an entry may be.
+    #[error(
+        "the record's signed entry would be {bytes} bytes, more than the {}-byte limit of an entry (docs/protocol.md §3.1): shorten its longest texts",
+        rongxin_protocol::entry::MAX_ENTRY_BYTES
+    )]
+    TooLarge {
+        /// The entry's size.
+        bytes: usize,
+    },
+    /// The record is revoked already.
+    #[error("record {key} was already revoked at seq {seq}")]
+    AlreadyRevoked {
+        /// The record.
+        key: RecordKey,
+        /// The revocation's seq.
+        seq: u64,
     },
 }
 
 /// A failed commit: nothing of it was acknowledged.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("commit failed, nothing was acknowledged: {0}")]
-pub struct CommitError(pub String);
+pub enum CommitError {
+    /// The store refuses writes (disk nearly full, a failed write).
+    #[error("commit failed, nothing was acknowledged: {0}")]
+    Unwritable(Unwritable),
+    /// This node may not sign the next position now (a key it does not
+    /// hold, a roster that contradicts its log); the text says what to do.
+    #[error("commit refused, nothing was acknowledged: {0}")]
+    Signing(String),
+    /// The engine refused an entry the committer built (a bug: the records
+    /// were checked before).
+    #[error("commit failed, nothing was acknowledged: {0}")]
+    Engine(ExtendError),
+    /// The store failed otherwise.
+    #[error("commit failed, nothing was acknowledged: {0}")]
+    Store(String),
+    /// Built on a commit that failed.
+    #[error(
+        "commit failed, nothing was acknowledged: an earlier commit failed; this one was not written"
+    )]
+    Earlier,
+    /// The node is stopping.
+    #[error("the node is stopping; nothing was acknowledged")]
+    Stopping,
+}
+
+impl From<StoreError> for CommitError {
+    fn from(e: StoreError) -> CommitError {
+        match e {
+            StoreError::NotWritable(w) => CommitError::Unwritable(w),
+            StoreError::Stopped => CommitError::Stopping,
+            e => CommitError::Store(e.to_string()),
+        }
+    }
+}
+
+/// Why a commit could not be built.
+#[derive(Debug, thiserror::Error)]
+enum BuildError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] ExtendError),
+    #[error("entry {seq} of {origin} cannot be encoded: {error}")]
+    Encode {
+        origin: String,
+        seq: u64,
+        error: EntryError,
+    },
+    #[error("{0}")]
+    Signing(String),
+}
+
+impl From<BuildError> for CommitError {
+    fn from(e: BuildError) -> CommitError {
+        match e {
+            BuildError::Store(e) => e.into(),
+            BuildError::Engine(e) => CommitError::Engine(e),
+            BuildError::Signing(why) => CommitError::Signing(why),
+            e @ BuildError::Encode { .. } => CommitError::Store(e.to_string()),
+        }
+    }
+}
 
 /// Work for the committer.
 #[derive(Debug)]
@@ -98,9 +203,8 @@ pub struct Committer {
     /// are not in the store yet).
     last_key: Option<rongxin_protocol::suite::PublicKey>,
     checkpoint_origin: String,
-    size: u64,
-    prev_hash: Hash,
-    tree: CompactTree,
+    /// The head of the own log, including the commits in flight.
+    head: LogHead,
     max_records: usize,
     metrics: Metrics,
     catalog: rongxin_protocol::catalog::Catalog,
@@ -114,16 +218,8 @@ pub struct Committer {
 
 impl std::fmt::Debug for Committer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Committer({} at {})", self.origin, self.size)
+        write!(f, "Committer({} at {})", self.origin, self.head.size())
     }
-}
-
-/// SHA-256 of a record's canonical encoding: equal content, equal hash.
-pub fn content_hash(record: &Record) -> Hash {
-    let cfg = bincode::config::standard()
-        .with_big_endian()
-        .with_fixed_int_encoding();
-    Sha256::digest(bincode::encode_to_vec(record, cfg).unwrap_or_default()).into()
 }
 
 impl Committer {
@@ -150,9 +246,7 @@ impl Committer {
             learned: Vec::new(),
             last_key: None,
             checkpoint_origin,
-            size: 0,
-            prev_hash: [0; 32],
-            tree: CompactTree::new(suite),
+            head: LogHead::empty(suite),
             max_records,
             metrics,
             catalog,
@@ -165,35 +259,21 @@ impl Committer {
             let mut batch = WriteBatch::default();
             let state = c.sign_state()?;
             batch.put_log_state(origin, &state);
-            c.store.apply(batch)?;
-            c.store.flush_blocking()?;
+            c.store.commit_blocking(batch, Durability::Durable)?;
         }
         Ok(c)
     }
 
     /// Number of entries in the own log.
     pub fn size(&self) -> u64 {
-        self.size
+        self.head.size()
     }
 
     fn reload(&mut self) -> Result<(), StoreError> {
-        let size = self.store.log_state(&self.origin)?.map_or(0, |s| s.size);
         let suite = self.signer.suite();
         self.learned = self.store.key_starts(&self.origin)?;
-        self.tree = store::load_tree(&self.store, &self.origin, size, suite)?;
-        self.prev_hash = match size {
-            0 => [0; 32],
-            n => self
-                .store
-                .entry(&self.origin, n - 1)?
-                .map(|e| e.leaf_hash(suite))
-                .ok_or_else(|| StoreError::Corrupt {
-                    what: "own log",
-                    key: format!("{}/{}", self.origin, n - 1),
-                    why: "the log state counts an entry that is missing".into(),
-                })?,
-        };
-        self.size = size;
+        self.head = store::load_head(&self.store, &self.origin, suite)?;
+        let size = self.head.size();
         // Which of the member's keys signed the last entry (nothing is in
         // flight during a reload, so the store has it).
         self.last_key = match size.checked_sub(1) {
@@ -242,7 +322,7 @@ impl Committer {
             self.shared.signer_for(&key).ok_or_else(|| {
                 format!(
                     "position {} of {}'s log is signed by its key {} in the roster (version {}), and this node does not hold that key's secret: add the key file to next_signing_keys in the config and reload (SIGHUP)",
-                    self.size,
+                    self.head.size(),
                     self.origin,
                     index + 1,
                     roster.roster.version
@@ -251,7 +331,7 @@ impl Committer {
         };
         // A newer roster may start a key at a position already signed with
         // another (after a compromise declared too late).
-        if let Some(last) = self.size.checked_sub(1) {
+        if let Some(last) = self.head.size().checked_sub(1) {
             let key = member
                 .key(suite, starts.index_at(last))
                 .map_err(|e| e.to_string())?;
@@ -264,7 +344,7 @@ impl Committer {
                 ));
             }
         }
-        let current = starts.index_at(self.size);
+        let current = starts.index_at(self.head.size());
         let now = held_key(current)?;
         let next = current + 1;
         let handover = match (member.keys.get(next), starts.start(next)) {
@@ -277,10 +357,10 @@ impl Committer {
             },
             _ => None,
         };
-        let checkpoint_signer = if self.size == 0 {
+        let checkpoint_signer = if self.head.size() == 0 {
             Some(now.clone())
         } else {
-            held_key(starts.index_at(self.size - 1)).ok()
+            held_key(starts.index_at(self.head.size() - 1)).ok()
         };
         Ok(KeyPlan {
             now,
@@ -290,10 +370,10 @@ impl Committer {
     }
 
     fn sign_state(&self) -> Result<LogState, StoreError> {
-        let root = self.tree.root();
+        let root = self.head.root();
         let cp = Checkpoint {
             origin: self.checkpoint_origin.clone(),
-            size: self.size,
+            size: self.head.size(),
             root,
         }
         .sign(&self.signer)
@@ -302,11 +382,7 @@ impl Committer {
             key: self.checkpoint_origin.clone(),
             why: e.to_string(),
         })?;
-        Ok(LogState {
-            size: self.size,
-            root,
-            checkpoint: cp.note,
-        })
+        Ok(LogState::new(self.head.size(), root, cp.note))
     }
 
     /// Runs until every sender is gone, then returns (after the last flush).
@@ -359,7 +435,7 @@ impl Committer {
             // The signer and the applier finish what is queued, then stop.
             drop(to_signer);
         });
-        tracing::info!(origin = %self.origin, size = self.size, "committer stopped");
+        tracing::info!(origin = %self.origin, size = self.head.size(), "committer stopped");
     }
 
     /// Takes note of the commits the applier finished (with `drain`, waits
@@ -410,19 +486,19 @@ impl Committer {
     ) {
         // Nothing is built or signed for a store that would refuse it.
         if let Err(w) = self.store.writable() {
-            fail(jobs, &CommitError(w.to_string()));
+            fail(jobs, &CommitError::Unwritable(w));
             return;
         }
         let plan = match self.plan() {
             Ok(p) => p,
             Err(why) => {
                 tracing::error!(origin = %self.origin, "{why}");
-                fail(jobs, &CommitError(why));
+                fail(jobs, &CommitError::Signing(why));
                 return;
             }
         };
         let started = Instant::now();
-        let before = self.size;
+        let before = self.head.size();
         match self.build(&jobs, &plan) {
             Ok((batch, outcomes, pending)) => {
                 let id = self.next_id;
@@ -435,12 +511,13 @@ impl Committer {
                     jobs,
                     outcomes,
                     records: n,
-                    entries: self.size - before,
-                    size: self.size,
+                    entries: self.head.size() - before,
+                    size: self.head.size(),
                     started,
                     build_s: started.elapsed().as_secs_f64(),
                     sign_s: 0.0,
                     unsigned: pending.unsigned,
+                    hashes: pending.hashes,
                     keys: pending.keys,
                 };
                 if to_signer.send(built).is_err() {
@@ -451,7 +528,7 @@ impl Committer {
             }
             Err(e) => {
                 tracing::error!(error = %e, records = n, "commit failed; nothing acknowledged");
-                fail(jobs, &CommitError(e.to_string()));
+                fail(jobs, &CommitError::from(e));
                 self.recover(done);
             }
         }
@@ -464,28 +541,27 @@ impl Committer {
         &mut self,
         jobs: &[Job],
         plan: &KeyPlan,
-    ) -> Result<(WriteBatch, Vec<JobOutcome>, Pending), StoreError> {
+    ) -> Result<(WriteBatch, Vec<JobOutcome>, Pending), BuildError> {
         let mut batch = WriteBatch::default();
         let mut pending = Pending::default();
         let mut outcomes = Vec::with_capacity(jobs.len());
         let now = now_ms();
-        pending.keys.push((self.size, plan.now.secret().clone()));
+        pending
+            .keys
+            .push((self.head.size(), plan.now.secret().clone()));
         if let Some((index, key, next)) = &plan.handover {
             // The handover is signed by the current key; everything after
             // it by the next one (docs/protocol.md §6.1).
             let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key)
-                .map_err(|e| StoreError::Corrupt {
-                    what: "roster key",
-                    key: format!("{} key {}", self.origin, index + 1),
-                    why: e.to_string(),
+                .map_err(|e| {
+                    BuildError::Signing(format!(
+                        "the roster's key {} of {} is not base64 ({e}); the city must fix the roster",
+                        index + 1,
+                        self.origin
+                    ))
                 })?;
-            let at = self.size;
-            self.append(
-                &mut batch,
-                &mut pending,
-                Op::KeyHandover(KeyHandover { key }),
-                now,
-            )?;
+            let at = self.head.size();
+            self.append(&mut pending, Op::KeyHandover(KeyHandover { key }), now)?;
             batch.put_key_start(&self.origin, *index, at + 1);
             self.learned.push((*index, at + 1));
             pending.keys.push((at + 1, next.secret().clone()));
@@ -496,13 +572,12 @@ impl Committer {
                 Job::Put { records, .. } => {
                     let mut outs = Vec::with_capacity(records.len());
                     for record in records {
-                        outs.push(self.put(&mut batch, &mut pending, record, now)?);
+                        outs.push(self.put(&mut pending, record, now)?);
                     }
                     outcomes.push(JobOutcome::Put(outs));
                 }
                 Job::Revoke { revoke, .. } => {
                     outcomes.push(JobOutcome::Revoke(self.revoke(
-                        &mut batch,
                         &mut pending,
                         revoke,
                         now,
@@ -525,17 +600,17 @@ impl Committer {
             .keys
             .iter()
             .rev()
-            .find(|(from, _)| *from < self.size)
+            .find(|(from, _)| *from < self.head.size())
         {
             self.last_key = Some(key.public().clone());
         }
         // The checkpoint is signed by the key of its last entry.
-        if self.size > 0
+        if self.head.size() > 0
             && let Some((_, key)) = pending
                 .keys
                 .iter()
                 .rev()
-                .find(|(from, _)| *from < self.size)
+                .find(|(from, _)| *from < self.head.size())
             && let Some(signer) = self.shared.signer_for(key.public())
         {
             self.signer = signer;
@@ -569,11 +644,10 @@ impl Committer {
 
     fn put(
         &mut self,
-        batch: &mut WriteBatch,
         pending: &mut Pending,
         record: &Record,
         now: i64,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, BuildError> {
         let key = record.key();
         let content = content_hash(record);
         let prev = self.current(pending, &key)?;
@@ -582,15 +656,21 @@ impl Committer {
         {
             return Ok(match p.revoked {
                 None => Outcome::Duplicate { seq: p.put_seq },
-                Some(r) => Outcome::Rejected {
-                    reason: format!(
-                        "this record was revoked ({:?}) at seq {}; a revoked record is not published again with identical content",
-                        r.reason, r.seq
-                    ),
-                },
+                Some(r) => Outcome::Rejected(Rejection::RevokedContent {
+                    seq: r.seq,
+                    reason: r.reason,
+                }),
             });
         }
-        let entry = self.append(batch, pending, Op::Put(record.clone()), now)?;
+        let entry = match self.append(pending, Op::Put(record.clone()), now) {
+            Ok(e) => e,
+            // Nothing was appended: the record alone is refused.
+            Err(BuildError::Encode {
+                error: EntryError::TooLarge(bytes),
+                ..
+            }) => return Ok(Outcome::Rejected(Rejection::TooLarge { bytes })),
+            Err(e) => return Err(e),
+        };
         if let Some(state) = next_state(prev, &entry) {
             pending.states.insert(key, state);
         }
@@ -599,27 +679,26 @@ impl Committer {
 
     fn revoke(
         &mut self,
-        batch: &mut WriteBatch,
         pending: &mut Pending,
         revoke: &Revoke,
         now: i64,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, BuildError> {
         let Some(state) = self.current(pending, &revoke.key)? else {
-            return Ok(Outcome::Rejected {
-                reason: format!("no record {} in this node's log", revoke.key),
-            });
+            return Ok(Outcome::Rejected(Rejection::NoRecord(revoke.key.clone())));
         };
         if state.origin != self.origin {
-            return Ok(Outcome::Rejected {
-                reason: format!("record {} belongs to {}", revoke.key, state.origin),
-            });
+            return Ok(Outcome::Rejected(Rejection::NotOwner {
+                key: revoke.key.clone(),
+                origin: state.origin,
+            }));
         }
         if let Some(r) = state.revoked {
-            return Ok(Outcome::Rejected {
-                reason: format!("record {} was already revoked at seq {}", revoke.key, r.seq),
-            });
+            return Ok(Outcome::Rejected(Rejection::AlreadyRevoked {
+                key: revoke.key.clone(),
+                seq: r.seq,
+            }));
         }
-        let entry = self.append(batch, pending, Op::Revoke(revoke.clone()), now)?;
+        let entry = self.append(pending, Op::Revoke(revoke.clone()), now)?;
         if let Some(state) = next_state(Some(state), &entry) {
             pending.states.insert(revoke.key.clone(), state);
         }
@@ -629,36 +708,34 @@ impl Committer {
     /// Makes `op` the next entry: its hashes go into `batch`, its bytes
     /// wait in `pending` to be signed with the rest of the commit
     /// ([`sign_all`]). Returns the entry.
-    fn append(
-        &mut self,
-        batch: &mut WriteBatch,
-        pending: &mut Pending,
-        op: Op,
-        now: i64,
-    ) -> Result<Entry, StoreError> {
+    fn append(&mut self, pending: &mut Pending, op: Op, now: i64) -> Result<Entry, BuildError> {
+        let seq = self.head.size();
         let entry = Entry {
             origin: self.origin.clone(),
-            seq: self.size,
-            prev_hash: self.prev_hash,
+            seq,
+            prev_hash: self.head.last_leaf(),
             time_ms: now,
             op,
         };
         let bytes = entry
             .check()
-            .and_then(|()| entry.to_bytes(self.signer.suite()))
-            .map_err(|e: EntryError| StoreError::Corrupt {
-                what: "new entry",
-                key: format!("{}/{}", self.origin, self.size),
-                why: e.to_string(),
+            .and_then(|()| entry.to_bytes(self.head.suite()))
+            .map_err(|error| BuildError::Encode {
+                origin: self.origin.clone(),
+                seq,
+                error,
             })?;
         // The chain and the tree cover the bytes, not the signature, so the
         // signatures of a whole commit can be made afterwards, in parallel.
-        let leaf = merkle::leaf_hash(self.signer.suite(), &bytes);
-        let hashes = self.tree.append(leaf)?;
-        batch.put_hashes(&self.origin, &hashes);
-        pending.unsigned.push((self.size, bytes));
-        self.prev_hash = leaf;
-        self.size += 1;
+        let roster = self.shared.roster();
+        let rules = Rules {
+            origin: &self.origin,
+            roster: &roster.roster,
+            catalog: &self.catalog,
+        };
+        let added = self.head.extend(&rules, [(&entry, bytes.as_slice())])?;
+        pending.hashes.extend(added.hashes);
+        pending.unsigned.push((seq, bytes));
         Ok(entry)
     }
 }
@@ -712,6 +789,8 @@ struct Built {
     sign_s: f64,
     /// Entries still to be signed (by the signer): seq, bytes.
     unsigned: Vec<(u64, Vec<u8>)>,
+    /// The Merkle hashes they add.
+    hashes: Vec<(u64, Hash)>,
     /// The keys that sign them: each from a seq on.
     keys: Vec<(u64, SecretKey)>,
 }
@@ -737,8 +816,12 @@ fn sign_commits(
     for mut b in rx {
         let t = Instant::now();
         let keys = std::mem::take(&mut b.keys);
-        for (seq, signed) in sign_all(&keys, std::mem::take(&mut b.unsigned)) {
-            b.batch.put_entry(origin, seq, &signed);
+        let signed = sign_all(&keys, std::mem::take(&mut b.unsigned));
+        if let Some((first, _)) = signed.first() {
+            let first = *first;
+            let entries = signed.into_iter().map(|(_, e)| e).collect();
+            b.batch
+                .append_entries(origin, first, entries, std::mem::take(&mut b.hashes));
         }
         b.sign_s = t.elapsed().as_secs_f64();
         if to_applier.send(b).is_err() {
@@ -769,10 +852,7 @@ impl Applier {
             let id = b.id;
             let applied = if failed_generation == Some(b.generation) {
                 // Built on top of a commit that failed: never written.
-                fail(
-                    b.jobs,
-                    &CommitError("an earlier commit failed; this one was not written".into()),
-                );
+                fail(b.jobs, &CommitError::Earlier);
                 false
             } else {
                 let generation = b.generation;
@@ -791,11 +871,7 @@ impl Applier {
     /// Applies and flushes one commit, then answers its jobs.
     fn apply(&self, b: Built) -> bool {
         let t = Instant::now();
-        let mut apply_s = 0.0;
-        let result = self.store.apply(b.batch).and_then(|()| {
-            apply_s = t.elapsed().as_secs_f64();
-            self.store.flush_blocking()
-        });
+        let result = self.store.commit_blocking(b.batch, Durability::Durable);
         match result {
             Ok(()) => {
                 let elapsed = b.started.elapsed().as_secs_f64();
@@ -808,8 +884,7 @@ impl Applier {
                     elapsed,
                     build_s = b.build_s,
                     sign_s = b.sign_s,
-                    apply_s,
-                    flush_s = t.elapsed().as_secs_f64() - apply_s,
+                    write_s = t.elapsed().as_secs_f64(),
                     "committed"
                 );
                 for (job, out) in b.jobs.into_iter().zip(b.outcomes) {
@@ -825,7 +900,7 @@ impl Applier {
             }
             Err(e) => {
                 tracing::error!(error = %e, records = b.records, "commit failed; nothing acknowledged");
-                fail(b.jobs, &CommitError(e.to_string()));
+                fail(b.jobs, &CommitError::from(e));
                 false
             }
         }
@@ -850,6 +925,8 @@ struct Pending {
     stored_subject: HashMap<RecordKey, Option<String>>,
     /// Entries of the commit waiting for their signatures: seq, bytes.
     unsigned: Vec<(u64, Vec<u8>)>,
+    /// The Merkle hashes they add.
+    hashes: Vec<(u64, Hash)>,
     /// The keys that sign them: each from a seq on.
     keys: Vec<(u64, SecretKey)>,
 }

@@ -17,7 +17,6 @@ use rongxin_protocol::roster::SignedRoster;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub mod apply;
 pub mod config;
 pub mod forward;
 pub mod http;
@@ -196,13 +195,20 @@ impl Node {
         }
         replicator.reset();
 
-        let committer = Committer::open(
-            store.clone(),
-            config.signer.clone(),
-            shared.clone(),
-            config.commit_max_records,
-            metrics.clone(),
-        )?;
+        let committer = {
+            let (store, signer, shared, metrics) = (
+                store.clone(),
+                config.signer.clone(),
+                shared.clone(),
+                metrics.clone(),
+            );
+            let max = config.commit_max_records;
+            tokio::task::spawn_blocking(move || {
+                Committer::open(store, signer, shared, max, metrics)
+            })
+            .await
+            .context("the committer's start panicked")??
+        };
         let own_size = committer.size();
         let (jobs, rx) = mpsc::channel(JOB_QUEUE);
         let committer = std::thread::Builder::new()
@@ -262,6 +268,7 @@ impl Node {
             query_ids: query::QueryIds::default(),
             shared,
             sync: Some(sync.status.clone()),
+            replicator: Some(replicator.clone()),
             forward,
         });
         let server = tokio::spawn(http::server::serve(

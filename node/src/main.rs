@@ -19,17 +19,52 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Rongxin (榕信) federation node.
 #[derive(Debug, Parser)]
-#[command(name = "rongxin-node", version, about)]
+#[command(
+    name = "rongxin-node",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
-    /// The node's TOML config file.
+    /// The node's TOML config file (to run the node).
     #[arg(long)]
-    config: PathBuf,
+    config: Option<PathBuf>,
     /// Data directory; overrides data_dir in the config.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Log format: text for people, json for log collectors.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Work on a stopped node's data directory.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Converts a store of the previous format (2) to this release's (3),
+    /// then checks the new store whole. The node must be stopped.
+    Migrate {
+        /// The data directory holding the old store.
+        #[arg(long, required_unless_present = "in_place", requires = "to")]
+        from: Option<PathBuf>,
+        /// A new data directory for the new store (copy the node's key
+        /// files along if they live in the old one, and point data_dir at it).
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// Migrate this data directory in place, keeping the old store
+        /// as DIR/store.format2 until you delete it.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["from", "to"])]
+        in_place: Option<PathBuf>,
+    },
+    /// Reads and checks a stopped node's store whole: every entry against
+    /// its position, chain and leaf hash, every stored Merkle hash against
+    /// the leaves, every root against the commit points and checkpoints.
+    Verify {
+        /// The node's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -56,7 +91,18 @@ fn main() -> ExitCode {
     // records and the query log.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 
-    let config = match Config::load(&args.config, args.data_dir) {
+    match args.command {
+        Some(Command::Migrate { from, to, in_place }) => return migrate(from, to, in_place),
+        Some(Command::Verify { data_dir }) => return verify(&data_dir),
+        None => {}
+    }
+    let Some(config_path) = args.config else {
+        eprintln!(
+            "rongxin-node: --config FILE is required to run a node (or a subcommand: migrate, verify; see --help)"
+        );
+        return ExitCode::from(2);
+    };
+    let config = match Config::load(&config_path, args.data_dir) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rongxin-node: config error: {e}");
@@ -171,6 +217,128 @@ async fn wait_for_signal(node: &rongxin_node::NodeHandle) {
                 Ok(()) => {}
                 Err(e) => tracing::error!(error = %format!("{e:#}"), "SIGHUP"),
             },
+        }
+    }
+}
+
+/// A progress bar for `len` entries of one log.
+fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:24} [{bar:40}] {pos}/{len} entries ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Draws one bar per log as `progress` reports them.
+#[derive(Default)]
+struct Bars {
+    current: Option<(String, indicatif::ProgressBar)>,
+}
+
+impl Bars {
+    fn show(&mut self, label: String, done: u64, total: u64) {
+        match &self.current {
+            Some((l, b)) if *l == label => b.set_position(done),
+            _ => {
+                if let Some((_, b)) = self.current.take() {
+                    b.finish();
+                }
+                let b = bar(total, &label);
+                b.set_position(done);
+                self.current = Some((label, b));
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some((_, b)) = self.current.take() {
+            b.finish();
+        }
+    }
+}
+
+fn migrate(from: Option<PathBuf>, to: Option<PathBuf>, in_place: Option<PathBuf>) -> ExitCode {
+    use rongxin_node::store::migrate::{self, Progress};
+    let mut bars = Bars::default();
+    let mut progress = |p: Progress<'_>| match p {
+        Progress::Log {
+            origin,
+            done,
+            total,
+        } => bars.show(format!("copy {origin}"), done, total),
+        Progress::Check {
+            origin,
+            done,
+            total,
+        } => bars.show(format!("check {origin}"), done, total),
+        Progress::Keys(_) => {}
+    };
+    let (result, target) = match (from, to, in_place) {
+        (_, _, Some(dir)) => (migrate::migrate_in_place(&dir, &mut progress), dir),
+        (Some(from), Some(to), None) => (migrate::migrate(&from, &to, &mut progress), to),
+        _ => {
+            eprintln!("rongxin-node migrate: give --from DIR --to NEW_DIR, or --in-place DIR");
+            return ExitCode::from(2);
+        }
+    };
+    bars.finish();
+    match result {
+        Ok(m) => {
+            println!(
+                "migrated to store format {}: {} logs, {} entries, {} other keys; the full check of {} passed ({} entries, {} hashes)",
+                rongxin_node::store::FORMAT_VERSION,
+                m.logs,
+                m.entries,
+                m.keys,
+                target.display(),
+                m.checked.entries,
+                m.checked.hashes
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "rongxin-node migrate: {e}\nnothing in the old store was changed; delete the new store's directory before trying again"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn verify(data_dir: &std::path::Path) -> ExitCode {
+    use rongxin_node::store::{Store, StoreLimits, check};
+    let store = match Store::open_unchecked(data_dir, StoreLimits::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rongxin-node verify: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut bars = Bars::default();
+    let result = check::full(&store, &mut |origin, done, total| {
+        bars.show(format!("check {origin}"), done, total)
+    });
+    bars.finish();
+    match result {
+        Ok(v) => {
+            println!(
+                "verified {}: {} logs, {} entries, {} Merkle hashes; every entry, chain, hash and root checks out",
+                data_dir.display(),
+                v.logs,
+                v.entries,
+                v.hashes
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rongxin-node verify: FAILED: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -433,7 +433,7 @@ pub fn register_read(
         read.access.as_str(),
         returned,
     );
-    store.log_query(id, &row)?;
+    store.log_query_blocking(id, row)?;
     Ok(query_id)
 }
 

@@ -21,29 +21,40 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use rongxin_protocol::chain::{ChainError, check_next};
 use rongxin_protocol::checkpoint::SignedCheckpoint;
 use rongxin_protocol::entry::{EntryError, SignedEntry};
-use rongxin_protocol::merkle::{self, CompactTree, Hash};
+use rongxin_protocol::log::{CloseError, ExtendError, LogHead, Rules, next_state};
+use rongxin_protocol::merkle;
 use rongxin_protocol::roster::KeyStarts;
 use serde_json::json;
 
-use crate::apply::next_state;
 use crate::ingest::now_ms;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
-use crate::store::{self, ListSlot, LogState, RecordState, Store, StoreError, WriteBatch};
+use crate::store::{
+    self, Durability, ListSlot, LogState, RecordState, Store, StoreError, WriteBatch,
+};
 
 /// Why a peer's data was not appended.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaError {
-    /// The data is invalid (bad signature, gap, reordering, non-owner,
-    /// invalid record, unsigned checkpoint): refused, sync goes on.
+    /// The entries break a rule of the log (position, chain, ownership,
+    /// record): refused, sync goes on.
+    #[error("refused {origin} entries: {error}")]
+    Invalid {
+        /// The log concerned.
+        origin: String,
+        /// The rule broken.
+        error: ExtendError,
+    },
+    /// The data does not verify against the roster (bad signature, a key
+    /// that does not sign that position, an unsigned checkpoint): refused,
+    /// sync goes on.
     #[error("refused {origin} data: {why}")]
     Refused {
         /// The log concerned.
         origin: String,
-        /// What was wrong.
+        /// What was wrong, naming the key and position.
         why: String,
     },
     /// The origin equivocated; evidence was stored and the origin halted.
@@ -82,14 +93,6 @@ pub enum Observation {
     },
 }
 
-/// The head of one replica log.
-#[derive(Debug, Clone)]
-struct Head {
-    size: u64,
-    prev_hash: Hash,
-    tree: CompactTree,
-}
-
 /// Batches at least this long are verified on two threads.
 const PARALLEL_VERIFY: usize = 256;
 
@@ -111,7 +114,7 @@ pub struct Replicator {
     store: Store,
     shared: Arc<Shared>,
     metrics: Metrics,
-    heads: Mutex<HashMap<String, Head>>,
+    heads: Mutex<HashMap<String, LogHead>>,
     /// Compromised-key statements already kept as evidence (their digests),
     /// so a peer repeating one does not fill the evidence store.
     reported: Mutex<std::collections::HashSet<[u8; 32]>>,
@@ -211,7 +214,7 @@ impl Replicator {
             h.checkpoint = note.to_owned();
             let mut batch = WriteBatch::default();
             batch.put_log_state(origin, &h);
-            self.store.apply(batch)?;
+            self.store.commit_blocking(batch, Durability::Applied)?;
         }
         Ok(Observation::UpToDate { peer_size: s })
     }
@@ -251,7 +254,7 @@ impl Replicator {
         let exact = {
             let heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
             match heads.get(origin) {
-                Some(h) => h.size == from,
+                Some(h) => h.size() == from,
                 None => {
                     drop(heads);
                     self.store.log_state(origin)?.map_or(0, |s| s.size) == from
@@ -409,7 +412,8 @@ impl Replicator {
     ) -> ReplicaError {
         if self.first_report(signed) {
             tracing::error!(%origin, %why, "COMPROMISED KEY: evidence stored");
-            let stored = self.store.put_evidence(
+            let mut batch = WriteBatch::default();
+            batch.put_evidence(
                 origin,
                 &json!({
                     "origin": origin,
@@ -419,7 +423,7 @@ impl Replicator {
                     "statements": statements,
                 }),
             );
-            if let Err(e) = stored {
+            if let Err(e) = self.store.commit_blocking(batch, Durability::Durable) {
                 return e.into();
             }
         }
@@ -450,56 +454,61 @@ impl Replicator {
         }
         let mut head = match heads.get(origin) {
             Some(h) => h.clone(),
-            None => self.load_head(origin)?,
+            None => store::load_head(&self.store, origin, roster.roster.suite)?,
         };
         // Checked against the roster in force now and the handovers held.
-        if from != head.size || self.stored_starts(origin)? != verified.starts_before {
+        if from != head.size() || self.stored_starts(origin)? != verified.starts_before {
             return Err(ReplicaError::Stale(origin.to_owned()));
         }
         // Not empty: `verify` refuses an empty batch, and the lengths match.
-        if head.size + entries.len() as u64 > target.checkpoint.size {
+        if head.size() + entries.len() as u64 > target.checkpoint.size {
             return Err(refused(origin, "more entries than the checkpoint covers"));
         }
         let decoded = &verified.entries;
+        let rules = Rules {
+            origin,
+            roster: &roster.roster,
+            catalog,
+        };
+        let added = match head.extend(
+            &rules,
+            decoded
+                .iter()
+                .zip(entries.iter().map(|e| e.bytes.as_slice())),
+        ) {
+            Ok(added) => added,
+            Err(ExtendError::Fork { seq, .. }) => {
+                let signed = usize::try_from(seq - from)
+                    .ok()
+                    .and_then(|i| entries.get(i));
+                let prev = match seq.checked_sub(1) {
+                    Some(p) => self.store.entry(origin, p)?,
+                    None => None,
+                };
+                return Err(self.equivocation(
+                    origin,
+                    "fork",
+                    format!("entry {seq} names a previous entry other than the {origin}/{} held here", seq.saturating_sub(1)),
+                    json!({
+                        "their_entry": signed.map(|s| json!({"seq": seq, "entry": B64.encode(&s.bytes), "signature": B64.encode(s.signature)})),
+                        "our_previous_entry": prev.map(|p| json!({"seq": seq - 1, "entry": B64.encode(&p.bytes), "signature": B64.encode(p.signature)})),
+                    }),
+                )?);
+            }
+            Err(error) => {
+                return Err(ReplicaError::Invalid {
+                    origin: origin.to_owned(),
+                    error,
+                });
+            }
+        };
         let mut batch = WriteBatch::default();
+        batch.append_entries(origin, from, entries.to_vec(), added.hashes);
         let mut states: HashMap<
             rongxin_protocol::record::RecordKey,
             (Option<RecordState>, Option<RecordState>),
         > = HashMap::new();
-        for (i, (signed, entry)) in entries.iter().zip(decoded).enumerate() {
-            let seq = head.size;
-            match check_next(entry, origin, seq, &head.prev_hash, &roster.roster, catalog) {
-                Ok(()) => {}
-                Err(ChainError::Fork { .. }) => {
-                    let prev = if seq == 0 {
-                        None
-                    } else {
-                        self.store.entry(origin, seq - 1)?
-                    };
-                    return Err(self.equivocation(
-                        origin,
-                        "fork",
-                        format!("entry {seq} names a previous entry other than the {origin}/{} held here", seq.saturating_sub(1)),
-                        json!({
-                            "their_entry": {"seq": seq, "entry": B64.encode(&signed.bytes), "signature": B64.encode(signed.signature)},
-                            "our_previous_entry": prev.map(|p| json!({"seq": seq - 1, "entry": B64.encode(&p.bytes), "signature": B64.encode(p.signature)})),
-                        }),
-                    )?);
-                }
-                Err(e @ ChainError::Position { .. }) => {
-                    return Err(refused(origin, format!("entry {i} of the batch: {e}")));
-                }
-                Err(e) => return Err(refused(origin, e.to_string())),
-            }
-            let leaf = signed.leaf_hash(roster.roster.suite);
-            let hashes = head
-                .tree
-                .append(leaf)
-                .map_err(|e| refused(origin, e.to_string()))?;
-            batch.put_entry(origin, seq, signed);
-            batch.put_hashes(origin, &hashes);
-            head.prev_hash = leaf;
-            head.size += 1;
+        for entry in decoded {
             // A key handover concerns no record.
             let Some(record_key) = entry.record_key() else {
                 continue;
@@ -517,52 +526,57 @@ impl Replicator {
                 slot.1 = Some(next);
             }
         }
-        let root = head.tree.root();
-        let mut state = self.store.log_state(origin)?.unwrap_or(LogState {
-            size: 0,
-            root,
-            checkpoint: String::new(),
-        });
+        let root = head.root();
+        let mut state = self
+            .store
+            .log_state(origin)?
+            .unwrap_or_else(|| LogState::new(0, root, String::new()));
         for (index, start) in verified.starts_after.known() {
             if verified.starts_before.start(index).is_none() {
                 batch.put_key_start(origin, index, start);
             }
         }
-        if head.size == target.checkpoint.size {
+        if head.size() == target.checkpoint.size {
             // The checkpoint may have been taken as signed by a pending key:
             // the entries now say which key signs its last position.
             let signed_by = roster
                 .roster
                 .open_checkpoint_at(origin, &target.note, &verified.starts_after)
                 .map(|(_, i)| i);
-            let want = verified.starts_after.index_at(head.size.saturating_sub(1));
+            let want = verified
+                .starts_after
+                .index_at(head.size().saturating_sub(1));
             if signed_by.as_ref().ok() != Some(&want) {
                 return Err(refused(
                     origin,
                     format!(
                         "the checkpoint of size {} is not signed by {origin}'s key {}, which its entries say signs position {}",
-                        head.size,
+                        head.size(),
                         want + 1,
-                        head.size.saturating_sub(1)
+                        head.size().saturating_sub(1)
                     ),
                 ));
             }
-            if root != target.checkpoint.root {
-                return Err(self.equivocation(
-                    origin,
-                    "checkpoint-vs-entries",
-                    format!(
-                        "{origin}'s checkpoint for size {} has root {}, but the entries it signed give {}",
-                        head.size,
-                        B64.encode(target.checkpoint.root),
-                        B64.encode(root)
-                    ),
-                    json!({"their_checkpoint": target.note, "computed_root": B64.encode(root)}),
-                )?);
+            match head.close(&target.checkpoint) {
+                Ok(()) => {}
+                Err(CloseError::RootMismatch { .. }) => {
+                    return Err(self.equivocation(
+                        origin,
+                        "checkpoint-vs-entries",
+                        format!(
+                            "{origin}'s checkpoint for size {} has root {}, but the entries it signed give {}",
+                            head.size(),
+                            B64.encode(target.checkpoint.root),
+                            B64.encode(root)
+                        ),
+                        json!({"their_checkpoint": target.note, "computed_root": B64.encode(root)}),
+                    )?);
+                }
+                Err(e) => return Err(refused(origin, e.to_string())),
             }
             state.checkpoint = target.note.clone();
         }
-        state.size = head.size;
+        state.size = head.size();
         state.root = root;
         for (key, (old, new)) in &states {
             if let Some(new) = new {
@@ -575,36 +589,35 @@ impl Replicator {
             }
         }
         batch.put_log_state(origin, &state);
-        self.store.apply(batch)?;
-        self.metrics.set_log_size(origin, head.size);
+        self.store.commit_blocking(batch, Durability::Applied)?;
+        self.metrics.set_log_size(origin, head.size());
         self.metrics.replicated_entries.inc_by(entries.len() as u64);
-        let size = head.size;
+        let size = head.size();
         heads.insert(origin.to_owned(), head);
         Ok(size)
-    }
-
-    fn load_head(&self, origin: &str) -> Result<Head, ReplicaError> {
-        let suite = self.shared.roster().roster.suite;
-        let size = self.store.log_state(origin)?.map_or(0, |s| s.size);
-        let tree = store::load_tree(&self.store, origin, size, suite)?;
-        let prev_hash = match size {
-            0 => [0; 32],
-            n => self
-                .store
-                .entry(origin, n - 1)?
-                .map(|e| e.leaf_hash(suite))
-                .unwrap_or([0; 32]),
-        };
-        Ok(Head {
-            size,
-            prev_hash,
-            tree,
-        })
     }
 
     /// Forgets cached heads (after the store changed under them).
     pub fn reset(&self) {
         self.heads.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Resumes a halted origin (an operator's decision after looking at
+    /// the evidence): under the lock appends take, so no append of it is
+    /// half-way; its head is read again from the store.
+    pub async fn resume(self: &Arc<Self>, origin: &str) -> Result<(), StoreError> {
+        let me = self.clone();
+        let origin = origin.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut heads = me.heads.lock().unwrap_or_else(|p| p.into_inner());
+            let mut batch = WriteBatch::default();
+            batch.set_halted(&origin, false);
+            me.store.commit_blocking(batch, Durability::Durable)?;
+            heads.remove(&origin);
+            Ok(())
+        })
+        .await
+        .map_err(|_| StoreError::Stopped)?
     }
 
     fn equivocation(
@@ -615,12 +628,13 @@ impl Replicator {
         statements: serde_json::Value,
     ) -> Result<ReplicaError, StoreError> {
         tracing::error!(%origin, kind, %why, "EQUIVOCATION: evidence stored, origin halted until an operator acts");
-        self.store.put_evidence(
+        let mut batch = WriteBatch::default();
+        batch.put_evidence(
             origin,
             &json!({"origin": origin, "kind": kind, "detected_ms": now_ms(), "why": why, "statements": statements}),
-        )?;
-        self.store.set_halted(origin, true)?;
-        self.store.flush_blocking()?;
+        );
+        batch.set_halted(origin, true);
+        self.store.commit_blocking(batch, Durability::Durable)?;
         self.metrics.equivocations.inc();
         Ok(ReplicaError::Equivocation {
             origin: origin.to_owned(),

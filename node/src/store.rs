@@ -1,20 +1,28 @@
-//! The store: one sled database that holds every log this node keeps (its own
-//! and its replicas of other origins), their Merkle hashes and checkpoints,
-//! the record and subject indexes, and the query log.
+//! The store: every log this node keeps (its own and its replicas of other
+//! origins) as C2SP tlog-tiles in append-only files, and a sled database
+//! for what needs random access: record states and their indexes, each
+//! log's commit point, cursors, evidence and the query log.
 //!
-//! Everything lives in one tree, `rongxin.v1`, under one-byte key prefixes,
-//! so that a batch of entries and every index update it implies land in one
-//! atomic `apply_batch`: after a crash at any instant the store holds either
-//! all of a commit or none of it. Durability is a separate, shared step
-//! ([`Store::flush`]): committers apply many batches and flush once, and
-//! acknowledge only after the flush (group commit).
+//! **One writer.** This module is the only code that writes either. Every
+//! write is a typed command ([`WriteBatch`], the query log's rows, the
+//! probe) sent over a bounded channel to the writer thread
+//! ([`writer`]), which groups what is waiting, appends the group's entries
+//! to the log files, syncs them, applies the group's database changes in
+//! one atomic batch, publishes the new log states to readers, and flushes
+//! the database as the group's commands ask ([`Durability`]).
+//!
+//! **Crash safety.** A log's files are synced before the database batch
+//! that names their new length (the commit point, [`LogState`]) is applied;
+//! at open, bytes past the commit point are cut off and a file shorter than
+//! it refuses the open ([`files`]). After a crash at any instant the store
+//! holds either all of a group or none of it.
+//!
+//! The database holds one tree, `rongxin.v1`, under one-byte key prefixes:
 //!
 //! | prefix | key | value |
 //! | --- | --- | --- |
 //! | `M` | name | metadata (format version) |
-//! | `E` | origin, 0, seq (u64 BE) | version 1, signature (64), entry bytes |
-//! | `H` | origin, 0, first storage index (u64 BE) | a run of 32-byte Merkle hashes at consecutive tlog storage indexes |
-//! | `L` | origin | [`LogState`]: size, root, signed checkpoint note |
+//! | `L` | origin | [`LogState`]: size, root, signed checkpoint, bytes of entries (the commit point) |
 //! | `R` | bincode(record key) | [`RecordState`] |
 //! | `S` | subject code, 0, bincode(record key) | empty: subject index |
 //! | `Q` | query id (time ms u64 BE, counter u32 BE) | [`QueryLogRow`], version 1 (rows written before versioning are JSON and still read) |
@@ -23,6 +31,7 @@
 //! | `F` | origin | forward cursor: entries the province acknowledged (u64 BE) |
 //! | `M` | `halt/<origin>` | present while an origin is halted after equivocation |
 //! | `M` | `roster` | the newest verified roster note received from peers |
+//! | `M` | `keystart/<origin>/<index>` | where the origin's key `index` starts (u64 BE) |
 //! | `M` | `probe` | time of the last write probe after a failed write (ms, u64 BE) |
 //!
 //! Every write first asks the disk guard ([`disk`]) whether the store may
@@ -30,36 +39,45 @@
 //! which the API answers with 503.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+pub mod check;
 pub mod disk;
+pub mod faults;
+pub mod files;
 mod maintain;
+pub mod migrate;
 mod querylog;
+mod writer;
 
 pub use disk::{DiskConfig, DiskFile, Unwritable};
+pub use files::{Committed, TILE_WIDTH};
 pub use maintain::maintain;
 pub use querylog::{
     MAX_RETURNED, QueryLogConfig, QueryLogFile, QueryLogRow, QueryLogUsage, Returned,
 };
+pub use rongxin_protocol::log::{RecordState, Revoked};
 
 use bincode::{Decode, Encode};
-use rongxin_protocol::entry::{RevokeReason, SignedEntry};
+use rongxin_protocol::entry::SignedEntry;
+use rongxin_protocol::log::LogHead;
 use rongxin_protocol::merkle::{self, Hash, HashReader, MerkleError, Suite};
 use rongxin_protocol::record::RecordKey;
+use tokio::sync::{mpsc, oneshot};
+
+use files::LogFiles;
+use writer::Command;
 
 /// Name of the one tree; a new layout gets a new name and a migration.
 const TREE: &str = "rongxin.v1";
-/// Version of the layout inside the tree (2: Merkle hashes stored in runs).
-const FORMAT_VERSION: u32 = 2;
-/// Most hashes in one `H` run (32 KiB): a commit of 1000 entries writes
-/// about 2000 hashes in 2 inserts instead of 2000.
-const MAX_HASH_RUN: usize = 1024;
+/// Version of the layout (3: logs in tile files beside the database).
+pub const FORMAT_VERSION: u32 = 3;
 const VALUE_VERSION: u8 = 1;
+/// Commands that may wait for the writer.
+const WRITER_QUEUE: usize = 1024;
 
 const P_META: u8 = b'M';
-const P_ENTRY: u8 = b'E';
-const P_HASH: u8 = b'H';
 const P_LOG: u8 = b'L';
 const P_RECORD: u8 = b'R';
 const P_SUBJECT: u8 = b'S';
@@ -77,6 +95,16 @@ pub enum StoreError {
     /// sled reported an I/O or corruption error.
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    /// A log file could not be read or written.
+    #[error("store: cannot {what} {path}: {error}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What was being done.
+        what: String,
+        /// The system's answer.
+        error: std::io::Error,
+    },
     /// A stored value does not decode.
     #[error("store: corrupt {what} at key {key}: {why}")]
     Corrupt {
@@ -87,13 +115,24 @@ pub enum StoreError {
         /// The decoder's complaint.
         why: String,
     },
-    /// The data directory was written by an incompatible version.
+    /// A log file does not hold what the commit point says it does.
+    #[error("store: {path} is damaged: {why}")]
+    Damaged {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The data directory was written by another format version.
     #[error(
-        "store: data format {found} is not supported (this node reads format {FORMAT_VERSION}); restore a backup made by a matching version"
+        "store: data format {found} in {dir}; this node reads format {FORMAT_VERSION}. {}",
+        format_advice(*found, dir)
     )]
     Format {
         /// The version found.
         found: u32,
+        /// The data directory.
+        dir: String,
     },
     /// A Merkle computation over stored hashes failed.
     #[error("store: {0}")]
@@ -109,6 +148,31 @@ pub enum StoreError {
         /// The system's answer.
         error: std::io::Error,
     },
+    /// A write was built against a log state that is no longer the
+    /// published one (an earlier write of the same log failed).
+    #[error("store: an append to {origin}'s log starts at {first}, but the log holds {held}")]
+    OutOfOrder {
+        /// The log.
+        origin: String,
+        /// Where the append starts.
+        first: u64,
+        /// Entries held.
+        held: u64,
+    },
+    /// The writer is gone (the node is stopping).
+    #[error("store: the writer has stopped")]
+    Stopped,
+}
+
+fn format_advice(found: u32, dir: &str) -> String {
+    if found < FORMAT_VERSION {
+        format!(
+            "Upgrade it with `rongxin-node migrate --from {dir} --to NEW_DIR` (then point data_dir at NEW_DIR), or `rongxin-node migrate --in-place {dir}`; docs/operations.md \"Upgrading\""
+        )
+    } else {
+        "It was written by a newer release: run that release, or restore a backup made by this one."
+            .to_owned()
+    }
 }
 
 fn bincode_config() -> impl bincode::config::Config {
@@ -117,7 +181,9 @@ fn bincode_config() -> impl bincode::config::Config {
         .with_fixed_int_encoding()
 }
 
-/// The state of one log: its size, root and latest signed checkpoint.
+/// The state of one log, and its commit point: its size, root, latest
+/// signed checkpoint and how many bytes of its `entries` file its entries
+/// take.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct LogState {
     /// Number of entries.
@@ -126,91 +192,102 @@ pub struct LogState {
     pub root: Hash,
     /// Signed checkpoint note for `size` (empty before the first checkpoint).
     pub checkpoint: String,
+    /// Bytes of the `entries` file the entries take (set by the writer).
+    pub entry_bytes: u64,
 }
 
-/// How a revoked record was revoked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub struct Revoked {
-    /// Seq of the Revoke entry.
-    pub seq: u64,
-    /// Its reason.
-    pub reason: RevokeReason,
-}
-
-/// The current state of one record, derived from its origin's entries.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
-pub struct RecordState {
-    /// The record's origin.
-    pub origin: String,
-    /// Seq of the Put holding the current version.
-    pub put_seq: u64,
-    /// Version number: 1 for the first Put, +1 for each later Put.
-    pub version: u32,
-    /// SHA-256 of the current version's record encoding (idempotency).
-    pub content: Hash,
-    /// Subject code of the current version (for the subject index).
-    pub subject: String,
-    /// Set when revoked.
-    pub revoked: Option<Revoked>,
-    /// Ids of objections filed and not yet resolved.
-    pub open_objections: Vec<String>,
-}
-
-/// One atomic group of writes.
-#[derive(Debug, Default)]
-pub struct WriteBatch {
-    batch: sled::Batch,
-    /// Inserts and removes in `batch`.
-    writes: usize,
-    /// Log states this batch sets, published to readers once it is applied.
-    logs: Vec<(String, LogState)>,
-    /// Runs of Merkle hashes: origin, first storage index, the hashes.
-    hash_runs: Vec<(String, u64, Vec<u8>)>,
-}
-
-impl WriteBatch {
-    /// Adds entry `seq` of `origin`.
-    pub fn put_entry(&mut self, origin: &str, seq: u64, entry: &SignedEntry) {
-        let mut v = Vec::with_capacity(1 + 64 + entry.bytes.len());
-        v.push(VALUE_VERSION);
-        v.extend_from_slice(&entry.signature);
-        v.extend_from_slice(&entry.bytes);
-        self.insert(log_key(P_ENTRY, origin, seq), v);
-    }
-
-    /// Adds Merkle hashes of `origin`'s tree at tlog storage indexes.
-    ///
-    /// Appending leaves in order yields hashes at consecutive storage
-    /// indexes, so they are gathered into runs of up to 1024 hashes,
-    /// each written as one value when the batch is applied.
-    pub fn put_hashes(&mut self, origin: &str, hashes: &[(u64, Hash)]) {
-        for (i, h) in hashes {
-            match self.hash_runs.last_mut() {
-                Some((o, start, run))
-                    if o == origin
-                        && run.len() < MAX_HASH_RUN * 32
-                        && *start + (run.len() / 32) as u64 == *i =>
-                {
-                    run.extend_from_slice(h);
-                }
-                _ => self.hash_runs.push((origin.to_owned(), *i, h.to_vec())),
-            }
+impl LogState {
+    /// A state of `size` entries with `root` and `checkpoint` (the writer
+    /// fills in where its entries end).
+    pub fn new(size: u64, root: Hash, checkpoint: String) -> LogState {
+        LogState {
+            size,
+            root,
+            checkpoint,
+            entry_bytes: 0,
         }
     }
 
-    /// Inserts and removes this batch makes (a measure of its cost).
-    pub fn writes(&self) -> usize {
-        self.writes + self.hash_runs.len()
+    fn committed(&self) -> Committed {
+        Committed {
+            size: self.size,
+            entry_bytes: self.entry_bytes,
+        }
+    }
+}
+
+/// How durable a write is when it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk: its log files synced and the database flushed (an ingest,
+    /// evidence, a halt, a roster, a cursor, a query's registration).
+    Durable,
+    /// Visible to readers, its log files synced; the database is flushed
+    /// when the writer is next idle, and at least every
+    /// [`writer::LAZY_FLUSH`] (replicated entries, which peers still hold).
+    Applied,
+}
+
+/// One atomic group of writes, sent to the writer with
+/// [`Store::commit`].
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    /// Database inserts (`Some`) and removes (`None`), in order.
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Entries appended to logs: origin, the entries, the hashes they add.
+    appends: Vec<Append>,
+    /// Log states this batch sets, published to readers once it is applied.
+    logs: Vec<(String, LogState)>,
+}
+
+#[derive(Debug)]
+struct Append {
+    origin: String,
+    first: u64,
+    entries: Vec<SignedEntry>,
+    hashes: Vec<(u64, Hash)>,
+}
+
+impl WriteBatch {
+    /// Appends `entries` as `origin`'s entries `first..`, with the Merkle
+    /// hashes they add (as [`merkle::CompactTree::append`] gives them).
+    pub fn append_entries(
+        &mut self,
+        origin: &str,
+        first: u64,
+        entries: Vec<SignedEntry>,
+        hashes: Vec<(u64, Hash)>,
+    ) {
+        match self.appends.last_mut() {
+            Some(a) if a.origin == origin && a.first + a.entries.len() as u64 == first => {
+                a.entries.extend(entries);
+                a.hashes.extend(hashes);
+            }
+            _ => self.appends.push(Append {
+                origin: origin.to_owned(),
+                first,
+                entries,
+                hashes,
+            }),
+        }
     }
 
-    fn insert(&mut self, key: Vec<u8>, value: impl Into<sled::IVec>) {
-        self.batch.insert(key, value);
-        self.writes += 1;
+    /// Entries this batch appends (a measure of its cost).
+    pub fn entries(&self) -> usize {
+        self.appends.iter().map(|a| a.entries.len()).sum()
+    }
+
+    /// Database writes this batch makes.
+    pub fn writes(&self) -> usize {
+        self.ops.len()
+    }
+
+    fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push((key, Some(value)));
     }
 
     fn remove(&mut self, key: Vec<u8>) {
-        self.batch.remove(key);
-        self.writes += 1;
+        self.ops.push((key, None));
     }
 
     /// Records where `origin`'s key `index` starts, learned from its
@@ -222,9 +299,8 @@ impl WriteBatch {
         );
     }
 
-    /// Sets `origin`'s log state.
+    /// Sets `origin`'s log state (its `entry_bytes` is the writer's).
     pub fn put_log_state(&mut self, origin: &str, state: &LogState) {
-        self.insert(prefixed(P_LOG, origin.as_bytes()), encode(state));
         self.logs.push((origin.to_owned(), state.clone()));
     }
 
@@ -240,19 +316,62 @@ impl WriteBatch {
         list: Option<&ListSlot>,
     ) {
         let k = encode_key(key);
-        if let Some(old) = old_subject.filter(|o| *o != state.subject) {
-            self.remove(subject_key(old, &k));
+        match old_subject {
+            // Unchanged subject: its index entry is already there.
+            Some(old) if old == state.subject => {}
+            Some(old) => {
+                self.remove(subject_key(old, &k));
+                self.insert(subject_key(&state.subject, &k), Vec::new());
+            }
+            None => self.insert(subject_key(&state.subject, &k), Vec::new()),
         }
-        self.insert(subject_key(&state.subject, &k), &[][..]);
         self.insert(prefixed(P_RECORD, &k), encode(state));
         if let Some(slot) = list {
             let lk = list_key(slot, &k);
             if state.revoked.is_some() {
                 self.remove(lk);
             } else {
-                self.insert(lk, &[][..]);
+                self.insert(lk, Vec::new());
             }
         }
+    }
+
+    /// Stores evidence about `origin` (equivocation, a compromised key, a
+    /// province refusal), keyed by its `detected_ms`.
+    pub fn put_evidence(&mut self, origin: &str, evidence: &serde_json::Value) {
+        let ms = evidence["detected_ms"].as_u64().unwrap_or(0);
+        self.insert(
+            log_key(P_EVIDENCE, origin, ms),
+            serde_json::to_vec(evidence).unwrap_or_default(),
+        );
+    }
+
+    /// Halts or resumes acceptance of `origin`'s entries.
+    pub fn set_halted(&mut self, origin: &str, halted: bool) {
+        let k = prefixed(P_META, format!("halt/{origin}").as_bytes());
+        if halted {
+            self.insert(k, Vec::new());
+        } else {
+            self.remove(k);
+        }
+    }
+
+    /// Keeps the newest roster note received.
+    pub fn put_roster(&mut self, note: &str) {
+        self.insert(prefixed(P_META, b"roster"), note.as_bytes().to_vec());
+    }
+
+    /// Sets the forward cursor of `origin`.
+    pub fn set_forward_cursor(&mut self, origin: &str, cursor: u64) {
+        self.insert(
+            prefixed(P_FORWARD, origin.as_bytes()),
+            cursor.to_be_bytes().to_vec(),
+        );
+    }
+
+    /// A raw key and value (migration copies what it does not convert).
+    fn raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.insert(key, value);
     }
 }
 
@@ -290,21 +409,59 @@ fn list_key(slot: &ListSlot, record_key: &[u8]) -> Vec<u8> {
     k
 }
 
-/// The node's database. Cheap to clone; every clone is the same store.
-///
-/// sled applies a batch atomically on disk, but concurrent readers can see
-/// its keys appear one by one, in no particular order. So readers never take
-/// a log's state from the tree: they read the *published* state, which
-/// [`Store::apply`] updates only after the whole batch is in. Everything a
-/// published state counts is therefore readable.
-#[derive(Clone, Debug)]
-pub struct Store {
+/// One log as readers see it: its published state and its files.
+#[derive(Debug, Clone)]
+struct Log {
+    state: LogState,
+    files: Arc<LogFiles>,
+}
+
+/// What the writer and the readers share.
+#[derive(Debug)]
+struct Inner {
     db: sled::Db,
     tree: sled::Tree,
-    published: Arc<RwLock<BTreeMap<String, LogState>>>,
-    guard: Arc<disk::Guard>,
-    qlog: Arc<querylog::Budget>,
-    reopen: Arc<tokio::sync::Notify>,
+    /// `<data_dir>/logs`.
+    logs_dir: PathBuf,
+    /// The published logs: only what a published state counts is read.
+    published: RwLock<BTreeMap<String, Log>>,
+    guard: disk::Guard,
+    qlog: querylog::Budget,
+    reopen: tokio::sync::Notify,
+    faults: faults::Faults,
+}
+
+/// The node's store. Cheap to clone; every clone is the same store. Reads
+/// go straight to the files and the database; writes go to the one writer.
+///
+/// Readers never take a log's state from the database: they read the
+/// *published* state, which the writer updates only once a whole group is
+/// in. Everything a published state counts is therefore readable.
+#[derive(Clone, Debug)]
+pub struct Store {
+    // Dropped first: the last clone waits for the writer's last flush, so
+    // the database is closed (and its lock released) when it returns.
+    writer: Arc<WriterThread>,
+    inner: Arc<Inner>,
+}
+
+/// The writer thread, joined when the last [`Store`] goes.
+#[derive(Debug)]
+struct WriterThread {
+    /// A sender kept only to be dropped before the join.
+    tx: Option<mpsc::Sender<Command>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for WriterThread {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("the store's writer thread panicked");
+        }
+    }
 }
 
 /// What bounds the store's use of the disk.
@@ -316,221 +473,375 @@ pub struct StoreLimits {
     pub query_log: QueryLogConfig,
 }
 
+/// The database of `dir`, opened and its format checked (`None` for a new
+/// store: the format is then to be written).
+fn open_db(dir: &Path) -> Result<(sled::Db, sled::Tree, Option<u32>), StoreError> {
+    open_sled(&dir.join("store"), dir)
+}
+
+/// The database at `path` (in data directory `dir`), opened and its format read.
+fn open_sled(path: &Path, dir: &Path) -> Result<(sled::Db, sled::Tree, Option<u32>), StoreError> {
+    let path = path.to_owned();
+    let private = |r: std::io::Result<()>| {
+        r.map_err(|error| StoreError::Permissions {
+            path: dir.display().to_string(),
+            error,
+        })
+    };
+    private(disk::private_dir(dir))?;
+    private(disk::private_dir(&path))?;
+    let db = sled::Config::new()
+        .path(&path)
+        .cache_capacity(128 * 1024 * 1024)
+        // The writer flushes: when a command asks, when idle, and at least
+        // every LAZY_FLUSH; sled's own timer would flush between a group's
+        // steps for nothing.
+        .flush_every_ms(None)
+        .open()?;
+    // sled created its files with the process umask.
+    private(disk::private_tree(&path))?;
+    let tree = db.open_tree(TREE)?;
+    let meta = prefixed(P_META, b"format");
+    let found = match tree.get(&meta)? {
+        Some(v) => Some(
+            v.as_ref()
+                .try_into()
+                .map(u32::from_be_bytes)
+                .map_err(|_| corrupt("format version", &meta, "not 4 bytes"))?,
+        ),
+        None => None,
+    };
+    Ok((db, tree, found))
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir` with default limits.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         Store::open_with(dir, StoreLimits::default())
     }
 
-    /// Opens (or creates) the store in `dir`, checking its format version.
-    /// `dir` and everything in it is made private to the node's user.
+    /// Opens (or creates) the store in `dir`, checking its format version,
+    /// cutting each log's files back to its commit point and checking
+    /// them ([`check::quick`]). `dir` and everything in it is made private
+    /// to the node's user.
     pub fn open_with(dir: &Path, limits: StoreLimits) -> Result<Store, StoreError> {
-        let path = dir.join("store");
-        let private = |r: std::io::Result<()>| {
-            r.map_err(|error| StoreError::Permissions {
-                path: dir.display().to_string(),
-                error,
-            })
-        };
-        private(disk::private_dir(dir))?;
-        private(disk::private_dir(&path))?;
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(256 * 1024 * 1024)
-            .open()?;
-        // sled created its files with the process umask.
-        private(disk::private_tree(&path))?;
-        let tree = db.open_tree(TREE)?;
-        let meta = prefixed(P_META, b"format");
-        match tree.get(&meta)? {
-            Some(v) => {
-                let found = v
-                    .as_ref()
-                    .try_into()
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| corrupt("format version", &meta, "not 4 bytes"))?;
-                if found != FORMAT_VERSION {
-                    return Err(StoreError::Format { found });
-                }
+        let store = Store::open_unchecked(dir, limits)?;
+        check::quick(&store)?;
+        Ok(store)
+    }
+
+    /// Opens the store without checking its logs (the full check and
+    /// the migration do their own).
+    pub fn open_unchecked(dir: &Path, limits: StoreLimits) -> Result<Store, StoreError> {
+        let (db, tree, found) = open_db(dir)?;
+        match found {
+            Some(FORMAT_VERSION) => {}
+            Some(found) => {
+                return Err(StoreError::Format {
+                    found,
+                    dir: dir.display().to_string(),
+                });
             }
             None => {
-                tree.insert(&meta, &FORMAT_VERSION.to_be_bytes())?;
+                // A data directory from before formats had versions in the
+                // tree holds other files; a new one holds only `store`.
+                tree.insert(prefixed(P_META, b"format"), &FORMAT_VERSION.to_be_bytes())?;
                 db.flush()?;
             }
         }
+        let logs_dir = dir.join("logs");
+        disk::private_dir(&logs_dir).map_err(|error| StoreError::Permissions {
+            path: logs_dir.display().to_string(),
+            error,
+        })?;
         let mut published = BTreeMap::new();
         for kv in tree.scan_prefix([P_LOG]) {
             let (k, v) = kv?;
             let origin = String::from_utf8_lossy(&k[1..]).into_owned();
-            published.insert(origin, decode(&v, "log state", &k)?);
+            let state: LogState = decode(&v, "log state", &k)?;
+            let files = LogFiles::open(&files::origin_dir(&logs_dir, &origin), state.committed())?;
+            published.insert(
+                origin,
+                Log {
+                    state,
+                    files: Arc::new(files),
+                },
+            );
         }
         let qlog = querylog::Budget::count(&tree, limits.query_log)?;
-        Ok(Store {
+        let inner = Arc::new(Inner {
             db,
             tree,
-            published: Arc::new(RwLock::new(published)),
-            guard: Arc::new(disk::Guard::new(dir, limits.disk)),
-            qlog: Arc::new(qlog),
-            reopen: Arc::new(tokio::sync::Notify::new()),
+            logs_dir,
+            published: RwLock::new(published),
+            guard: disk::Guard::new(dir, limits.disk),
+            qlog,
+            reopen: tokio::sync::Notify::new(),
+            faults: faults::Faults::default(),
+        });
+        let (tx, rx) = mpsc::channel(WRITER_QUEUE);
+        let w = inner.clone();
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer::run(&w, rx))
+            .map_err(|error| StoreError::Io {
+                path: dir.display().to_string(),
+                what: "start the writer thread for".into(),
+                error,
+            })?;
+        Ok(Store {
+            writer: Arc::new(WriterThread {
+                tx: Some(tx),
+                thread: Some(thread),
+            }),
+            inner,
         })
+    }
+
+    /// The writer's queue.
+    fn tx(&self) -> Result<&mpsc::Sender<Command>, StoreError> {
+        self.writer.tx.as_ref().ok_or(StoreError::Stopped)
+    }
+
+    /// The store's fault injection points (tests only).
+    #[doc(hidden)]
+    pub fn faults(&self) -> &faults::Faults {
+        &self.inner.faults
     }
 
     /// Ok if the store takes writes now; otherwise why not.
     pub fn writable(&self) -> Result<(), Unwritable> {
-        self.guard.check()
+        self.inner.guard.check()
     }
 
     /// Looks at the disk again, and returns why the store is still not
-    /// writable, if it is not. While it is not and there is space again,
-    /// writes and flushes a probe value: if both succeed writes resume; if
-    /// they fail with space available, sled has given up after an I/O
-    /// error and only opening the store again clears that:
-    /// [`Store::reopen_wanted`] fires.
+    /// writable, if it is not (see [`writer`]: the probe is a write).
     pub fn probe(&self) -> Option<Unwritable> {
-        if self.guard.state().is_none() {
-            return self.guard.check().err();
+        let (reply, rx) = oneshot::channel();
+        let sent = self.tx().and_then(|tx| {
+            tx.blocking_send(Command::Probe { reply })
+                .map_err(|_| StoreError::Stopped)
+        });
+        if sent.is_err() {
+            return self.inner.guard.state();
         }
-        if let Err(low) = self.guard.space() {
-            self.guard.still_low(low);
-            return self.guard.state();
-        }
-        let now = crate::ingest::now_ms().to_be_bytes();
-        let probe = self
-            .tree
-            .insert(prefixed(P_META, b"probe"), &now)
-            .and_then(|_| self.db.flush());
-        match probe {
-            Ok(_) => self.guard.recovered(),
-            Err(e) => {
-                self.guard.failed(&e);
-                tracing::error!(error = %e, "the store refuses writes with space available: sled stops writing after an I/O error until it is opened again; reopening");
-                self.reopen.notify_one();
-            }
-        }
-        self.guard.state()
+        rx.blocking_recv()
+            .unwrap_or_else(|_| self.inner.guard.state())
     }
 
     /// Resolves once the store needs opening again to take writes (see
     /// [`Store::probe`]).
     pub async fn reopen_wanted(&self) {
-        self.reopen.notified().await;
+        self.inner.reopen.notified().await;
     }
 
-    /// Refuses a write while the store is not writable.
-    fn writing(&self) -> Result<(), StoreError> {
-        Ok(self.guard.check()?)
-    }
-
-    /// The result of a write: a failure makes the store not writable.
-    fn wrote<T>(&self, r: sled::Result<T>) -> Result<T, StoreError> {
-        r.map_err(|e| {
-            self.guard.failed(&e);
-            StoreError::NotWritable(Unwritable::WriteFailed {
-                error: e.to_string(),
+    /// Sends `batch` to the writer and waits until it is in, as durable as
+    /// `durability` says. Refused while the store is not writable.
+    pub async fn commit(
+        &self,
+        batch: WriteBatch,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx()?
+            .send(Command::Commit {
+                batch,
+                durability,
+                reply,
             })
-        })
+            .await
+            .map_err(|_| StoreError::Stopped)?;
+        rx.await.map_err(|_| StoreError::Stopped)?
     }
 
-    /// Applies a batch atomically (not yet durable: see [`Store::flush`]),
-    /// then publishes the log states it sets. Refused while the store is
-    /// not writable.
-    pub fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        self.writing()?;
-        let mut b = batch.batch;
-        for (origin, start, run) in batch.hash_runs {
-            b.insert(log_key(P_HASH, &origin, start), run);
-        }
-        self.wrote(self.tree.apply_batch(b))?;
-        let mut published = self.published.write().unwrap_or_else(|p| p.into_inner());
-        for (origin, state) in batch.logs {
-            published.insert(origin, state);
-        }
-        Ok(())
+    /// [`Store::commit`] from a thread that may block (not an async task).
+    pub fn commit_blocking(
+        &self,
+        batch: WriteBatch,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx()?
+            .blocking_send(Command::Commit {
+                batch,
+                durability,
+                reply,
+            })
+            .map_err(|_| StoreError::Stopped)?;
+        rx.blocking_recv().map_err(|_| StoreError::Stopped)?
     }
 
-    /// Makes everything applied so far durable. Not refused for low
+    /// Makes everything written so far durable. Not refused for low
     /// space: what was applied is better on disk than only in memory.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let r = self.db.flush_async().await;
-        self.wrote(r)?;
-        Ok(())
+        let (reply, rx) = oneshot::channel();
+        self.tx()?
+            .send(Command::Flush { reply })
+            .await
+            .map_err(|_| StoreError::Stopped)?;
+        rx.await.map_err(|_| StoreError::Stopped)?
     }
 
-    /// Makes everything applied so far durable, blocking.
+    /// [`Store::flush`], blocking.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.wrote(self.db.flush())?;
-        Ok(())
+        let (reply, rx) = oneshot::channel();
+        self.tx()?
+            .blocking_send(Command::Flush { reply })
+            .map_err(|_| StoreError::Stopped)?;
+        rx.blocking_recv().map_err(|_| StoreError::Stopped)?
     }
 
-    /// Bytes the database occupies on disk.
+    /// Bytes the store occupies on disk: the database and the log files.
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        let logs: u64 = self
+            .inner
+            .published
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|l| l.files.disk_bytes())
+            .sum();
+        self.inner.db.size_on_disk().unwrap_or(0) + logs
     }
 
-    /// The published state of `origin`'s log, if the node holds any of it.
-    pub fn log_state(&self, origin: &str) -> Result<Option<LogState>, StoreError> {
-        Ok(self
+    fn log(&self, origin: &str) -> Option<Log> {
+        self.inner
             .published
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(origin)
-            .cloned())
+            .cloned()
+    }
+
+    /// The published state of `origin`'s log, if the node holds any of it.
+    pub fn log_state(&self, origin: &str) -> Result<Option<LogState>, StoreError> {
+        Ok(self.log(origin).map(|l| l.state))
     }
 
     /// Every origin the node holds, with its published log state.
     pub fn log_states(&self) -> Result<Vec<(String, LogState)>, StoreError> {
         Ok(self
+            .inner
             .published
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .map(|(o, s)| (o.clone(), s.clone()))
+            .map(|(o, l)| (o.clone(), l.state.clone()))
             .collect())
     }
 
-    /// Entry `seq` of `origin`.
+    /// Entry `seq` of `origin`, if held.
     pub fn entry(&self, origin: &str, seq: u64) -> Result<Option<SignedEntry>, StoreError> {
-        let k = log_key(P_ENTRY, origin, seq);
-        self.tree.get(&k)?.map(|v| decode_entry(&v, &k)).transpose()
+        Ok(self.entries(origin, seq, 1)?.pop())
     }
 
-    /// Entries `from..from+limit` of `origin` that exist, in order.
+    /// Entries `from..from+limit` of `origin` that are held, in order, each
+    /// checked against its stored leaf hash.
     pub fn entries(
         &self,
         origin: &str,
         from: u64,
         limit: u64,
     ) -> Result<Vec<SignedEntry>, StoreError> {
-        // Only what a published log state counts is surely complete.
-        let size = self.log_state(origin)?.map_or(0, |s| s.size);
-        let end_seq = from.saturating_add(limit).min(size);
-        if end_seq <= from {
+        let Some(log) = self.log(origin) else {
+            return Ok(Vec::new());
+        };
+        let end = from.saturating_add(limit).min(log.state.size);
+        if end <= from {
             return Ok(Vec::new());
         }
-        let start = log_key(P_ENTRY, origin, from);
-        let end = log_key(P_ENTRY, origin, end_seq);
-        self.tree
-            .range(start..end)
-            .map(|kv| {
-                let (k, v) = kv?;
-                decode_entry(&v, &k)
-            })
-            .collect()
+        log.files.entries(from, end, log.state.committed())
     }
 
-    /// A reader of `origin`'s stored Merkle hashes.
-    pub fn hashes<'a>(&'a self, origin: &'a str, suite: Suite) -> StoredHashes<'a> {
+    /// A reader of `origin`'s stored Merkle hashes (none for a log not held).
+    pub fn hashes(&self, origin: &str, suite: Suite) -> StoredHashes {
+        let log = self.log(origin);
         StoredHashes {
-            store: self,
-            origin,
+            count: log
+                .as_ref()
+                .and_then(|l| l.state.committed().hashes().ok())
+                .unwrap_or(0),
+            files: log.map(|l| l.files),
             suite,
         }
+    }
+
+    /// The entry bundle `tile/entries/<index>[.p/<width>]` of `origin`'s
+    /// log, checked against the stored leaf hashes; `None` while the log
+    /// does not hold those entries.
+    pub fn entry_bundle(
+        &self,
+        origin: &str,
+        index: u64,
+        width: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((log, from, to)) = self.tile_range(origin, index, width, 0) else {
+            return Ok(None);
+        };
+        let extent = log.state.committed();
+        // Parsed and hashed before it is served: damage is reported, not sent.
+        log.files.entries(from, to, extent)?;
+        log.files.bundle(from, to, extent).map(Some)
+    }
+
+    /// The signatures of the entries of `tile/entries/<index>[.p/<width>]`,
+    /// 64 bytes each, in order; `None` while the log does not hold them.
+    pub fn signature_bundle(
+        &self,
+        origin: &str,
+        index: u64,
+        width: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((log, from, to)) = self.tile_range(origin, index, width, 0) else {
+            return Ok(None);
+        };
+        log.files
+            .signatures(from, to, log.state.committed())
+            .map(Some)
+    }
+
+    /// The hash tile `tile/<level>/<index>[.p/<width>]` of `origin`'s log;
+    /// `None` while the log has fewer hashes at that level.
+    pub fn hash_tile(
+        &self,
+        origin: &str,
+        level: u8,
+        index: u64,
+        width: u64,
+        suite: Suite,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((log, _, _)) = self.tile_range(origin, index, width, level) else {
+            return Ok(None);
+        };
+        log.files
+            .hash_tile(level, index, width, suite, log.state.committed())
+            .map(Some)
+    }
+
+    /// The log and the range `256·index .. +width` at tile level `level`,
+    /// when the log holds all of it.
+    fn tile_range(
+        &self,
+        origin: &str,
+        index: u64,
+        width: u64,
+        level: u8,
+    ) -> Option<(Log, u64, u64)> {
+        if width == 0 || width > TILE_WIDTH || level > 7 {
+            return None;
+        }
+        let log = self.log(origin)?;
+        let held = log.state.size >> (8 * u32::from(level));
+        let from = index.checked_mul(TILE_WIDTH)?;
+        let to = from.checked_add(width)?;
+        (to <= held).then_some((log, from, to))
     }
 
     /// The state of the record `key`.
     pub fn record(&self, key: &RecordKey) -> Result<Option<RecordState>, StoreError> {
         let k = prefixed(P_RECORD, &encode_key(key));
-        self.tree
+        self.inner
+            .tree
             .get(&k)?
             .map(|v| decode(&v, "record state", &k))
             .transpose()
@@ -546,7 +857,7 @@ impl Store {
         prefix.extend_from_slice(subject.as_bytes());
         prefix.push(0);
         let mut out = Vec::new();
-        for kv in self.tree.scan_prefix(&prefix).take(limit) {
+        for kv in self.inner.tree.scan_prefix(&prefix).take(limit) {
             let (k, _) = kv?;
             let (key, _): (RecordKey, usize) =
                 bincode::decode_from_slice(&k[prefix.len()..], bincode_config())
@@ -555,9 +866,7 @@ impl Store {
         }
         Ok(out)
     }
-}
 
-impl Store {
     /// Keys of the records on the red (`red`) or black list, in `category`
     /// if given; skips `skip`, returns at most `limit`.
     pub fn list_records(
@@ -573,7 +882,7 @@ impl Store {
             prefix.push(0);
         }
         let mut out = Vec::new();
-        for kv in self.tree.scan_prefix(&prefix).skip(skip).take(limit) {
+        for kv in self.inner.tree.scan_prefix(&prefix).skip(skip).take(limit) {
             let (k, _) = kv?;
             let start = k[2..]
                 .iter()
@@ -590,7 +899,7 @@ impl Store {
     /// The forward cursor of `origin`: how many of its entries the province acknowledged.
     pub fn forward_cursor(&self, origin: &str) -> Result<u64, StoreError> {
         let k = prefixed(P_FORWARD, origin.as_bytes());
-        match self.tree.get(&k)? {
+        match self.inner.tree.get(&k)? {
             None => Ok(0),
             Some(v) => v
                 .as_ref()
@@ -600,34 +909,10 @@ impl Store {
         }
     }
 
-    /// Sets and flushes the forward cursor of `origin`.
-    pub async fn set_forward_cursor(&self, origin: &str, cursor: u64) -> Result<(), StoreError> {
-        self.writing()?;
-        self.wrote(self.tree.insert(
-            prefixed(P_FORWARD, origin.as_bytes()),
-            &cursor.to_be_bytes(),
-        ))?;
-        self.flush().await
-    }
-
-    /// Stores equivocation evidence about `origin`.
-    pub fn put_evidence(
-        &self,
-        origin: &str,
-        evidence: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let ms = evidence["detected_ms"].as_u64().unwrap_or(0);
-        self.writing()?;
-        self.wrote(self.tree.insert(
-            log_key(P_EVIDENCE, origin, ms),
-            serde_json::to_vec(evidence).unwrap_or_default(),
-        ))?;
-        Ok(())
-    }
-
     /// All stored evidence, oldest first per origin.
     pub fn evidence(&self) -> Result<Vec<serde_json::Value>, StoreError> {
-        self.tree
+        self.inner
+            .tree
             .scan_prefix([P_EVIDENCE])
             .map(|kv| {
                 let (k, v) = kv?;
@@ -636,21 +921,10 @@ impl Store {
             .collect()
     }
 
-    /// Halts or resumes acceptance of `origin`'s entries.
-    pub fn set_halted(&self, origin: &str, halted: bool) -> Result<(), StoreError> {
-        let k = prefixed(P_META, format!("halt/{origin}").as_bytes());
-        self.writing()?;
-        if halted {
-            self.wrote(self.tree.insert(k, &[][..]))?;
-        } else {
-            self.wrote(self.tree.remove(k))?;
-        }
-        Ok(())
-    }
-
     /// Whether `origin` is halted.
     pub fn halted(&self, origin: &str) -> Result<bool, StoreError> {
         Ok(self
+            .inner
             .tree
             .contains_key(prefixed(P_META, format!("halt/{origin}").as_bytes()))?)
     }
@@ -658,7 +932,8 @@ impl Store {
     /// The key starts of `origin` learned from its handovers: (key index, start).
     pub fn key_starts(&self, origin: &str) -> Result<Vec<(usize, u64)>, StoreError> {
         let prefix = prefixed(P_META, format!("keystart/{origin}/").as_bytes());
-        self.tree
+        self.inner
+            .tree
             .scan_prefix(&prefix)
             .map(|kv| {
                 let (k, v) = kv?;
@@ -677,40 +952,33 @@ impl Store {
     /// Every halted origin.
     pub fn halted_origins(&self) -> Result<Vec<String>, StoreError> {
         let prefix = prefixed(P_META, b"halt/");
-        self.tree
+        self.inner
+            .tree
             .scan_prefix(&prefix)
             .map(|kv| Ok(String::from_utf8_lossy(&kv?.0[prefix.len()..]).into_owned()))
             .collect()
     }
 
-    /// Keeps the newest roster note received.
-    pub fn put_roster(&self, note: &str) -> Result<(), StoreError> {
-        self.writing()?;
-        self.wrote(
-            self.tree
-                .insert(prefixed(P_META, b"roster"), note.as_bytes()),
-        )?;
-        self.flush_blocking()
-    }
-
     /// The newest roster note received, if any.
     pub fn roster(&self) -> Result<Option<String>, StoreError> {
         Ok(self
+            .inner
             .tree
             .get(prefixed(P_META, b"roster"))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 }
 
-/// Reads one origin's Merkle hashes from the store.
-#[derive(Debug, Clone, Copy)]
-pub struct StoredHashes<'a> {
-    store: &'a Store,
-    origin: &'a str,
+/// Reads one origin's Merkle hashes from its `hashes` file, within the
+/// published size.
+#[derive(Debug, Clone)]
+pub struct StoredHashes {
+    files: Option<Arc<LogFiles>>,
     suite: Suite,
+    count: u64,
 }
 
-impl HashReader for StoredHashes<'_> {
+impl HashReader for StoredHashes {
     type Error = StoreError;
 
     fn suite(&self) -> Suite {
@@ -718,49 +986,13 @@ impl HashReader for StoredHashes<'_> {
     }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
-        // Proofs read a few hashes, often from the same run: keep the last.
-        let mut run: Option<(u64, sled::IVec)> = None;
-        let first = log_key(P_HASH, self.origin, 0);
-        indexes
-            .iter()
-            .map(|&i| {
-                let held = |(start, v): &(u64, sled::IVec)| {
-                    let off = usize::try_from(i.checked_sub(*start)?)
-                        .ok()?
-                        .checked_mul(32)?;
-                    v.get(off..off + 32)?.try_into().ok()
-                };
-                if let Some(h) = run.as_ref().and_then(held) {
-                    return Ok(h);
-                }
-                let k = log_key(P_HASH, self.origin, i);
-                let missing = StoreError::Merkle(MerkleError::MissingHash { index: i });
-                let (rk, v) = self
-                    .store
-                    .tree
-                    .range(first.as_slice()..=k.as_slice())
-                    .next_back()
-                    .transpose()?
-                    .ok_or(missing)?;
-                if v.is_empty() || v.len() % 32 != 0 {
-                    return Err(corrupt(
-                        "merkle hash run",
-                        &rk,
-                        "not a multiple of 32 bytes",
-                    ));
-                }
-                let start = rk
-                    .get(first.len() - 8..)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_be_bytes)
-                    .ok_or_else(|| corrupt("merkle hash run", &rk, "bad key"))?;
-                let found = (start, v);
-                let h = held(&found)
-                    .ok_or(StoreError::Merkle(MerkleError::MissingHash { index: i }))?;
-                run = Some(found);
-                Ok(h)
-            })
-            .collect()
+        match &self.files {
+            Some(f) => f.reader_of(self.suite, self.count).read_hashes(indexes),
+            None => match indexes.first() {
+                Some(&index) => Err(StoreError::Merkle(MerkleError::MissingHash { index })),
+                None => Ok(Vec::new()),
+            },
+        }
     }
 }
 
@@ -772,6 +1004,21 @@ pub fn load_tree(
     suite: Suite,
 ) -> Result<merkle::CompactTree, StoreError> {
     merkle::CompactTree::load(size, &store.hashes(origin, suite))
+}
+
+/// The head of a stored log, for extending it: its size, compact tree and
+/// last leaf hash, all read from the stored hashes.
+pub fn load_head(store: &Store, origin: &str, suite: Suite) -> Result<LogHead, StoreError> {
+    let size = store.log_state(origin)?.map_or(0, |s| s.size);
+    let hashes = store.hashes(origin, suite);
+    let last_leaf = match size.checked_sub(1) {
+        None => [0; 32],
+        Some(last) => hashes
+            .read_hashes(&[merkle::stored_hash_index(0, last)?])?
+            .pop()
+            .unwrap_or([0; 32]),
+    };
+    LogHead::load(size, last_leaf, &hashes)
 }
 
 fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
@@ -819,21 +1066,6 @@ fn decode<T: Decode<()>>(v: &[u8], what: &'static str, key: &[u8]) -> Result<T, 
     }
 }
 
-fn decode_entry(v: &[u8], key: &[u8]) -> Result<SignedEntry, StoreError> {
-    match v.split_first() {
-        Some((&VALUE_VERSION, rest)) if rest.len() >= 64 => {
-            let (sig, bytes) = rest.split_at(64);
-            Ok(SignedEntry {
-                bytes: bytes.to_vec(),
-                signature: sig
-                    .try_into()
-                    .map_err(|_| corrupt("entry", key, "short signature"))?,
-            })
-        }
-        _ => Err(corrupt("entry", key, "unknown value version or too short")),
-    }
-}
-
 fn corrupt(what: &'static str, key: &[u8], why: &str) -> StoreError {
     StoreError::Corrupt {
         what,
@@ -844,75 +1076,206 @@ fn corrupt(what: &'static str, key: &[u8], why: &str) -> StoreError {
 
 #[cfg(test)]
 mod tests {
-    use rongxin_protocol::merkle::{CompactTree, HashReader as _, MemoryHashes, leaf_hash};
+    use rongxin_protocol::merkle::{CompactTree, leaf_hash};
 
+    use super::faults::Point;
     use super::*;
 
-    /// Hashes written in runs by commits of assorted sizes (runs cut at
-    /// [`MAX_HASH_RUN`], two origins interleaved in the last batch) read back
-    /// exactly as the in-memory tlog store holds them, in any order.
+    const SUITE: Suite = Suite::Ed25519Sha256;
+
+    fn entry(n: u64) -> SignedEntry {
+        let mut bytes = rongxin_protocol::entry::entry_tag(SUITE).to_vec();
+        bytes.extend(format!("entry {n}").into_bytes());
+        SignedEntry {
+            bytes,
+            signature: [n as u8; 64],
+        }
+    }
+
+    /// A batch appending `n` entries to `origin` at `tree`'s size, with
+    /// its commit point.
+    fn append(tree: &mut CompactTree, origin: &str, n: u64) -> WriteBatch {
+        let first = tree.size();
+        let entries: Vec<SignedEntry> = (first..first + n).map(entry).collect();
+        let hashes = entries
+            .iter()
+            .flat_map(|e| tree.append(leaf_hash(SUITE, &e.bytes)).expect("append"))
+            .collect();
+        let mut b = WriteBatch::default();
+        b.append_entries(origin, first, entries, hashes);
+        b.put_log_state(
+            origin,
+            &LogState::new(tree.size(), tree.root(), String::new()),
+        );
+        b
+    }
+
+    /// Commits from several threads at once are grouped, every one lands,
+    /// and the store reopens at the same heads, its check passing.
     #[test]
-    fn hash_runs_read_back_at_every_storage_index() {
+    fn concurrent_commits_land_whole_and_reopen_checked() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(dir.path()).expect("open");
-        let mut trees = [
-            CompactTree::new(Suite::Ed25519Sha256),
-            CompactTree::new(Suite::Ed25519Sha256),
-        ];
-        let mut mem = [
-            MemoryHashes::new(Suite::Ed25519Sha256),
-            MemoryHashes::new(Suite::Ed25519Sha256),
-        ];
-        let origins = ["gulou", "gulou2"];
-        let mut n = 0u32;
-        for commit in [1usize, 1, 7, 1500, 3, 600] {
-            let mut batch = WriteBatch::default();
-            // One origin after the other, except in the last commit.
-            let order: Vec<(usize, &str)> = if commit == 600 {
-                (0..commit)
-                    .flat_map(|_| origins.iter().copied().enumerate())
-                    .collect()
-            } else {
-                origins
-                    .iter()
-                    .copied()
-                    .enumerate()
-                    .flat_map(|o| std::iter::repeat_n(o, commit))
-                    .collect()
-            };
-            for (k, origin) in order {
-                {
-                    let leaf = leaf_hash(Suite::Ed25519Sha256, &n.to_be_bytes());
-                    n += 1;
-                    batch.put_hashes(origin, &trees[k].append(leaf).expect("append"));
-                    mem[k].push_leaf(leaf).expect("push");
-                }
+        std::thread::scope(|s| {
+            for origin in ["gulou", "taijiang", "mawei"] {
+                let store = store.clone();
+                s.spawn(move || {
+                    let mut tree = CompactTree::new(SUITE);
+                    for n in [1, 300, 7, 1000] {
+                        store
+                            .commit_blocking(append(&mut tree, origin, n), Durability::Applied)
+                            .expect("commit");
+                    }
+                });
             }
-            store.apply(batch).expect("apply");
-        }
-        for (k, origin) in origins.iter().enumerate() {
-            let want = mem[k].hashes();
-            let all: Vec<u64> = (0..want.len() as u64).rev().collect();
-            let mut got = store
-                .hashes(origin, Suite::Ed25519Sha256)
-                .read_hashes(&all)
-                .expect("read");
-            got.reverse();
-            assert_eq!(got, want, "{origin}");
-            let past = want.len() as u64;
+        });
+        store.flush_blocking().expect("flush");
+        let before = store.log_states().expect("states");
+        assert_eq!(before.len(), 3);
+        assert!(before.iter().all(|(_, s)| s.size == 1308));
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(store.log_states().expect("states"), before);
+        let v = check::full(&store, &mut |_, _, _| {}).expect_err("not real entries");
+        // The full check decodes entries: these are not, and it says so.
+        assert!(v.to_string().contains("entry 0"), "{v}");
+        assert_eq!(store.entries("mawei", 1300, 100).expect("read").len(), 8);
+    }
+
+    /// A failed file write or sync fails the commit and everything
+    /// grouped with it, publishes nothing, makes the store refuse writes
+    /// until the probe succeeds; then the next commit overwrites the torn
+    /// bytes and the reopened store holds exactly what was acknowledged.
+    #[test]
+    fn write_and_flush_faults_acknowledge_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("open");
+        let mut tree = CompactTree::new(SUITE);
+        store
+            .commit_blocking(append(&mut tree, "gulou", 10), Durability::Durable)
+            .expect("commit");
+        // Two of an append's four file writes or syncs pass, then one
+        // fails; the flush fails at once.
+        for (point, pass) in [
+            (Point::FileWrite, 2),
+            (Point::FileSync, 2),
+            (Point::DbFlush, 0),
+        ] {
+            store.faults().fail_after(point, pass);
+            let mut failed = tree.clone();
+            let err = store
+                .commit_blocking(append(&mut failed, "gulou", 5), Durability::Durable)
+                .expect_err("the fault fails the commit");
+            assert!(
+                matches!(err, StoreError::NotWritable(_)),
+                "{point:?}: {err}"
+            );
+            assert!(store.writable().is_err(), "{point:?}");
+            store.faults().clear(point);
+            // Refused until the probe finds the store writable again.
             assert!(matches!(
-                store.hashes(origin, Suite::Ed25519Sha256).read_hashes(&[past]),
-                Err(StoreError::Merkle(MerkleError::MissingHash { index })) if index == past
+                store.commit_blocking(append(&mut failed.clone(), "gulou", 1), Durability::Durable),
+                Err(StoreError::NotWritable(_))
             ));
-            let tree =
-                load_tree(&store, origin, trees[k].size(), Suite::Ed25519Sha256).expect("load");
-            assert_eq!(tree.root(), trees[k].root());
-        }
-        assert!(matches!(
+            assert_eq!(store.probe(), None, "{point:?}");
+            if point == Point::DbFlush {
+                // Applied, not durable: readers saw it; it was not acknowledged.
+                tree = failed;
+            } else {
+                assert_eq!(
+                    store.log_state("gulou").expect("state").map(|s| s.size),
+                    Some(tree.size()),
+                    "{point:?}: nothing published"
+                );
+            }
             store
-                .hashes("mawei", Suite::Ed25519Sha256)
-                .read_hashes(&[0]),
-            Err(StoreError::Merkle(MerkleError::MissingHash { index: 0 }))
+                .commit_blocking(append(&mut tree, "gulou", 3), Durability::Durable)
+                .expect("commit after recovery");
+        }
+        let want = store.log_state("gulou").expect("state");
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(store.log_state("gulou").expect("state"), want);
+        let all = store.entries("gulou", 0, 1000).expect("read");
+        assert_eq!(all.len() as u64, tree.size());
+        assert_eq!(
+            merkle::tree_root(tree.size(), &store.hashes("gulou", SUITE)).expect("root"),
+            tree.root()
+        );
+    }
+
+    /// An append that does not start at the log's size is refused, and so
+    /// is a log state that does not match the entries appended.
+    #[test]
+    fn out_of_order_appends_are_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("open");
+        let mut tree = CompactTree::new(SUITE);
+        store
+            .commit_blocking(append(&mut tree, "gulou", 4), Durability::Applied)
+            .expect("commit");
+        let mut ahead = tree.clone();
+        let _skipped = append(&mut ahead, "gulou", 2);
+        let err = store
+            .commit_blocking(append(&mut ahead, "gulou", 2), Durability::Applied)
+            .expect_err("a gap");
+        assert!(
+            matches!(
+                err,
+                StoreError::OutOfOrder {
+                    first: 6,
+                    held: 4,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let mut b = append(&mut tree.clone(), "gulou", 2);
+        b.logs[0].1.size = 5;
+        assert!(matches!(
+            store.commit_blocking(b, Durability::Applied),
+            Err(StoreError::OutOfOrder { .. })
         ));
+        assert_eq!(
+            store.log_state("gulou").expect("state").map(|s| s.size),
+            Some(4)
+        );
+        assert!(
+            store.writable().is_ok(),
+            "a refused batch is not a failed write"
+        );
+    }
+
+    /// One flipped byte in the hashes or an entry: the store refuses to open.
+    #[test]
+    fn a_damaged_log_refuses_to_open() {
+        for file in ["hashes", "entries"] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = Store::open(dir.path()).expect("open");
+            let mut tree = CompactTree::new(SUITE);
+            store
+                .commit_blocking(append(&mut tree, "gulou", 3), Durability::Durable)
+                .expect("commit");
+            drop(store);
+            let path = dir.path().join("logs").join("gulou").join(file);
+            let mut bytes = std::fs::read(&path).expect("read");
+            // The last hash (the root's subtree) or the last entry's text.
+            let at = bytes.len() - 2;
+            bytes[at] ^= 0x20;
+            std::fs::write(&path, bytes).expect("write");
+            // The writer thread of the dropped store may still hold sled's lock.
+            let err = (0..50)
+                .find_map(|_| match Store::open(dir.path()) {
+                    Err(StoreError::Sled(_)) => {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        None
+                    }
+                    other => Some(other),
+                })
+                .expect("sled's lock is released")
+                .expect_err("damaged");
+            assert!(matches!(err, StoreError::Damaged { .. }), "{file}: {err}");
+            assert!(err.to_string().contains("restores its own log"), "{err}");
+        }
     }
 }

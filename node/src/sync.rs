@@ -356,7 +356,7 @@ impl Sync {
                 self.status
                     .alarm(format!("{e}; evidence stored, see /v1/admin/evidence"));
             }
-            ReplicaError::Refused { .. } => {
+            ReplicaError::Refused { .. } | ReplicaError::Invalid { .. } => {
                 self.metrics.count_refused(member);
                 tracing::warn!(peer = %member, %origin, error = %e, "refused data from peer");
             }
@@ -539,7 +539,13 @@ impl Sync {
             Ok(r) => {
                 let version = r.roster.version;
                 if self.shared.adopt(r) {
-                    if let Err(e) = self.store.put_roster(&note) {
+                    let mut batch = crate::store::WriteBatch::default();
+                    batch.put_roster(&note);
+                    let stored = self
+                        .store
+                        .commit(batch, crate::store::Durability::Durable)
+                        .await;
+                    if let Err(e) = stored {
                         tracing::error!(error = %e, "cannot store the new roster");
                     }
                     tracing::info!(version, from = %member, "adopted a newer roster");

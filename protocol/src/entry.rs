@@ -36,8 +36,11 @@ pub fn entry_tag(suite: Suite) -> [u8; 15] {
     tag[14] = suite.entry_version();
     tag
 }
-/// Largest entry accepted, tag included.
-pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
+/// Largest entry accepted, tag included: 65,535 bytes, the most a C2SP
+/// tlog-tiles entry bundle's 16-bit length prefix can state (each log is
+/// stored and served as tiles, docs/protocol.md §3.1). Format 2 allowed
+/// 256 KiB; no entry written by any node came near it.
+pub const MAX_ENTRY_BYTES: usize = u16::MAX as usize;
 /// Longest free-text field of an op (reason basis, objection statement …), in characters.
 pub const MAX_OP_TEXT_CHARS: usize = 2000;
 

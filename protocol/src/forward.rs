@@ -187,7 +187,7 @@ mod tests {
             item_len(u64::MAX, MAX_ENTRY_BYTES),
             "u64::MAX has 20 digits"
         );
-        // 256 KiB of entry: 349,528 bytes of base64 and about 160 more.
-        assert_eq!(max_item_len(), 349_528 + 88 + 20 + 34);
+        // 65,535 bytes of entry: 87,380 bytes of base64 and about 160 more.
+        assert_eq!(max_item_len(), 87_380 + 88 + 20 + 34);
     }
 }

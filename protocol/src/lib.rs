@@ -25,6 +25,7 @@ pub mod checkpoint;
 pub mod code;
 pub mod entry;
 pub mod forward;
+pub mod log;
 pub mod merkle;
 pub mod note;
 pub mod record;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::extract::Query;
 use super::{ApiError, AppState, require_admin, require_ops};
 use crate::query::parse_query_id;
-use crate::store::StoreError;
+use crate::store::{Durability, StoreError, WriteBatch};
 
 /// `GET /healthz`: 200 `ok` while the node runs and its store takes
 /// writes; 503 with the reason (and `Retry-After`) while it cannot write,
@@ -152,8 +152,9 @@ pub async fn post_roster(
     let version = signed.roster.version;
     let adopted = state.shared.adopt(signed);
     if adopted {
-        state.store.put_roster(&body)?;
-        state.store.flush().await?;
+        let mut batch = WriteBatch::default();
+        batch.put_roster(&body);
+        state.store.commit(batch, Durability::Durable).await?;
         state
             .metrics
             .roster_version
@@ -178,8 +179,14 @@ pub async fn post_resume(
     if !state.store.halted(&origin)? {
         return Err(ApiError::not_found(format!("{origin} is not halted")));
     }
-    state.store.set_halted(&origin, false)?;
-    state.store.flush().await?;
+    match &state.replicator {
+        Some(r) => r.resume(&origin).await?,
+        None => {
+            let mut batch = WriteBatch::default();
+            batch.set_halted(&origin, false);
+            state.store.commit(batch, Durability::Durable).await?;
+        }
+    }
     tracing::warn!(%origin, "operator resumed a halted origin");
     Ok(Json(json!({"origin": origin, "halted": false})))
 }

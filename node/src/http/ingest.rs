@@ -286,13 +286,7 @@ pub async fn post_records(
             .send(Job::Put { records, reply: tx })
             .await
             .map_err(|_| shutting_down())?;
-        let outcomes = rx.await.map_err(|_| shutting_down())?.map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                e.to_string(),
-            )
-        })?;
+        let outcomes = rx.await.map_err(|_| shutting_down())??;
         for ((index, record, warnings), outcome) in to_sign.into_iter().zip(outcomes) {
             let key = record.key().to_string();
             results[index] = Some(match outcome {
@@ -303,10 +297,10 @@ pub async fn post_records(
                 Outcome::Duplicate { seq } => {
                     RecordResult::signed(index, Status::Duplicate, seq, key)
                 }
-                Outcome::Rejected { reason } => RecordResult::rejected(
+                Outcome::Rejected(why) => RecordResult::rejected(
                     index,
                     Some(key),
-                    budget.list(std::iter::once(("record".to_owned(), reason))),
+                    budget.list(std::iter::once(("record".to_owned(), why.to_string()))),
                 ),
             });
         }
@@ -435,13 +429,7 @@ pub async fn post_revoke(
         .send(Job::Revoke { revoke, reply: tx })
         .await
         .map_err(|_| shutting_down())?;
-    let outcome = rx.await.map_err(|_| shutting_down())?.map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            e.to_string(),
-        )
-    })?;
+    let outcome = rx.await.map_err(|_| shutting_down())??;
     match outcome {
         Outcome::Accepted { seq } => {
             tracing::info!(department = %dept.name, %key, seq, "revoked");
@@ -452,8 +440,10 @@ pub async fn post_revoke(
             "conflict",
             format!("record {key} is already revoked"),
         )),
-        Outcome::Rejected { reason } => {
-            Err(ApiError::new(StatusCode::CONFLICT, "conflict", reason))
-        }
+        Outcome::Rejected(why) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            why.to_string(),
+        )),
     }
 }

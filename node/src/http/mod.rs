@@ -31,6 +31,7 @@ mod lists;
 mod logs;
 mod query;
 pub mod server;
+pub mod tiles;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -53,6 +54,9 @@ pub struct AppState {
     pub shared: Arc<crate::shared::Shared>,
     /// Replication status, when replication runs.
     pub sync: Option<Arc<crate::sync::SyncStatus>>,
+    /// The replicator, when replication runs (resuming a halted origin
+    /// goes through it).
+    pub replicator: Option<Arc<crate::replica::Replicator>>,
     /// Forwarding status, on the city when forwarding is configured.
     pub forward: Option<Arc<crate::forward::ForwardStatus>>,
     /// The API's limits.
@@ -87,6 +91,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/logs/{origin}/checkpoint", get(logs::get_checkpoint))
         .route("/v1/logs/{origin}/entries", get(logs::get_entries))
         .route("/v1/logs/{origin}/consistency", get(logs::get_consistency))
+        .route("/v1/logs/{origin}/tile/{*path}", get(tiles::get_tile))
         .route("/v1/subjects/{code}", get(query::get_subject))
         .route("/v1/lists/{list}", get(lists::get_list))
         .route("/v1/catalog", get(admin::get_catalog))
@@ -260,7 +265,21 @@ impl From<StoreError> for ApiError {
                 w.to_string(),
             );
         }
-        if let StoreError::Sled(sled::Error::Io(_)) = &e {
+        if matches!(&e, StoreError::Stopped) {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the node is stopping; retry against it once it is back, or another node",
+            );
+        }
+        if let StoreError::Damaged { .. } = &e {
+            tracing::error!(error = %e, "the store is damaged: this answer was not served");
+            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "damaged", e.to_string());
+        }
+        if matches!(
+            &e,
+            StoreError::Sled(sled::Error::Io(_)) | StoreError::Io { .. }
+        ) {
             // The disk, not the request: worth a retry (see /healthz).
             tracing::error!(error = %e, "store I/O error while answering");
             return ApiError::new(
@@ -271,6 +290,30 @@ impl From<StoreError> for ApiError {
         }
         tracing::error!(error = %e, "store error while answering");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+}
+
+impl From<crate::ingest::CommitError> for ApiError {
+    fn from(e: crate::ingest::CommitError) -> ApiError {
+        use crate::ingest::CommitError;
+        match &e {
+            CommitError::Unwritable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_writable",
+                e.to_string(),
+            ),
+            CommitError::Engine(_) | CommitError::Store(_) => {
+                tracing::error!(error = %e, "a commit failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            }
+            CommitError::Signing(_) | CommitError::Earlier | CommitError::Stopping => {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    e.to_string(),
+                )
+            }
+        }
     }
 }
 

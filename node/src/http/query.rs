@@ -117,7 +117,7 @@ pub async fn get_subject(
         &remote(Some(addr)),
         time_ms,
     );
-    state.store.log_query(id, &entry)?;
+    state.store.log_query(id, entry).await?;
     state
         .metrics
         .queries

@@ -183,7 +183,7 @@ impl Guard {
     }
 
     /// A write or flush failed with `error`.
-    pub(super) fn failed(&self, error: &sled::Error) {
+    pub(super) fn failed(&self, error: &dyn std::fmt::Display) {
         let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
         transition(
             &mut down,

@@ -20,7 +20,10 @@ use std::time::Duration;
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
-use super::{P_QUERY, Store, StoreError, VALUE_VERSION, bincode_config, corrupt};
+use tokio::sync::oneshot;
+
+use super::writer::Command;
+use super::{Inner, P_QUERY, Store, StoreError, VALUE_VERSION, bincode_config, corrupt};
 
 /// Retention unless `[query_log] retention` says otherwise.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(180 * 86_400);
@@ -237,10 +240,78 @@ fn query_key(id: (u64, u32)) -> Vec<u8> {
 }
 
 impl Store {
+    /// Appends to the query log (查询登记) and returns once the row is
+    /// durable, first pruning the oldest rows if this one would take the
+    /// log over budget; so the rows never take more than `max_bytes`.
+    /// Refused while the store is not writable.
+    pub async fn log_query(&self, id: (u64, u32), row: QueryLogRow) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx()?
+            .send(Command::Query {
+                id,
+                row: Box::new(row),
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Stopped)?;
+        rx.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// [`Store::log_query`] from a thread that may block.
+    pub fn log_query_blocking(&self, id: (u64, u32), row: QueryLogRow) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx()?
+            .blocking_send(Command::Query {
+                id,
+                row: Box::new(row),
+                reply,
+            })
+            .map_err(|_| StoreError::Stopped)?;
+        rx.blocking_recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Removes the rows older than the retention at `now_ms` (blocking).
+    pub fn prune_query_log(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx()?
+            .blocking_send(Command::Prune { now_ms, reply })
+            .map_err(|_| StoreError::Stopped)?;
+        rx.blocking_recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    /// The newest query log rows, before `before` if given.
+    pub fn queries(
+        &self,
+        limit: usize,
+        before: Option<(u64, u32)>,
+    ) -> Result<Vec<QueryLogRow>, StoreError> {
+        let end = before.map_or(vec![P_QUERY + 1], query_key);
+        let mut out = Vec::new();
+        for kv in self.inner.tree.range(vec![P_QUERY]..end).rev().take(limit) {
+            let (k, v) = kv?;
+            out.push(QueryLogRow::decode(&v, &k)?);
+        }
+        Ok(out)
+    }
+
+    /// How much of its budget the query log uses.
+    pub fn query_log_usage(&self) -> QueryLogUsage {
+        let b = &self.inner.qlog;
+        let _one = b.lock.lock().unwrap_or_else(|p| p.into_inner());
+        QueryLogUsage {
+            rows: b.rows.load(Ordering::Relaxed),
+            bytes: b.bytes.load(Ordering::Relaxed),
+            max_bytes: b.config.max_bytes,
+            retention_seconds: b.config.retention.as_secs(),
+        }
+    }
+}
+
+impl Inner {
     /// Appends to the query log (查询登记), first pruning the oldest rows
     /// if this one would take the log over budget; so the rows never take
     /// more than `max_bytes`. Refused while the store is not writable.
-    pub fn log_query(&self, id: (u64, u32), row: &QueryLogRow) -> Result<(), StoreError> {
+    pub(super) fn log_query(&self, id: (u64, u32), row: &QueryLogRow) -> Result<(), StoreError> {
         self.writing()?;
         let k = query_key(id);
         let v = row.encode();
@@ -275,38 +346,11 @@ impl Store {
         Ok(())
     }
 
-    /// The newest query log rows, before `before` if given.
-    pub fn queries(
-        &self,
-        limit: usize,
-        before: Option<(u64, u32)>,
-    ) -> Result<Vec<QueryLogRow>, StoreError> {
-        let end = before.map_or(vec![P_QUERY + 1], query_key);
-        let mut out = Vec::new();
-        for kv in self.tree.range(vec![P_QUERY]..end).rev().take(limit) {
-            let (k, v) = kv?;
-            out.push(QueryLogRow::decode(&v, &k)?);
-        }
-        Ok(out)
-    }
-
-    /// How much of its budget the query log uses.
-    pub fn query_log_usage(&self) -> QueryLogUsage {
-        let b = &self.qlog;
-        let _one = b.lock.lock().unwrap_or_else(|p| p.into_inner());
-        QueryLogUsage {
-            rows: b.rows.load(Ordering::Relaxed),
-            bytes: b.bytes.load(Ordering::Relaxed),
-            max_bytes: b.config.max_bytes,
-            retention_seconds: b.config.retention.as_secs(),
-        }
-    }
-
     /// Removes the rows older than the retention at `now_ms`, one batch
     /// at a time so that queries are not held up behind a long pruning.
     /// Writes nothing while the store is not writable (a removal is a
     /// write too).
-    pub fn prune_query_log(&self, now_ms: i64) -> Result<u64, StoreError> {
+    pub(super) fn prune_query_log(&self, now_ms: i64) -> Result<u64, StoreError> {
         let retention_ms =
             u64::try_from(self.qlog.config.retention.as_millis()).unwrap_or(u64::MAX);
         let cutoff = u64::try_from(now_ms)
@@ -393,7 +437,7 @@ mod tests {
         assert_eq!(r.purpose.chars().count(), MAX_PURPOSE_CHARS);
         for n in 0..1000 {
             store
-                .log_query((u64::from(n), n), &row(n, 300))
+                .log_query_blocking((u64::from(n), n), row(n, 300))
                 .expect("log");
             let u = store.query_log_usage();
             assert!(u.bytes <= MIN_MAX_BYTES, "{u:?} after row {n}");
@@ -421,6 +465,7 @@ mod tests {
             "remote": "127.0.0.1:9", "subject": "s", "purpose": "p", "access": "public",
             "returned": [{"origin": "gulou", "seq": 3}]});
         store
+            .inner
             .tree
             .insert(query_key((5, 1)), serde_json::to_vec(&old).expect("json"))
             .expect("insert");

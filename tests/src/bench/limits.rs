@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rongxin_node::metrics::Metrics;
 use rongxin_node::replica::Replicator;
 use rongxin_node::shared::Shared;
-use rongxin_node::store::{ListSlot, LogState, RecordState, Store, WriteBatch};
+use rongxin_node::store::{Durability, ListSlot, LogState, RecordState, Store, WriteBatch};
 use rongxin_protocol::checkpoint::Checkpoint;
 use rongxin_protocol::entry::{Entry, Op, SignedEntry, verify_batch};
 use rongxin_protocol::merkle::{self, CompactTree, Hash};
@@ -399,17 +399,26 @@ fn open_store(fed: &BenchFed, name: &str) -> Store {
     Store::open(&dir).expect("open a store")
 }
 
-/// One sled insert per record (the entry), applied and flushed per 1000.
+/// The log files alone: each entry and its Merkle hashes appended, with
+/// the commit point, written durably per 1000.
 fn sled_raw(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> (Measured, u64) {
     let store = open_store(fed, "raw");
+    let mut tree = CompactTree::new(fed.suite());
     let r = measure(|| {
         for (i, chunk) in entries.chunks(SLED_FLUSH).enumerate() {
             let mut b = WriteBatch::default();
-            for (j, e) in chunk.iter().enumerate() {
-                b.put_entry(origin, (i * SLED_FLUSH + j) as u64, e);
-            }
-            store.apply(b).expect("apply");
-            store.flush_blocking().expect("flush");
+            let hashes = chunk
+                .iter()
+                .flat_map(|e| tree.append(e.leaf_hash(fed.suite())).expect("append"))
+                .collect();
+            b.append_entries(origin, (i * SLED_FLUSH) as u64, chunk.to_vec(), hashes);
+            b.put_log_state(
+                origin,
+                &LogState::new(tree.size(), tree.root(), String::new()),
+            );
+            store
+                .commit_blocking(b, Durability::Durable)
+                .expect("commit");
         }
     });
     (r, entries.len() as u64)
@@ -432,8 +441,7 @@ fn sled_layout(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> (Measur
             let mut b = WriteBatch::default();
             for (e, d) in chunk.iter().zip(dchunk) {
                 let hashes = tree.append(e.leaf_hash(fed.suite())).expect("append");
-                b.put_entry(origin, d.seq, e);
-                b.put_hashes(origin, &hashes);
+                b.append_entries(origin, d.seq, vec![e.clone()], hashes);
                 let Op::Put(rec) = &d.op else { continue };
                 let slot = ListSlot::of(catalog, &rec.kind);
                 let state = RecordState {
@@ -449,15 +457,12 @@ fn sled_layout(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> (Measur
             }
             b.put_log_state(
                 origin,
-                &LogState {
-                    size: tree.size(),
-                    root: tree.root(),
-                    checkpoint: String::new(),
-                },
+                &LogState::new(tree.size(), tree.root(), String::new()),
             );
             inserts += b.writes() as u64;
-            store.apply(b).expect("apply");
-            store.flush_blocking().expect("flush");
+            store
+                .commit_blocking(b, Durability::Durable)
+                .expect("commit");
         }
     });
     (r, inserts)

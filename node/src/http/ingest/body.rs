@@ -16,8 +16,9 @@ use serde::de::{self, Deserializer as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// Longest JSON text of one record, in bytes. A signed entry is at most
-/// 256 KiB (docs/protocol.md §3); a valid record's JSON, even with every
-/// character written as a `\u` escape, fits well within this.
+/// 65,535 bytes (docs/protocol.md §3.1); a record whose JSON is longer
+/// than this cannot fit one however it is written, and one that is shorter
+/// may still not (the committer refuses it, naming its entry's size).
 pub const MAX_RECORD_JSON_BYTES: usize = 256 * 1024;
 /// Most errors listed for one rejected record; the rest are counted.
 pub const MAX_ERRORS_PER_RECORD: usize = 10;
