@@ -507,6 +507,11 @@ impl CompactTree {
         self.size
     }
 
+    /// The suite whose hash the tree uses.
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
     /// The perfect subtree roots, largest first (what to persist).
     pub fn frontier(&self) -> &[Hash] {
         &self.frontier

@@ -144,18 +144,19 @@ fn an_entry_of_exactly_the_limit_round_trips() {
 
 /// Regression: bincode's decode limit counts in-memory sizes (about 50 bytes
 /// per map pair, claimed up front), so a limit of MAX_ENTRY_BYTES refused
-/// this 115 KB entry that to_bytes and sign accepted. Fixed in entry.rs.
+/// entries like this one (57 KB of small fields) that to_bytes and sign
+/// accepted. Fixed in entry.rs.
 #[test]
 fn an_entry_with_many_small_fields_decodes() {
     let mut record = cf_record("1");
-    for i in 0..6000 {
+    for i in 0..3000 {
         record
             .fields
             .insert(format!("F{i:05}"), FieldValue::Bool(i % 2 == 0));
     }
     let e = put(record);
     let signed = e.sign(&key(GULOU_SEED)).unwrap();
-    assert!(signed.bytes.len() > 100_000);
+    assert!(signed.bytes.len() > 50_000, "{}", signed.bytes.len());
     assert_eq!(signed.verify(key(GULOU_SEED).public()), Ok(e));
 }
 

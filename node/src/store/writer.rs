@@ -111,10 +111,12 @@ pub(super) fn run(inner: &Arc<Inner>, mut rx: mpsc::Receiver<Command>) {
                 Err(_) => break,
             }
         }
-        if inner.write_group(group) {
-            dirty_since.get_or_insert_with(Instant::now);
-        } else {
-            dirty_since = None;
+        match inner.write_group(group) {
+            Written::Flushed => dirty_since = None,
+            Written::Applied => {
+                dirty_since.get_or_insert_with(Instant::now);
+            }
+            Written::Nothing => {}
         }
         if dirty_since.is_some_and(|t| t.elapsed() >= LAZY_FLUSH) {
             dirty_since = None;
@@ -126,6 +128,16 @@ pub(super) fn run(inner: &Arc<Inner>, mut rx: mpsc::Receiver<Command>) {
     if let Err(e) = inner.flush() {
         tracing::error!(error = %e, "the store's last flush failed");
     }
+}
+
+/// What a group left behind.
+enum Written {
+    /// Everything is flushed, earlier groups' changes too.
+    Flushed,
+    /// Changes applied and not flushed.
+    Applied,
+    /// No change, no flush.
+    Nothing,
 }
 
 /// A group's answers, sent once the group is written.
@@ -168,13 +180,13 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes one group; returns whether it left applied but unflushed
-    /// changes.
-    fn write_group(&self, group: Vec<Command>) -> bool {
+    /// Writes one group; says whether it flushed or left changes unflushed.
+    fn write_group(&self, group: Vec<Command>) -> Written {
         let mut commits = Vec::new();
         let mut answers = Vec::new();
         let mut queries = Vec::new();
         let mut flush_wanted = false;
+        let mut dirty = false;
         for c in group {
             match c {
                 Command::Commit {
@@ -188,6 +200,7 @@ impl Inner {
                 Command::Query { id, row, reply } => queries.push((id, row, reply)),
                 Command::Prune { now_ms, reply } => {
                     let r = self.prune_query_log(now_ms);
+                    dirty |= matches!(r, Ok(n) if n > 0);
                     answers.push(Answer::Count(reply, r));
                 }
                 Command::Probe { reply } => {
@@ -199,11 +212,10 @@ impl Inner {
                 }
             }
         }
-        let mut dirty = false;
         if !commits.is_empty() {
             let (batches, replies): (Vec<_>, Vec<_>) = commits.into_iter().unzip();
             let r = self.write_commits(batches);
-            dirty = r.is_ok();
+            dirty |= r.is_ok();
             for reply in replies {
                 answers.push(Answer::Unit(reply, clone_result(&r)));
             }
@@ -214,11 +226,10 @@ impl Inner {
             dirty |= r.is_ok();
             answers.push(Answer::Unit(reply, r));
         }
+        let mut flushed = false;
         if flush_wanted {
             let r = self.flush();
-            if r.is_ok() {
-                dirty = false;
-            }
+            flushed = r.is_ok();
             // What was to be durable and is not fails.
             for a in &mut answers {
                 if let Answer::Unit(_, done @ Ok(())) = a
@@ -234,7 +245,13 @@ impl Inner {
                 Answer::Count(reply, r) => drop(reply.send(r)),
             }
         }
-        dirty
+        if flushed {
+            Written::Flushed
+        } else if dirty {
+            Written::Applied
+        } else {
+            Written::Nothing
+        }
     }
 
     /// Steps 1–3 for the group's batches.

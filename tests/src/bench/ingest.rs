@@ -14,7 +14,7 @@ use super::report::{Table, figure, ms, quantile, summary, verdict};
 use crate::fednode::metric;
 
 /// The target with batches of 1000, records/s.
-pub const TARGET: f64 = 30_000.0;
+pub const TARGET: f64 = 40_000.0;
 
 /// Runs the scenario; returns the best records/s with batches of 1000.
 pub fn run(fed: &BenchFed, size: Size) -> f64 {

@@ -207,12 +207,12 @@ fn refused_data_does_not_stop_good_data() {
         (
             "a gap",
             [2, 3, 5],
-            "entry 2 of the batch: the entry is lianjiang/5, expected lianjiang/4",
+            "rule 3 (position): the entry is lianjiang/5, expected lianjiang/4",
         ),
         (
             "a reordering",
             [2, 4, 3],
-            "entry 1 of the batch: the entry is lianjiang/4, expected lianjiang/3",
+            "rule 3 (position): the entry is lianjiang/4, expected lianjiang/3",
         ),
     ] {
         let batch: Vec<SignedEntry> = seqs.iter().map(|&s| real[s].clone()).collect();
