@@ -118,6 +118,20 @@ pub enum ExtendError {
     Merkle(#[from] MerkleError),
 }
 
+impl ExtendError {
+    /// The seq of the entry that breaks a rule (none for a tree that
+    /// cannot grow).
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            ExtendError::Position { seq, .. }
+            | ExtendError::Fork { seq, .. }
+            | ExtendError::NotOwner { seq, .. }
+            | ExtendError::InvalidRecord { seq, .. } => Some(*seq),
+            ExtendError::Merkle(_) => None,
+        }
+    }
+}
+
 impl From<ChainError> for ExtendError {
     fn from(e: ChainError) -> ExtendError {
         match e {

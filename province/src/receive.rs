@@ -20,10 +20,10 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rongxin_protocol::catalog::Catalog;
-use rongxin_protocol::chain::{ChainError, check_next};
 use rongxin_protocol::checkpoint::SignedCheckpoint;
 use rongxin_protocol::entry::{Entry, EntryError, Op, SignedEntry};
-use rongxin_protocol::merkle::{self, CompactTree, Hash};
+use rongxin_protocol::log::{ExtendError, LogHead, Rules};
+use rongxin_protocol::merkle::{self, Hash};
 use rongxin_protocol::roster::{KeyStarts, Roster};
 use tokio::sync::OwnedMutexGuard;
 
@@ -99,8 +99,7 @@ pub struct Ack {
 struct Head {
     /// Where the origin's keys start, with the handovers held.
     starts: KeyStarts,
-    tree: CompactTree,
-    prev_hash: Hash,
+    log: LogHead,
     checkpoint_size: u64,
     checkpoint: String,
 }
@@ -176,8 +175,7 @@ impl Receiver {
         let state = self.store.head(origin)?;
         let size = state.as_ref().map_or(0, |s| s.size);
         let hashes = self.store.hashes(origin, self.roster.suite);
-        let tree = CompactTree::load(size, &hashes)?;
-        let prev_hash = match size {
+        let last_leaf = match size {
             0 => [0; 32],
             n => self
                 .store
@@ -188,6 +186,7 @@ impl Receiver {
                     why: "the head counts an entry that is missing".into(),
                 })?,
         };
+        let log = LogHead::load(size, last_leaf, &hashes)?;
         let starts = self
             .roster
             .member(origin)
@@ -195,8 +194,7 @@ impl Receiver {
             .unwrap_or_default();
         Ok(Head {
             starts,
-            tree,
-            prev_hash,
+            log,
             checkpoint_size: state.as_ref().map_or(0, |s| s.checkpoint_size),
             checkpoint: state.map(|s| s.checkpoint).unwrap_or_default(),
         })
@@ -213,7 +211,7 @@ impl Receiver {
             None => self.load_head(origin)?,
         };
         *guard = Some(head.clone());
-        let held = head.tree.size();
+        let held = head.log.size();
         let first = batch.first_seq;
         if first > held {
             return Err(Refusal::Gap {
@@ -253,7 +251,7 @@ impl Receiver {
         // A checkpoint within what is already held is checked right away.
         if cp.checkpoint.size <= held {
             let root = if cp.checkpoint.size == held {
-                head.tree.root()
+                head.log.root()
             } else {
                 merkle::tree_root(
                     cp.checkpoint.size,
@@ -271,10 +269,10 @@ impl Receiver {
         }
         // Once the log reaches the checkpoint, its entries say which key
         // signs its last position: that key, and no pending one, must have.
-        if cp.checkpoint.size <= next.tree.size() {
+        if cp.checkpoint.size <= next.log.size() {
             self.open_checkpoint(&batch, &next.starts, true)?;
         }
-        let size = next.tree.size();
+        let size = next.log.size();
         let checkpoint_newer = cp.checkpoint.size <= size
             && (next.checkpoint.is_empty() || cp.checkpoint.size > next.checkpoint_size);
         if checkpoint_newer {
@@ -346,7 +344,7 @@ impl Receiver {
         next: &mut Head,
         write: &mut WriteBatch,
     ) -> Result<(), Refusal> {
-        let start = next.tree.size();
+        let start = next.log.size();
         if self.roster.member(origin).is_none() {
             return Err(invalid(
                 start,
@@ -372,28 +370,52 @@ impl Receiver {
                 invalid(start + index as u64, why.to_string())
             }
         })?;
-        for (signed, entry) in new.iter().zip(&decoded) {
-            let seq = next.tree.size();
-            check_next(
-                entry,
-                origin,
+        // Up to the checkpoint's size, then its root, then the rest.
+        let upto = usize::try_from(cp.checkpoint.size.saturating_sub(start))
+            .unwrap_or(usize::MAX)
+            .min(new.len());
+        let rules = Rules {
+            origin,
+            roster: &self.roster,
+            catalog: &self.catalog,
+        };
+        let refusal = |e: ExtendError| match e {
+            ExtendError::Fork {
                 seq,
-                &next.prev_hash,
-                &self.roster,
-                &self.catalog,
-            )
-            .map_err(|e| match e {
-                ChainError::Fork { found, expected, .. } => invalid(
-                    seq,
-                    format!(
-                        "prev_hash {} is not the leaf hash {} of {origin} entry {} held here (chain broken)",
-                        hex::encode(found),
-                        hex::encode(expected),
-                        seq.saturating_sub(1)
-                    ),
+                found,
+                expected,
+            } => invalid(
+                seq,
+                format!(
+                    "prev_hash {} is not the leaf hash {} of {origin} entry {} held here (chain broken)",
+                    hex::encode(found),
+                    hex::encode(expected),
+                    seq.saturating_sub(1)
                 ),
-                other => invalid(seq, other.to_string()),
-            })?;
+            ),
+            other => invalid(other.seq().unwrap_or(start), other.to_string()),
+        };
+        let pairs = |from: usize, to: usize| {
+            new[from..to]
+                .iter()
+                .zip(&decoded[from..to])
+                .map(|(s, e)| (e, s.bytes.as_slice()))
+        };
+        let mut hashes = next
+            .log
+            .extend(&rules, pairs(0, upto))
+            .map_err(refusal)?
+            .hashes;
+        if upto > 0 && next.log.size() == cp.checkpoint.size {
+            check_root(cp, next.log.root())?;
+        }
+        hashes.extend(
+            next.log
+                .extend(&rules, pairs(upto, new.len()))
+                .map_err(refusal)?
+                .hashes,
+        );
+        for (seq, entry) in (start..).zip(&decoded) {
             if let Op::KeyHandover(_) = entry.op
                 && let Some(i) = next
                     .starts
@@ -405,18 +427,11 @@ impl Receiver {
             {
                 write.put_key_start(origin, i, seq + 1);
             }
-            let leaf = signed.leaf_hash(self.roster.suite);
-            let hashes = next
-                .tree
-                .append(leaf)
-                .map_err(|e| invalid(seq, e.to_string()))?;
-            write.put_entry(origin, seq, signed);
-            write.put_hashes(origin, &hashes);
-            next.prev_hash = leaf;
-            if next.tree.size() == cp.checkpoint.size {
-                check_root(cp, next.tree.root())?;
-            }
         }
+        for (seq, signed) in (start..).zip(new) {
+            write.put_entry(origin, seq, signed);
+        }
+        write.put_hashes(origin, &hashes);
         Ok(())
     }
 }
