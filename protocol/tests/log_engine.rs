@@ -4,6 +4,8 @@
 //! reaches the same head and hashes as one extend; `close` accepts exactly
 //! the checkpoint of the entries.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;
