@@ -5,7 +5,8 @@
 //! only while the store is format 2); [`Format2Fixture::unpack`] and
 //! [`Format2Fixture::start`] open it.
 //!
-//! The federation is generated (gulou and taijiang, ed25519-sha256), each
+//! The federation is generated (gulou and taijiang running, the city only
+//! in the roster; ed25519-sha256), each
 //! node takes 300 `rongxinctl sample` records, gulou revokes one, and both
 //! replicate each other's log before they stop with SIGTERM: gulou's store
 //! holds an own log with a revocation and a replica, which is what a
@@ -98,6 +99,8 @@ pub fn make_format2_fixture(out: &Path) {
     );
     fs::create_dir_all(out).expect("create the fixture directory");
     let fed = GenFed::builder(&["gulou", "taijiang"])
+        // A roster needs its city; it is not run.
+        .others(&["city"])
         .peers("gulou", &["taijiang"])
         .peers("taijiang", &["gulou"])
         .suite(Suite::Ed25519Sha256)
@@ -111,10 +114,12 @@ pub fn make_format2_fixture(out: &Path) {
         }
         sent.push(records);
     }
-    // A licence (public, so an anonymous profile shows it hidden) leaves publication.
+    // A licence (public, so an anonymous profile shows it hidden) leaves
+    // publication; not the first, which is a sample record.
     let revoked = sent[0]
         .iter()
-        .find(|r| r["kind"] == "XK")
+        .filter(|r| r["kind"] == "XK")
+        .nth(5)
         .expect("the sample holds a licence")
         .clone();
     let answer = nodes[0]
