@@ -21,6 +21,7 @@ pub mod converge;
 pub mod fakepeer;
 pub mod federation;
 pub mod fednode;
+pub mod fixture;
 pub mod forwarding;
 pub mod generate;
 pub mod node;

@@ -17,6 +17,7 @@ mod ops;
 mod pages;
 mod provenance;
 mod restart;
+mod store_format2;
 mod tls;
 
 use rongxin_tests::{Federation, Records, TestNode, VerifiedLog, verify_log};
