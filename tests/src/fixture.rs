@@ -356,10 +356,49 @@ impl Format2Fixture {
             .to_owned()
     }
 
-    /// Starts gulou on `data` (the unpacked data directory, or a migrated
-    /// one) on free ports and waits until it is healthy.
-    pub fn start(&self, data: &Path) -> FixtureNode {
-        let http = free_port();
+    /// Runs `rongxin-node` on `data` expecting it to refuse to start;
+    /// returns what it printed (panics if it runs).
+    pub fn refused_start(&self, data: &Path) -> String {
+        let path = self.run_config(free_port());
+        let out = Command::new(bins::node())
+            .arg("--config")
+            .arg(&path)
+            .arg("--data-dir")
+            .arg(data)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run rongxin-node");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !out.status.success(),
+            "rongxin-node started on {}: {text}",
+            data.display()
+        );
+        text
+    }
+
+    /// Runs `rongxin-node` with `args` (a subcommand) to completion; its
+    /// exit status and what it printed.
+    pub fn node_command(&self, args: &[&std::ffi::OsStr]) -> (bool, String) {
+        let out = Command::new(bins::node())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run rongxin-node");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// Writes gulou's config with `http` and a free p2p port; its path.
+    fn run_config(&self, http: u16) -> PathBuf {
         let mut config: toml::Table = fs::read_to_string(self.dir().join(CONFIG))
             .expect("read gulou.toml")
             .parse()
@@ -371,6 +410,14 @@ impl Format2Fixture {
         );
         let path = self.dir().join("gulou-run.toml");
         fs::write(&path, config.to_string()).expect("write the run config");
+        path
+    }
+
+    /// Starts gulou on `data` (the unpacked data directory, or a migrated
+    /// one) on free ports and waits until it is healthy.
+    pub fn start(&self, data: &Path) -> FixtureNode {
+        let http = free_port();
+        let path = self.run_config(http);
         let log_path = self.dir().join("node.log");
         let log = fs::File::create(&log_path).expect("create the node log");
         let mut child = spawn_node(&path, data, log, "info");

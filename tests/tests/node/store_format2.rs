@@ -1,16 +1,53 @@
 //! The store-format-2 fixture (`tests/fixtures/store-format2/`, made by the
-//! format-2 release): gulou opens it and serves exactly what
-//! `expected.json` says it held. When the store format changes, this test
-//! runs `rongxin-node migrate` first; the fixture itself is never remade.
+//! format-2 release): the format-3 node refuses it with the command that
+//! upgrades it; `rongxin-node migrate` converts it (to a new directory, and
+//! in place) and its full check passes; gulou then serves exactly what
+//! `expected.json` says it held. The fixture itself is never remade.
 
 use rongxin_protocol::entry::Op;
 use rongxin_tests::fixture::{Format2Fixture, format2_dir, make_format2_fixture};
 use rongxin_tests::verify_log;
 
 #[test]
-fn store_format2_fixture_opens_with_every_log_record_and_revocation() {
+fn store_format2_migrates_with_every_log_record_and_revocation() {
     let fx = Format2Fixture::unpack(&format2_dir());
-    let mut node = fx.start(&fx.data_dir());
+    let old = fx.data_dir();
+    let refused = fx.refused_start(&old);
+    assert!(
+        refused.contains("data format 2") && refused.contains("rongxin-node migrate --from"),
+        "{refused}"
+    );
+    let new = fx.dir().join("data-format3");
+    let (ok, out) = fx.node_command(&[
+        "migrate".as_ref(),
+        "--from".as_ref(),
+        old.as_os_str(),
+        "--to".as_ref(),
+        new.as_os_str(),
+    ]);
+    assert!(ok, "migrate: {out}");
+    assert!(
+        out.contains("migrated to store format 3: 2 logs, 601 entries")
+            && out.contains("the full check"),
+        "{out}"
+    );
+    let (ok, out) = fx.node_command(&["verify".as_ref(), "--data-dir".as_ref(), new.as_os_str()]);
+    assert!(
+        ok && out.contains("verified") && out.contains("601 entries"),
+        "{out}"
+    );
+    // The old store was only read: it still refuses, untouched.
+    assert!(fx.refused_start(&old).contains("data format 2"));
+    // Migrating into a directory that holds a store is refused.
+    let (ok, out) = fx.node_command(&[
+        "migrate".as_ref(),
+        "--from".as_ref(),
+        old.as_os_str(),
+        "--to".as_ref(),
+        new.as_os_str(),
+    ]);
+    assert!(!ok && out.contains("holds a store already"), "{out}");
+    let mut node = fx.start(&new);
     let c = node.client();
     let exp = &fx.expected;
     let origins = exp["origins"].as_object().expect("expected origins");
@@ -92,6 +129,30 @@ fn store_format2_fixture_opens_with_every_log_record_and_revocation() {
     c.revoke(&fx.token("gulou"), &body, "repair", "again")
         .expect_error(409, "conflict");
 
+    node.stop_clean();
+}
+
+/// `rongxin-node migrate --in-place`: the old database is kept beside the
+/// new store, and the node starts on the directory at the same heads.
+#[test]
+fn store_format2_migrates_in_place() {
+    let fx = Format2Fixture::unpack(&format2_dir());
+    let dir = fx.data_dir();
+    let (ok, out) = fx.node_command(&["migrate".as_ref(), "--in-place".as_ref(), dir.as_os_str()]);
+    assert!(ok, "migrate --in-place: {out}");
+    assert!(dir.join("store.format2").is_dir(), "the old store is kept");
+    let (ok, out) = fx.node_command(&["migrate".as_ref(), "--in-place".as_ref(), dir.as_os_str()]);
+    assert!(!ok, "a second in-place migration is refused: {out}");
+    let mut node = fx.start(&dir);
+    let status = node.client().status();
+    for (origin, want) in fx.expected["origins"].as_object().expect("origins") {
+        let got = status["origins"]
+            .as_array()
+            .and_then(|l| l.iter().find(|o| o["origin"] == origin.as_str()).cloned())
+            .unwrap_or_else(|| panic!("{origin} missing: {status}"));
+        assert_eq!(got["size"], want["size"], "{origin}");
+        assert_eq!(got["root"], want["root"], "{origin}");
+    }
     node.stop_clean();
 }
 
