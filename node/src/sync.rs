@@ -268,7 +268,8 @@ impl Sync {
             };
             if let Err(e) = result {
                 tracing::debug!(peer = %member, error = %e, "sync round failed");
-                self.status.update(&member, |v| v.last_error = Some(e));
+                self.status
+                    .update(&member, |v| v.last_error = Some(e.to_string()));
             }
         }
     }
@@ -276,18 +277,24 @@ impl Sync {
     /// One round with one peer. With `own_only`, only this node's own log is
     /// fetched (restore protection); otherwise every other origin is.
     /// Returns whether the peer answered.
-    async fn sync_with(&self, member: &str, peer: PeerId, own_only: bool) -> Result<(), String> {
-        let resp = self
-            .net
-            .request(peer, Request::Status)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn sync_with(&self, member: &str, peer: PeerId, own_only: bool) -> Result<(), SyncError> {
+        let resp =
+            self.net
+                .request(peer, Request::Status)
+                .await
+                .map_err(|e| SyncError::Transport {
+                    member: member.to_owned(),
+                    error: e.to_string(),
+                })?;
         let Response::Status {
             roster_version,
             checkpoints,
         } = resp
         else {
-            return Err(format!("{member} answered Status with something else"));
+            return Err(SyncError::Unexpected {
+                member: member.to_owned(),
+                asked: "Status",
+            });
         };
         self.status.update(member, |v| {
             v.last_contact_ms = Some(now_ms());
@@ -316,7 +323,7 @@ impl Sync {
             let (o, n) = (origin.clone(), note.clone());
             let observed = tokio::task::spawn_blocking(move || replicator.observe(&o, &n))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| SyncError::Task(e.to_string()))?;
             match observed {
                 Ok(Observation::UpToDate { peer_size }) => self.mark(member, &origin, peer_size),
                 Ok(Observation::Behind { target, .. }) => {
@@ -568,7 +575,7 @@ impl Sync {
         &self,
         peers: &[(String, PeerId)],
         timeout: Duration,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, RestoreError> {
         if peers.is_empty() {
             return Ok(0);
         }
@@ -586,7 +593,7 @@ impl Sync {
                 }
             }
             if self.store.halted(&me).unwrap_or(false) {
-                return Err("peers hold a history of this node's own log that differs from its disk (evidence in /v1/admin/evidence); restore the latest backup or ask the city".into());
+                return Err(RestoreError::Forked);
             }
             // One answer suffices once the others had a fair chance.
             if !answered.is_empty() && caught_up() && Instant::now() + timeout / 2 > deadline {
@@ -598,12 +605,54 @@ impl Sync {
         // this node's own log than could be fetched and verified, refuse.
         let (held, seen) = (target_held(&self.store, &me), self.status.peer_max(&me));
         if held < seen {
-            return Err(format!(
-                "peers hold {seen} entries of this node's own log, but only {held} could be fetched and verified before restore_timeout; not signing anything over them: check the log for refused data and restart"
-            ));
+            return Err(RestoreError::Behind { held, seen });
         }
         Ok(answered.len())
     }
+}
+
+/// Why a sync round with a peer ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The request did not reach the peer, or its answer did not come back.
+    #[error("{member}: {error}")]
+    Transport {
+        /// The peer.
+        member: String,
+        /// The transport's error.
+        error: String,
+    },
+    /// The peer answered with another message than the one asked for.
+    #[error("{member} answered {asked} with something else")]
+    Unexpected {
+        /// The peer.
+        member: String,
+        /// The request.
+        asked: &'static str,
+    },
+    /// A blocking task failed (the node is stopping).
+    #[error("a replication task stopped: {0}")]
+    Task(String),
+}
+
+/// Why restore protection does not let the committer start.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// Peers hold another history of this node's own log.
+    #[error(
+        "peers hold a history of this node's own log that differs from its disk (evidence in /v1/admin/evidence); restore the latest backup or ask the city"
+    )]
+    Forked,
+    /// Peers hold more of the own log than could be fetched and verified.
+    #[error(
+        "peers hold {seen} entries of this node's own log, but only {held} could be fetched and verified before restore_timeout; not signing anything over them: check the log for refused data and restart"
+    )]
+    Behind {
+        /// Entries held now.
+        held: u64,
+        /// The most a peer holds.
+        seen: u64,
+    },
 }
 
 /// Entries of `origin` held now.
