@@ -19,15 +19,15 @@ use tokio_util::sync::CancellationToken;
 
 pub mod config;
 pub mod forward;
-pub mod http;
+mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod net;
-pub mod query;
+mod query;
 pub mod replica;
 pub mod shared;
 pub mod store;
-pub mod sync;
+mod sync;
 pub mod tokens;
 
 use config::Config;

@@ -6,7 +6,7 @@
 //! **One writer.** This module is the only code that writes either. Every
 //! write is a typed command ([`WriteBatch`], the query log's rows, the
 //! probe) sent over a bounded channel to the writer thread
-//! ([`writer`]), which groups what is waiting, appends the group's entries
+//! (`store/writer.rs`), which groups what is waiting, appends the group's entries
 //! to the log files, syncs them, applies the group's database changes in
 //! one atomic batch, publishes the new log states to readers, and flushes
 //! the database as the group's commands ask ([`Durability`]).
@@ -224,7 +224,7 @@ pub enum Durability {
     Durable,
     /// Visible to readers, its log files synced; the database is flushed
     /// when the writer is next idle, and at least every
-    /// [`writer::LAZY_FLUSH`] (replicated entries, which peers still hold).
+    /// 500 ms (replicated entries, which peers still hold).
     Applied,
 }
 
@@ -615,7 +615,7 @@ impl Store {
     }
 
     /// Looks at the disk again, and returns why the store is still not
-    /// writable, if it is not (see [`writer`]: the probe is a write).
+    /// writable, if it is not (the probe is a write, made by the writer).
     pub fn probe(&self) -> Option<Unwritable> {
         let (reply, rx) = oneshot::channel();
         let sent = self.tx().and_then(|tx| {
