@@ -313,6 +313,14 @@ fn migrate(from: Option<PathBuf>, to: Option<PathBuf>, in_place: Option<PathBuf>
 
 fn verify(data_dir: &std::path::Path) -> ExitCode {
     use rongxin_node::store::{Store, StoreLimits, check};
+    if !data_dir.join("store").join("db").is_file() {
+        eprintln!(
+            "rongxin-node verify: no store in {} (expected {}/store/db): give the node's data_dir",
+            data_dir.display(),
+            data_dir.display()
+        );
+        return ExitCode::FAILURE;
+    }
     let store = match Store::open_unchecked(data_dir, StoreLimits::default()) {
         Ok(s) => s,
         Err(e) => {

@@ -543,8 +543,7 @@ impl Store {
                 });
             }
             None => {
-                // A data directory from before formats had versions in the
-                // tree holds other files; a new one holds only `store`.
+                // A new store (every format since 1 writes its version).
                 tree.insert(prefixed(P_META, b"format"), &FORMAT_VERSION.to_be_bytes())?;
                 db.flush()?;
             }

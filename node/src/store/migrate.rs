@@ -115,6 +115,15 @@ pub fn migrate_in_place(
             ),
         ));
     }
+    if !old.join("db").is_file() {
+        return Err(io(
+            "read the old store at",
+            &old,
+            std::io::Error::other(
+                "no sled database there: give the data directory the old node ran with",
+            ),
+        ));
+    }
     {
         // Refuse anything but a format-2 store before moving it.
         let (_, _, found) = open_sled(&old, dir)?;
@@ -135,6 +144,15 @@ fn migrate_db(
     to: &Path,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Migrated, StoreError> {
+    if !old_path.join("db").is_file() {
+        return Err(StoreError::Io {
+            path: old_path.display().to_string(),
+            what: "read the old store at".into(),
+            error: std::io::Error::other(
+                "no sled database there: give the data directory the old node ran with",
+            ),
+        });
+    }
     let (_db, old, found) = open_sled(old_path, from)?;
     if found != Some(FROM_FORMAT) {
         return Err(StoreError::Format {

@@ -3,8 +3,9 @@
 //! and batch, one and two threads) over real entry bytes, SM2 signing and
 //! verification over the same entries, SHA-256 and SM3 (with a table of
 //! the SM2/SM3 to Ed25519/SHA-256 ratios of CPU time), the
-//! node's per-entry checks without the store, sled batch inserts with a
-//! flush per 1000 (one insert per record, then the node's key layout), and
+//! node's per-entry checks without the store, the store's writes with a
+//! durable commit per 1000 (the log files alone, then with the node's
+//! database keys per record), and
 //! the node's replica append (verify, check, index, apply) with no network.
 
 use std::sync::Arc;
@@ -72,20 +73,20 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
 
     let (raw, raw_inserts) = sled_raw(fed, origin, &entries);
     t.row(vec![
-        format!("sled: 1 insert per record, flush per {SLED_FLUSH}"),
+        format!("store: log files only, durable commit per {SLED_FLUSH}"),
         "1".to_owned(),
         figure(n as f64 / raw.wall.as_secs_f64()),
-        format!("{} per insert", figure(raw.cpu * 1e6 / raw_inserts as f64)),
+        format!("{} per entry", figure(raw.cpu * 1e6 / raw_inserts as f64)),
     ]);
     let (layout, inserts) = sled_layout(fed, origin, &entries);
     t.row(vec![
         format!(
-            "sled: node key layout ({:.1} inserts per record), flush per {SLED_FLUSH}",
+            "store: files + node keys ({:.1} database writes per record), durable commit per {SLED_FLUSH}",
             inserts as f64 / n as f64
         ),
         "1".to_owned(),
         figure(n as f64 / layout.wall.as_secs_f64()),
-        format!("{} per insert", figure(layout.cpu * 1e6 / inserts as f64)),
+        format!("{} per write", figure(layout.cpu * 1e6 / inserts as f64)),
     ]);
     let r = replica_in_process(fed, origin, &entries);
     rate_row(
@@ -424,9 +425,9 @@ fn sled_raw(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> (Measured,
     (r, entries.len() as u64)
 }
 
-/// What the committer writes per record: the entry, its Merkle hashes, the
-/// record state, the subject index and (list kinds) the list index; plus
-/// the log state per batch. Applied and flushed per 1000 records.
+/// What the committer writes per record: the entry and its Merkle hashes
+/// (files), the record state, the subject index and (list kinds) the list
+/// index (database); plus the commit point per batch. Durable per 1000.
 fn sled_layout(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> (Measured, u64) {
     let store = open_store(fed, "layout");
     let catalog = fed.catalog();
