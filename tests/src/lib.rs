@@ -10,6 +10,8 @@
 //! - [`Client`]: a blocking HTTP client with the API calls tests make;
 //! - [`Records`]: valid records of every catalog kind for any member;
 //! - [`verify::verify_log`]: verifies a whole log end to end, as an auditor.
+//! - [`fixture`]: the store-format-2 fixture (`tests/fixtures/store-format2/`),
+//!   made by the format-2 store and opened by the migration test.
 //!
 //! Binaries are found next to the test executable and built on first use
 //! ([`bins`]).

@@ -15,11 +15,13 @@
 //! | `forward` | city → province receiver entries/s |
 //! | `query` | profile latency at a steady 1,000 requests/s |
 //! | `scale` | disk per record, city memory and restart time, 14 origins |
+//! | `anchor` | `replication` against Hypercore 11 in the same run (not in `all`) |
 //!
 //! `--suite sm2-sm3` runs every scenario on a federation of that suite (SM2
 //! keys and an sm2-sm3 roster); `limits` measures both suites' signatures
 //! and hashes whatever the federation's suite.
 
+pub mod anchor;
 pub mod fed;
 pub mod forward;
 pub mod ingest;
@@ -46,6 +48,9 @@ pub const SCENARIOS: [&str; 6] = [
     "query",
     "scale",
 ];
+
+/// Scenarios that `all` does not run (they need more than this repository).
+pub const OPTIONAL: [&str; 1] = ["anchor"];
 
 /// Every member of the example roster: the federation the scenarios share.
 const MEMBERS: [&str; 14] = [
@@ -93,6 +98,7 @@ impl Size {
 /// The usage text.
 pub const USAGE: &str = "usage: rongxin-bench SCENARIO [--entries N] [--full] [--suite SUITE]
 scenarios: limits ingest replication forward query scale all
+           anchor (replication against Hypercore 11; needs Node.js 20+ and npm; not in all)
   --entries N    the scenario's main count (records, entries) instead of its default
   --full         the sizes of the issue (1M replication backlog, 10M records for scale, ...)
   --suite SUITE  the federation's signature suite: ed25519-sha256 (default) or sm2-sm3";
@@ -128,14 +134,21 @@ pub fn parse_args(args: &[String]) -> Result<(String, Size), String> {
         }
     }
     let scenario = scenario.ok_or("no scenario given")?;
-    if scenario != "all" && !SCENARIOS.contains(&scenario.as_str()) {
+    if scenario != "all"
+        && !SCENARIOS.contains(&scenario.as_str())
+        && !OPTIONAL.contains(&scenario.as_str())
+    {
         return Err(format!("unknown scenario {scenario}"));
     }
     Ok((scenario, size))
 }
 
-/// Runs `scenario` (or `all`) at `size`.
-pub fn run(scenario: &str, size: Size) {
+/// Runs `scenario` (or `all`) at `size`; `Err` with what is missing when
+/// the scenario cannot run on this machine (before anything is generated).
+pub fn run(scenario: &str, size: Size) -> Result<(), String> {
+    if scenario == "anchor" {
+        anchor::preflight()?;
+    }
     let started = Instant::now();
     println!(
         "rongxin-bench {scenario} ({}{}, suite {}); machine: {} CPUs, load average {}",
@@ -178,6 +191,9 @@ pub fn run(scenario: &str, size: Size) {
             "scale" => {
                 scale::run(&fed, size);
             }
+            "anchor" => {
+                anchor::run(&fed, size);
+            }
             other => unreachable!("scenario {other} was checked"),
         }
     }
@@ -189,4 +205,5 @@ pub fn run(scenario: &str, size: Size) {
             started.elapsed().as_secs_f64()
         );
     }
+    Ok(())
 }

@@ -14,10 +14,13 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match bench::parse_args(&args) {
-        Ok((scenario, size)) => {
-            bench::run(&scenario, size);
-            ExitCode::SUCCESS
-        }
+        Ok((scenario, size)) => match bench::run(&scenario, size) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rongxin-bench: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Err(e) => {
             if !e.is_empty() {
                 eprintln!("rongxin-bench: {e}");
