@@ -17,6 +17,7 @@ mod ops;
 mod pages;
 mod provenance;
 mod restart;
+mod tiles;
 mod tls;
 
 use rongxin_tests::{Federation, Records, TestNode, VerifiedLog, verify_log};
