@@ -1,6 +1,7 @@
 //! kill -9 while clients stream ingests: nothing acknowledged is lost, the
-//! log verifies end to end after restart, and resubmitting everything finds
-//! the acknowledged records as duplicates at their seqs.
+//! log verifies end to end after restart — through its entries and through
+//! its tiles — and resubmitting everything finds the acknowledged records as
+//! duplicates at their seqs.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -8,9 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rongxin_tests::wait_for;
+use rongxin_tests::{TestNode, VerifiedLog, wait_for};
 use serde_json::Value;
 
+use crate::tiles::{TileLog, verify_all_tiles};
 use crate::{gulou, verify_own_log};
 
 const ROUNDS: usize = 3;
@@ -22,6 +24,47 @@ struct Stream {
     acked: Vec<(String, u64)>,
 }
 
+/// The log read as tiles only (tests/tests/node/tiles.rs, `tlog_tiles`):
+/// the checkpoint is `log`'s; every hash tile, entry bundle and signature
+/// bundle up to its size is served and they are one tree with its root; the
+/// entries in the bundles are the bytes the entries API served to `log`'s
+/// verification, so every acknowledged record found there is in the tiles
+/// too. Each checkpoint in `older` (sizes this log had before a crash)
+/// still verifies from the tiles of its size. Returns the checkpoint.
+fn check_tiles(
+    node: &TestNode,
+    log: &VerifiedLog,
+    older: &[tlog_tiles::Checkpoint],
+) -> tlog_tiles::Checkpoint {
+    let fed = node.federation();
+    let tiles = TileLog::new(node.client().base(), "gulou", Some(&fed.token("auditor")));
+    let cp = tiles.checkpoint();
+    assert_eq!(cp.size(), log.checkpoint.size, "checkpoint moved");
+    assert_eq!(cp.hash().0, log.checkpoint.root, "checkpoint moved");
+    let tiled = verify_all_tiles(&tiles, &cp)
+        .unwrap_or_else(|e| panic!("the tiles of a log of {} do not verify: {e}", cp.size()));
+    let entries = node.client().entries("gulou", 0, cp.size());
+    assert!(
+        tiled.entries.iter().eq(entries.iter().map(|e| &e.bytes)),
+        "the entry bundles differ from the entries the API serves"
+    );
+    for old in older {
+        verify_all_tiles(&tiles, old).unwrap_or_else(|e| {
+            panic!(
+                "the tiles of an earlier checkpoint (size {}) do not verify: {e}",
+                old.size()
+            )
+        });
+    }
+    eprintln!(
+        "  tiles of size {}: {} tiles fetched, {} earlier checkpoints re-verified",
+        cp.size(),
+        tiled.tiles,
+        older.len()
+    );
+    cp
+}
+
 #[test]
 fn kill_9_loses_nothing_acknowledged() {
     let started = Instant::now();
@@ -31,6 +74,8 @@ fn kill_9_loses_nothing_acknowledged() {
     // Every record ever sent, and key → seq of everything acknowledged.
     let mut sent: Vec<Value> = Vec::new();
     let mut acked: HashMap<String, u64> = HashMap::new();
+    // Checkpoints seen after each restart: their tiles must stay served.
+    let mut checkpoints: Vec<tlog_tiles::Checkpoint> = Vec::new();
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -109,6 +154,8 @@ fn kill_9_loses_nothing_acknowledged() {
                 "round {round}: acknowledged {key} is not at seq {seq}"
             );
         }
+        let cp = check_tiles(&node, &log, &checkpoints);
+        checkpoints.push(cp);
 
         // Resubmit everything: acknowledged → duplicate at its seq; the
         // rest is accepted now (or was committed but not acknowledged).
@@ -139,7 +186,10 @@ fn kill_9_loses_nothing_acknowledged() {
         assert_eq!(distinct.len(), keys.len(), "a record was signed twice");
         assert_eq!(keys.len(), sent.len());
         assert_eq!(acked.len(), sent.len());
+        let cp = check_tiles(&node, &log, &checkpoints);
+        checkpoints.push(cp);
     }
+    eprintln!("{ROUNDS} rounds in {:?}", started.elapsed());
     assert!(
         started.elapsed() < Duration::from_secs(90),
         "crash test took {:?}",

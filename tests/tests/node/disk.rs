@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use rongxin_tests::{Federation, NodeConfig, Records, TestNode};
 use serde_json::Value;
 
+use super::tiles::verify_tiles_of;
 use super::verify_own_log;
 
 const MIB: u64 = 1024 * 1024;
@@ -573,8 +574,19 @@ fn a_failed_write_is_survived_and_the_store_reopened_once_space_returns() {
         "sled gave up after ENOSPC; only a reopen clears that"
     );
     acked.extend(c.submit_accepted(&token, &records.batch("gulou", 3)));
+    // The failed append left no trace in the tiles, in the store opened
+    // again in-process and after a restart: read as tiles by tlog_tiles,
+    // the log is one tree with its checkpoint's root and holds exactly what
+    // was acknowledged.
+    let auditor = fed.token("auditor");
+    assert_eq!(
+        verify_tiles_of(&c, "gulou", &auditor).0.size(),
+        acked.len() as u64
+    );
     node.stop_clean();
     node.restart();
     assert_eq!(node.client().own_log().size, acked.len() as u64);
     verify_own_log(&node);
+    let (cp, _) = verify_tiles_of(node.client(), "gulou", &auditor);
+    assert_eq!(cp.size(), acked.len() as u64);
 }

@@ -18,6 +18,7 @@ mod pages;
 mod provenance;
 mod restart;
 mod store_format2;
+mod tiles;
 mod tls;
 
 use rongxin_tests::{Federation, Records, TestNode, VerifiedLog, verify_log};
