@@ -31,7 +31,8 @@ enum Command {
     Keygen(cmd::keygen::KeygenArgs),
     /// Create, extend, sign, verify and show the roster.
     Roster(cmd::roster::RosterArgs),
-    /// Offline verification for auditors.
+    /// Verification for auditors: a provenance bundle offline, or an
+    /// origin's whole log from a node.
     Audit(cmd::audit::AuditArgs),
     /// Write realistic, valid sample records (JSON Lines) for one origin.
     Sample(cmd::sample::SampleArgs),

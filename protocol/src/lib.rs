@@ -3,6 +3,7 @@
 //! no network.
 //!
 //! - [`access`] — roles, read levels and the tokens file.
+//! - [`api`] — the node's HTTP answers that other programs read.
 //! - [`code`] — unified social credit codes and resident ID numbers.
 //! - [`value`], [`catalog`], [`record`] — the credit catalog and the records it types.
 //! - [`entry`] — signed, hash-chained log entries (the exact bytes that are signed);
@@ -18,6 +19,7 @@
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod api;
 pub mod bundle;
 pub mod catalog;
 pub mod chain;

@@ -18,10 +18,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+pub use rongxin_protocol::api::{ConsistencyAnswer, EntriesAnswer, EntryItem};
 use rongxin_protocol::bundle::{Bundle, BundleHandover};
 use rongxin_protocol::entry::{Entry, Op};
 use rongxin_protocol::merkle;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use super::extract::{Path, Query};
@@ -112,52 +113,6 @@ fn default_limit() -> u64 {
     100
 }
 
-/// One entry of a range answer.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum EntryItem {
-    /// The caller may read it: the signed bytes and signature.
-    Shown {
-        /// Position in the log.
-        seq: u64,
-        /// The signed entry bytes, base64.
-        entry: String,
-        /// The origin's signature, base64.
-        signature: String,
-    },
-    /// The caller may not read it: only its leaf hash.
-    Withheld {
-        /// Position in the log.
-        seq: u64,
-        /// The public attribute of the record it concerns.
-        withheld: &'static str,
-        /// The least access that reads it: `conditional` or `government`.
-        needs: &'static str,
-        /// The RFC 6962 leaf hash of the entry, base64.
-        leaf_hash: String,
-    },
-}
-
-/// The answer of `GET /v1/logs/{origin}/entries`.
-#[derive(Debug, Serialize)]
-pub struct EntriesAnswer {
-    /// The log's origin.
-    pub origin: String,
-    /// The first seq of `entries`.
-    pub from: u64,
-    /// The log's size.
-    pub size: u64,
-    /// The entries, from `from` on, in order.
-    pub entries: Vec<EntryItem>,
-    /// Where the next range starts, when the log has entries past these.
-    pub next: Option<u64>,
-    /// Whether the byte cap stopped the answer before `limit` entries.
-    pub truncated: bool,
-    /// The query-log id of this read, when it returned non-public bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub query_id: Option<String>,
-}
-
 /// `GET /v1/logs/{origin}/entries?from=&limit=&purpose=`.
 pub async fn get_entries(
     State(state): State<Arc<AppState>>,
@@ -209,8 +164,8 @@ pub async fn get_entries(
                 } else {
                     entries.push(EntryItem::Withheld {
                         seq,
-                        withheld: rule.attribute.as_str(),
-                        needs: rule.needs.as_str(),
+                        withheld: rule.attribute.as_str().to_owned(),
+                        needs: rule.needs.as_str().to_owned(),
                         leaf_hash: B64.encode(e.leaf_hash(suite)),
                     });
                 }
@@ -258,17 +213,6 @@ pub async fn get_entries(
 pub struct ConsistencyQuery {
     from: u64,
     to: u64,
-}
-
-/// The answer of `GET /v1/logs/{origin}/consistency`.
-#[derive(Debug, Serialize)]
-pub struct ConsistencyAnswer {
-    /// The older size.
-    pub from: u64,
-    /// The newer size.
-    pub to: u64,
-    /// The RFC 6962 consistency proof, base64 hashes.
-    pub proof: Vec<String>,
 }
 
 /// `GET /v1/logs/{origin}/consistency`.

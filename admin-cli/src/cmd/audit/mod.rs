@@ -1,4 +1,8 @@
-//! `rongxinctl audit verify`: offline verification of a provenance bundle.
+//! `rongxinctl audit`: what auditors run. `verify` checks a provenance
+//! bundle offline; `log` fetches an origin's whole log and verifies it
+//! (see [`log`]).
+
+mod log;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,11 +34,24 @@ enum AuditCommand {
         #[arg(long)]
         root: PathBuf,
     },
+    /// Fetch an origin's whole log from a node and verify it end to end
+    /// against the signed roster: every entry's signature, the hash chain,
+    /// ownership and records (docs/protocol.md §3.3), the Merkle root
+    /// against the origin's signed checkpoint, and consistency with the
+    /// checkpoints seen before. Resumes from a state file.
+    ///
+    /// Exits 0 when the whole log verified, 1 when it failed verification,
+    /// 2 on errors (network, files, a state file that does not hold), 3 when
+    /// it could not be fully verified (entries withheld, or stopped early).
+    Log(log::LogArgs),
 }
 
 /// Runs `rongxinctl audit`.
 pub fn run(args: AuditArgs) -> Result<ExitCode> {
-    let AuditCommand::Verify { bundle, root } = args.command;
+    let (bundle, root) = match args.command {
+        AuditCommand::Verify { bundle, root } => (bundle, root),
+        AuditCommand::Log(a) => return log::run(a),
+    };
     let root = read_verifier(&root)?;
     let text = read_text(&bundle)?;
     let parsed: Bundle = serde_json::from_str(&text)

@@ -1,0 +1,94 @@
+//! Answers of the node's HTTP API that other programs read (docs/api.md),
+//! defined once: the node serialises them, `rongxinctl` and auditors
+//! deserialise the same types.
+
+use serde::{Deserialize, Serialize};
+
+/// One entry of a range answer (`GET /v1/logs/{origin}/entries`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EntryItem {
+    /// The caller may read it: the signed bytes and signature.
+    Shown {
+        /// Position in the log.
+        seq: u64,
+        /// The signed entry bytes, base64.
+        entry: String,
+        /// The origin's signature, base64.
+        signature: String,
+    },
+    /// The caller may not read it: only its leaf hash.
+    Withheld {
+        /// Position in the log.
+        seq: u64,
+        /// The public attribute of the record it concerns.
+        withheld: String,
+        /// The least access that reads it: `conditional` or `government`.
+        needs: String,
+        /// The RFC 6962 leaf hash of the entry, base64.
+        leaf_hash: String,
+    },
+}
+
+impl EntryItem {
+    /// Position in the log.
+    pub fn seq(&self) -> u64 {
+        match self {
+            EntryItem::Shown { seq, .. } | EntryItem::Withheld { seq, .. } => *seq,
+        }
+    }
+}
+
+/// The answer of `GET /v1/logs/{origin}/entries`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntriesAnswer {
+    /// The log's origin.
+    pub origin: String,
+    /// The first seq of `entries`.
+    pub from: u64,
+    /// The log's size.
+    pub size: u64,
+    /// The entries, from `from` on, in order.
+    pub entries: Vec<EntryItem>,
+    /// Where the next range starts, when the log has entries past these.
+    pub next: Option<u64>,
+    /// Whether the byte cap stopped the answer before `limit` entries.
+    pub truncated: bool,
+    /// The query-log id of this read, when it returned non-public bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_id: Option<String>,
+}
+
+/// The answer of `GET /v1/logs/{origin}/consistency`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyAnswer {
+    /// The older size.
+    pub from: u64,
+    /// The newer size.
+    pub to: u64,
+    /// The RFC 6962 consistency proof, base64 hashes.
+    pub proof: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_answer_round_trips_as_docs_api_shows_it() {
+        let text = r#"{"origin": "gulou", "from": 0, "size": 812,
+            "entries": [{"seq": 0, "entry": "AAE=", "signature": "AAI="},
+                        {"seq": 1, "withheld": "conditional", "needs": "conditional", "leaf_hash": "AAM="}],
+            "next": 2, "truncated": false, "query_id": "q-1764316800000-000004"}"#;
+        let a: EntriesAnswer = serde_json::from_str(text).expect("parses");
+        assert_eq!(a.entries.len(), 2);
+        assert!(matches!(a.entries[0], EntryItem::Shown { seq: 0, .. }));
+        assert!(
+            matches!(&a.entries[1], EntryItem::Withheld { needs, .. } if needs == "conditional")
+        );
+        assert_eq!(a.entries[1].seq(), 1);
+        let back: EntriesAnswer =
+            serde_json::from_str(&serde_json::to_string(&a).expect("serialises")).expect("parses");
+        assert_eq!(back, a);
+    }
+}
