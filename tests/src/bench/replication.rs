@@ -72,6 +72,7 @@ pub fn measure(fed: &BenchFed, size: Size) -> f64 {
         "the city holds no record of {subject}: {profile}"
     );
     let city_disk = city.disk_bytes();
+    let audit = audit_log(fed, &city, district_id, n);
 
     // From healthy (the node serves, replication has begun) to caught up.
     let catch_up = total - healthy;
@@ -135,10 +136,57 @@ pub fn measure(fed: &BenchFed, size: Size) -> f64 {
         "profile query at the city after catch-up",
         format!("{shown} records of {subject}"),
     );
+    row(
+        &format!("rongxinctl audit log of the {n} entries at the city, s (entries/s)"),
+        format!(
+            "{} ({})",
+            secs(audit),
+            figure(n as f64 / audit.as_secs_f64())
+        ),
+    );
     t.print();
     city.stop();
     district.stop();
     let _ = std::fs::remove_dir_all(city.data_dir());
     let _ = std::fs::remove_dir_all(district.data_dir());
     rate
+}
+
+/// Runs `rongxinctl audit log` of `origin` against `node` (admin token, so
+/// every entry is read) until its verdict; asserts it is OK for `n` entries
+/// and returns how long it took.
+fn audit_log(fed: &BenchFed, node: &super::node::BenchNode, origin: &str, n: u64) -> Duration {
+    let token = fed.dir().join("audit-admin.token");
+    std::fs::write(&token, crate::generate::ADMIN_TOKEN).expect("write the token file");
+    let state = fed.dir().join(format!("audit-{origin}.state"));
+    let t = Instant::now();
+    let out = std::process::Command::new(crate::bins::ctl())
+        .args(["audit", "log", "--restart", "--node"])
+        .arg(format!("http://{}", node.addr()))
+        .arg(origin)
+        .arg("--roster")
+        .arg(fed.roster_path())
+        .arg("--root")
+        .arg(fed.root_pub())
+        .arg("--catalog")
+        .arg(fed.catalog_path())
+        .arg("--token-file")
+        .arg(&token)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .expect("run rongxinctl audit log");
+    let took = t.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.starts_with("OK "),
+        "audit log of {origin}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.replace(',', "").contains(&format!("{n} entries")),
+        "audit log of {origin} did not cover {n} entries: {text}"
+    );
+    let _ = std::fs::remove_file(&state);
+    took
 }
