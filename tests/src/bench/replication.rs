@@ -156,8 +156,7 @@ pub fn measure(fed: &BenchFed, size: Size) -> f64 {
 /// every entry is read) until its verdict; asserts it is OK for `n` entries
 /// and returns how long it took.
 fn audit_log(fed: &BenchFed, node: &super::node::BenchNode, origin: &str, n: u64) -> Duration {
-    let token = fed.dir().join("audit-admin.token");
-    std::fs::write(&token, crate::generate::ADMIN_TOKEN).expect("write the token file");
+    let token = crate::bins::token_file(crate::generate::ADMIN_TOKEN);
     let state = fed.dir().join(format!("audit-{origin}.state"));
     let t = Instant::now();
     let out = std::process::Command::new(crate::bins::ctl())
