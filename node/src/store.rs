@@ -492,7 +492,7 @@ fn open_sled(path: &Path, dir: &Path) -> Result<(sled::Db, sled::Tree, Option<u3
     private(disk::private_dir(&path))?;
     let db = sled::Config::new()
         .path(&path)
-        .cache_capacity(128 * 1024 * 1024)
+        .cache_capacity(256 * 1024 * 1024)
         // The writer flushes: when a command asks, when idle, and at least
         // every LAZY_FLUSH; sled's own timer would flush between a group's
         // steps for nothing.
