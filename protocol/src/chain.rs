@@ -7,7 +7,7 @@
 use crate::catalog::Catalog;
 use crate::entry::{Entry, Op};
 use crate::merkle::Hash;
-use crate::record::{RecordKey, describe};
+use crate::record::{RecordError, RecordKey, describe};
 use crate::roster::Roster;
 
 /// Why an entry cannot be the next one of its origin's log.
@@ -50,12 +50,15 @@ pub enum ChainError {
         origin: String,
     },
     /// A Put whose record the catalog refuses.
-    #[error("entry {seq}: the record is not valid under the catalog: {problems}")]
+    #[error(
+        "entry {seq}: the record is not valid under the catalog: {}",
+        describe(errors)
+    )]
     InvalidRecord {
         /// The entry's seq.
         seq: u64,
-        /// Every problem, joined.
-        problems: String,
+        /// Every problem, each naming its field.
+        errors: Vec<RecordError>,
     },
 }
 
@@ -106,10 +109,7 @@ pub fn check_next(
     if let Op::Put(record) = &entry.op
         && let Err(errors) = record.check(catalog)
     {
-        return Err(ChainError::InvalidRecord {
-            seq,
-            problems: describe(&errors),
-        });
+        return Err(ChainError::InvalidRecord { seq, errors });
     }
     Ok(())
 }

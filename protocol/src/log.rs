@@ -27,7 +27,7 @@ use crate::chain::{ChainError, check_next};
 use crate::checkpoint::Checkpoint;
 use crate::entry::{Entry, Op, RevokeReason};
 use crate::merkle::{self, CompactTree, Hash, HashReader, MerkleError, Suite};
-use crate::record::{Record, RecordKey};
+use crate::record::{Record, RecordError, RecordKey, describe};
 use crate::roster::Roster;
 
 /// The head of one origin's log: its size, Merkle frontier and the leaf
@@ -63,16 +63,32 @@ pub struct Extension {
     pub hashes: Vec<(u64, Hash)>,
 }
 
-/// Why entries cannot extend a log. Each names the entry's seq and the
-/// rule of docs/protocol.md §3.3 it breaks; the head is unchanged.
+/// Why entries cannot extend a log. Each names the log's origin, the
+/// entry's seq and the rule of docs/protocol.md §3.3 it breaks; the head is
+/// unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExtendError {
-    /// Rule 3: another origin's entry, or a gap or reordering.
+    /// Rule 3: an entry of this origin's log, but at another position (a
+    /// gap or a reordering).
     #[error(
         "rule 3 (position): the entry is {found_origin}/{found_seq}, expected {origin}/{seq} (gap or reordering)"
     )]
     Position {
+        /// The log being extended.
+        origin: String,
+        /// The seq expected next.
+        seq: u64,
+        /// The entry's origin (the log's own).
+        found_origin: String,
+        /// The entry's seq.
+        found_seq: u64,
+    },
+    /// Rule 3: an entry of another origin's log.
+    #[error(
+        "rule 3 (origin): the entry at {origin}/{seq} is {found_origin}/{found_seq}, an entry of another origin's log"
+    )]
+    Origin {
         /// The log being extended.
         origin: String,
         /// The seq expected next.
@@ -84,8 +100,13 @@ pub enum ExtendError {
     },
     /// Rule 4: the entry names another previous entry than the one held.
     /// Signed by the origin, this is a fork of its history (equivocation).
-    #[error("rule 4 (chain): entry {seq} names a previous entry other than the one held at {}", seq.saturating_sub(1))]
+    #[error(
+        "rule 4 (chain): {origin} entry {seq} names a previous entry other than the one held at {}",
+        seq.saturating_sub(1)
+    )]
     Fork {
+        /// The log being extended.
+        origin: String,
         /// The entry's seq.
         seq: u64,
         /// The leaf hash it names.
@@ -106,12 +127,17 @@ pub enum ExtendError {
         origin: String,
     },
     /// Rule 6: a Put whose record the catalog refuses.
-    #[error("rule 6 (catalog): entry {seq}: the record is not valid under the catalog: {problems}")]
+    #[error(
+        "rule 6 (catalog): {origin} entry {seq}: the record is not valid under the catalog: {}",
+        describe(errors)
+    )]
     InvalidRecord {
+        /// The log being extended.
+        origin: String,
         /// The entry's seq.
         seq: u64,
-        /// Every problem, joined.
-        problems: String,
+        /// Every problem, each naming its field.
+        errors: Vec<RecordError>,
     },
     /// The tree cannot grow (2^63 entries).
     #[error("{0}")]
@@ -124,17 +150,28 @@ impl ExtendError {
     pub fn seq(&self) -> Option<u64> {
         match self {
             ExtendError::Position { seq, .. }
+            | ExtendError::Origin { seq, .. }
             | ExtendError::Fork { seq, .. }
             | ExtendError::NotOwner { seq, .. }
             | ExtendError::InvalidRecord { seq, .. } => Some(*seq),
             ExtendError::Merkle(_) => None,
         }
     }
-}
 
-impl From<ChainError> for ExtendError {
-    fn from(e: ChainError) -> ExtendError {
+    /// The engine's error for a [`ChainError`] of `origin`'s log.
+    fn of_chain(e: ChainError, origin: &str) -> ExtendError {
         match e {
+            ChainError::Position {
+                origin,
+                seq,
+                found_origin,
+                found_seq,
+            } if found_origin != origin => ExtendError::Origin {
+                origin,
+                seq,
+                found_origin,
+                found_seq,
+            },
             ChainError::Position {
                 origin,
                 seq,
@@ -151,6 +188,7 @@ impl From<ChainError> for ExtendError {
                 found,
                 expected,
             } => ExtendError::Fork {
+                origin: origin.to_owned(),
                 seq,
                 found,
                 expected,
@@ -166,9 +204,11 @@ impl From<ChainError> for ExtendError {
                 owner,
                 origin,
             },
-            ChainError::InvalidRecord { seq, problems } => {
-                ExtendError::InvalidRecord { seq, problems }
-            }
+            ChainError::InvalidRecord { seq, errors } => ExtendError::InvalidRecord {
+                origin: origin.to_owned(),
+                seq,
+                errors,
+            },
         }
     }
 }
@@ -286,7 +326,8 @@ impl LogHead {
                 &last,
                 rules.roster,
                 rules.catalog,
-            )?;
+            )
+            .map_err(|e| ExtendError::of_chain(e, rules.origin))?;
             last = merkle::leaf_hash(self.suite, bytes);
             added.hashes.extend(tree.append(last)?);
             added.leaves.push(last);

@@ -78,25 +78,31 @@ proptest! {
 
     /// Any chunking of a valid log gives the head and the hashes of one extend.
     #[test]
-    fn chunkings_agree(n in 1u64..90, cuts in proptest::collection::vec(0usize..90, 0..6)) {
+    fn chunkings_agree(
+        n in 1u64..90,
+        cuts in proptest::collection::vec(0usize..90, 0..6),
+        sm2 in any::<bool>(),
+    ) {
+        let suite = if sm2 { Suite::Sm2Sm3 } else { SUITE };
         let (roster, catalog) = (roster(), catalog());
         let rules = Rules { origin: "gulou", roster: &roster, catalog: &catalog };
-        let entries = log(n, SUITE);
-        let mut whole = LogHead::empty(SUITE);
+        let entries = log(n, suite);
+        let mut whole = LogHead::empty(suite);
         let all = extend_all(&mut whole, &rules, &entries).expect("a valid log extends");
         let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (n as usize + 1)).collect();
         cuts.push(0);
         cuts.push(n as usize);
         cuts.sort_unstable();
-        let mut parts = LogHead::empty(SUITE);
+        let mut parts = LogHead::empty(suite);
         let mut hashes = Vec::new();
         for w in cuts.windows(2) {
             hashes.extend(extend_all(&mut parts, &rules, &entries[w[0]..w[1]]).expect("extends"));
         }
         prop_assert_eq!(&parts, &whole);
         prop_assert_eq!(hashes, all);
-        let leaves: Vec<Hash> = entries.iter().map(|(_, b)| merkle::leaf_hash(SUITE, b)).collect();
-        prop_assert_eq!(whole.root(), merkle::root_of(SUITE, &leaves));
+        let leaves: Vec<Hash> = entries.iter().map(|(_, b)| merkle::leaf_hash(suite, b)).collect();
+        prop_assert_eq!(whole.root(), merkle::root_of(suite, &leaves));
+        prop_assert_eq!(whole.suite(), suite);
         prop_assert_eq!(whole.last_leaf(), *leaves.last().expect("n >= 1"));
     }
 
@@ -126,22 +132,34 @@ proptest! {
         let before = head.clone();
         let err = extend_all(&mut head, &rules, &entries[1..]).expect_err("refused");
         prop_assert_eq!(&head, &before, "the head is unchanged");
+        prop_assert_eq!((head.size(), head.root()), (1, before.root()));
         prop_assert_eq!(err.seq(), Some(at as u64), "{}", err);
-        let ok = match (how, &err) {
-            (Break::Seq | Break::Origin, ExtendError::Position { .. }) => true,
+        let rule = match (how, &err) {
+            (Break::Seq, ExtendError::Position { .. }) => Some(3),
+            (Break::Origin, ExtendError::Origin { .. }) => Some(3),
             // A changed entry changes the leaf hash the next one chains to,
             // but the broken one is refused first, for what it broke.
-            (Break::Chain, ExtendError::Fork { .. }) => true,
-            (Break::Owner, ExtendError::NotOwner { .. }) => true,
-            (Break::Record, ExtendError::InvalidRecord { .. }) => true,
-            _ => false,
+            (Break::Chain, ExtendError::Fork { .. }) => Some(4),
+            (Break::Owner, ExtendError::NotOwner { .. }) => Some(5),
+            // The catalog's problems stay typed, naming the field.
+            (Break::Record, ExtendError::InvalidRecord { errors, .. })
+                if errors.iter().any(|e| e.field == "subject.code") => Some(6),
+            _ => None,
         };
-        prop_assert!(ok, "{:?} gave {}", how, err);
+        prop_assert!(rule.is_some(), "{:?} gave {}", how, err);
+        // The message names the rule, the log and the entry.
+        let msg = err.to_string();
+        prop_assert!(
+            msg.contains(&format!("rule {}", rule.unwrap_or(0)))
+                && msg.contains("gulou")
+                && msg.contains(&at.to_string()),
+            "{}", msg
+        );
     }
 }
 
-/// `close` takes the checkpoint of the entries, and refuses one of
-/// another size or root.
+/// `close` takes the checkpoint of the entries (the empty log's too), and
+/// refuses one of another size or root, in both suites.
 #[test]
 fn close_checks_size_and_root() {
     let (roster, catalog) = (roster(), catalog());
@@ -150,27 +168,30 @@ fn close_checks_size_and_root() {
         roster: &roster,
         catalog: &catalog,
     };
-    let mut head = LogHead::empty(SUITE);
-    extend_all(&mut head, &rules, &log(10, SUITE)).expect("extends");
     let cp = |size, root| Checkpoint {
         origin: "rongxin.fuzhou/gulou".into(),
         size,
         root,
     };
-    assert_eq!(head.close(&cp(10, head.root())), Ok(()));
-    assert!(matches!(
-        head.close(&cp(9, head.root())),
-        Err(CloseError::Size {
-            head: 10,
-            checkpoint: 9
-        })
-    ));
-    let mut other = head.root();
-    other[5] ^= 1;
-    assert!(matches!(
-        head.close(&cp(10, other)),
-        Err(CloseError::RootMismatch { size: 10, .. })
-    ));
+    for suite in [Suite::Ed25519Sha256, Suite::Sm2Sm3] {
+        let mut head = LogHead::empty(suite);
+        assert_eq!(head.close(&cp(0, merkle::root_of(suite, &[]))), Ok(()));
+        extend_all(&mut head, &rules, &log(10, suite)).expect("extends");
+        assert_eq!(head.close(&cp(10, head.root())), Ok(()));
+        assert!(matches!(
+            head.close(&cp(9, head.root())),
+            Err(CloseError::Size {
+                head: 10,
+                checkpoint: 9
+            })
+        ));
+        let mut other = head.root();
+        other[5] ^= 1;
+        assert!(matches!(
+            head.close(&cp(10, other)),
+            Err(CloseError::RootMismatch { size: 10, .. })
+        ));
+    }
 }
 
 /// A head loaded from stored hashes continues exactly as the one in memory.

@@ -22,8 +22,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::checkpoint::SignedCheckpoint;
 use rongxin_protocol::entry::{Entry, EntryError, Op, SignedEntry};
-use rongxin_protocol::log::{ExtendError, LogHead, Rules};
-use rongxin_protocol::merkle::{self, Hash};
+use rongxin_protocol::log::{CloseError, ExtendError, LogHead, Rules};
 use rongxin_protocol::roster::{KeyStarts, Roster};
 use tokio::sync::OwnedMutexGuard;
 
@@ -248,17 +247,18 @@ impl Receiver {
             }
         }
 
-        // A checkpoint within what is already held is checked right away.
-        if cp.checkpoint.size <= held {
-            let root = if cp.checkpoint.size == held {
-                head.log.root()
-            } else {
-                merkle::tree_root(
-                    cp.checkpoint.size,
-                    &self.store.hashes(origin, self.roster.suite),
-                )?
-            };
-            check_root(&cp, root)?;
+        // A checkpoint within what is already held is checked right away,
+        // against the log as it was at the checkpoint's size.
+        if cp.checkpoint.size == held {
+            close(&head.log, &cp)?;
+        } else if cp.checkpoint.size < held {
+            // Only the size and root are compared: the last leaf is not read.
+            let then = LogHead::load(
+                cp.checkpoint.size,
+                [0; 32],
+                &self.store.hashes(origin, self.roster.suite),
+            )?;
+            close(&then, &cp)?;
         }
 
         let new = &batch.entries[dup_count..];
@@ -379,22 +379,6 @@ impl Receiver {
             roster: &self.roster,
             catalog: &self.catalog,
         };
-        let refusal = |e: ExtendError| match e {
-            ExtendError::Fork {
-                seq,
-                found,
-                expected,
-            } => invalid(
-                seq,
-                format!(
-                    "prev_hash {} is not the leaf hash {} of {origin} entry {} held here (chain broken)",
-                    hex::encode(found),
-                    hex::encode(expected),
-                    seq.saturating_sub(1)
-                ),
-            ),
-            other => invalid(other.seq().unwrap_or(start), other.to_string()),
-        };
         let pairs = |from: usize, to: usize| {
             new[from..to]
                 .iter()
@@ -404,15 +388,15 @@ impl Receiver {
         let mut hashes = next
             .log
             .extend(&rules, pairs(0, upto))
-            .map_err(refusal)?
+            .map_err(|e| extend_refusal(e, start))?
             .hashes;
         if upto > 0 && next.log.size() == cp.checkpoint.size {
-            check_root(cp, next.log.root())?;
+            close(&next.log, cp)?;
         }
         hashes.extend(
             next.log
                 .extend(&rules, pairs(upto, new.len()))
-                .map_err(refusal)?
+                .map_err(|e| extend_refusal(e, start))?
                 .hashes,
         );
         for (seq, entry) in (start..).zip(&decoded) {
@@ -436,20 +420,49 @@ impl Receiver {
     }
 }
 
-/// Refuses a checkpoint whose root is not `root`, the root of the entries
-/// held for its size.
-fn check_root(cp: &SignedCheckpoint, root: Hash) -> Result<(), Refusal> {
-    if root == cp.checkpoint.root {
-        return Ok(());
-    }
-    let size = cp.checkpoint.size;
-    Err(invalid(
-        size.saturating_sub(1),
-        format!(
-            "the checkpoint of {} for size {size} has root {}, but the entries 0..{size} give {}",
-            cp.checkpoint.origin,
-            B64.encode(cp.checkpoint.root),
-            B64.encode(root)
+/// The refusal for entries the log engine does not take: what the sender
+/// is told. `start` is the first new seq (named when no entry is at fault).
+fn extend_refusal(e: ExtendError, start: u64) -> Refusal {
+    match e {
+        ExtendError::Fork {
+            origin,
+            seq,
+            found,
+            expected,
+        } => invalid(
+            seq,
+            format!(
+                "prev_hash {} is not the leaf hash {} of {origin} entry {} held here (chain broken)",
+                hex::encode(found),
+                hex::encode(expected),
+                seq.saturating_sub(1)
+            ),
         ),
-    ))
+        other => invalid(other.seq().unwrap_or(start), other.to_string()),
+    }
+}
+
+/// Refuses a checkpoint that `head`, the log at the checkpoint's size, does
+/// not close: its root is not the root of the entries.
+fn close(head: &LogHead, cp: &SignedCheckpoint) -> Result<(), Refusal> {
+    match head.close(&cp.checkpoint) {
+        Ok(()) => Ok(()),
+        Err(CloseError::RootMismatch {
+            size,
+            entries,
+            checkpoint,
+        }) => Err(invalid(
+            size.saturating_sub(1),
+            format!(
+                "the checkpoint of {} for size {size} has root {}, but the entries 0..{size} give {}",
+                cp.checkpoint.origin,
+                B64.encode(checkpoint),
+                B64.encode(entries)
+            ),
+        )),
+        Err(other) => Err(invalid(
+            cp.checkpoint.size.saturating_sub(1),
+            format!("the checkpoint of {}: {other}", cp.checkpoint.origin),
+        )),
+    }
 }
