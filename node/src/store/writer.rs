@@ -214,10 +214,9 @@ impl Inner {
         }
         if !commits.is_empty() {
             let (batches, replies): (Vec<_>, Vec<_>) = commits.into_iter().unzip();
-            let r = self.write_commits(batches);
-            dirty |= r.is_ok();
-            for reply in replies {
-                answers.push(Answer::Unit(reply, clone_result(&r)));
+            for (reply, r) in replies.into_iter().zip(self.write_commits(batches)) {
+                dirty |= r.is_ok();
+                answers.push(Answer::Unit(reply, r));
             }
         }
         for (id, row, reply) in queries {
@@ -254,42 +253,113 @@ impl Inner {
         }
     }
 
-    /// Steps 1–3 for the group's batches.
-    fn write_commits(&self, batches: Vec<WriteBatch>) -> Result<(), StoreError> {
-        self.writing()?;
+    /// Checks that `batch` continues each log it touches where `extents`
+    /// (the group's appends so far, else the published state) leave it:
+    /// every append starts at its log's size, every log state counts
+    /// exactly the entries held after the batch's appends, and no append
+    /// lacks its log state.
+    fn check_batch(
+        &self,
+        batch: &WriteBatch,
+        extents: &BTreeMap<String, (Committed, Arc<LogFiles>)>,
+    ) -> Result<(), StoreError> {
+        let size_of = |origin: &str| -> Result<u64, StoreError> {
+            Ok(match extents.get(origin) {
+                Some((c, _)) => c.size,
+                None => self.extent(origin)?.0.size,
+            })
+        };
+        let mut after: BTreeMap<&str, u64> = BTreeMap::new();
+        for a in &batch.appends {
+            let held = match after.get(a.origin.as_str()) {
+                Some(s) => *s,
+                None => size_of(&a.origin)?,
+            };
+            if a.first != held {
+                return Err(StoreError::OutOfOrder {
+                    origin: a.origin.clone(),
+                    first: a.first,
+                    held,
+                });
+            }
+            after.insert(&a.origin, held + a.entries.len() as u64);
+        }
+        for (origin, state) in &batch.logs {
+            let held = match after.get(origin.as_str()) {
+                Some(s) => *s,
+                None => size_of(origin)?,
+            };
+            if state.size != held {
+                return Err(StoreError::OutOfOrder {
+                    origin: origin.clone(),
+                    first: state.size,
+                    held,
+                });
+            }
+        }
+        // Appended entries without a new state would be past the commit point.
+        if let Some((origin, size)) = after
+            .iter()
+            .find(|(o, _)| !batch.logs.iter().any(|(l, _)| l == *o))
+        {
+            return Err(StoreError::OutOfOrder {
+                origin: (*origin).to_owned(),
+                first: *size,
+                held: size_of(origin)?,
+            });
+        }
+        Ok(())
+    }
+
+    /// Steps 1–3 for the group's batches; one answer per batch. A batch
+    /// that does not continue its logs ([`Inner::check_batch`]) is refused
+    /// alone; a failed write, sync or apply fails them all.
+    fn write_commits(&self, batches: Vec<WriteBatch>) -> Vec<Result<(), StoreError>> {
+        let n = batches.len();
+        let fail_all = |e: StoreError| (0..n).map(|_| Err(clone_error(&e))).collect();
+        if let Err(e) = self.writing() {
+            return fail_all(e);
+        }
+        let mut results: Vec<Result<(), StoreError>> = Vec::with_capacity(n);
+        let mut accepted = Vec::with_capacity(n);
         // 1. Append to the files, each log from its published extent.
         let mut extents: BTreeMap<String, (Committed, Arc<LogFiles>)> = BTreeMap::new();
         let mut touched: HashSet<String> = HashSet::new();
-        for batch in &batches {
+        for batch in batches {
+            if let Err(e) = self.check_batch(&batch, &extents) {
+                results.push(Err(e));
+                continue;
+            }
             for a in &batch.appends {
                 let (at, files) = match extents.get(&a.origin) {
                     Some(e) => e.clone(),
-                    None => self.extent(&a.origin)?,
+                    None => match self.extent(&a.origin) {
+                        Ok(e) => e,
+                        Err(e) => return fail_all(e),
+                    },
                 };
-                if a.first != at.size {
-                    return Err(StoreError::OutOfOrder {
-                        origin: a.origin.clone(),
-                        first: a.first,
-                        held: at.size,
-                    });
-                }
-                let after = files
-                    .append(at, &a.entries, &a.hashes, &self.faults)
-                    .map_err(|e| self.failed(&e))?;
+                let after = match files.append(at, &a.entries, &a.hashes, &self.faults) {
+                    Ok(after) => after,
+                    Err(e) => return fail_all(self.failed(&e)),
+                };
                 touched.insert(a.origin.clone());
                 extents.insert(a.origin.clone(), (after, files));
             }
+            results.push(Ok(()));
+            accepted.push(batch);
         }
         // 2. Sync them.
         for origin in &touched {
-            if let Some((_, files)) = extents.get(origin) {
-                files.sync(&self.faults).map_err(|e| self.failed(&e))?;
+            if let Some((_, files)) = extents.get(origin)
+                && let Err(e) = files.sync(&self.faults)
+            {
+                return fail_all(self.failed(&e));
             }
         }
         // 3. The database changes and the commit points, in one batch.
         let mut db = sled::Batch::default();
-        let mut states: BTreeMap<String, LogState> = BTreeMap::new();
-        for batch in batches {
+        let mut states: BTreeMap<String, (LogState, Arc<LogFiles>)> = BTreeMap::new();
+        for batch in accepted {
             for (k, v) in batch.ops {
                 match v {
                     Some(v) => db.insert(k, v),
@@ -297,54 +367,26 @@ impl Inner {
                 }
             }
             for (origin, mut state) in batch.logs {
-                let (at, _) = match extents.get(&origin) {
+                let (at, files) = match extents.get(&origin) {
                     Some(e) => e.clone(),
-                    None => self.extent(&origin)?,
+                    None => match self.extent(&origin) {
+                        Ok(e) => e,
+                        Err(e) => return fail_all(e),
+                    },
                 };
-                if state.size != at.size {
-                    return Err(StoreError::OutOfOrder {
-                        origin,
-                        first: state.size,
-                        held: at.size,
-                    });
-                }
                 state.entry_bytes = at.entry_bytes;
                 db.insert(prefixed(P_LOG, origin.as_bytes()), encode(&state));
-                states.insert(origin, state);
+                states.insert(origin, (state, files));
             }
         }
-        // Appended entries without a new state would be past the commit point.
-        if let Some(origin) = touched.iter().find(|o| !states.contains_key(*o)) {
-            return Err(StoreError::OutOfOrder {
-                origin: origin.clone(),
-                first: extents.get(origin).map_or(0, |e| e.0.size),
-                held: self.log_size(origin),
-            });
+        if let Err(e) = self.wrote(self.tree.apply_batch(db)) {
+            return fail_all(e);
         }
-        self.wrote(self.tree.apply_batch(db))?;
         let mut published = self.published.write().unwrap_or_else(|p| p.into_inner());
-        for (origin, state) in states {
-            let files = match extents.remove(&origin) {
-                Some((_, f)) => f,
-                None => match published.get(&origin) {
-                    Some(l) => l.files.clone(),
-                    None => Arc::new(LogFiles::open(
-                        &files::origin_dir(&self.logs_dir, &origin),
-                        Committed::default(),
-                    )?),
-                },
-            };
+        for (origin, (state, files)) in states {
             published.insert(origin, Log { state, files });
         }
-        Ok(())
-    }
-
-    fn log_size(&self, origin: &str) -> u64 {
-        self.published
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(origin)
-            .map_or(0, |l| l.state.size)
+        results
     }
 
     /// The published extent of `origin`'s files, opening them for a new log.
@@ -391,14 +433,6 @@ impl Inner {
             }
         }
         self.guard.state()
-    }
-}
-
-/// One group's result, for each of its commands.
-fn clone_result(r: &Result<(), StoreError>) -> Result<(), StoreError> {
-    match r {
-        Ok(()) => Ok(()),
-        Err(e) => Err(clone_error(e)),
     }
 }
 
