@@ -51,7 +51,7 @@ const EXIT_INCOMPLETE: u8 = 3;
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// Any node that holds the log (the origin's own, or a replica), such
-    /// as https://gulou.example:8102. Nothing it says is trusted.
+    /// as `https://gulou.example:8102`. Nothing it says is trusted.
     #[arg(long)]
     node: String,
     /// The origin's member id, such as gulou.
