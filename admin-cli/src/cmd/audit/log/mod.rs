@@ -73,8 +73,8 @@ pub struct LogArgs {
     #[arg(long)]
     purpose: Option<String>,
     /// The resume state file. Default:
-    /// $XDG_CACHE_HOME/rongxin/audit/<federation>/<origin>.state (else under
-    /// ~/.cache; else ./rongxin-audit-<origin>.state).
+    /// `$XDG_CACHE_HOME/rongxin/audit/FEDERATION/ORIGIN.state` (else under
+    /// `~/.cache`; else `./rongxin-audit-ORIGIN.state`).
     #[arg(long)]
     state: Option<PathBuf>,
     /// Ignore the state file and verify from the first entry.
