@@ -840,7 +840,8 @@ class Writer:
 ENTRY_TAG_PREFIX = b"rongxin/entry\n"
 # The tag's last byte names the suite (§3.1): 0x01 ed25519-sha256, 0x02 sm2-sm3.
 ENTRY_TAG = ENTRY_TAG_PREFIX + bytes([ED25519_SHA256.entry_version])
-MAX_ENTRY_BYTES = 262_144
+# §3.1: 65,535 bytes, what a tlog-tiles entry bundle's 16-bit length prefix states.
+MAX_ENTRY_BYTES = 65_535
 TIME_MS_2000 = 946_684_800_000
 
 
