@@ -602,6 +602,32 @@ impl Store {
         self.writer.tx.as_ref().ok_or(StoreError::Stopped)
     }
 
+    /// Sends the writer the command `make` builds around a reply channel,
+    /// and waits for the reply.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx()?
+            .send(make(reply))
+            .await
+            .map_err(|_| StoreError::Stopped)?;
+        rx.await.map_err(|_| StoreError::Stopped)
+    }
+
+    /// [`Store::ask`] from a thread that may block (not an async task).
+    fn ask_blocking<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx()?
+            .blocking_send(make(reply))
+            .map_err(|_| StoreError::Stopped)?;
+        rx.blocking_recv().map_err(|_| StoreError::Stopped)
+    }
+
     /// The store's fault injection points (tests only).
     #[doc(hidden)]
     pub fn faults(&self) -> &faults::Faults {
@@ -616,15 +642,7 @@ impl Store {
     /// Looks at the disk again, and returns why the store is still not
     /// writable, if it is not (the probe is a write, made by the writer).
     pub fn probe(&self) -> Option<Unwritable> {
-        let (reply, rx) = oneshot::channel();
-        let sent = self.tx().and_then(|tx| {
-            tx.blocking_send(Command::Probe { reply })
-                .map_err(|_| StoreError::Stopped)
-        });
-        if sent.is_err() {
-            return self.inner.guard.state();
-        }
-        rx.blocking_recv()
+        self.ask_blocking(|reply| Command::Probe { reply })
             .unwrap_or_else(|_| self.inner.guard.state())
     }
 
@@ -641,16 +659,12 @@ impl Store {
         batch: WriteBatch,
         durability: Durability,
     ) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx()?
-            .send(Command::Commit {
-                batch,
-                durability,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Stopped)?;
-        rx.await.map_err(|_| StoreError::Stopped)?
+        self.ask(|reply| Command::Commit {
+            batch,
+            durability,
+            reply,
+        })
+        .await?
     }
 
     /// [`Store::commit`] from a thread that may block (not an async task).
@@ -659,35 +673,22 @@ impl Store {
         batch: WriteBatch,
         durability: Durability,
     ) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx()?
-            .blocking_send(Command::Commit {
-                batch,
-                durability,
-                reply,
-            })
-            .map_err(|_| StoreError::Stopped)?;
-        rx.blocking_recv().map_err(|_| StoreError::Stopped)?
+        self.ask_blocking(|reply| Command::Commit {
+            batch,
+            durability,
+            reply,
+        })?
     }
 
     /// Makes everything written so far durable. Not refused for low
     /// space: what was applied is better on disk than only in memory.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx()?
-            .send(Command::Flush { reply })
-            .await
-            .map_err(|_| StoreError::Stopped)?;
-        rx.await.map_err(|_| StoreError::Stopped)?
+        self.ask(|reply| Command::Flush { reply }).await?
     }
 
     /// [`Store::flush`], blocking.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx()?
-            .blocking_send(Command::Flush { reply })
-            .map_err(|_| StoreError::Stopped)?;
-        rx.blocking_recv().map_err(|_| StoreError::Stopped)?
+        self.ask_blocking(|reply| Command::Flush { reply })?
     }
 
     /// Bytes the store occupies on disk: the database and the log files.
@@ -777,10 +778,10 @@ impl Store {
         let Some((log, from, to)) = self.tile_range(origin, index, width, 0) else {
             return Ok(None);
         };
-        let extent = log.state.committed();
         // Parsed and hashed before it is served: damage is reported, not sent.
-        log.files.entries(from, to, extent)?;
-        log.files.bundle(from, to, extent).map(Some)
+        log.files
+            .checked_bundle(from, to, log.state.committed())
+            .map(Some)
     }
 
     /// The signatures of the entries of `tile/entries/<index>[.p/<width>]`,

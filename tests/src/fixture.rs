@@ -360,24 +360,13 @@ impl Format2Fixture {
     /// returns what it printed (panics if it runs).
     pub fn refused_start(&self, data: &Path) -> String {
         let path = self.run_config(free_port());
-        let out = Command::new(bins::node())
-            .arg("--config")
-            .arg(&path)
-            .arg("--data-dir")
-            .arg(data)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run rongxin-node");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            !out.status.success(),
-            "rongxin-node started on {}: {text}",
-            data.display()
-        );
+        let (ok, text) = self.node_command(&[
+            "--config".as_ref(),
+            path.as_os_str(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+        ]);
+        assert!(!ok, "rongxin-node started on {}: {text}", data.display());
         text
     }
 

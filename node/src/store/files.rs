@@ -130,11 +130,25 @@ impl LogFiles {
             signatures: open(Which::Signatures)?,
             hashes: open(Which::Hashes)?,
         };
+        // A commit point no file can reach is damage, not an overflow.
+        let too_large = || StoreError::Damaged {
+            path: dir.display().to_string(),
+            why: format!("the commit point counts {} entries", committed.size),
+        };
         let want = [
             (Which::Entries, committed.entry_bytes),
-            (Which::Offsets, committed.size * 8),
-            (Which::Signatures, committed.size * SIG),
-            (Which::Hashes, committed.hashes()? * 32),
+            (
+                Which::Offsets,
+                committed.size.checked_mul(8).ok_or_else(too_large)?,
+            ),
+            (
+                Which::Signatures,
+                committed.size.checked_mul(SIG).ok_or_else(too_large)?,
+            ),
+            (
+                Which::Hashes,
+                committed.hashes()?.checked_mul(32).ok_or_else(too_large)?,
+            ),
         ];
         for (which, len) in want {
             let file = files.file(which);
@@ -345,9 +359,37 @@ impl LogFiles {
         if from == to {
             return Ok(Vec::new());
         }
+        let bundle = self.checked_bundle(from, to, extent)?;
+        let sigs = self.signatures(from, to, extent)?;
+        split_bundle(&bundle)
+            .unwrap_or_default()
+            .into_iter()
+            .zip(sigs.chunks_exact(SIG as usize))
+            .map(|(bytes, sig)| {
+                Ok(SignedEntry {
+                    bytes: bytes.to_vec(),
+                    signature: sig
+                        .try_into()
+                        .map_err(|_| self.damaged(Which::Signatures, "a short signature".into()))?,
+                })
+            })
+            .collect()
+    }
+
+    /// The entry bundle of entries `from..to` (see [`LogFiles::bundle`]),
+    /// each entry checked against its stored leaf hash: a damaged entry is
+    /// reported, never returned.
+    pub fn checked_bundle(
+        &self,
+        from: u64,
+        to: u64,
+        extent: Committed,
+    ) -> Result<Vec<u8>, StoreError> {
+        if from == to {
+            return Ok(Vec::new());
+        }
         let suite = self.suite(extent)?;
         let bundle = self.bundle(from, to, extent)?;
-        let sigs = self.signatures(from, to, extent)?;
         let entries = split_bundle(&bundle).ok_or_else(|| {
             self.damaged(
                 Which::Entries,
@@ -369,24 +411,18 @@ impl LogFiles {
             .map(|n| merkle::stored_hash_index(0, n))
             .collect::<Result<_, _>>()?;
         let leaves = reader.read_hashes(&indexes)?;
-        entries
-            .into_iter()
-            .zip(sigs.chunks_exact(SIG as usize))
+        if let Some(n) = entries
+            .iter()
             .zip(leaves)
             .zip(from..)
-            .map(|(((bytes, sig), leaf), n)| {
-                if merkle::leaf_hash(suite, bytes) != leaf {
-                    return Err(self.damaged(
-                        Which::Entries,
-                        format!("entry {n} does not hash to its stored leaf hash"),
-                    ));
-                }
-                Ok(SignedEntry {
-                    bytes: bytes.to_vec(),
-                    signature: sig.try_into().unwrap_or([0; 64]),
-                })
-            })
-            .collect()
+            .find_map(|((bytes, leaf), n)| (merkle::leaf_hash(suite, bytes) != leaf).then_some(n))
+        {
+            return Err(self.damaged(
+                Which::Entries,
+                format!("entry {n} does not hash to its stored leaf hash"),
+            ));
+        }
+        Ok(bundle)
     }
 
     /// The suite of the log's entries (from entry 0's tag; the log must

@@ -20,8 +20,6 @@ use std::time::Duration;
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
-use tokio::sync::oneshot;
-
 use super::writer::Command;
 use super::{Inner, P_QUERY, Store, StoreError, VALUE_VERSION, bincode_config, corrupt};
 
@@ -245,38 +243,26 @@ impl Store {
     /// log over budget; so the rows never take more than `max_bytes`.
     /// Refused while the store is not writable.
     pub async fn log_query(&self, id: (u64, u32), row: QueryLogRow) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx()?
-            .send(Command::Query {
-                id,
-                row: Box::new(row),
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Stopped)?;
-        rx.await.map_err(|_| StoreError::Stopped)?
+        self.ask(|reply| Command::Query {
+            id,
+            row: Box::new(row),
+            reply,
+        })
+        .await?
     }
 
     /// [`Store::log_query`] from a thread that may block.
     pub fn log_query_blocking(&self, id: (u64, u32), row: QueryLogRow) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx()?
-            .blocking_send(Command::Query {
-                id,
-                row: Box::new(row),
-                reply,
-            })
-            .map_err(|_| StoreError::Stopped)?;
-        rx.blocking_recv().map_err(|_| StoreError::Stopped)?
+        self.ask_blocking(|reply| Command::Query {
+            id,
+            row: Box::new(row),
+            reply,
+        })?
     }
 
     /// Removes the rows older than the retention at `now_ms` (blocking).
     pub fn prune_query_log(&self, now_ms: i64) -> Result<u64, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx()?
-            .blocking_send(Command::Prune { now_ms, reply })
-            .map_err(|_| StoreError::Stopped)?;
-        rx.blocking_recv().map_err(|_| StoreError::Stopped)?
+        self.ask_blocking(|reply| Command::Prune { now_ms, reply })?
     }
 
     /// The newest query log rows, before `before` if given.
