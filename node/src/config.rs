@@ -15,6 +15,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rongxin_protocol::access::TokensFile;
+use rongxin_protocol::calendar::Calendar;
 use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::note::{NoteSigner, NoteVerifier};
 use rongxin_protocol::roster::{Member, SignedRoster};
@@ -55,6 +56,8 @@ struct ConfigFile {
     roster: PathBuf,
     root_key: PathBuf,
     catalog: PathBuf,
+    #[serde(default)]
+    calendar: Option<PathBuf>,
     signing_key: PathBuf,
     #[serde(default)]
     next_signing_keys: Vec<PathBuf>,
@@ -192,6 +195,9 @@ pub struct Config {
     pub root: NoteVerifier,
     /// The catalog the roster pins.
     pub catalog: Catalog,
+    /// The working-day calendar (`calendar`, or the built-in one), checked
+    /// against the roster's `calendar_digest`.
+    pub calendar: Calendar,
     /// This member's signing key, named `<federation>/<member>`.
     pub signer: NoteSigner,
     /// Further signing keys this node holds for a key rotation
@@ -308,6 +314,8 @@ impl Config {
             .map_err(|_| err(&catalog_path, "catalog: not UTF-8"))?;
         let catalog = Catalog::from_toml_str(&catalog_text)
             .map_err(|e| err(&catalog_path, format!("catalog: {e}")))?;
+
+        let calendar = load_calendar(file.calendar.as_deref().map(&rel), &roster.roster, path)?;
 
         let signing_path = rel(&file.signing_key);
         let signer = NoteSigner::parse(read_secret(&signing_path)?.trim())
@@ -468,6 +476,7 @@ impl Config {
             roster,
             root,
             catalog,
+            calendar,
             signer,
             next_signers,
             transport_key,
@@ -721,4 +730,74 @@ pub fn check_secret_mode(path: &Path) -> Result<(), String> {
 fn read_secret(path: &Path) -> Result<String, ConfigError> {
     check_secret_mode(path).map_err(|e| err(path, e))?;
     read(path)
+}
+
+/// Loads the working-day calendar from `dir` (every `*.toml` in it), or the
+/// built-in one, and checks it against the roster's `calendar_digest`.
+/// `config` names the config file in errors about the built-in calendar.
+fn load_calendar(
+    dir: Option<PathBuf>,
+    roster: &rongxin_protocol::roster::Roster,
+    config: &Path,
+) -> Result<Calendar, ConfigError> {
+    let (files, shown) = match &dir {
+        Some(dir) => {
+            let entries = fs::read_dir(dir)
+                .map_err(|e| err(dir, format!("calendar: cannot read the directory: {e}")))?;
+            let mut files = Vec::new();
+            for entry in entries {
+                let p = entry
+                    .map_err(|e| err(dir, format!("calendar: cannot list the directory: {e}")))?
+                    .path();
+                if p.extension().is_some_and(|e| e == "toml") {
+                    let text = fs::read_to_string(&p)
+                        .map_err(|e| err(&p, format!("calendar: cannot read: {e}")))?;
+                    let name = p
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned();
+                    files.push((name, text));
+                }
+            }
+            (files, dir.as_path())
+        }
+        None => (
+            rongxin_protocol::calendar::EMBEDDED
+                .iter()
+                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+                .collect(),
+            config,
+        ),
+    };
+    let what = if dir.is_some() {
+        "calendar"
+    } else {
+        "calendar (the built-in one: no `calendar` key)"
+    };
+    let calendar = Calendar::from_years(&files).map_err(|e| err(shown, format!("{what}: {e}")))?;
+    let digest = Calendar::digest_of(roster.suite, &files);
+    match &roster.calendar_digest {
+        Some(pinned) if *pinned != digest => {
+            return Err(err(
+                shown,
+                format!(
+                    "{what}: its digest {digest} is not the roster's calendar_digest {pinned}: use the calendar the roster was signed with (docs/calendar.md)"
+                ),
+            ));
+        }
+        Some(_) => {}
+        None => tracing::warn!(
+            calendar = %shown.display(),
+            "the roster pins no calendar_digest: this node counts working days on its own calendar, which other nodes may not share; sign a roster with `rongxinctl roster new --calendar`"
+        ),
+    }
+    for y in calendar.sources().filter(|y| !y.verified) {
+        tracing::warn!(
+            year = y.year,
+            source = %y.source,
+            "working-day calendar year not verified against its source: deadlines in it may be off (docs/calendar.md)"
+        );
+    }
+    Ok(calendar)
 }

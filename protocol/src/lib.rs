@@ -4,6 +4,7 @@
 //!
 //! - [`access`] — roles, read levels and the tokens file.
 //! - [`api`] — the node's HTTP answers that other programs read.
+//! - [`calendar`] — the working-day calendar (holidays and make-up working days as data).
 //! - [`code`] — unified social credit codes and resident ID numbers.
 //! - [`value`], [`catalog`], [`record`] — the credit catalog and the records it types.
 //! - [`entry`] — signed, hash-chained log entries (the exact bytes that are signed);
@@ -21,6 +22,7 @@
 pub mod access;
 pub mod api;
 pub mod bundle;
+pub mod calendar;
 pub mod catalog;
 pub mod chain;
 pub mod checkpoint;

@@ -127,6 +127,8 @@ impl From<RosterV1> for Roster {
             valid_from: r.valid_from,
             valid_until: r.valid_until,
             catalog_digest: r.catalog_digest,
+            calendar_digest: None,
+            deadlines: Deadlines::default(),
             members: r
                 .members
                 .into_iter()
@@ -166,9 +168,50 @@ pub struct Roster {
     /// The suite's hash of the catalog file every member uses:
     /// `sha256:<hex>` or `sm3:<hex>`.
     pub catalog_digest: String,
+    /// The suite's hash of the working-day calendar every member uses
+    /// ([`Calendar::digest_of`](crate::calendar::Calendar::digest_of)), so
+    /// that every node computes the same due dates. Absent in rosters made
+    /// before calendars were pinned: nodes then use their own calendar and
+    /// say so at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar_digest: Option<String>,
+    /// The federation's deadlines, in working days.
+    #[serde(default)]
+    pub deadlines: Deadlines,
     /// The members.
     pub members: Vec<Member>,
 }
+
+/// The federation's deadlines, in working days on the calendar
+/// (docs/calendar.md cites each default's source). Part of the signed
+/// roster, so every node computes the same due date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Deadlines {
+    /// To accept or refuse an objection (信用广州 procedure: 2).
+    pub objection_accept: u32,
+    /// To verify an objection and resolve it (信用广州 procedure: 10).
+    pub objection_verify: u32,
+    /// To decide a credit-repair application (国办发〔2025〕22号: 3).
+    pub repair_decide: u32,
+    /// To publish a licensing or penalty decision (双公示, 国办发〔2015〕51号
+    /// §18: 7).
+    pub publication: u32,
+}
+
+impl Default for Deadlines {
+    fn default() -> Deadlines {
+        Deadlines {
+            objection_accept: 2,
+            objection_verify: 10,
+            repair_decide: 3,
+            publication: 7,
+        }
+    }
+}
+
+/// Longest deadline a roster may set: a longer one is a typing error.
+const MAX_DEADLINE_DAYS: u32 = 250;
 
 /// Why a roster was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -425,6 +468,29 @@ impl Roster {
                 "catalog_digest must be '{prefix}' and 64 lower-case hex digits, the {} suite's hash (rongxinctl roster new --catalog computes it)",
                 self.suite
             ));
+        }
+        if let Some(d) = &self.calendar_digest {
+            let ok = d.strip_prefix(&prefix).is_some_and(|h| {
+                h.len() == 64 && h.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+            });
+            if !ok {
+                return bad(format!(
+                    "calendar_digest must be '{prefix}' and 64 lower-case hex digits (rongxinctl roster new --calendar computes it)"
+                ));
+            }
+        }
+        let dl = &self.deadlines;
+        for (name, days) in [
+            ("objection_accept", dl.objection_accept),
+            ("objection_verify", dl.objection_verify),
+            ("repair_decide", dl.repair_decide),
+            ("publication", dl.publication),
+        ] {
+            if days == 0 || days > MAX_DEADLINE_DAYS {
+                return bad(format!(
+                    "deadlines.{name} = {days}: a deadline is 1 to {MAX_DEADLINE_DAYS} working days"
+                ));
+            }
         }
         if self.members.iter().filter(|m| m.role == Role::City).count() != 1 {
             return bad("exactly one member must have role = \"city\"".into());

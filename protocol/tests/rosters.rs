@@ -161,6 +161,42 @@ fn exactly_one_city() {
 }
 
 #[test]
+fn deadlines_and_the_calendar_pin_are_checked() {
+    assert_refused(
+        &with(|r| r.deadlines.objection_verify = 0),
+        &["deadlines.objection_verify = 0", "working days"],
+    );
+    assert_refused(
+        &with(|r| r.deadlines.publication = 400),
+        &["deadlines.publication = 400"],
+    );
+    assert_refused(
+        &with(|r| r.calendar_digest = Some("sha256:abc".into())),
+        &["calendar_digest", "rongxinctl roster new --calendar"],
+    );
+    // Absent deadlines take the defaults; a pinned calendar survives the
+    // signed text.
+    let r = with(|r| r.calendar_digest = Some(format!("sha256:{}", "ab".repeat(32))));
+    let toml = r.to_toml().unwrap();
+    let back = Roster::from_toml(&toml).unwrap();
+    assert_eq!(back, r);
+    let without: String = toml
+        .lines()
+        .filter(|l| {
+            !l.starts_with("[deadlines]")
+                && !["objection_", "repair_decide", "publication"]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        Roster::from_toml(&without).unwrap().deadlines,
+        Default::default()
+    );
+}
+
+#[test]
 fn member_ids_are_well_formed_and_unique() {
     for id in ["Gulou", "g", "1gulou", "gu_lou", "root", "鼓楼", ""] {
         assert_refused(&with(|r| r.members[0].id = id.into()), &["member id", id]);

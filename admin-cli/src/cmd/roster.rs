@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use rongxin_protocol::calendar::{self, Calendar};
 use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::note::NoteSigner;
-use rongxin_protocol::roster::{Member, MemberKey, Role, Roster, RosterPushed, SignedRoster};
+use rongxin_protocol::roster::{
+    Deadlines, Member, MemberKey, Role, Roster, RosterPushed, SignedRoster,
+};
 use rongxin_protocol::suite::Suite;
 use rongxin_protocol::value::Date;
 
@@ -48,6 +51,11 @@ enum RosterCommand {
         /// Signature suite of the federation: ed25519-sha256 or sm2-sm3.
         #[arg(long, default_value = "ed25519-sha256")]
         suite: Suite,
+        /// Directory of the working-day calendar's year files (YYYY.toml)
+        /// every member uses; its hash is pinned in the roster. Default:
+        /// the calendar built into rongxin-node (config-examples/calendar).
+        #[arg(long)]
+        calendar: Option<PathBuf>,
     },
     /// Add a new signing key to a member's key history in a draft. Without
     /// --from (a rotation) the key is pending: the member's node hands over
@@ -100,6 +108,23 @@ enum RosterCommand {
         /// HTTP API address, for operators.
         #[arg(long)]
         http: Option<String>,
+    },
+    /// Pin a new catalog or working-day calendar in a draft (after the
+    /// catalog changed, or a year's holiday notice was entered): recomputes
+    /// the draft's catalog_digest and calendar_digest.
+    Pin {
+        /// The draft.
+        roster: PathBuf,
+        /// The catalog every member uses.
+        #[arg(long)]
+        catalog: PathBuf,
+        /// Directory of the calendar's year files; default: the calendar
+        /// built into rongxin-node.
+        #[arg(long)]
+        calendar: Option<PathBuf>,
+        /// Also raise the draft's version by one.
+        #[arg(long)]
+        bump_version: bool,
     },
     /// Sign a draft with the root key, producing the signed roster note.
     Sign {
@@ -163,6 +188,7 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
             valid_until,
             catalog,
             suite,
+            calendar,
         } => {
             let draft = Roster {
                 federation,
@@ -171,6 +197,8 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
                 valid_from,
                 valid_until,
                 catalog_digest: catalog_digest(suite, &catalog)?,
+                calendar_digest: Some(calendar_digest(suite, calendar.as_deref())?),
+                deadlines: Deadlines::default(),
                 members: Vec::new(),
             };
             save_draft(&out, &draft)?;
@@ -323,6 +351,30 @@ pub fn run(args: RosterArgs) -> Result<ExitCode> {
                 out.display()
             );
         }
+        RosterCommand::Pin {
+            roster,
+            catalog,
+            calendar,
+            bump_version,
+        } => {
+            let mut draft = load_draft(&roster)?;
+            draft.catalog_digest = catalog_digest(draft.suite, &catalog)?;
+            draft.calendar_digest = Some(calendar_digest(draft.suite, calendar.as_deref())?);
+            if bump_version {
+                draft.version += 1;
+            }
+            draft
+                .validate()
+                .with_context(|| format!("{} would not be valid", roster.display()))?;
+            save_draft(&roster, &draft)?;
+            println!(
+                "{}: catalog {}, calendar {} (draft version {}); sign it with rongxinctl roster sign",
+                roster.display(),
+                draft.catalog_digest,
+                draft.calendar_digest.as_deref().unwrap_or_default(),
+                draft.version
+            );
+        }
         RosterCommand::Verify {
             roster,
             root,
@@ -451,6 +503,39 @@ pub(crate) fn catalog_digest(suite: Suite, path: &Path) -> Result<String> {
     Catalog::from_toml_str(text)
         .with_context(|| format!("{} is not a valid catalog", path.display()))?;
     Ok(suite.file_digest(&bytes))
+}
+
+/// The digest of the calendar in `dir` (or of the built-in one), after
+/// checking that it loads.
+fn calendar_digest(suite: Suite, dir: Option<&Path>) -> Result<String> {
+    let files = match dir {
+        Some(dir) => read_calendar_dir(dir)?,
+        None => calendar::EMBEDDED
+            .iter()
+            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+            .collect(),
+    };
+    Calendar::from_years(&files).context("the working-day calendar does not load")?;
+    Ok(Calendar::digest_of(suite, &files))
+}
+
+/// The `*.toml` year files of a calendar directory, with their names.
+fn read_calendar_dir(dir: &Path) -> Result<Vec<(String, String)>> {
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the calendar directory {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            files.push((name, read_text(&path)?));
+        }
+    }
+    Ok(files)
 }
 
 fn load_draft(path: &Path) -> Result<Roster> {

@@ -128,6 +128,8 @@ pub fn roster() -> Roster {
         valid_from: date("2026-01-01"),
         valid_until: date("2027-12-31"),
         catalog_digest: catalog_digest(),
+        calendar_digest: None,
+        deadlines: Default::default(),
         members: vec![
             member(
                 "gulou",

@@ -91,6 +91,44 @@ fn a_catalog_that_does_not_match_the_roster_is_refused() {
 }
 
 #[test]
+fn the_calendar_is_checked_against_the_rosters_pin() {
+    // The example roster pins the calendar of config-examples/calendar,
+    // which is also the one built into the node: naming the directory
+    // explicitly starts the node.
+    let fed = Federation::new();
+    let node = fed.config("gulou").set("calendar", "calendar").start();
+    drop(node);
+
+    // One edited byte in a year file: refused, naming the pin and the fix.
+    let edited = fed.dir().join("calendar-edited");
+    fs::create_dir(&edited).unwrap();
+    for entry in fs::read_dir(fed.dir().join("calendar")).unwrap() {
+        let p = entry.unwrap().path();
+        fs::copy(&p, edited.join(p.file_name().unwrap())).unwrap();
+    }
+    let mut y2026 = fs::read_to_string(edited.join("2026.toml")).unwrap();
+    y2026 = y2026.replacen("\"2026-10-10\"", "\"2026-10-11\"", 1);
+    fs::write(edited.join("2026.toml"), &y2026).unwrap();
+    let f = refused(&fed.config("gulou").set("calendar", "calendar-edited"));
+    assert!(f.stderr.contains("calendar_digest"), "{}", f.stderr);
+    assert!(f.stderr.contains("calendar-edited"), "{}", f.stderr);
+
+    // A year file that breaks a rule is refused with the file and the rule.
+    fs::write(
+        edited.join("2026.toml"),
+        y2026.replacen("\"2026-10-11\"", "\"2026-10-12\"", 1),
+    )
+    .unwrap();
+    let f = refused(&fed.config("gulou").set("calendar", "calendar-edited"));
+    assert!(f.stderr.contains("2026.toml"), "{}", f.stderr);
+    assert!(f.stderr.contains("2026-10-12 is a weekday"), "{}", f.stderr);
+
+    // A directory that does not exist.
+    let f = refused(&fed.config("gulou").set("calendar", "no-such-calendar"));
+    assert!(f.stderr.contains("no-such-calendar"), "{}", f.stderr);
+}
+
+#[test]
 fn a_member_not_in_the_roster_is_refused() {
     let fed = Federation::new();
     let f = refused(&fed.config("gulou").set("member", "pingtan"));
