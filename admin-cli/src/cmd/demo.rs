@@ -44,7 +44,7 @@ use rongxin_protocol::suite::Suite;
 
 use crate::client::{Node, read_token};
 use crate::cmd::keygen::write_signing_key;
-use crate::cmd::roster::{catalog_digest, save_draft, sign_draft};
+use crate::cmd::roster::{calendar_digest, catalog_digest, save_draft, sign_draft};
 use crate::cmd::sample::Sampler;
 use crate::files::{read_signer, read_text, read_verifier};
 use crate::local;
@@ -461,6 +461,7 @@ fn other_suite(work: &Path, example: &Roster, suite: Suite) -> Result<Trust> {
         let mut draft = example.clone();
         draft.suite = suite;
         draft.catalog_digest = catalog_digest(suite, &work.join("catalog.toml"))?;
+        draft.calendar_digest = Some(calendar_digest(suite, None)?);
         for m in &mut draft.members {
             let keys = dir.join(&m.id);
             fs::create_dir_all(&keys)

@@ -507,7 +507,7 @@ pub(crate) fn catalog_digest(suite: Suite, path: &Path) -> Result<String> {
 
 /// The digest of the calendar in `dir` (or of the built-in one), after
 /// checking that it loads.
-fn calendar_digest(suite: Suite, dir: Option<&Path>) -> Result<String> {
+pub(crate) fn calendar_digest(suite: Suite, dir: Option<&Path>) -> Result<String> {
     let files = match dir {
         Some(dir) => read_calendar_dir(dir)?,
         None => calendar::EMBEDDED
