@@ -424,7 +424,8 @@ ZONE_ID_RE = re.compile(r"[a-z][a-z0-9-]{1,31}")
 FEDERATION_RE = re.compile(r"[a-z][a-z0-9.-]{1,63}")
 PEER_ID_RE = re.compile(r"[1-9A-HJ-NP-Za-km-z]{10,128}")  # base58 alphabet
 ROSTER_KEYS_V1 = {"federation", "version", "valid_from", "valid_until", "catalog_digest", "members"}
-ROSTER_KEYS = ROSTER_KEYS_V1 | {"suite"}
+ROSTER_KEYS = ROSTER_KEYS_V1 | {"suite", "calendar_digest", "deadlines"}
+DEADLINE_KEYS = {"objection_accept", "objection_verify", "repair_decide", "publication"}
 MEMBER_KEYS_V1 = {"id", "name", "role", "jurisdictions", "signing_key", "peer_id", "listen", "http"}
 MEMBER_KEYS = (MEMBER_KEYS_V1 - {"signing_key"}) | {"keys"}
 KEY_KEYS = {"key", "from", "compromised"}
@@ -634,6 +635,21 @@ def parse_roster(note: str | bytes, root: Verifier) -> Roster:
     if not re.fullmatch(re.escape(suite.hash_name) + r":[0-9a-f]{64}", digest):
         raise FormatError(f"roster catalog_digest is not {suite.hash_name}:<64 lower-case hex> "
                           f"(H of the suite {suite})")
+    # §6: the optional calendar_digest has the catalog_digest's form; the
+    # optional deadlines table holds only the four keys, each 1–250.
+    if "calendar_digest" in doc:
+        cal = need(doc, "calendar_digest", str, "top level")
+        if not re.fullmatch(re.escape(suite.hash_name) + r":[0-9a-f]{64}", cal):
+            raise FormatError(f"roster calendar_digest is not {suite.hash_name}:<64 lower-case hex>")
+    if "deadlines" in doc:
+        dl = need(doc, "deadlines", dict, "top level")
+        unknown = set(dl) - DEADLINE_KEYS
+        if unknown:
+            raise FormatError(f"roster deadlines: unknown key(s) {sorted(unknown)}")
+        for key in sorted(dl):
+            days = need(dl, key, int, "deadlines")
+            if not 1 <= days <= 250:
+                raise FormatError(f"roster deadlines.{key} = {days} is not 1 to 250 working days")
     raw_members = need(doc, "members", list, "top level")
     members: list[Member] = []
     for i, mt in enumerate(raw_members):

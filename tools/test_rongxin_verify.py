@@ -1285,6 +1285,33 @@ class KeyHistory(V2Mixin, unittest.TestCase):
         self.log_bad(self.log, "entry 6", "no key after key 2",
                      roster=self.history(HKey(self.k1, 0), HKey(self.k2)))
 
+    def test_roster_calendar_and_deadlines(self):
+        # §6: an optional calendar_digest of the catalog_digest's form and an
+        # optional [deadlines] table of four keys, each 1–250 working days.
+        fed = self.fed
+        text = fed.roster_text()
+        cat = next(line for line in text.splitlines() if line.startswith("catalog_digest"))
+
+        def signed(extra: str) -> str:
+            return note_signed(text.replace(cat, cat + "\n" + extra), f"{fed.FED}/root", fed.root)
+
+        good = ('calendar_digest = "sha256:' + "cd" * 32 + '"\n[deadlines]\nobjection_accept = 2\n'
+                "objection_verify = 10\nrepair_decide = 3\npublication = 7")
+        # The table must come before [[members]]: insert after the top keys.
+        rv.parse_roster(signed(good), fed.root_verifier())
+        rv.parse_roster(signed("[deadlines]\npublication = 5"), fed.root_verifier())
+        bad = {
+            "calendar digest of another hash": 'calendar_digest = "sm3:' + "cd" * 32 + '"',
+            "short calendar digest": 'calendar_digest = "sha256:cd"',
+            "zero days": "[deadlines]\npublication = 0",
+            "too many days": "[deadlines]\nobjection_verify = 251",
+            "unknown deadline": "[deadlines]\nappeal = 5",
+            "days as text": '[deadlines]\npublication = "7"',
+        }
+        for what, extra in bad.items():
+            with self.subTest(what), self.assertRaises(rv.FormatError):
+                rv.parse_roster(signed(extra), fed.root_verifier())
+
     def test_roster_that_confirms_the_start(self):
         # The city may confirm the start with from = p + 1 (§6.1).
         self.log_ok(self.log, roster=self.history(HKey(self.k1, 0), HKey(self.k2, 4), HKey(self.k3)))

