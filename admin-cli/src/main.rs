@@ -54,6 +54,9 @@ enum Command {
     Token(cmd::token::TokenArgs),
     /// Run a local federation on loopback with sample data (Ctrl-C stops it).
     Demo(cmd::demo::DemoArgs),
+    /// Objections (异议): file one at any node, list and show them, resolve
+    /// one at the record's origin.
+    Objection(cmd::objection::ObjectionArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Token(a) => cmd::token::run(a),
         Command::Forward(a) => cmd::forward::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Objection(a) => cmd::objection::run(a),
     };
     match result {
         Ok(code) => code,

@@ -18,13 +18,16 @@ use rongxin_protocol::checkpoint::Checkpoint;
 use std::sync::Arc;
 
 use rongxin_protocol::entry::{
-    Entry, EntryError, KeyHandover, Op, Revoke, RevokeReason, SignedEntry,
+    Entry, EntryError, KeyHandover, ObjectionFiled, ObjectionOutcome, ObjectionResolved, Op,
+    Revoke, RevokeReason, SignedEntry,
 };
 use rongxin_protocol::log::{ExtendError, LogHead, Rules, next_state};
 use rongxin_protocol::merkle::Hash;
 use rongxin_protocol::note::NoteSigner;
+use rongxin_protocol::objection::{ObjectionFiling, ObjectionState};
 use rongxin_protocol::record::{Record, RecordKey};
 use rongxin_protocol::suite::SecretKey;
+use rongxin_protocol::value::Date;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
@@ -93,6 +96,43 @@ pub enum Rejection {
         /// The revocation's seq.
         seq: u64,
     },
+    /// An objection names a version that is no longer the record's current one.
+    #[error(
+        "record {key} at seq {named} is not current: its current version is at seq {current}; object to that one"
+    )]
+    NotCurrent {
+        /// The record.
+        key: RecordKey,
+        /// The seq named.
+        named: u64,
+        /// The current version's seq.
+        current: u64,
+    },
+    /// An objection id already used for another objection.
+    #[error(
+        "objection id {id} is already used for another objection (filed at seq {seq}); choose another id"
+    )]
+    IdReused {
+        /// The id.
+        id: String,
+        /// The seq of the objection filed under it.
+        seq: u64,
+    },
+    /// No objection of this id in this node's log.
+    #[error("no objection {0} in this node's log")]
+    NoObjection(String),
+    /// The objection was resolved already.
+    #[error("objection {id} was already resolved at seq {seq}")]
+    AlreadyResolved {
+        /// The id.
+        id: String,
+        /// The resolution's seq.
+        seq: u64,
+    },
+    /// An upheld objection's correction is about another record, or
+    /// changes nothing.
+    #[error("{0}")]
+    Correction(String),
 }
 
 /// A failed commit: nothing of it was acknowledged.
@@ -177,13 +217,48 @@ pub enum Job {
         /// Where the outcome goes.
         reply: oneshot::Sender<Result<Outcome, CommitError>>,
     },
+    /// Register an objection against a record of this log (signs
+    /// `ObjectionFiled`; an identical earlier filing is a duplicate).
+    FileObjection {
+        /// The filing, checked by the caller for form.
+        filing: ObjectionFiling,
+        /// Its due date, from the roster's deadlines.
+        due: Date,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<Outcome, CommitError>>,
+    },
+    /// Resolve an open objection of this log: the correction or
+    /// revocation (when upheld with one) and `ObjectionResolved`, in one
+    /// commit.
+    ResolveObjection {
+        /// What to sign.
+        resolve: Resolve,
+        /// Where the outcome goes: the resolution's, and the seq of the
+        /// correction or revocation signed with it.
+        reply: oneshot::Sender<Result<(Outcome, Option<u64>), CommitError>>,
+    },
+}
+
+/// A resolution for the committer to sign.
+#[derive(Debug, Clone)]
+pub struct Resolve {
+    /// The objection.
+    pub id: String,
+    /// Upheld or rejected.
+    pub outcome: ObjectionOutcome,
+    /// Why.
+    pub explanation: String,
+    /// Upheld: the record's corrected version.
+    pub correction: Option<Record>,
+    /// Upheld: revoke the record instead.
+    pub revoke: bool,
 }
 
 impl Job {
     fn records(&self) -> usize {
         match self {
             Job::Put { records, .. } => records.len(),
-            Job::Revoke { .. } => 1,
+            Job::Revoke { .. } | Job::FileObjection { .. } | Job::ResolveObjection { .. } => 1,
         }
     }
 }
@@ -209,8 +284,8 @@ pub struct Committer {
     metrics: Metrics,
     catalog: rongxin_protocol::catalog::Catalog,
     /// Commits sent to the applier and not yet reported done: id and the
-    /// record states each sets, oldest first.
-    in_flight: VecDeque<(u64, HashMap<RecordKey, RecordState>)>,
+    /// record and objection states each sets, oldest first.
+    in_flight: VecDeque<InFlight>,
     next_id: u64,
     /// Bumped after a failed commit: commits built before are refused.
     generation: u64,
@@ -450,7 +525,7 @@ impl Committer {
                 done.try_recv().ok()
             };
             let Some(d) = next else { break };
-            self.in_flight.retain(|(id, _)| *id != d.id);
+            self.in_flight.retain(|f| f.id != d.id);
             if !d.applied {
                 failed = true;
                 drain = true;
@@ -466,7 +541,7 @@ impl Committer {
     fn recover(&mut self, done: &std::sync::mpsc::Receiver<Done>) {
         while !self.in_flight.is_empty() {
             match done.recv() {
-                Ok(d) => self.in_flight.retain(|(id, _)| *id != d.id),
+                Ok(d) => self.in_flight.retain(|f| f.id != d.id),
                 Err(_) => self.in_flight.clear(),
             }
         }
@@ -503,7 +578,11 @@ impl Committer {
             Ok((batch, outcomes, pending)) => {
                 let id = self.next_id;
                 self.next_id += 1;
-                self.in_flight.push_back((id, pending.states));
+                self.in_flight.push_back(InFlight {
+                    id,
+                    states: pending.states,
+                    objections: pending.objections,
+                });
                 let built = Built {
                     id,
                     generation: self.generation,
@@ -583,7 +662,22 @@ impl Committer {
                         now,
                     )?));
                 }
+                Job::FileObjection { filing, due, .. } => {
+                    outcomes.push(JobOutcome::Revoke(self.file_objection(
+                        &mut pending,
+                        filing,
+                        *due,
+                        now,
+                    )?));
+                }
+                Job::ResolveObjection { resolve, .. } => {
+                    let (o, seq) = self.resolve_objection(&mut pending, resolve, now)?;
+                    outcomes.push(JobOutcome::Resolve(o, seq));
+                }
             }
+        }
+        for state in pending.objections.values() {
+            batch.put_objection(state);
         }
         for (key, state) in &pending.states {
             // The subject index entry of the stored version is replaced.
@@ -629,7 +723,7 @@ impl Committer {
             return Ok(Some(s.clone()));
         }
         // A commit in flight wrote it last (and its subject index entry).
-        if let Some(s) = self.in_flight.iter().rev().find_map(|(_, m)| m.get(key)) {
+        if let Some(s) = self.in_flight.iter().rev().find_map(|f| f.states.get(key)) {
             pending
                 .stored_subject
                 .insert(key.clone(), Some(s.subject.clone()));
@@ -703,6 +797,175 @@ impl Committer {
             pending.states.insert(revoke.key.clone(), state);
         }
         Ok(Outcome::Accepted { seq: entry.seq })
+    }
+
+    /// The objection `id` of this log, as the commits built so far leave it.
+    fn current_objection(
+        &self,
+        pending: &Pending,
+        id: &str,
+    ) -> Result<Option<ObjectionState>, StoreError> {
+        if let Some(s) = pending.objections.get(id) {
+            return Ok(Some(s.clone()));
+        }
+        if let Some(s) = self
+            .in_flight
+            .iter()
+            .rev()
+            .find_map(|f| f.objections.get(id))
+        {
+            return Ok(Some(s.clone()));
+        }
+        self.store.objection(&self.origin, id)
+    }
+
+    /// Signs `ObjectionFiled` for a filing routed here, after the checks
+    /// only the origin can make: the record is ours and current, and the
+    /// id is new (or names this very filing: a duplicate).
+    fn file_objection(
+        &mut self,
+        pending: &mut Pending,
+        filing: &ObjectionFiling,
+        due: Date,
+        now: i64,
+    ) -> Result<Outcome, BuildError> {
+        if let Some(o) = self.current_objection(pending, &filing.id)? {
+            let same = o.key == filing.key
+                && o.ground == filing.ground
+                && o.statement == filing.statement
+                && o.received_by == filing.received_by
+                && o.received_on == filing.received_on;
+            return Ok(if same {
+                Outcome::Duplicate { seq: o.filed_seq }
+            } else {
+                Outcome::Rejected(Rejection::IdReused {
+                    id: filing.id.clone(),
+                    seq: o.filed_seq,
+                })
+            });
+        }
+        let Some(state) = self.current(pending, &filing.key)? else {
+            return Ok(Outcome::Rejected(Rejection::NoRecord(filing.key.clone())));
+        };
+        if state.origin != self.origin {
+            return Ok(Outcome::Rejected(Rejection::NotOwner {
+                key: filing.key.clone(),
+                origin: state.origin,
+            }));
+        }
+        if let Some(r) = state.revoked {
+            return Ok(Outcome::Rejected(Rejection::AlreadyRevoked {
+                key: filing.key.clone(),
+                seq: r.seq,
+            }));
+        }
+        if state.put_seq != filing.seq {
+            return Ok(Outcome::Rejected(Rejection::NotCurrent {
+                key: filing.key.clone(),
+                named: filing.seq,
+                current: state.put_seq,
+            }));
+        }
+        let op = Op::ObjectionFiled(ObjectionFiled {
+            id: filing.id.clone(),
+            key: filing.key.clone(),
+            ground: filing.ground,
+            statement: filing.statement.clone(),
+            received_by: filing.received_by.clone(),
+            received_on: filing.received_on,
+            due,
+        });
+        let entry = self.append(pending, op, now)?;
+        self.index(pending, Some(state), None, &entry);
+        Ok(Outcome::Accepted { seq: entry.seq })
+    }
+
+    /// Signs an objection's resolution, with its correction or revocation.
+    fn resolve_objection(
+        &mut self,
+        pending: &mut Pending,
+        resolve: &Resolve,
+        now: i64,
+    ) -> Result<(Outcome, Option<u64>), BuildError> {
+        let Some(objection) = self.current_objection(pending, &resolve.id)? else {
+            return Ok((
+                Outcome::Rejected(Rejection::NoObjection(resolve.id.clone())),
+                None,
+            ));
+        };
+        if let Some(r) = &objection.resolution {
+            return Ok((
+                Outcome::Rejected(Rejection::AlreadyResolved {
+                    id: resolve.id.clone(),
+                    seq: r.seq,
+                }),
+                None,
+            ));
+        }
+        let key = objection.key.clone();
+        let mut correction_seq = None;
+        if let Some(record) = &resolve.correction {
+            if record.key() != key {
+                return Ok((
+                    Outcome::Rejected(Rejection::Correction(format!(
+                        "the correction is record {}, but objection {} is about record {key}: a correction is the same record's next version",
+                        record.key(),
+                        resolve.id
+                    ))),
+                    None,
+                ));
+            }
+            match self.put(pending, record, now)? {
+                Outcome::Accepted { seq } => correction_seq = Some(seq),
+                Outcome::Duplicate { .. } => {
+                    return Ok((
+                        Outcome::Rejected(Rejection::Correction(format!(
+                            "the correction is identical to record {key}'s current version: an upheld objection changes the record, or revokes it"
+                        ))),
+                        None,
+                    ));
+                }
+                rejected @ Outcome::Rejected(_) => return Ok((rejected, None)),
+            }
+        } else if resolve.revoke {
+            let revoke = Revoke {
+                key: key.clone(),
+                reason: RevokeReason::ObjectionUpheld,
+                basis: resolve.id.clone(),
+            };
+            match self.revoke(pending, &revoke, now)? {
+                Outcome::Accepted { seq } => correction_seq = Some(seq),
+                other => return Ok((other, None)),
+            }
+        }
+        let op = Op::ObjectionResolved(ObjectionResolved {
+            id: resolve.id.clone(),
+            key: key.clone(),
+            outcome: resolve.outcome,
+            explanation: resolve.explanation.clone(),
+        });
+        let entry = self.append(pending, op, now)?;
+        let state = self.current(pending, &key)?;
+        self.index(pending, state, Some(objection), &entry);
+        Ok((Outcome::Accepted { seq: entry.seq }, correction_seq))
+    }
+
+    /// Keeps the record and objection states an objection entry changes.
+    fn index(
+        &self,
+        pending: &mut Pending,
+        record: Option<RecordState>,
+        objection: Option<ObjectionState>,
+        entry: &Entry,
+    ) {
+        if let Some(key) = entry.record_key()
+            && let Some(state) = next_state(record, entry)
+        {
+            pending.states.insert(key, state);
+        }
+        if let Some(o) = rongxin_protocol::objection::apply(objection, entry) {
+            pending.objections.insert(o.id.clone(), o);
+        }
     }
 
     /// Makes `op` the next entry: its hashes go into `batch`, its bytes
@@ -890,8 +1153,12 @@ impl Applier {
                 for (job, out) in b.jobs.into_iter().zip(b.outcomes) {
                     match (job, out) {
                         (Job::Put { reply, .. }, JobOutcome::Put(o)) => drop(reply.send(Ok(o))),
-                        (Job::Revoke { reply, .. }, JobOutcome::Revoke(o)) => {
+                        (Job::Revoke { reply, .. }, JobOutcome::Revoke(o))
+                        | (Job::FileObjection { reply, .. }, JobOutcome::Revoke(o)) => {
                             drop(reply.send(Ok(o)))
+                        }
+                        (Job::ResolveObjection { reply, .. }, JobOutcome::Resolve(o, seq)) => {
+                            drop(reply.send(Ok((o, seq))))
                         }
                         _ => {}
                     }
@@ -912,7 +1179,10 @@ fn fail(jobs: Vec<Job>, error: &CommitError) {
     for job in jobs {
         match job {
             Job::Put { reply, .. } => drop(reply.send(Err(error.clone()))),
-            Job::Revoke { reply, .. } => drop(reply.send(Err(error.clone()))),
+            Job::Revoke { reply, .. } | Job::FileObjection { reply, .. } => {
+                drop(reply.send(Err(error.clone())))
+            }
+            Job::ResolveObjection { reply, .. } => drop(reply.send(Err(error.clone()))),
         }
     }
 }
@@ -922,6 +1192,8 @@ fn fail(jobs: Vec<Job>, error: &CommitError) {
 #[derive(Default)]
 struct Pending {
     states: HashMap<RecordKey, RecordState>,
+    /// Objection states changed by the commit, by id.
+    objections: HashMap<String, ObjectionState>,
     stored_subject: HashMap<RecordKey, Option<String>>,
     /// Entries of the commit waiting for their signatures: seq, bytes.
     unsigned: Vec<(u64, Vec<u8>)>,
@@ -933,7 +1205,18 @@ struct Pending {
 
 enum JobOutcome {
     Put(Vec<Outcome>),
+    /// A revocation's or a filing's.
     Revoke(Outcome),
+    Resolve(Outcome, Option<u64>),
+}
+
+/// A commit sent to the applier and not yet reported done.
+struct InFlight {
+    id: u64,
+    /// The record states it sets.
+    states: HashMap<RecordKey, RecordState>,
+    /// The objection states it sets, by id.
+    objections: HashMap<String, ObjectionState>,
 }
 
 /// Milliseconds since the Unix epoch.

@@ -23,6 +23,7 @@ mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod net;
+pub mod objections;
 mod query;
 pub mod replica;
 pub mod shared;
@@ -219,6 +220,15 @@ impl Node {
         for (member, peer) in named {
             tokio::spawn(sync.clone().peer_loop(member, peer, cancel.child_token()));
         }
+        let objections = Arc::new(objections::Objections::new(
+            store.clone(),
+            shared.clone(),
+            config.calendar.clone(),
+            jobs.clone(),
+            net.clone(),
+        ));
+        let _ = sync.objections.set(objections.clone());
+        tokio::spawn(objections.clone().route(cancel.child_token()));
         let forward = match &config.forward {
             Some(f) => {
                 let fw = Arc::new(
@@ -270,6 +280,7 @@ impl Node {
             sync: Some(sync.status.clone()),
             replicator: Some(replicator.clone()),
             forward,
+            objections,
         });
         let server = tokio::spawn(http::server::serve(
             listener,

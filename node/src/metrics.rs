@@ -84,6 +84,10 @@ pub struct Metrics {
     pub roster_version: Gauge,
     /// Entries the province acknowledged, per origin (the forward cursor).
     pub forward_cursor: Family<OriginLabel, Gauge>,
+    /// Objections registered and not yet resolved, per origin (set at each scrape).
+    pub objections_open: Family<OriginLabel, Gauge>,
+    /// Open objections past their due date, per origin (set at each scrape).
+    pub objections_overdue: Family<OriginLabel, Gauge>,
     /// Entries held but not yet acknowledged by the province, per origin.
     pub forward_lag: Family<OriginLabel, Gauge>,
     /// Failed forwarding attempts, per origin.
@@ -126,6 +130,18 @@ impl Metrics {
         );
         let log_size = Family::<OriginLabel, Gauge>::default();
         registry.register("log_size", "Entries held per origin log", log_size.clone());
+        let objections_open = Family::<OriginLabel, Gauge>::default();
+        registry.register(
+            "objections_open",
+            "Objections registered by their origin and not yet resolved, per origin",
+            objections_open.clone(),
+        );
+        let objections_overdue = Family::<OriginLabel, Gauge>::default();
+        registry.register(
+            "objections_overdue",
+            "Open objections past their due date (working days, roster deadlines), per origin",
+            objections_overdue.clone(),
+        );
         let commit_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         registry.register(
             "commit_seconds",
@@ -264,6 +280,8 @@ impl Metrics {
             roster_version,
             ingest_records,
             log_size,
+            objections_open,
+            objections_overdue,
             commit_seconds,
             commit_batch_records,
             store_bytes,

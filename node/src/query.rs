@@ -40,8 +40,40 @@ pub struct ProfileRecord {
     pub publicity_until: Option<Date>,
     /// The kind's public attribute.
     pub public: &'static str,
+    /// The objections open on this version (异议中): id, state and due date.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objections: Vec<ProfileObjection>,
     /// The record (masked for public callers).
     pub record: Value,
+}
+
+/// An open objection as a profile shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileObjection {
+    /// The objection id.
+    pub id: String,
+    /// `open` (异议中).
+    pub state: &'static str,
+    /// When the origin must have resolved it.
+    pub due: Date,
+}
+
+/// The open objections of a record, from the objection index.
+pub fn open_objections(
+    store: &Store,
+    state: &crate::store::RecordState,
+) -> Result<Vec<ProfileObjection>, StoreError> {
+    let mut out = Vec::new();
+    for id in &state.open_objections {
+        if let Some(o) = store.objection(&state.origin, id)? {
+            out.push(ProfileObjection {
+                id: o.id.clone(),
+                state: o.state().as_str(),
+                due: o.due,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Counts of records held but not shown, by why.
@@ -184,6 +216,7 @@ pub fn profile(
                 },
                 publicity_until: until,
                 public: kind.public.as_str(),
+                objections: open_objections(store, &state)?,
                 record: serde_json::to_value(&shown).unwrap_or(Value::Null),
             });
     }

@@ -25,6 +25,7 @@ use rongxin_protocol::checkpoint::SignedCheckpoint;
 use rongxin_protocol::entry::{EntryError, SignedEntry};
 use rongxin_protocol::log::{CloseError, ExtendError, LogHead, Rules, next_state};
 use rongxin_protocol::merkle;
+use rongxin_protocol::objection::{self, ObjectionState};
 use rongxin_protocol::roster::KeyStarts;
 use serde_json::json;
 
@@ -508,7 +509,16 @@ impl Replicator {
             rongxin_protocol::record::RecordKey,
             (Option<RecordState>, Option<RecordState>),
         > = HashMap::new();
+        let mut objections: HashMap<String, Option<ObjectionState>> = HashMap::new();
         for entry in decoded {
+            if let Some(id) = objection::objection_id(entry) {
+                let prev = match objections.remove(id) {
+                    Some(p) => p,
+                    None => self.store.objection(origin, id)?,
+                };
+                let next = objection::apply(prev.clone(), entry).or(prev);
+                objections.insert(id.to_owned(), next);
+            }
             // A key handover concerns no record.
             let Some(record_key) = entry.record_key() else {
                 continue;
@@ -587,6 +597,9 @@ impl Replicator {
                     ListSlot::of(catalog, &key.kind).as_ref(),
                 );
             }
+        }
+        for o in objections.values().flatten() {
+            batch.put_objection(o);
         }
         batch.put_log_state(origin, &state);
         self.store.commit_blocking(batch, Durability::Applied)?;

@@ -29,6 +29,9 @@
 //! | `X` | origin, 0, time ms (u64 BE) | equivocation evidence (JSON) |
 //! | `B` | `r` or `b`, list category, 0, bincode(record key) | empty: red/black list index |
 //! | `F` | origin | forward cursor: entries the province acknowledged (u64 BE) |
+//! | `O` | origin, 0, objection id | [`ObjectionState`](rongxin_protocol::objection::ObjectionState), derived from the origin's log |
+//! | `W` | objection id | [`Receipt`] of an objection filed at this node |
+//! | `M` | `receipts/<yyyymmdd>` | the last receipt number given that day (u32 BE) |
 //! | `M` | `halt/<origin>` | present while an origin is halted after equivocation |
 //! | `M` | `roster` | the newest verified roster note received from peers |
 //! | `M` | `keystart/<origin>/<index>` | where the origin's key `index` starts (u64 BE) |
@@ -48,12 +51,14 @@ pub mod faults;
 pub mod files;
 mod maintain;
 pub mod migrate;
+mod objections;
 mod querylog;
 mod writer;
 
 pub use disk::{DiskConfig, DiskFile, Unwritable};
 pub use files::{Committed, TILE_WIDTH};
 pub use maintain::maintain;
+pub use objections::{Receipt, Routed};
 pub use querylog::{
     MAX_RETURNED, QueryLogConfig, QueryLogFile, QueryLogRow, QueryLogUsage, Returned,
 };

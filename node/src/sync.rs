@@ -144,6 +144,9 @@ pub struct Sync {
     /// Replication state for status and metrics.
     pub status: Arc<SyncStatus>,
     fetches: Semaphore,
+    /// The objection service, once the committer runs (filings routed
+    /// here before are answered with an error, and sent again).
+    pub objections: std::sync::OnceLock<Arc<crate::objections::Objections>>,
 }
 
 /// Who the transport lets in and whom it dials, from the roster in force.
@@ -213,6 +216,7 @@ impl Sync {
             metrics,
             status: Arc::new(SyncStatus::default()),
             fetches: Semaphore::new(CONCURRENT_FETCHES),
+            objections: std::sync::OnceLock::new(),
         }
     }
 
@@ -232,12 +236,21 @@ impl Sync {
                 } = req;
                 let store = this.store.clone();
                 let shared = this.shared.clone();
-                let response =
-                    tokio::task::spawn_blocking(move || answer(&store, &shared, request))
-                        .await
-                        .unwrap_or_else(|e| Response::Error {
-                            message: e.to_string(),
-                        });
+                let response = match request {
+                    Request::FileObjection(filing) => match this.objections.get() {
+                        Some(o) => o.receive(peer, filing).await,
+                        None => Response::Error {
+                            message: "this node is starting; send the objection again".into(),
+                        },
+                    },
+                    request => {
+                        tokio::task::spawn_blocking(move || answer(&store, &shared, request))
+                            .await
+                            .unwrap_or_else(|e| Response::Error {
+                                message: e.to_string(),
+                            })
+                    }
+                };
                 tracing::trace!(%peer, "answered");
                 this.net.respond(channel, response).await;
                 drop(permit);
@@ -719,6 +732,10 @@ fn answer(store: &Store, shared: &Shared, request: Request) -> Response {
                     note: (r.roster.version > have_version).then(|| r.note.clone()),
                 }
             }
+            // Answered by the objection service (`serve`).
+            Request::FileObjection(_) => Response::Error {
+                message: "objection filings are not answered here".into(),
+            },
         })
     })();
     result.unwrap_or_else(|message| Response::Error { message })

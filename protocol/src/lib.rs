@@ -32,6 +32,7 @@ pub mod forward;
 pub mod log;
 pub mod merkle;
 pub mod note;
+pub mod objection;
 pub mod record;
 pub mod roster;
 pub mod suite;

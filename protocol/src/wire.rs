@@ -11,6 +11,7 @@ use bincode::{Decode, Encode};
 
 use crate::entry::SignedEntry;
 use crate::merkle::Hash;
+use crate::objection::ObjectionFiling;
 
 /// Version byte that opens every message.
 pub const WIRE_VERSION: u8 = 1;
@@ -47,6 +48,10 @@ pub enum Request {
         /// The asker's roster version.
         have_version: u64,
     },
+    /// "Register this objection, filed at my node, against a record of
+    /// your log" (docs/protocol.md §4.2). Sent by the receiving node to
+    /// the record's origin until answered; idempotent by objection id.
+    FileObjection(ObjectionFiling),
 }
 
 /// An answer.
@@ -77,6 +82,19 @@ pub enum Response {
     Roster {
         /// The signed roster note.
         note: Option<String>,
+    },
+    /// The objection is registered: the origin signed `ObjectionFiled` at
+    /// `seq` (now or for an earlier identical filing).
+    ObjectionFiled {
+        /// The seq of the `ObjectionFiled` entry.
+        seq: u64,
+    },
+    /// The origin refuses the objection for good (the record is not
+    /// current, the id was used for another objection, …): the receiving
+    /// node stops routing it and shows why.
+    ObjectionRefused {
+        /// Why, for the filer.
+        reason: String,
     },
     /// The request was refused.
     Error {

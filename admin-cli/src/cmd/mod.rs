@@ -6,6 +6,7 @@ pub mod code;
 pub mod demo;
 pub mod forward;
 pub mod keygen;
+pub mod objection;
 pub mod query;
 pub mod replication;
 pub mod roster;

@@ -46,6 +46,24 @@ pub async fn get_metrics_open(State(state): State<Arc<AppState>>) -> impl IntoRe
         .metrics
         .store_bytes
         .set(i64::try_from(state.store.size_on_disk()).unwrap_or(i64::MAX));
+    let objections = state.objections.clone();
+    if let Ok(Ok(counts)) = tokio::task::spawn_blocking(move || objections.counts()).await {
+        state.metrics.objections_open.clear();
+        state.metrics.objections_overdue.clear();
+        for (origin, open, overdue) in counts {
+            let label = crate::metrics::OriginLabel { origin };
+            state
+                .metrics
+                .objections_open
+                .get_or_create(&label)
+                .set(i64::try_from(open).unwrap_or(i64::MAX));
+            state
+                .metrics
+                .objections_overdue
+                .get_or_create(&label)
+                .set(i64::try_from(overdue).unwrap_or(i64::MAX));
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

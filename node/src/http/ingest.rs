@@ -98,7 +98,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Checks a department's right to a record, and this node's ownership.
-fn rights(
+pub(super) fn rights(
     state: &AppState,
     dept: &Department,
     kind: &str,
@@ -215,7 +215,7 @@ fn pairs(errors: Vec<RecordError>) -> Errors {
 
 /// Reads and checks one record from its raw JSON: size and nesting, the
 /// catalog (as a replica would check it) and the ingest rules for signing.
-fn check_record(
+pub(super) fn check_record(
     raw: &RawValue,
     catalog: &Catalog,
     today: Date,
@@ -225,6 +225,30 @@ fn check_record(
     drop(value);
     record.check_for_signing(catalog, today).map_err(pairs)?;
     Ok((record, warnings))
+}
+
+/// Reads a small JSON request body (at most `bytes`, or `max_body_bytes`
+/// if smaller) after checking its content type; `what` names the request
+/// in the 413 answer.
+pub(super) async fn read_small_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    bytes: usize,
+    why: &'static str,
+    fix: &'static str,
+) -> Result<Vec<u8>, ApiError> {
+    if let Err(e) = check_content_type(headers) {
+        return Err(refuse(state, body, e).await);
+    }
+    let limit = Limit {
+        bytes: state.config.max_body_bytes.min(bytes),
+        why,
+        fix,
+    };
+    body::read_limited(body, content_length(headers), limit)
+        .await
+        .map_err(body_error)
 }
 
 /// `POST /v1/records`.

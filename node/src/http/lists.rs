@@ -128,6 +128,7 @@ fn list_page(
                 "decision_date": record.decision_date,
                 "publicity_until": until,
                 "state": if rs.open_objections.is_empty() { "published" } else { "disputed" },
+                "objections": crate::query::open_objections(&state.store, &rs)?,
             }));
             if items.len() > PAGE_SIZE {
                 break 'scan;

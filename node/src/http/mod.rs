@@ -29,6 +29,7 @@ mod ingest;
 pub mod limits;
 mod lists;
 mod logs;
+mod objections;
 mod query;
 pub mod server;
 pub mod tiles;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub limits: Arc<limits::Limits>,
     /// Request-rate limiters.
     pub rate: limits::RateLimits,
+    /// Objections filed here and in the logs held.
+    pub objections: Arc<crate::objections::Objections>,
 }
 
 /// The router of the operations listener (`ops_listen`): health and
@@ -94,6 +97,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/logs/{origin}/tile/{*path}", get(tiles::get_tile))
         .route("/v1/subjects/{code}", get(query::get_subject))
         .route("/v1/lists/{list}", get(lists::get_list))
+        .route(
+            "/v1/objections",
+            post(objections::post_objection).get(objections::get_objections),
+        )
+        .route("/v1/objections/{id}", get(objections::get_objection))
+        .route(
+            "/v1/objections/{id}/resolve",
+            post(objections::post_resolve),
+        )
         .route("/v1/catalog", get(admin::get_catalog))
         .route("/v1/admin/status", get(admin::get_status))
         .route("/v1/admin/query-log", get(admin::get_query_log))
@@ -418,7 +430,7 @@ pub fn require_ops(state: &AppState, headers: &HeaderMap) -> Result<Arc<Token>, 
 
 /// The request's token if its role is one of `roles` (named `needs` in
 /// the refusal); 401 without a token, 403 with another role.
-fn require_role(
+pub fn require_role(
     state: &AppState,
     headers: &HeaderMap,
     roles: &[RoleName],

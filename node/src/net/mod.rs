@@ -64,6 +64,8 @@ pub struct Inbound {
 enum Command {
     Request {
         peer: PeerId,
+        /// Where to dial the peer when not connected (empty: do not dial).
+        addrs: Vec<Multiaddr>,
         request: Request,
         reply: oneshot::Sender<Result<Response, NetError>>,
     },
@@ -92,10 +94,23 @@ impl NetHandle {
 
     /// Sends `request` to `peer` and waits for the answer.
     pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response, NetError> {
+        self.reach(peer, Vec::new(), request).await
+    }
+
+    /// Sends `request` to `peer`, dialling it at `addrs` first when not
+    /// connected (a member this node does not keep connected to, such as
+    /// the origin of a record objected to here), and waits for the answer.
+    pub async fn reach(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        request: Request,
+    ) -> Result<Response, NetError> {
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(Command::Request {
                 peer,
+                addrs,
                 request,
                 reply,
             })
@@ -252,10 +267,16 @@ impl EventLoop {
         match cmd {
             Command::Request {
                 peer,
+                addrs,
                 request,
                 reply,
             } => {
-                if !self.swarm.is_connected(&peer) {
+                if !self.swarm.is_connected(&peer) && !addrs.is_empty() {
+                    // request-response dials the peer at the addresses known.
+                    for a in addrs {
+                        self.swarm.add_peer_address(peer, a);
+                    }
+                } else if !self.swarm.is_connected(&peer) {
                     let _ = reply.send(Err(NetError::Request {
                         peer,
                         why: "not connected".into(),

@@ -13,6 +13,7 @@ mod disk;
 mod lifecycle;
 mod limits;
 mod lists;
+mod objections;
 mod ops;
 mod pages;
 mod provenance;

@@ -1,0 +1,292 @@
+//! Objections at one node, the origin of the record: filing, every refusal
+//! of bad input (nothing stored), the 异议中 state in profiles and lists,
+//! resolution (rejected, upheld with a correction, upheld with a revoke),
+//! and the signed entries in the log.
+
+use std::time::Duration;
+
+use rongxin_protocol::entry::{ObjectionOutcome, Op, RevokeReason};
+use rongxin_tests::client::Client;
+use rongxin_tests::{TestNode, wait_for};
+use serde_json::{Value, json};
+
+use crate::{gulou, verify_own_log};
+
+fn file(c: &Client, token: Option<&str>, body: &Value) -> rongxin_tests::client::Reply {
+    c.post(
+        "/v1/objections",
+        token,
+        Some("application/json"),
+        body.to_string().as_bytes(),
+    )
+}
+
+fn resolve(c: &Client, token: &str, id: &str, body: &Value) -> rongxin_tests::client::Reply {
+    c.post(
+        &format!("/v1/objections/{id}/resolve"),
+        Some(token),
+        Some("application/json"),
+        body.to_string().as_bytes(),
+    )
+}
+
+/// Waits until the objection `id` is in `state` at `node`; returns its view.
+fn wait_state(node: &TestNode, token: &str, id: &str, state: &str) -> Value {
+    wait_for(
+        &format!("objection {id} {state} at {}", node.member()),
+        Duration::from_secs(30),
+        || {
+            let r = node
+                .client()
+                .get(&format!("/v1/objections/{id}"), Some(token));
+            let v = r.json();
+            (r.status == 200 && v["state"] == state).then_some(v)
+        },
+    )
+}
+
+#[test]
+fn objections_are_filed_checked_shown_and_resolved_at_the_origin() {
+    let (fed, node, records) = gulou();
+    let c = node.client();
+    let token = fed.token("gulou");
+    let admin = fed.token("admin");
+    let recs: Vec<Value> = (0..3).map(|_| records.record("gulou", "CF")).collect();
+    let seqs = c.submit_accepted(&token, &recs);
+    let code = recs[0]["subject"]["code"].as_str().unwrap().to_owned();
+    let size = c.own_log().size;
+
+    // Every refusal: a clear 4xx naming the problem, nothing stored.
+    let good = json!({"record": {"origin": "gulou", "seq": seqs[0]}, "ground": "wrong",
+        "statement": "处罚决定书文号与原件不符"});
+    let msg = file(c, None, &good).expect_error(401, "unauthorized");
+    assert!(msg.contains("Bearer"), "{msg}");
+    let msg = file(c, Some(&fed.token("monitor")), &good).expect_error(403, "forbidden");
+    assert!(msg.contains("department or agency"), "{msg}");
+    let mut blank = good.clone();
+    blank["statement"] = json!("   ");
+    let msg = file(c, Some(&token), &blank).expect_error(400, "bad_request");
+    assert!(msg.contains("statement is blank"), "{msg}");
+    let mut unknown = good.clone();
+    unknown["record"]["seq"] = json!(999_999);
+    let msg = file(c, Some(&token), &unknown).expect_error(404, "not_found");
+    assert!(msg.contains("gulou/999999"), "{msg}");
+    let mut stranger = good.clone();
+    stranger["record"]["origin"] = json!("nowhere");
+    let msg = file(c, Some(&token), &stranger).expect_error(404, "not_found");
+    assert!(msg.contains("not a member"), "{msg}");
+    let mut ground = good.clone();
+    ground["ground"] = json!("dislike");
+    let msg = file(c, Some(&token), &ground).expect_error(400, "bad_request");
+    assert!(msg.contains("ground") || msg.contains("dislike"), "{msg}");
+    let mut bad_id = good.clone();
+    bad_id["id"] = json!("has space");
+    let msg = file(c, Some(&token), &bad_id).expect_error(400, "bad_request");
+    assert!(msg.contains("objection id"), "{msg}");
+    let mut bad_attachment = good.clone();
+    bad_attachment["attachments"] = json!(["not a digest"]);
+    let msg = file(c, Some(&token), &bad_attachment).expect_error(400, "bad_request");
+    assert!(msg.contains("attachment"), "{msg}");
+    // A new version makes the old seq not current.
+    let field = records.text_field("CF");
+    let mut v2 = recs[2].clone();
+    v2["fields"][&field] = json!("第二版");
+    let v2_seq = c.submit_accepted(&token, std::slice::from_ref(&v2))[0];
+    let mut old = good.clone();
+    old["record"]["seq"] = json!(seqs[2]);
+    let msg = file(c, Some(&token), &old).expect_error(409, "conflict");
+    assert!(msg.contains(&format!("gulou/{v2_seq}")), "{msg}");
+    assert_eq!(c.own_log().size, size + 1, "refusals signed nothing");
+    let list = c.get("/v1/objections?state=all", Some(&admin)).ok_json();
+    assert_eq!(list["objections"], json!([]), "refusals stored nothing");
+
+    // Filed: 202 with a receipt; filing again with the same id and content
+    // answers the same receipt; other content under the id is refused.
+    let mut with_id = good.clone();
+    with_id["id"] = json!("gl-obj-1");
+    with_id["attachments"] =
+        json!(["sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]);
+    let r = file(c, Some(&token), &with_id);
+    assert_eq!(r.status, 202, "{}", r.body);
+    let receipt = r.json();
+    assert_eq!(receipt["id"], "gl-obj-1");
+    assert_eq!(receipt["origin"], "gulou");
+    let number = receipt["receipt"].as_str().unwrap().to_owned();
+    assert!(
+        number.starts_with("gulou-") && number.ends_with("-0001"),
+        "{number}"
+    );
+    let again = file(c, Some(&token), &with_id);
+    assert_eq!(again.status, 202, "{}", again.body);
+    assert_eq!(again.json()["receipt"], number.as_str());
+    let mut other = with_id.clone();
+    other["statement"] = json!("另一份陈述");
+    let msg = file(c, Some(&token), &other).expect_error(409, "conflict");
+    assert!(msg.contains("gl-obj-1"), "{msg}");
+
+    // The origin registers it (ObjectionFiled) by itself; the record is
+    // under objection (异议中) in the profile and the due date is shown.
+    let view = wait_state(&node, &token, "gl-obj-1", "open");
+    assert_eq!(view["receipt"], number.as_str());
+    assert_eq!(view["received_by"], "gulou");
+    assert_eq!(view["overdue"], false);
+    assert!(
+        view["statement"]
+            .as_str()
+            .unwrap()
+            .contains("sha256:9f86d0"),
+        "attachments are signed with the statement: {view:#}"
+    );
+    let due = view["due"].as_str().unwrap().to_owned();
+    let filed_seq = view["filed_seq"].as_u64().unwrap();
+    let p = c.profile(&code, None, "objection test").ok_json();
+    let shown = &p["records"]["CF"][0];
+    assert_eq!(shown["state"], "disputed", "{p:#}");
+    assert_eq!(shown["objections"][0]["id"], "gl-obj-1");
+    assert_eq!(shown["objections"][0]["state"], "open");
+    assert_eq!(shown["objections"][0]["due"], due.as_str());
+    let open = c.get("/v1/objections?state=open", Some(&token)).ok_json();
+    assert_eq!(open["objections"].as_array().unwrap().len(), 1, "{open:#}");
+    assert_eq!(
+        c.get("/v1/objections?state=overdue", Some(&token))
+            .ok_json()["objections"],
+        json!([])
+    );
+    let metrics = c.get("/metrics", Some(&admin)).body;
+    assert!(
+        metrics.contains("rongxin_objections_open{origin=\"gulou\"} 1"),
+        "{metrics}"
+    );
+    // Anonymous callers do not read statements.
+    c.get("/v1/objections", None)
+        .expect_error(401, "unauthorized");
+    c.get("/v1/objections?state=late", Some(&admin))
+        .expect_error(400, "bad_request");
+
+    // Resolutions: checked before anything is signed.
+    let before = c.own_log().size;
+    let msg = resolve(
+        c,
+        &token,
+        "gl-obj-1",
+        &json!({"outcome": "rejected", "explanation": " "}),
+    )
+    .expect_error(400, "bad_request");
+    assert!(msg.contains("explanation"), "{msg}");
+    let msg = resolve(
+        c,
+        &token,
+        "gl-obj-1",
+        &json!({"outcome": "rejected", "explanation": "核实无误", "revoke": true}),
+    )
+    .expect_error(400, "bad_request");
+    assert!(msg.contains("rejected"), "{msg}");
+    let msg = resolve(
+        c,
+        &token,
+        "no-such",
+        &json!({"outcome": "rejected", "explanation": "x"}),
+    )
+    .expect_error(404, "not_found");
+    assert!(msg.contains("no-such"), "{msg}");
+    let mut other_record = recs[1].clone();
+    other_record["fields"][&field] = json!("更正");
+    let msg = resolve(
+        c,
+        &token,
+        "gl-obj-1",
+        &json!({"outcome": "upheld", "explanation": "更正", "correction": other_record}),
+    )
+    .expect_error(409, "conflict");
+    assert!(msg.contains("same record's next version"), "{msg}");
+    assert_eq!(
+        c.own_log().size,
+        before,
+        "refused resolutions signed nothing"
+    );
+
+    // Upheld with a correction: the new version and the resolution in one
+    // commit; the record is no longer disputed.
+    let mut corrected = recs[0].clone();
+    corrected["fields"][&field] = json!("依异议更正后的内容");
+    let r = resolve(
+        c,
+        &token,
+        "gl-obj-1",
+        &json!({"outcome": "upheld", "explanation": "文号已更正", "correction": corrected}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let answer = r.json();
+    assert_eq!(answer["state"], "upheld");
+    let correction_seq = answer["correction_seq"].as_u64().unwrap();
+    assert_eq!(answer["seq"].as_u64().unwrap(), correction_seq + 1);
+    let msg = resolve(
+        c,
+        &token,
+        "gl-obj-1",
+        &json!({"outcome": "rejected", "explanation": "x"}),
+    )
+    .expect_error(409, "conflict");
+    assert!(msg.contains("already resolved"), "{msg}");
+    let p = c.profile(&code, None, "objection test").ok_json();
+    let shown = &p["records"]["CF"][0];
+    assert_eq!(shown["state"], "published", "{p:#}");
+    assert_eq!(shown["seq"], correction_seq);
+    assert!(shown.get("objections").is_none(), "{p:#}");
+
+    // Upheld with a revoke: the record leaves publication.
+    let r = file(
+        c,
+        Some(&token),
+        &json!({"record": {"origin": "gulou", "seq": seqs[1]}, "ground": "should_not_be_public",
+            "statement": "该处罚已被行政复议撤销"}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id2 = r.json()["id"].as_str().unwrap().to_owned();
+    assert!(id2.ends_with("-0002"), "the node numbers receipts: {id2}");
+    wait_state(&node, &token, &id2, "open");
+    let r = resolve(
+        c,
+        &admin,
+        &id2,
+        &json!({"outcome": "upheld", "explanation": "复议决定撤销原处罚", "revoke": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let code2 = recs[1]["subject"]["code"].as_str().unwrap();
+    let p = c.profile(code2, None, "objection test").ok_json();
+    assert!(p["records"].get("CF").is_none(), "{p:#}");
+    assert_eq!(p["hidden"]["revoked"], 1, "{p:#}");
+
+    // The log holds exactly what was signed, and verifies end to end.
+    let log = verify_own_log(&node);
+    let ops: Vec<&Op> = log.entries.iter().map(|e| &e.op).collect();
+    let filed: Vec<_> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::ObjectionFiled(o) => Some(o),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(filed.len(), 2, "each objection registered once");
+    assert_eq!(filed[0].id, "gl-obj-1");
+    assert_eq!(filed[0].due.to_string(), due);
+    assert!(matches!(
+        &log.entries[filed_seq as usize].op,
+        Op::ObjectionFiled(_)
+    ));
+    let resolved: Vec<_> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::ObjectionResolved(o) => Some(o.outcome),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        resolved,
+        vec![ObjectionOutcome::Upheld, ObjectionOutcome::Upheld]
+    );
+    assert!(ops.iter().any(|op| matches!(op,
+        Op::Revoke(r) if r.reason == RevokeReason::ObjectionUpheld && r.basis == id2)));
+    let all = c.get("/v1/objections?state=upheld", Some(&admin)).ok_json();
+    assert_eq!(all["objections"].as_array().unwrap().len(), 2, "{all:#}");
+}
