@@ -6,6 +6,7 @@
 
 mod converge;
 mod crash;
+mod objections;
 mod partition;
 mod refused;
 mod restore;

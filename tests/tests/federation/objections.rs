@@ -1,0 +1,152 @@
+//! An objection filed at one district about another district's record,
+//! while the record's origin is down and with the receiving node killed
+//! (`kill -9`) between receipt and routing, comes through exactly once
+//! when the origin is back, shows as under objection (异议中) on every
+//! node, and its resolution by the origin reaches every node.
+
+use std::time::Duration;
+
+use rongxin_protocol::entry::Op;
+use rongxin_tests::converge::held_of;
+use rongxin_tests::fednode::FedNode;
+use rongxin_tests::generate::GenFed;
+use rongxin_tests::wait_for;
+use serde_json::{Value, json};
+
+use crate::DEADLINE;
+
+fn view(node: &FedNode, token: &str, id: &str) -> Option<Value> {
+    let r = node
+        .client()
+        .try_get(&format!("/v1/objections/{id}"), Some(token))
+        .ok()?;
+    (r.status == 200).then(|| r.json())
+}
+
+fn wait_state(node: &FedNode, token: &str, id: &str, state: &str) -> Value {
+    wait_for(
+        &format!("objection {id} {state} at {}", node.member()),
+        DEADLINE,
+        || view(node, token, id).filter(|v| v["state"] == state),
+    )
+}
+
+#[test]
+fn an_objection_reaches_its_origin_once_through_outages_and_its_resolution_everywhere() {
+    let fed = GenFed::builder(&["city", "gulou", "taijiang"]).build();
+    let mut nodes = fed.start_all(&["city", "gulou", "taijiang"]);
+    let [city, gulou, taijiang] = &mut nodes[..] else {
+        unreachable!()
+    };
+    let admin = fed.admin_token().to_owned();
+    let record = fed.records().record("gulou", "CF");
+    let code = record["subject"]["code"].as_str().unwrap().to_owned();
+    let seq = gulou.submit(fed.token("gulou"), std::slice::from_ref(&record))[0];
+    wait_for("taijiang holding gulou's record", DEADLINE, || {
+        (held_of(taijiang, "gulou").size > seq).then_some(())
+    });
+
+    // gulou is down when the subject files at taijiang's window.
+    gulou.stop_clean();
+    let size = seq + 1;
+    let body = json!({"record": {"origin": "gulou", "seq": seq}, "ground": "differs_from_decision",
+        "statement": "公示的罚款金额与处罚决定书不一致"});
+    let r = taijiang.client().post(
+        "/v1/objections",
+        Some(fed.token("taijiang")),
+        Some("application/json"),
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let receipt = r.json();
+    let id = receipt["id"].as_str().unwrap().to_owned();
+    assert_eq!(receipt["state"], "received");
+    assert_eq!(receipt["origin"], "gulou");
+    // Received, not yet registered: the routing error says why.
+    let v = wait_for("a routing attempt", DEADLINE, || {
+        view(taijiang, &admin, &id).filter(|v| v.get("routing").is_some())
+    });
+    assert_eq!(v["state"], "received", "{v:#}");
+    assert!(v["routing"].as_str().unwrap().contains("gulou"), "{v:#}");
+
+    // The receiving node dies before it could route it; nothing is lost.
+    taijiang.kill();
+    taijiang.restart();
+    assert_eq!(view(taijiang, &admin, &id).unwrap()["state"], "received");
+    gulou.restart();
+
+    // Registered once by gulou, replicated to every node, shown as 异议中.
+    let at_origin = wait_state(gulou, &admin, &id, "open");
+    assert_eq!(at_origin["received_by"], "taijiang");
+    let filed_seq = at_origin["filed_seq"].as_u64().unwrap();
+    assert_eq!(filed_seq, size);
+    let due = at_origin["due"].clone();
+    for node in [&*city, &*taijiang] {
+        let v = wait_state(node, &admin, &id, "open");
+        assert_eq!(v["due"], due, "every node computes the same due date");
+        assert_eq!(v["filed_seq"], filed_seq);
+        // The window knows of the registration from gulou's answer; the
+        // profile shows it once gulou's entry has replicated there.
+        let p = wait_for("the profile under objection", DEADLINE, || {
+            let p = node
+                .client()
+                .profile(&code, None, "objection test")
+                .ok_json();
+            (p["records"]["CF"][0]["state"] == "disputed").then_some(p)
+        });
+        let shown = &p["records"]["CF"][0];
+        assert_eq!(shown["objections"][0]["id"], id.as_str());
+        assert_eq!(shown["objections"][0]["due"], due);
+    }
+    // Routing retried (and may retry once more after the answer was
+    // lost): gulou signed it once.
+    std::thread::sleep(Duration::from_secs(3));
+    let log = fed.verify_log(city, "gulou");
+    let filed = log
+        .entries
+        .iter()
+        .filter(|e| matches!(&e.op, Op::ObjectionFiled(o) if o.id == id))
+        .count();
+    assert_eq!(filed, 1, "registered exactly once");
+    assert_eq!(gulou.own_log().size, size + 1);
+
+    // Only gulou resolves it.
+    let resolution = json!({"outcome": "rejected", "explanation": "经核实，公示金额与决定书一致"});
+    let r = taijiang.client().post(
+        &format!("/v1/objections/{id}/resolve"),
+        Some(&admin),
+        Some("application/json"),
+        resolution.to_string().as_bytes(),
+    );
+    let msg = r.expect_error(421, "not_origin");
+    assert!(msg.contains("only gulou resolves it"), "{msg}");
+    let r = gulou.client().post(
+        &format!("/v1/objections/{id}/resolve"),
+        Some(fed.token("gulou")),
+        Some("application/json"),
+        resolution.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["state"], "rejected");
+
+    // The resolution reaches every node; the record is published again.
+    for node in [&*city, &*taijiang] {
+        let v = wait_state(node, &admin, &id, "rejected");
+        assert_eq!(
+            v["resolution"]["explanation"],
+            "经核实，公示金额与决定书一致"
+        );
+        wait_for("the profile published again", DEADLINE, || {
+            let p = node
+                .client()
+                .profile(&code, None, "objection test")
+                .ok_json();
+            (p["records"]["CF"][0]["state"] == "published").then_some(())
+        });
+    }
+    let at_window = view(taijiang, &admin, &id).unwrap();
+    assert!(
+        at_window["receipt"].is_string(),
+        "the window keeps its receipt: {at_window:#}"
+    );
+}
