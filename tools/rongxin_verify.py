@@ -865,11 +865,13 @@ def entry_tag(suite: Suite) -> bytes:
     return ENTRY_TAG_PREFIX + bytes([suite.entry_version])
 
 
-OPS = ("Put", "Revoke", "ObjectionFiled", "ObjectionResolved", "KeyHandover")
+OPS = ("Put", "Revoke", "ObjectionFiled", "ObjectionResolved", "KeyHandover",
+       "RepairFiled", "RepairDecided")
 REVOKE_REASONS = ("Repair", "ObjectionUpheld", "Error", "Expired")
 OBJECTION_GROUNDS = ("Wrong", "Incomplete", "Duplicate", "ShouldNotBePublic",
                      "PastPublicityPeriod", "DiffersFromDecision", "ExposesSecret", "Other")
 OBJECTION_OUTCOMES = ("Upheld", "Rejected")
+REPAIR_OUTCOMES = ("Granted", "Rejected")
 SUBJECT_CLASSES = ("LegalPerson", "NaturalPerson", "IndividualBusiness")
 FIELD_VALUES = ("Text", "Integer", "Decimal", "Date", "Bool")
 DECIMAL_RE = re.compile(r"-?(0|[1-9][0-9]{0,17})(\.[0-9]{0,5}[1-9])?")
@@ -991,6 +993,14 @@ def _read_op(r: Reader) -> dict:
         return {"op": op, "id": r.string(), "key": _read_record_key(r),
                 "outcome": r.variant(OBJECTION_OUTCOMES, "ObjectionOutcome"),
                 "explanation": r.string()}
+    if op == "RepairFiled":
+        return {"op": op, "id": r.string(), "key": _read_record_key(r),
+                "statement": r.string(), "commitment": r.string(),
+                "received_by": r.string(), "received_on": _read_date(r), "due": _read_date(r)}
+    if op == "RepairDecided":
+        return {"op": op, "id": r.string(), "key": _read_record_key(r),
+                "outcome": r.variant(REPAIR_OUTCOMES, "RepairOutcome"),
+                "explanation": r.string()}
     # 4 KeyHandover { key: byte string }: the origin's next public key (§3.2, §6.1).
     return {"op": op, "key": r.bytes_()}
 
@@ -1015,6 +1025,19 @@ def _write_op(w: Writer, op: dict) -> None:
         w.string(op["id"])
         _write_record_key(w, op["key"])
         w.variant(OBJECTION_OUTCOMES, op["outcome"])
+        w.string(op["explanation"])
+    elif op["op"] == "RepairFiled":
+        w.string(op["id"])
+        _write_record_key(w, op["key"])
+        w.string(op["statement"])
+        w.string(op["commitment"])
+        w.string(op["received_by"])
+        _write_date(w, op["received_on"])
+        _write_date(w, op["due"])
+    elif op["op"] == "RepairDecided":
+        w.string(op["id"])
+        _write_record_key(w, op["key"])
+        w.variant(REPAIR_OUTCOMES, op["outcome"])
         w.string(op["explanation"])
     else:
         w.bytes_(op["key"])
@@ -1098,7 +1121,9 @@ def decode_entry(data: bytes, suite: Suite | None = ED25519_SHA256) -> Entry:
     if e.seq == 0 and e.prev_hash != bytes(32):
         raise FormatError("entry 0 has a prev_hash that is not 32 zero bytes")
     texts = {"Put": (), "Revoke": ("basis",), "ObjectionFiled": ("id", "statement", "received_by"),
-             "ObjectionResolved": ("id", "explanation"), "KeyHandover": ()}[e.op["op"]]
+             "ObjectionResolved": ("id", "explanation"), "KeyHandover": (),
+             "RepairFiled": ("id", "statement", "commitment", "received_by"),
+             "RepairDecided": ("id", "explanation")}[e.op["op"]]
     for t in texts:
         v = e.op[t]
         if v.strip() == "" or len(v) > MAX_OP_TEXT_CHARS:

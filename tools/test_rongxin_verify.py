@@ -593,6 +593,9 @@ class Synthetic(Failing, unittest.TestCase):
             {"op": "ObjectionFiled", "id": "o-1", "key": key, "ground": "ExposesSecret",
              "statement": "s", "received_by": "gulou", "received_on": (2026, 1, 2), "due": (2026, 2, 2)},
             {"op": "ObjectionResolved", "id": "o-1", "key": key, "outcome": "Rejected", "explanation": "e"},
+            {"op": "RepairFiled", "id": "r-1", "key": key, "statement": "s", "commitment": "XYCN/1",
+             "received_by": "taijiang", "received_on": (2026, 5, 6), "due": (2026, 5, 11)},
+            {"op": "RepairDecided", "id": "r-1", "key": key, "outcome": "Granted", "explanation": "e"},
         ]
         entries, prev = [], bytes(32)
         for s, op in enumerate(ops):
@@ -600,7 +603,7 @@ class Synthetic(Failing, unittest.TestCase):
             self.assertEqual(rv.decode_entry(raw).op, op)
             entries.append(raw)
             prev = rv.leaf_hash(raw)
-        for i in range(3):
+        for i in range(len(ops)):
             self.assertIn("key=CF/zone-a/X/1", self.ok(self.f.bundle(entries, i)))
         foreign = rv.encode_entry(rv.Entry("gulou", 0, bytes(32), 1_790_000_000_000,
                                            dict(ops[0], key=dict(key, jurisdiction="350103"))))

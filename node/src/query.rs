@@ -319,7 +319,10 @@ pub fn entry_rule(bytes: &[u8], catalog: &Catalog) -> EntryRule {
     let needs = match &entry.op {
         Op::Put(record) if masked(record, catalog) != *record => by_kind.max(Access::Conditional),
         Op::Put(_) | Op::Revoke(_) => by_kind,
-        Op::ObjectionFiled(_) | Op::ObjectionResolved(_) => by_kind.max(Access::Conditional),
+        Op::ObjectionFiled(_)
+        | Op::ObjectionResolved(_)
+        | Op::RepairFiled(_)
+        | Op::RepairDecided(_) => by_kind.max(Access::Conditional),
         Op::KeyHandover(_) => Access::Public,
     };
     EntryRule {

@@ -90,6 +90,57 @@ pub enum Op {
     /// The origin's next entries are signed by its next key (roster key
     /// history, docs/protocol.md §6.1). Signed by the key it replaces.
     KeyHandover(KeyHandover),
+    /// A credit-repair application (信用修复申请) against the record,
+    /// registered by its origin.
+    RepairFiled(RepairFiled),
+    /// The origin decided a repair application (a grant is signed with
+    /// the record's `Revoke { reason: Repair }` before it).
+    RepairDecided(RepairDecided),
+}
+
+/// A credit-repair application registered by the record's origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Encode, Decode)]
+pub struct RepairFiled {
+    /// Application id, unique within the origin's log.
+    pub id: String,
+    /// The record to be repaired.
+    pub key: RecordKey,
+    /// How the conduct was corrected (整改情况).
+    pub statement: String,
+    /// The subject's public credit commitment (信用承诺): the key of its
+    /// XYCN record, or the reference of the commitment document.
+    pub commitment: String,
+    /// Member id of the node where the application was received.
+    pub received_by: String,
+    /// Date it was received.
+    pub received_on: Date,
+    /// Date by which the origin must decide.
+    pub due: Date,
+}
+
+/// The origin's decision on a repair application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Encode, Decode)]
+pub struct RepairDecided {
+    /// The application decided.
+    pub id: String,
+    /// The record concerned.
+    pub key: RecordKey,
+    /// Granted or rejected.
+    pub outcome: RepairOutcome,
+    /// Why.
+    pub explanation: String,
+}
+
+/// How a repair application ended.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, Encode, Decode,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RepairOutcome {
+    /// Repaired: the record left publication (revoked with reason `repair`).
+    Granted,
+    /// The record stays published.
+    Rejected,
 }
 
 /// A key handover: from the next position on, the origin signs with `key`.
@@ -321,6 +372,8 @@ impl Entry {
             Op::Revoke(r) => vec![&r.basis],
             Op::ObjectionFiled(o) => vec![&o.id, &o.statement, &o.received_by],
             Op::ObjectionResolved(o) => vec![&o.id, &o.explanation],
+            Op::RepairFiled(r) => vec![&r.id, &r.statement, &r.commitment, &r.received_by],
+            Op::RepairDecided(r) => vec![&r.id, &r.explanation],
             Op::KeyHandover(h) => {
                 if !Suite::ALL.iter().any(|s| s.public_key_len() == h.key.len()) {
                     return Err(field("op", "a handover names a key of no known length"));
@@ -343,6 +396,8 @@ impl Entry {
             Op::Revoke(r) => Some(r.key.clone()),
             Op::ObjectionFiled(o) => Some(o.key.clone()),
             Op::ObjectionResolved(o) => Some(o.key.clone()),
+            Op::RepairFiled(r) => Some(r.key.clone()),
+            Op::RepairDecided(r) => Some(r.key.clone()),
             Op::KeyHandover(_) => None,
         }
     }

@@ -425,6 +425,8 @@ pub fn next_state(prev: Option<RecordState>, entry: &Entry) -> Option<RecordStat
             p.open_objections.retain(|id| *id != o.id);
             p
         }),
-        Op::KeyHandover(_) => prev,
+        // A repair application changes the record only when granted, by
+        // the revocation signed with it.
+        Op::KeyHandover(_) | Op::RepairFiled(_) | Op::RepairDecided(_) => prev,
     }
 }

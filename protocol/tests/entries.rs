@@ -213,6 +213,64 @@ fn objection_entries_match_the_protocol_doc() {
 }
 
 #[test]
+fn repair_entries_match_the_protocol_doc() {
+    use rongxin_protocol::entry::{RepairDecided, RepairFiled, RepairOutcome};
+    let key = cf_record("榕鼓市监罚〔2026〕12号").key();
+    let filed = Entry {
+        origin: "gulou".into(),
+        seq: 4,
+        prev_hash: [9; 32],
+        time_ms: TIME_MS,
+        op: Op::RepairFiled(RepairFiled {
+            id: "XF-2026-0001".into(),
+            key: key.clone(),
+            statement: "已缴清罚款并完成整改".into(),
+            commitment: "XYCN/350102/91350100M000100Y43/CN-1".into(),
+            received_by: "taijiang".into(),
+            received_on: date("2026-06-01"),
+            due: date("2026-06-04"),
+        }),
+    };
+    let l = record_key(
+        head("gulou", 4, &[9; 32], TIME_MS)
+            .u32(5) // Op::RepairFiled
+            .str("XF-2026-0001"),
+        "榕鼓市监罚〔2026〕12号",
+    )
+    .str("已缴清罚款并完成整改")
+    .str("XYCN/350102/91350100M000100Y43/CN-1")
+    .str("taijiang")
+    .date(2026, 6, 1)
+    .date(2026, 6, 4);
+    assert_eq!(filed.to_bytes(SUITE).unwrap(), l.0);
+
+    let decided = Entry {
+        origin: "gulou".into(),
+        seq: 6,
+        prev_hash: [10; 32],
+        time_ms: TIME_MS,
+        op: Op::RepairDecided(RepairDecided {
+            id: "XF-2026-0001".into(),
+            key,
+            outcome: RepairOutcome::Granted,
+            explanation: "符合修复条件".into(),
+        }),
+    };
+    let l = record_key(
+        head("gulou", 6, &[10; 32], TIME_MS)
+            .u32(6) // Op::RepairDecided
+            .str("XF-2026-0001"),
+        "榕鼓市监罚〔2026〕12号",
+    )
+    .u32(0) // RepairOutcome::Granted
+    .str("符合修复条件");
+    assert_eq!(decided.to_bytes(SUITE).unwrap(), l.0);
+    for e in [filed, decided] {
+        assert_eq!(Entry::decode(&e.to_bytes(SUITE).unwrap()), Ok(e));
+    }
+}
+
+#[test]
 fn signatures_and_leaf_hashes_are_pinned() {
     let k = key(GULOU_SEED);
     for (entry, sig_hex, leaf_hex) in [

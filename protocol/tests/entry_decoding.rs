@@ -409,6 +409,31 @@ fn op() -> impl Strategy<Value = Op> {
                 explanation,
             })
         }),
+        (record_key(), text(), text(), date_value(), date_value()).prop_map(
+            |(key, statement, commitment, received_on, due)| Op::RepairFiled(
+                rongxin_protocol::entry::RepairFiled {
+                    id: "XF-1".into(),
+                    key,
+                    statement,
+                    commitment,
+                    received_by: "taijiang".into(),
+                    received_on,
+                    due,
+                }
+            )
+        ),
+        (record_key(), any::<bool>(), text()).prop_map(|(key, granted, explanation)| {
+            Op::RepairDecided(rongxin_protocol::entry::RepairDecided {
+                id: "XF-1".into(),
+                key,
+                outcome: if granted {
+                    rongxin_protocol::entry::RepairOutcome::Granted
+                } else {
+                    rongxin_protocol::entry::RepairOutcome::Rejected
+                },
+                explanation,
+            })
+        }),
         (1u8..=255).prop_map(
             |seed| Op::KeyHandover(rongxin_protocol::entry::KeyHandover {
                 key: key(seed).public().as_bytes().to_vec(),

@@ -63,6 +63,10 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
                 Op::Put(r) => format!("put {} ({} {})", r.key(), r.subject.code, r.subject.name),
                 Op::Revoke(r) => format!("revoke {} ({:?}: {})", r.key, r.reason, r.basis),
                 Op::ObjectionFiled(o) => format!("objection {} filed on {}", o.id, o.key),
+                Op::RepairFiled(r) => format!("repair application {} filed on {}", r.id, r.key),
+                Op::RepairDecided(r) => {
+                    format!("repair application {} {:?}: {}", r.id, r.outcome, r.explanation)
+                }
                 Op::ObjectionResolved(o) => {
                     format!("objection {} {:?} on {}", o.id, o.outcome, o.key)
                 }
