@@ -57,6 +57,9 @@ enum Command {
     /// Objections (异议): file one at any node, list and show them, resolve
     /// one at the record's origin.
     Objection(cmd::objection::ObjectionArgs),
+    /// Credit repair (信用修复): apply at any node, list and show
+    /// applications, decide one at the record's origin.
+    Repair(cmd::repair::RepairArgs),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Forward(a) => cmd::forward::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Objection(a) => cmd::objection::run(a),
+        Command::Repair(a) => cmd::repair::run(a),
     };
     match result {
         Ok(code) => code,

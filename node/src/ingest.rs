@@ -21,11 +21,13 @@ use rongxin_protocol::entry::{
     Entry, EntryError, KeyHandover, ObjectionFiled, ObjectionOutcome, ObjectionResolved, Op,
     Revoke, RevokeReason, SignedEntry,
 };
+use rongxin_protocol::entry::{RepairDecided, RepairFiled, RepairOutcome};
 use rongxin_protocol::log::{ExtendError, LogHead, Rules, next_state};
 use rongxin_protocol::merkle::Hash;
 use rongxin_protocol::note::NoteSigner;
 use rongxin_protocol::objection::{ObjectionFiling, ObjectionState};
 use rongxin_protocol::record::{Record, RecordKey};
+use rongxin_protocol::repair::{RepairFiling, RepairState};
 use rongxin_protocol::suite::SecretKey;
 use rongxin_protocol::value::Date;
 use tokio::sync::{mpsc, oneshot};
@@ -121,6 +123,17 @@ pub enum Rejection {
     /// No objection of this id in this node's log.
     #[error("no objection {0} in this node's log")]
     NoObjection(String),
+    /// No repair application of this id in this node's log.
+    #[error("no repair application {0} in this node's log")]
+    NoApplication(String),
+    /// The repair application was decided already.
+    #[error("repair application {id} was already decided at seq {seq}")]
+    AlreadyDecided {
+        /// The id.
+        id: String,
+        /// The decision's seq.
+        seq: u64,
+    },
     /// The objection was resolved already.
     #[error("objection {id} was already resolved at seq {seq}")]
     AlreadyResolved {
@@ -237,6 +250,29 @@ pub enum Job {
         /// correction or revocation signed with it.
         reply: oneshot::Sender<Result<(Outcome, Option<u64>), CommitError>>,
     },
+    /// Register a credit-repair application against a record of this log
+    /// (signs `RepairFiled`; an identical earlier filing is a duplicate).
+    /// The caller checked that the record may be repaired now.
+    FileRepair {
+        /// The application.
+        filing: RepairFiling,
+        /// Its due date, from the roster's deadlines.
+        due: Date,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<Outcome, CommitError>>,
+    },
+    /// Decide an open repair application: a grant revokes the record
+    /// (reason `repair`) and signs `RepairDecided`, in one commit.
+    DecideRepair {
+        /// The application.
+        id: String,
+        /// Granted or rejected.
+        outcome: RepairOutcome,
+        /// Why.
+        explanation: String,
+        /// Where the outcome goes: the decision's, and the revocation's seq.
+        reply: oneshot::Sender<Result<(Outcome, Option<u64>), CommitError>>,
+    },
 }
 
 /// A resolution for the committer to sign.
@@ -258,7 +294,11 @@ impl Job {
     fn records(&self) -> usize {
         match self {
             Job::Put { records, .. } => records.len(),
-            Job::Revoke { .. } | Job::FileObjection { .. } | Job::ResolveObjection { .. } => 1,
+            Job::Revoke { .. }
+            | Job::FileObjection { .. }
+            | Job::ResolveObjection { .. }
+            | Job::FileRepair { .. }
+            | Job::DecideRepair { .. } => 1,
         }
     }
 }
@@ -582,6 +622,7 @@ impl Committer {
                     id,
                     states: pending.states,
                     objections: pending.objections,
+                    repairs: pending.repairs,
                 });
                 let built = Built {
                     id,
@@ -674,10 +715,31 @@ impl Committer {
                     let (o, seq) = self.resolve_objection(&mut pending, resolve, now)?;
                     outcomes.push(JobOutcome::Resolve(o, seq));
                 }
+                Job::FileRepair { filing, due, .. } => {
+                    outcomes.push(JobOutcome::Revoke(self.file_repair(
+                        &mut pending,
+                        filing,
+                        *due,
+                        now,
+                    )?));
+                }
+                Job::DecideRepair {
+                    id,
+                    outcome,
+                    explanation,
+                    ..
+                } => {
+                    let (o, seq) =
+                        self.decide_repair(&mut pending, id, *outcome, explanation, now)?;
+                    outcomes.push(JobOutcome::Resolve(o, seq));
+                }
             }
         }
         for state in pending.objections.values() {
             batch.put_objection(state);
+        }
+        for state in pending.repairs.values() {
+            batch.put_repair(state);
         }
         for (key, state) in &pending.states {
             // The subject index entry of the stored version is replaced.
@@ -844,28 +906,10 @@ impl Committer {
                 })
             });
         }
-        let Some(state) = self.current(pending, &filing.key)? else {
-            return Ok(Outcome::Rejected(Rejection::NoRecord(filing.key.clone())));
-        };
-        if state.origin != self.origin {
-            return Ok(Outcome::Rejected(Rejection::NotOwner {
-                key: filing.key.clone(),
-                origin: state.origin,
-            }));
+        if let Some(rejected) = self.check_current(pending, &filing.key, filing.seq)? {
+            return Ok(rejected);
         }
-        if let Some(r) = state.revoked {
-            return Ok(Outcome::Rejected(Rejection::AlreadyRevoked {
-                key: filing.key.clone(),
-                seq: r.seq,
-            }));
-        }
-        if state.put_seq != filing.seq {
-            return Ok(Outcome::Rejected(Rejection::NotCurrent {
-                key: filing.key.clone(),
-                named: filing.seq,
-                current: state.put_seq,
-            }));
-        }
+        let state = self.current(pending, &filing.key)?;
         let op = Op::ObjectionFiled(ObjectionFiled {
             id: filing.id.clone(),
             key: filing.key.clone(),
@@ -876,7 +920,7 @@ impl Committer {
             due,
         });
         let entry = self.append(pending, op, now)?;
-        self.index(pending, Some(state), None, &entry);
+        self.index(pending, state, None, &entry);
         Ok(Outcome::Accepted { seq: entry.seq })
     }
 
@@ -948,6 +992,153 @@ impl Committer {
         let state = self.current(pending, &key)?;
         self.index(pending, state, Some(objection), &entry);
         Ok((Outcome::Accepted { seq: entry.seq }, correction_seq))
+    }
+
+    /// The repair application `id` of this log, as the commits built so
+    /// far leave it.
+    fn current_repair(
+        &self,
+        pending: &Pending,
+        id: &str,
+    ) -> Result<Option<RepairState>, StoreError> {
+        if let Some(s) = pending.repairs.get(id) {
+            return Ok(Some(s.clone()));
+        }
+        if let Some(s) = self.in_flight.iter().rev().find_map(|f| f.repairs.get(id)) {
+            return Ok(Some(s.clone()));
+        }
+        self.store.repair(&self.origin, id)
+    }
+
+    /// Signs `RepairFiled` for an application routed here: the record is
+    /// ours and current, the id new (or this very filing: a duplicate).
+    fn file_repair(
+        &mut self,
+        pending: &mut Pending,
+        filing: &RepairFiling,
+        due: Date,
+        now: i64,
+    ) -> Result<Outcome, BuildError> {
+        if let Some(r) = self.current_repair(pending, &filing.id)? {
+            let same = r.key == filing.key
+                && r.statement == filing.statement
+                && r.commitment == filing.commitment
+                && r.received_by == filing.received_by
+                && r.received_on == filing.received_on;
+            return Ok(if same {
+                Outcome::Duplicate { seq: r.filed_seq }
+            } else {
+                Outcome::Rejected(Rejection::IdReused {
+                    id: filing.id.clone(),
+                    seq: r.filed_seq,
+                })
+            });
+        }
+        if let Some(rejected) = self.check_current(pending, &filing.key, filing.seq)? {
+            return Ok(rejected);
+        }
+        let entry = self.append(
+            pending,
+            Op::RepairFiled(RepairFiled {
+                id: filing.id.clone(),
+                key: filing.key.clone(),
+                statement: filing.statement.clone(),
+                commitment: filing.commitment.clone(),
+                received_by: filing.received_by.clone(),
+                received_on: filing.received_on,
+                due,
+            }),
+            now,
+        )?;
+        if let Some(r) = rongxin_protocol::repair::apply(None, &entry) {
+            pending.repairs.insert(r.id.clone(), r);
+        }
+        Ok(Outcome::Accepted { seq: entry.seq })
+    }
+
+    /// Why the record `key` at `seq` may not be filed against, if it may
+    /// not: unknown, another origin's, revoked, or not its current version.
+    fn check_current(
+        &self,
+        pending: &mut Pending,
+        key: &RecordKey,
+        seq: u64,
+    ) -> Result<Option<Outcome>, BuildError> {
+        let Some(state) = self.current(pending, key)? else {
+            return Ok(Some(Outcome::Rejected(Rejection::NoRecord(key.clone()))));
+        };
+        Ok(if state.origin != self.origin {
+            Some(Outcome::Rejected(Rejection::NotOwner {
+                key: key.clone(),
+                origin: state.origin,
+            }))
+        } else if let Some(r) = state.revoked {
+            Some(Outcome::Rejected(Rejection::AlreadyRevoked {
+                key: key.clone(),
+                seq: r.seq,
+            }))
+        } else if state.put_seq != seq {
+            Some(Outcome::Rejected(Rejection::NotCurrent {
+                key: key.clone(),
+                named: seq,
+                current: state.put_seq,
+            }))
+        } else {
+            None
+        })
+    }
+
+    /// Signs a repair decision; a grant revokes the record first.
+    fn decide_repair(
+        &mut self,
+        pending: &mut Pending,
+        id: &str,
+        outcome: RepairOutcome,
+        explanation: &str,
+        now: i64,
+    ) -> Result<(Outcome, Option<u64>), BuildError> {
+        let Some(application) = self.current_repair(pending, id)? else {
+            return Ok((
+                Outcome::Rejected(Rejection::NoApplication(id.to_owned())),
+                None,
+            ));
+        };
+        if let Some(d) = &application.decision {
+            return Ok((
+                Outcome::Rejected(Rejection::AlreadyDecided {
+                    id: id.to_owned(),
+                    seq: d.seq,
+                }),
+                None,
+            ));
+        }
+        let key = application.key.clone();
+        let mut revoke_seq = None;
+        if outcome == RepairOutcome::Granted {
+            let revoke = Revoke {
+                key: key.clone(),
+                reason: RevokeReason::Repair,
+                basis: id.to_owned(),
+            };
+            match self.revoke(pending, &revoke, now)? {
+                Outcome::Accepted { seq } => revoke_seq = Some(seq),
+                other => return Ok((other, None)),
+            }
+        }
+        let entry = self.append(
+            pending,
+            Op::RepairDecided(RepairDecided {
+                id: id.to_owned(),
+                key,
+                outcome,
+                explanation: explanation.to_owned(),
+            }),
+            now,
+        )?;
+        if let Some(r) = rongxin_protocol::repair::apply(Some(application), &entry) {
+            pending.repairs.insert(r.id.clone(), r);
+        }
+        Ok((Outcome::Accepted { seq: entry.seq }, revoke_seq))
     }
 
     /// Keeps the record and objection states an objection entry changes.
@@ -1154,10 +1345,12 @@ impl Applier {
                     match (job, out) {
                         (Job::Put { reply, .. }, JobOutcome::Put(o)) => drop(reply.send(Ok(o))),
                         (Job::Revoke { reply, .. }, JobOutcome::Revoke(o))
-                        | (Job::FileObjection { reply, .. }, JobOutcome::Revoke(o)) => {
+                        | (Job::FileObjection { reply, .. }, JobOutcome::Revoke(o))
+                        | (Job::FileRepair { reply, .. }, JobOutcome::Revoke(o)) => {
                             drop(reply.send(Ok(o)))
                         }
-                        (Job::ResolveObjection { reply, .. }, JobOutcome::Resolve(o, seq)) => {
+                        (Job::ResolveObjection { reply, .. }, JobOutcome::Resolve(o, seq))
+                        | (Job::DecideRepair { reply, .. }, JobOutcome::Resolve(o, seq)) => {
                             drop(reply.send(Ok((o, seq))))
                         }
                         _ => {}
@@ -1179,10 +1372,12 @@ fn fail(jobs: Vec<Job>, error: &CommitError) {
     for job in jobs {
         match job {
             Job::Put { reply, .. } => drop(reply.send(Err(error.clone()))),
-            Job::Revoke { reply, .. } | Job::FileObjection { reply, .. } => {
+            Job::Revoke { reply, .. }
+            | Job::FileObjection { reply, .. }
+            | Job::FileRepair { reply, .. } => drop(reply.send(Err(error.clone()))),
+            Job::ResolveObjection { reply, .. } | Job::DecideRepair { reply, .. } => {
                 drop(reply.send(Err(error.clone())))
             }
-            Job::ResolveObjection { reply, .. } => drop(reply.send(Err(error.clone()))),
         }
     }
 }
@@ -1194,6 +1389,8 @@ struct Pending {
     states: HashMap<RecordKey, RecordState>,
     /// Objection states changed by the commit, by id.
     objections: HashMap<String, ObjectionState>,
+    /// Repair application states changed by the commit, by id.
+    repairs: HashMap<String, RepairState>,
     stored_subject: HashMap<RecordKey, Option<String>>,
     /// Entries of the commit waiting for their signatures: seq, bytes.
     unsigned: Vec<(u64, Vec<u8>)>,
@@ -1205,7 +1402,7 @@ struct Pending {
 
 enum JobOutcome {
     Put(Vec<Outcome>),
-    /// A revocation's or a filing's.
+    /// A revocation's or a filing's (objection or repair).
     Revoke(Outcome),
     Resolve(Outcome, Option<u64>),
 }
@@ -1217,6 +1414,8 @@ struct InFlight {
     states: HashMap<RecordKey, RecordState>,
     /// The objection states it sets, by id.
     objections: HashMap<String, ObjectionState>,
+    /// The repair application states it sets, by id.
+    repairs: HashMap<String, RepairState>,
 }
 
 /// Milliseconds since the Unix epoch.

@@ -17,13 +17,13 @@ use rongxin_protocol::roster::SignedRoster;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub mod cases;
 pub mod config;
 pub mod forward;
 mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod net;
-pub mod objections;
 mod query;
 pub mod replica;
 pub mod shared;
@@ -220,15 +220,15 @@ impl Node {
         for (member, peer) in named {
             tokio::spawn(sync.clone().peer_loop(member, peer, cancel.child_token()));
         }
-        let objections = Arc::new(objections::Objections::new(
+        let cases = Arc::new(cases::Cases::new(
             store.clone(),
             shared.clone(),
             config.calendar.clone(),
             jobs.clone(),
             net.clone(),
-        ));
-        let _ = sync.objections.set(objections.clone());
-        tokio::spawn(objections.clone().route(cancel.child_token()));
+        )?);
+        let _ = sync.cases.set(cases.clone());
+        tokio::spawn(cases.clone().route(cancel.child_token()));
         let forward = match &config.forward {
             Some(f) => {
                 let fw = Arc::new(
@@ -280,7 +280,7 @@ impl Node {
             sync: Some(sync.status.clone()),
             replicator: Some(replicator.clone()),
             forward,
-            objections,
+            cases,
         });
         let server = tokio::spawn(http::server::serve(
             listener,

@@ -88,6 +88,10 @@ pub struct Metrics {
     pub objections_open: Family<OriginLabel, Gauge>,
     /// Open objections past their due date, per origin (set at each scrape).
     pub objections_overdue: Family<OriginLabel, Gauge>,
+    /// Repair applications registered and not yet decided, per origin.
+    pub repairs_open: Family<OriginLabel, Gauge>,
+    /// Undecided repair applications past their due date, per origin.
+    pub repairs_overdue: Family<OriginLabel, Gauge>,
     /// Entries held but not yet acknowledged by the province, per origin.
     pub forward_lag: Family<OriginLabel, Gauge>,
     /// Failed forwarding attempts, per origin.
@@ -141,6 +145,18 @@ impl Metrics {
             "objections_overdue",
             "Open objections past their due date (working days, roster deadlines), per origin",
             objections_overdue.clone(),
+        );
+        let repairs_open = Family::<OriginLabel, Gauge>::default();
+        registry.register(
+            "repairs_open",
+            "Credit-repair applications registered by their origin and not yet decided, per origin",
+            repairs_open.clone(),
+        );
+        let repairs_overdue = Family::<OriginLabel, Gauge>::default();
+        registry.register(
+            "repairs_overdue",
+            "Undecided credit-repair applications past their due date (working days, roster deadlines), per origin",
+            repairs_overdue.clone(),
         );
         let commit_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         registry.register(
@@ -282,6 +298,8 @@ impl Metrics {
             log_size,
             objections_open,
             objections_overdue,
+            repairs_open,
+            repairs_overdue,
             commit_seconds,
             commit_batch_records,
             store_bytes,

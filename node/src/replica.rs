@@ -26,6 +26,7 @@ use rongxin_protocol::entry::{EntryError, SignedEntry};
 use rongxin_protocol::log::{CloseError, ExtendError, LogHead, Rules, next_state};
 use rongxin_protocol::merkle;
 use rongxin_protocol::objection::{self, ObjectionState};
+use rongxin_protocol::repair::{self, RepairState};
 use rongxin_protocol::roster::KeyStarts;
 use serde_json::json;
 
@@ -510,7 +511,16 @@ impl Replicator {
             (Option<RecordState>, Option<RecordState>),
         > = HashMap::new();
         let mut objections: HashMap<String, Option<ObjectionState>> = HashMap::new();
+        let mut repairs: HashMap<String, Option<RepairState>> = HashMap::new();
         for entry in decoded {
+            if let Some(id) = repair::repair_id(entry) {
+                let prev = match repairs.remove(id) {
+                    Some(p) => p,
+                    None => self.store.repair(origin, id)?,
+                };
+                let next = repair::apply(prev.clone(), entry).or(prev);
+                repairs.insert(id.to_owned(), next);
+            }
             if let Some(id) = objection::objection_id(entry) {
                 let prev = match objections.remove(id) {
                     Some(p) => p,
@@ -600,6 +610,9 @@ impl Replicator {
         }
         for o in objections.values().flatten() {
             batch.put_objection(o);
+        }
+        for r in repairs.values().flatten() {
+            batch.put_repair(r);
         }
         batch.put_log_state(origin, &state);
         self.store.commit_blocking(batch, Durability::Applied)?;

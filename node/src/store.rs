@@ -30,7 +30,8 @@
 //! | `B` | `r` or `b`, list category, 0, bincode(record key) | empty: red/black list index |
 //! | `F` | origin | forward cursor: entries the province acknowledged (u64 BE) |
 //! | `O` | origin, 0, objection id | [`ObjectionState`](rongxin_protocol::objection::ObjectionState), derived from the origin's log |
-//! | `W` | objection id | [`Receipt`] of an objection filed at this node |
+//! | `A` | origin, 0, application id | [`RepairState`](rongxin_protocol::repair::RepairState), derived from the origin's log |
+//! | `W` | objection or application id | [`Receipt`] of an objection or a repair application filed at this node |
 //! | `M` | `receipts/<yyyymmdd>` | the last receipt number given that day (u32 BE) |
 //! | `M` | `halt/<origin>` | present while an origin is halted after equivocation |
 //! | `M` | `roster` | the newest verified roster note received from peers |
@@ -45,20 +46,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+mod cases;
 pub mod check;
 pub mod disk;
 pub mod faults;
 pub mod files;
 mod maintain;
 pub mod migrate;
-mod objections;
 mod querylog;
 mod writer;
 
+pub use cases::{Filing, Receipt, Routed};
 pub use disk::{DiskConfig, DiskFile, Unwritable};
 pub use files::{Committed, TILE_WIDTH};
 pub use maintain::maintain;
-pub use objections::{Receipt, Routed};
 pub use querylog::{
     MAX_RETURNED, QueryLogConfig, QueryLogFile, QueryLogRow, QueryLogUsage, Returned,
 };

@@ -146,7 +146,7 @@ pub struct Sync {
     fetches: Semaphore,
     /// The objection service, once the committer runs (filings routed
     /// here before are answered with an error, and sent again).
-    pub objections: std::sync::OnceLock<Arc<crate::objections::Objections>>,
+    pub cases: std::sync::OnceLock<Arc<crate::cases::Cases>>,
 }
 
 /// Who the transport lets in and whom it dials, from the roster in force.
@@ -216,7 +216,7 @@ impl Sync {
             metrics,
             status: Arc::new(SyncStatus::default()),
             fetches: Semaphore::new(CONCURRENT_FETCHES),
-            objections: std::sync::OnceLock::new(),
+            cases: std::sync::OnceLock::new(),
         }
     }
 
@@ -237,12 +237,14 @@ impl Sync {
                 let store = this.store.clone();
                 let shared = this.shared.clone();
                 let response = match request {
-                    Request::FileObjection(filing) => match this.objections.get() {
-                        Some(o) => o.receive(peer, filing).await,
-                        None => Response::Error {
-                            message: "this node is starting; send the objection again".into(),
-                        },
-                    },
+                    request @ (Request::FileObjection(_) | Request::FileRepair(_)) => {
+                        match this.cases.get() {
+                            Some(c) => c.receive(peer, request).await,
+                            None => Response::Error {
+                                message: "this node is starting; send the objection again".into(),
+                            },
+                        }
+                    }
                     request => {
                         tokio::task::spawn_blocking(move || answer(&store, &shared, request))
                             .await
@@ -732,9 +734,9 @@ fn answer(store: &Store, shared: &Shared, request: Request) -> Response {
                     note: (r.roster.version > have_version).then(|| r.note.clone()),
                 }
             }
-            // Answered by the objection service (`serve`).
-            Request::FileObjection(_) => Response::Error {
-                message: "objection filings are not answered here".into(),
+            // Answered by the case service (`serve`).
+            Request::FileObjection(_) | Request::FileRepair(_) => Response::Error {
+                message: "filings are not answered here".into(),
             },
         })
     })();

@@ -34,6 +34,7 @@ pub mod merkle;
 pub mod note;
 pub mod objection;
 pub mod record;
+pub mod repair;
 pub mod roster;
 pub mod suite;
 pub mod value;

@@ -65,12 +65,12 @@ pub struct Resolution {
 
 impl ObjectionState {
     /// The state name of the API: `open`, `upheld` or `rejected`.
-    pub fn state(&self) -> ObjectionStateName {
+    pub fn state(&self) -> CaseState {
         match &self.resolution {
-            None => ObjectionStateName::Open,
+            None => CaseState::Open,
             Some(r) => match r.outcome {
-                ObjectionOutcome::Upheld => ObjectionStateName::Upheld,
-                ObjectionOutcome::Rejected => ObjectionStateName::Rejected,
+                ObjectionOutcome::Upheld => CaseState::Upheld,
+                ObjectionOutcome::Rejected => CaseState::Rejected,
             },
         }
     }
@@ -148,7 +148,7 @@ pub fn accept_due(
     calendar.add_working_days(received_on, deadlines.objection_accept)
 }
 
-/// Why an objection id is not acceptable, if it is not: 1 to
+/// Why an objection or application id is not acceptable, if it is not: 1 to
 /// [`MAX_ID_CHARS`] of ASCII letters, digits, `-`, `_` and `.`.
 pub fn check_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.chars().count() > MAX_ID_CHARS {
@@ -197,25 +197,25 @@ pub struct FileObjection {
     pub attachments: Vec<String>,
 }
 
-/// The answer to `POST /v1/objections` (`202`).
+/// The answer to `POST /v1/objections` and `POST /v1/repairs` (`202`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectionReceipt {
+pub struct CaseReceipt {
     /// The objection id.
     pub id: String,
     /// The receipt number this node gave the filer.
     pub receipt: String,
     /// `received` until the origin has registered it.
-    pub state: ObjectionStateName,
+    pub state: CaseState,
     /// The record's origin, which decides.
     pub origin: String,
     /// When the origin must have resolved it.
     pub due: Date,
 }
 
-/// The state of an objection, as the API names it.
+/// The state of an objection or a repair application, as the API names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ObjectionStateName {
+pub enum CaseState {
     /// Filed here; the origin has not registered it yet.
     Received,
     /// Registered by the origin (异议中); not yet resolved.
@@ -227,17 +227,20 @@ pub enum ObjectionStateName {
     /// The origin refused to register it (the record changed or was
     /// revoked before it arrived, the id was taken): the filer files again.
     Refused,
+    /// A repair application granted: the record left publication.
+    Granted,
 }
 
-impl ObjectionStateName {
+impl CaseState {
     /// The name as the API writes it.
     pub fn as_str(self) -> &'static str {
         match self {
-            ObjectionStateName::Received => "received",
-            ObjectionStateName::Open => "open",
-            ObjectionStateName::Upheld => "upheld",
-            ObjectionStateName::Rejected => "rejected",
-            ObjectionStateName::Refused => "refused",
+            CaseState::Received => "received",
+            CaseState::Open => "open",
+            CaseState::Upheld => "upheld",
+            CaseState::Rejected => "rejected",
+            CaseState::Refused => "refused",
+            CaseState::Granted => "granted",
         }
     }
 }
@@ -248,7 +251,7 @@ pub struct ObjectionView {
     /// The objection id.
     pub id: String,
     /// Its state.
-    pub state: ObjectionStateName,
+    pub state: CaseState,
     /// Open past its due date.
     pub overdue: bool,
     /// The record's origin.
@@ -336,7 +339,7 @@ pub struct ResolveAnswer {
     /// The objection id.
     pub id: String,
     /// Its state now.
-    pub state: ObjectionStateName,
+    pub state: CaseState,
     /// The seq of the `ObjectionResolved` entry.
     pub seq: u64,
     /// The seq of the correction or revocation signed with it.
@@ -413,17 +416,17 @@ mod tests {
     #[test]
     fn filed_then_resolved_once() {
         let s = apply(None, &entry(3, filed("wrong date"))).unwrap();
-        assert_eq!(s.state(), ObjectionStateName::Open);
+        assert_eq!(s.state(), CaseState::Open);
         assert_eq!(s.filed_seq, 3);
         let today: Date = "2026-01-20".parse().unwrap();
         assert!(s.overdue(today));
         assert!(!s.overdue("2026-01-19".parse().unwrap()));
         let s = apply(Some(s), &entry(4, resolved(ObjectionOutcome::Rejected))).unwrap();
-        assert_eq!(s.state(), ObjectionStateName::Rejected);
+        assert_eq!(s.state(), CaseState::Rejected);
         assert!(!s.overdue(today));
         // A second resolution does not change the first.
         let s = apply(Some(s), &entry(5, resolved(ObjectionOutcome::Upheld))).unwrap();
-        assert_eq!(s.state(), ObjectionStateName::Rejected);
+        assert_eq!(s.state(), CaseState::Rejected);
         assert_eq!(s.resolution.as_ref().unwrap().seq, 4);
         // Filing again keeps the first filing.
         let s2 = apply(Some(s.clone()), &entry(6, filed("other"))).unwrap();

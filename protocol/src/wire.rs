@@ -12,6 +12,7 @@ use bincode::{Decode, Encode};
 use crate::entry::SignedEntry;
 use crate::merkle::Hash;
 use crate::objection::ObjectionFiling;
+use crate::repair::RepairFiling;
 
 /// Version byte that opens every message.
 pub const WIRE_VERSION: u8 = 1;
@@ -52,6 +53,9 @@ pub enum Request {
     /// your log" (docs/protocol.md §4.2). Sent by the receiving node to
     /// the record's origin until answered; idempotent by objection id.
     FileObjection(ObjectionFiling),
+    /// "Register this credit-repair application, filed at my node,
+    /// against a record of your log"; idempotent by application id.
+    FileRepair(RepairFiling),
 }
 
 /// An answer.
@@ -83,16 +87,17 @@ pub enum Response {
         /// The signed roster note.
         note: Option<String>,
     },
-    /// The objection is registered: the origin signed `ObjectionFiled` at
-    /// `seq` (now or for an earlier identical filing).
-    ObjectionFiled {
-        /// The seq of the `ObjectionFiled` entry.
+    /// The objection or repair application is registered: the origin
+    /// signed `ObjectionFiled` or `RepairFiled` at `seq` (now or for an
+    /// earlier identical filing).
+    Registered {
+        /// The seq of the `ObjectionFiled` or `RepairFiled` entry.
         seq: u64,
     },
-    /// The origin refuses the objection for good (the record is not
-    /// current, the id was used for another objection, …): the receiving
-    /// node stops routing it and shows why.
-    ObjectionRefused {
+    /// The origin refuses the filing for good (the record is not current,
+    /// the id was used for another filing, repair is not yet allowed, …):
+    /// the receiving node stops routing it and shows why.
+    NotRegistered {
         /// Why, for the filer.
         reason: String,
     },

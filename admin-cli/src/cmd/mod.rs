@@ -8,6 +8,7 @@ pub mod forward;
 pub mod keygen;
 pub mod objection;
 pub mod query;
+pub mod repair;
 pub mod replication;
 pub mod roster;
 pub mod sample;

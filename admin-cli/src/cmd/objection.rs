@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use rongxin_protocol::entry::{ObjectionGround, ObjectionOutcome};
 use rongxin_protocol::objection::{
-    FileObjection, ObjectionList, ObjectionReceipt, ObjectionView, RecordRef, ResolveAnswer,
+    CaseReceipt, FileObjection, ObjectionList, ObjectionView, RecordRef, ResolveAnswer,
     ResolveObjection,
 };
 
@@ -35,8 +35,9 @@ enum ObjectionCommand {
     Resolve(ResolveArgs),
 }
 
+/// Where a case command goes: the node and the token.
 #[derive(Debug, Args)]
-struct Conn {
+pub(crate) struct Conn {
     /// The node's HTTP API, such as https://127.0.0.1:8102.
     #[arg(long)]
     node: String,
@@ -149,7 +150,8 @@ enum Outcome {
     Rejected,
 }
 
-fn connect(conn: &Conn) -> Result<(Node, String)> {
+/// The client and token of `conn`.
+pub(crate) fn connect(conn: &Conn) -> Result<(Node, String)> {
     let node = Node::new(&conn.node, Duration::from_secs(30))?;
     let token = read_token(&conn.token_file)?;
     Ok((node, token))
@@ -166,20 +168,15 @@ pub fn run(args: ObjectionArgs) -> Result<ExitCode> {
 }
 
 fn file(a: FileArgs) -> Result<ExitCode> {
-    let (origin, seq) = a
-        .record
-        .split_once('/')
-        .and_then(|(o, s)| Some((o.to_owned(), s.parse::<u64>().ok()?)))
-        .with_context(|| format!("--record {}: write origin/seq, such as gulou/42", a.record))?;
     let req = FileObjection {
-        record: RecordRef { origin, seq },
+        record: record_ref(&a.record)?,
         ground: a.ground.into(),
         statement: a.statement,
         id: a.id,
         attachments: a.attachments,
     };
     let (node, token) = connect(&a.conn)?;
-    let answer: ObjectionReceipt = node
+    let answer: CaseReceipt = node
         .post(
             "/v1/objections",
             "application/json",
@@ -196,6 +193,15 @@ fn file(a: FileArgs) -> Result<ExitCode> {
         answer.due
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `origin/seq` as a record reference.
+pub(crate) fn record_ref(text: &str) -> Result<RecordRef> {
+    let (origin, seq) = text
+        .split_once('/')
+        .and_then(|(o, s)| Some((o.to_owned(), s.parse::<u64>().ok()?)))
+        .with_context(|| format!("--record {text}: write origin/seq, such as gulou/42"))?;
+    Ok(RecordRef { origin, seq })
 }
 
 fn list(a: ListArgs) -> Result<ExitCode> {

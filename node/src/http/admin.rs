@@ -46,22 +46,24 @@ pub async fn get_metrics_open(State(state): State<Arc<AppState>>) -> impl IntoRe
         .metrics
         .store_bytes
         .set(i64::try_from(state.store.size_on_disk()).unwrap_or(i64::MAX));
-    let objections = state.objections.clone();
-    if let Ok(Ok(counts)) = tokio::task::spawn_blocking(move || objections.counts()).await {
-        state.metrics.objections_open.clear();
-        state.metrics.objections_overdue.clear();
-        for (origin, open, overdue) in counts {
+    let cases = state.cases.clone();
+    if let Ok(Ok(counts)) = tokio::task::spawn_blocking(move || cases.counts()).await {
+        let m = &state.metrics;
+        let gauges = [
+            &m.objections_open,
+            &m.objections_overdue,
+            &m.repairs_open,
+            &m.repairs_overdue,
+        ];
+        for g in gauges {
+            g.clear();
+        }
+        for (origin, values) in counts {
             let label = crate::metrics::OriginLabel { origin };
-            state
-                .metrics
-                .objections_open
-                .get_or_create(&label)
-                .set(i64::try_from(open).unwrap_or(i64::MAX));
-            state
-                .metrics
-                .objections_overdue
-                .get_or_create(&label)
-                .set(i64::try_from(overdue).unwrap_or(i64::MAX));
+            for (g, v) in gauges.iter().zip(values) {
+                g.get_or_create(&label)
+                    .set(i64::try_from(v).unwrap_or(i64::MAX));
+            }
         }
     }
     (

@@ -24,12 +24,12 @@ use crate::tokens::{Role, Token, Tokens};
 use rongxin_protocol::access::RoleName;
 
 mod admin;
+mod cases;
 mod extract;
 mod ingest;
 pub mod limits;
 mod lists;
 mod logs;
-mod objections;
 mod query;
 pub mod server;
 pub mod tiles;
@@ -64,8 +64,8 @@ pub struct AppState {
     pub limits: Arc<limits::Limits>,
     /// Request-rate limiters.
     pub rate: limits::RateLimits,
-    /// Objections filed here and in the logs held.
-    pub objections: Arc<crate::objections::Objections>,
+    /// Objections and repair applications filed here and in the logs held.
+    pub cases: Arc<crate::cases::Cases>,
 }
 
 /// The router of the operations listener (`ops_listen`): health and
@@ -99,13 +99,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/lists/{list}", get(lists::get_list))
         .route(
             "/v1/objections",
-            post(objections::post_objection).get(objections::get_objections),
+            post(cases::post_objection).get(cases::get_objections),
         )
-        .route("/v1/objections/{id}", get(objections::get_objection))
+        .route("/v1/objections/{id}", get(cases::get_objection))
+        .route("/v1/objections/{id}/resolve", post(cases::post_resolve))
         .route(
-            "/v1/objections/{id}/resolve",
-            post(objections::post_resolve),
+            "/v1/repairs",
+            post(cases::post_repair).get(cases::get_repairs),
         )
+        .route("/v1/repairs/{id}", get(cases::get_repair))
+        .route("/v1/repairs/{id}/decide", post(cases::post_decide))
         .route("/v1/catalog", get(admin::get_catalog))
         .route("/v1/admin/status", get(admin::get_status))
         .route("/v1/admin/query-log", get(admin::get_query_log))

@@ -66,7 +66,7 @@ enum Command {
         peer: PeerId,
         /// Where to dial the peer when not connected (empty: do not dial).
         addrs: Vec<Multiaddr>,
-        request: Request,
+        request: Box<Request>,
         reply: oneshot::Sender<Result<Response, NetError>>,
     },
     Respond {
@@ -111,7 +111,7 @@ impl NetHandle {
             .send(Command::Request {
                 peer,
                 addrs,
-                request,
+                request: Box::new(request),
                 reply,
             })
             .await
@@ -283,7 +283,7 @@ impl EventLoop {
                     }));
                     return;
                 }
-                let id = self.swarm.behaviour_mut().rr.send_request(&peer, request);
+                let id = self.swarm.behaviour_mut().rr.send_request(&peer, *request);
                 self.pending.insert(id, reply);
             }
             Command::Respond { channel, response } => {

@@ -2,7 +2,9 @@
 //! while the record's origin is down and with the receiving node killed
 //! (`kill -9`) between receipt and routing, comes through exactly once
 //! when the origin is back, shows as under objection (异议中) on every
-//! node, and its resolution by the origin reaches every node.
+//! node, and its resolution by the origin reaches every node; a
+//! credit-repair application filed there is routed, granted and applied
+//! everywhere the same way.
 
 use std::time::Duration;
 
@@ -32,7 +34,7 @@ fn wait_state(node: &FedNode, token: &str, id: &str, state: &str) -> Value {
 }
 
 #[test]
-fn an_objection_reaches_its_origin_once_through_outages_and_its_resolution_everywhere() {
+fn cases_reach_their_origin_once_through_outages_and_their_decisions_everywhere() {
     let fed = GenFed::builder(&["city", "gulou", "taijiang"]).build();
     let mut nodes = fed.start_all(&["city", "gulou", "taijiang"]);
     let [city, gulou, taijiang] = &mut nodes[..] else {
@@ -41,14 +43,20 @@ fn an_objection_reaches_its_origin_once_through_outages_and_its_resolution_every
     let admin = fed.admin_token().to_owned();
     let record = fed.records().record("gulou", "CF");
     let code = record["subject"]["code"].as_str().unwrap().to_owned();
-    let seq = gulou.submit(fed.token("gulou"), std::slice::from_ref(&record))[0];
-    wait_for("taijiang holding gulou's record", DEADLINE, || {
-        (held_of(taijiang, "gulou").size > seq).then_some(())
+    // A penalty decided 200 days ago: past its 3-month minimum, repairable.
+    let mut old = fed.records().record("gulou", "CF");
+    let decided = time::OffsetDateTime::now_utc().date() - time::Duration::days(200);
+    old["decision_date"] = json!(decided.to_string());
+    let old_code = old["subject"]["code"].as_str().unwrap().to_owned();
+    let seqs = gulou.submit(fed.token("gulou"), &[record.clone(), old]);
+    let (seq, old_seq) = (seqs[0], seqs[1]);
+    wait_for("taijiang holding gulou's records", DEADLINE, || {
+        (held_of(taijiang, "gulou").size > old_seq).then_some(())
     });
 
     // gulou is down when the subject files at taijiang's window.
     gulou.stop_clean();
-    let size = seq + 1;
+    let size = old_seq + 1;
     let body = json!({"record": {"origin": "gulou", "seq": seq}, "ground": "differs_from_decision",
         "statement": "公示的罚款金额与处罚决定书不一致"});
     let r = taijiang.client().post(
@@ -119,7 +127,7 @@ fn an_objection_reaches_its_origin_once_through_outages_and_its_resolution_every
         resolution.to_string().as_bytes(),
     );
     let msg = r.expect_error(421, "not_origin");
-    assert!(msg.contains("only gulou resolves it"), "{msg}");
+    assert!(msg.contains("only gulou decides it"), "{msg}");
     let r = gulou.client().post(
         &format!("/v1/objections/{id}/resolve"),
         Some(fed.token("gulou")),
@@ -149,4 +157,49 @@ fn an_objection_reaches_its_origin_once_through_outages_and_its_resolution_every
         at_window["receipt"].is_string(),
         "the window keeps its receipt: {at_window:#}"
     );
+
+    // A repair application filed at taijiang is routed the same way,
+    // granted by gulou, and the record leaves publication everywhere.
+    let body = json!({"record": {"origin": "gulou", "seq": old_seq},
+        "statement": "已缴清罚款，整改完毕", "commitment": "信用承诺书〔2026〕12号"});
+    let r = taijiang.client().post(
+        "/v1/repairs",
+        Some(fed.token("taijiang")),
+        Some("application/json"),
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let rid = r.json()["id"].as_str().unwrap().to_owned();
+    let registered = wait_for("the application registered at gulou", DEADLINE, || {
+        let r = gulou
+            .client()
+            .try_get(&format!("/v1/repairs/{rid}"), Some(&admin))
+            .ok()?;
+        (r.status == 200 && r.json()["state"] == "open").then(|| r.json())
+    });
+    assert_eq!(registered["received_by"], "taijiang");
+    let r = gulou.client().post(
+        &format!("/v1/repairs/{rid}/decide"),
+        Some(fed.token("gulou")),
+        Some("application/json"),
+        json!({"outcome": "granted", "explanation": "榕鼓信修〔2026〕9号"})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    for node in [&*city, &*taijiang] {
+        wait_for("the repair granted everywhere", DEADLINE, || {
+            let r = node
+                .client()
+                .try_get(&format!("/v1/repairs/{rid}"), Some(&admin))
+                .ok()?;
+            (r.status == 200 && r.json()["state"] == "granted").then_some(())
+        });
+        let p = node
+            .client()
+            .profile(&old_code, None, "repair test")
+            .ok_json();
+        assert!(p["records"].get("CF").is_none(), "{} {p:#}", node.member());
+        assert_eq!(p["hidden"]["revoked"], 1);
+    }
 }

@@ -290,3 +290,140 @@ fn objections_are_filed_checked_shown_and_resolved_at_the_origin() {
     let all = c.get("/v1/objections?state=upheld", Some(&admin)).ok_json();
     assert_eq!(all["objections"].as_array().unwrap().len(), 2, "{all:#}");
 }
+
+/// The China (UTC+8) date `days` before today, as `YYYY-MM-DD`.
+fn days_ago(days: i64) -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .to_offset(time::UtcOffset::from_hms(8, 0, 0).expect("UTC+8"));
+    (now.date() - time::Duration::days(days)).to_string()
+}
+
+#[test]
+fn repair_is_refused_within_the_minimum_period_and_granted_after_it() {
+    let (fed, node, records) = gulou();
+    let c = node.client();
+    let token = fed.token("gulou");
+    let admin = fed.token("admin");
+    // 一般 penalties (CF): public at least 3 months, at most 1 year, from
+    // the decision date. One decided 20 days ago, one 200 days ago.
+    let mut recent = records.record("gulou", "CF");
+    recent["decision_date"] = json!(days_ago(20));
+    let mut older = records.record("gulou", "CF");
+    older["decision_date"] = json!(days_ago(200));
+    let licence = records.record("gulou", "XK");
+    let seqs = c.submit_accepted(&token, &[recent.clone(), older.clone(), licence]);
+    let size = c.own_log().size;
+    let apply = |seq: u64, id: Option<&str>| {
+        let mut body = json!({"record": {"origin": "gulou", "seq": seq},
+            "statement": "已全额缴纳罚款并完成整改", "commitment": "XYCN/350102/承诺书〔2026〕7号"});
+        if let Some(id) = id {
+            body["id"] = json!(id);
+        }
+        c.post(
+            "/v1/repairs",
+            Some(&token),
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        )
+    };
+
+    // Too early: refused with the first date it may be filed; a licence
+    // is never repaired. Nothing stored, nothing signed.
+    let msg = apply(seqs[0], None).expect_error(422, "not_repairable");
+    assert!(msg.contains("may be applied for from"), "{msg}");
+    let msg = apply(seqs[2], None).expect_error(422, "not_repairable");
+    assert!(msg.contains("not repaired"), "{msg}");
+    let mut blank = json!({"record": {"origin": "gulou", "seq": seqs[1]}, "statement": "x",
+        "commitment": " "});
+    let msg = c
+        .post(
+            "/v1/repairs",
+            Some(&token),
+            Some("application/json"),
+            blank.to_string().as_bytes(),
+        )
+        .expect_error(400, "bad_request");
+    assert!(msg.contains("commitment"), "{msg}");
+    blank["commitment"] = json!("line one\nline two");
+    c.post(
+        "/v1/repairs",
+        Some(&token),
+        Some("application/json"),
+        blank.to_string().as_bytes(),
+    )
+    .expect_error(400, "bad_request");
+    assert_eq!(c.own_log().size, size);
+    assert_eq!(
+        c.get("/v1/repairs?state=all", Some(&admin)).ok_json()["repairs"],
+        json!([])
+    );
+
+    // Past the minimum: registered by the origin, open with a due date
+    // 3 working days on; decided once; the record leaves publication.
+    let r = apply(seqs[1], Some("xf-1"));
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json()["state"], "received");
+    let view = wait_for(
+        "the application registered",
+        Duration::from_secs(30),
+        || {
+            let v = c.get("/v1/repairs/xf-1", Some(&token)).json();
+            (v["state"] == "open").then_some(v)
+        },
+    );
+    assert_eq!(view["commitment"], "XYCN/350102/承诺书〔2026〕7号");
+    assert_eq!(view["overdue"], false);
+    let open = c.get("/v1/repairs?state=open", Some(&admin)).ok_json();
+    assert_eq!(open["repairs"].as_array().unwrap().len(), 1, "{open:#}");
+    let metrics = c.get("/metrics", Some(&admin)).body;
+    assert!(
+        metrics.contains("rongxin_repairs_open{origin=\"gulou\"} 1"),
+        "{metrics}"
+    );
+    let decide = |id: &str, body: Value| {
+        c.post(
+            &format!("/v1/repairs/{id}/decide"),
+            Some(&token),
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        )
+    };
+    decide("xf-1", json!({"outcome": "granted", "explanation": ""}))
+        .expect_error(400, "bad_request");
+    decide("nope", json!({"outcome": "granted", "explanation": "x"}))
+        .expect_error(404, "not_found");
+    let r = decide(
+        "xf-1",
+        json!({"outcome": "granted", "explanation": "榕鼓信修〔2026〕3号：符合修复条件"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let answer = r.json();
+    assert_eq!(answer["state"], "granted");
+    let revoke_seq = answer["revoke_seq"].as_u64().unwrap();
+    decide("xf-1", json!({"outcome": "rejected", "explanation": "x"}))
+        .expect_error(409, "conflict");
+    let code = older["subject"]["code"].as_str().unwrap();
+    let p = c.profile(code, None, "repair test").ok_json();
+    assert!(p["records"].get("CF").is_none(), "{p:#}");
+    assert_eq!(p["hidden"]["revoked"], 1, "{p:#}");
+    // A revoked record takes no further application.
+    let msg = apply(seqs[1], None).expect_error(409, "conflict");
+    assert!(msg.contains("revoked"), "{msg}");
+
+    let log = verify_own_log(&node);
+    match &log.entries[revoke_seq as usize].op {
+        Op::Revoke(r) => {
+            assert_eq!(r.reason, RevokeReason::Repair);
+            assert_eq!(r.basis, "xf-1");
+        }
+        other => panic!("expected the repair revocation, got {other:?}"),
+    }
+    assert!(matches!(&log.entries[revoke_seq as usize + 1].op,
+        Op::RepairDecided(d) if d.id == "xf-1"));
+    let filed = log
+        .entries
+        .iter()
+        .filter(|e| matches!(&e.op, Op::RepairFiled(_)))
+        .count();
+    assert_eq!(filed, 1);
+}

@@ -65,7 +65,10 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
                 Op::ObjectionFiled(o) => format!("objection {} filed on {}", o.id, o.key),
                 Op::RepairFiled(r) => format!("repair application {} filed on {}", r.id, r.key),
                 Op::RepairDecided(r) => {
-                    format!("repair application {} {:?}: {}", r.id, r.outcome, r.explanation)
+                    format!(
+                        "repair application {} {:?}: {}",
+                        r.id, r.outcome, r.explanation
+                    )
                 }
                 Op::ObjectionResolved(o) => {
                     format!("objection {} {:?} on {}", o.id, o.outcome, o.key)

@@ -1,25 +1,30 @@
-//! Objections in the store: the index every node derives from the logs it
-//! holds (prefix `O`), and the receipts of objections filed at this node
-//! (prefix `W`), which the router sends on to their origins.
+//! Objections and repair applications in the store: the indexes every
+//! node derives from the logs it holds (prefixes `O` and `A`), and the
+//! receipts of those filed at this node (prefix `W`), which the router
+//! sends on to their origins.
 
 use bincode::{Decode, Encode};
 use rongxin_protocol::entry::ObjectionGround;
 use rongxin_protocol::objection::ObjectionState;
 use rongxin_protocol::record::RecordKey;
+use rongxin_protocol::repair::RepairState;
 use rongxin_protocol::value::Date;
 
 use super::{P_META, Store, StoreError, WriteBatch, decode, encode, prefixed};
 
 /// Prefix of the objection index: origin, 0, objection id.
 const P_OBJECTION: u8 = b'O';
-/// Prefix of the receipts: objection id.
+/// Prefix of the receipts: objection or application id.
 const P_RECEIPT: u8 = b'W';
+/// Prefix of the repair index: origin, 0, application id.
+const P_REPAIR: u8 = b'A';
 
-/// An objection filed at this node, as its receipt keeps it until the
-/// origin has registered it (and after, to answer the filer).
+/// An objection or repair application filed at this node, as its receipt
+/// keeps it until the origin has registered it (and after, to answer the
+/// filer).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Receipt {
-    /// The objection id.
+    /// The objection or application id.
     pub id: String,
     /// The receipt number given to the filer.
     pub receipt: String,
@@ -27,14 +32,10 @@ pub struct Receipt {
     pub origin: String,
     /// The record.
     pub key: RecordKey,
-    /// The seq of the version objected to.
+    /// The seq of the version concerned.
     pub seq: u64,
-    /// The ground.
-    pub ground: ObjectionGround,
-    /// The statement.
-    pub statement: String,
-    /// Attachment digests.
-    pub attachments: Vec<String>,
+    /// What was filed.
+    pub filing: Filing,
     /// The token that filed it (its id).
     pub filed_by: String,
     /// When it was received.
@@ -45,6 +46,35 @@ pub struct Receipt {
     pub due: Date,
     /// Where routing stands.
     pub routed: Routed,
+}
+
+/// What a receipt holds.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum Filing {
+    /// An objection (异议).
+    Objection {
+        /// The ground.
+        ground: ObjectionGround,
+        /// The statement, with the attachments' digests.
+        statement: String,
+    },
+    /// A credit-repair application (信用修复申请).
+    Repair {
+        /// How the conduct was corrected, with the attachments' digests.
+        statement: String,
+        /// The credit commitment.
+        commitment: String,
+    },
+}
+
+impl Filing {
+    /// `objection` or `repair application`, for messages.
+    pub fn what(&self) -> &'static str {
+        match self {
+            Filing::Objection { .. } => "objection",
+            Filing::Repair { .. } => "repair application",
+        }
+    }
 }
 
 /// Where the routing of a receipt stands.
@@ -59,8 +89,12 @@ pub enum Routed {
 }
 
 fn objection_key(origin: &str, id: &str) -> Vec<u8> {
+    index_key(P_OBJECTION, origin, id)
+}
+
+fn index_key(prefix: u8, origin: &str, id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(origin.len() + id.len() + 2);
-    k.push(P_OBJECTION);
+    k.push(prefix);
     k.extend_from_slice(origin.as_bytes());
     k.push(0);
     k.extend_from_slice(id.as_bytes());
@@ -71,6 +105,11 @@ impl WriteBatch {
     /// Sets an objection's state in the index.
     pub fn put_objection(&mut self, state: &ObjectionState) {
         self.insert(objection_key(&state.origin, &state.id), encode(state));
+    }
+
+    /// Sets a repair application's state in the index.
+    pub fn put_repair(&mut self, state: &RepairState) {
+        self.insert(index_key(P_REPAIR, &state.origin, &state.id), encode(state));
     }
 
     /// Sets a receipt of this node.
@@ -126,6 +165,33 @@ impl Store {
             return self.objection(&r.origin, id);
         }
         Ok(self.objections(None)?.into_iter().find(|o| o.id == id))
+    }
+
+    /// The repair application `id` of `origin`, from the index.
+    pub fn repair(&self, origin: &str, id: &str) -> Result<Option<RepairState>, StoreError> {
+        let k = index_key(P_REPAIR, origin, id);
+        self.inner
+            .tree
+            .get(&k)?
+            .map(|v| decode(&v, "repair application", &k))
+            .transpose()
+    }
+
+    /// Every repair application of the logs held (of `origin` only, if given).
+    pub fn repairs(&self, origin: Option<&str>) -> Result<Vec<RepairState>, StoreError> {
+        let mut prefix = vec![P_REPAIR];
+        if let Some(o) = origin {
+            prefix.extend_from_slice(o.as_bytes());
+            prefix.push(0);
+        }
+        self.inner
+            .tree
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&v, "repair application", &k)
+            })
+            .collect()
     }
 
     /// The receipt `id` of this node.
