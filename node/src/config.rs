@@ -216,8 +216,6 @@ pub struct Config {
     pub max_records_per_request: usize,
     /// Most records one group commit takes.
     pub commit_max_records: usize,
-    /// Time the origin has to decide an objection.
-    pub objection_due: Duration,
     /// How long to wait at start for peers to report this node's own log.
     pub restore_timeout: Duration,
     /// Forwarding to the province, when configured.
@@ -402,15 +400,14 @@ impl Config {
 
         let tokens_file = file.tokens_file.as_ref().map(|p| rel(p));
         let tokens = load_tokens(path, &file, tokens_file.as_deref(), &member, &catalog)?;
-        let objection_due = match &file.objection_due {
-            None => Duration::from_secs(20 * 86_400),
-            Some(s) => humantime::parse_duration(s).map_err(|e| {
-                err(
-                    path,
-                    format!("objection_due = \"{s}\": {e} (write e.g. \"20days\")"),
-                )
-            })?,
-        };
+        if file.objection_due.is_some() {
+            // Deadlines are the federation's, in working days: a per-node
+            // setting would make nodes disagree on a due date.
+            return Err(err(
+                path,
+                "objection_due is no longer a node setting: objection and repair deadlines are the roster's `deadlines`, in working days of the federation's calendar (docs/calendar.md); remove the key".to_owned(),
+            ));
+        }
         let restore_timeout = match &file.restore_timeout {
             None => Duration::from_secs(10),
             Some(s) => humantime::parse_duration(s).map_err(|e| {
@@ -493,7 +490,6 @@ impl Config {
                 10_000,
             )?,
             commit_max_records: positive("commit_max_records", file.commit_max_records, 4_096)?,
-            objection_due,
             restore_timeout,
             forward,
             tls,

@@ -191,7 +191,7 @@ pub fn profile(
             Ok(Entry { op: Op::Put(r), .. }) => r,
             _ => continue,
         };
-        let until = kind.publicity_end(record.decision_date);
+        let until = kind.publicity_until(&record);
         if until.is_some_and(|u| u < today) {
             hidden.expired += 1;
             continue;

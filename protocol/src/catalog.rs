@@ -650,6 +650,12 @@ impl FieldSpec {
     }
 }
 
+/// The 双公示 column of a penalty's publicity end date (公示截止期, national
+/// penalty standard `CF_GSJZQ`): when a record carries it, publicity ends
+/// then, if earlier than the kind's maximum (国家发展改革委令第36号; the
+/// catalog's comment on the penalty kinds).
+pub const PUBLICITY_END_FIELD: &str = "CF_GSJZQ";
+
 /// One record kind of the catalog.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -768,6 +774,22 @@ impl RecordKind {
     /// (`publicity.max` after it), or `None` when the kind has no fixed end.
     pub fn publicity_end(&self, decision_date: Date) -> Option<Date> {
         self.publicity.max.and_then(|p| p.add_to(decision_date))
+    }
+
+    /// The last day a record is public: the kind's maximum period
+    /// ([`RecordKind::publicity_end`]), ended earlier by the record's own
+    /// publicity end date ([`PUBLICITY_END_FIELD`], 公示截止期) when it
+    /// carries one; never later than the maximum.
+    pub fn publicity_until(&self, record: &crate::record::Record) -> Option<Date> {
+        let max = self.publicity_end(record.decision_date);
+        let own = match record.fields.get(PUBLICITY_END_FIELD) {
+            Some(crate::value::FieldValue::Date(d)) => Some(*d),
+            _ => None,
+        };
+        match (max, own) {
+            (Some(m), Some(o)) => Some(m.min(o)),
+            (m, o) => m.or(o),
+        }
     }
 
     /// The first day credit repair may be applied for (`publicity.min` after

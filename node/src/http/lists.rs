@@ -103,7 +103,7 @@ fn list_page(
             if kind.public != PublicAttribute::Public {
                 continue;
             }
-            let until = kind.publicity_end(record.decision_date);
+            let until = kind.publicity_until(&record);
             if until.is_some_and(|u| u < today) {
                 continue;
             }

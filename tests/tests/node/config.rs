@@ -29,6 +29,16 @@ fn an_unknown_key_is_refused() {
 }
 
 #[test]
+fn a_node_deadline_for_objections_is_refused_for_the_rosters() {
+    // Every node must compute the same due date: deadlines are the
+    // roster's, in working days, not a setting of one node.
+    let fed = Federation::new();
+    let f = refused(&fed.config("gulou").set("objection_due", "20days"));
+    assert!(f.stderr.contains("objection_due"), "{}", f.stderr);
+    assert!(f.stderr.contains("roster's `deadlines`"), "{}", f.stderr);
+}
+
+#[test]
 fn a_key_file_readable_by_others_is_refused() {
     let fed = Federation::new();
     let key = fed.dir().join("demo-keys/gulou/signing.key");

@@ -427,3 +427,40 @@ fn repair_is_refused_within_the_minimum_period_and_granted_after_it() {
         .count();
     assert_eq!(filed, 1);
 }
+
+#[test]
+fn a_records_own_publicity_end_date_ends_publicity_earlier_never_later() {
+    let (fed, node, records) = gulou();
+    let c = node.client();
+    let token = fed.token("gulou");
+    // 一般 penalties (CF) are public for at most 1 year from the decision.
+    let decided = days_ago(30);
+    let mut ended = records.record("gulou", "CF");
+    ended["decision_date"] = json!(decided);
+    ended["fields"]["CF_GSJZQ"] = json!(days_ago(1));
+    let mut later = records.record("gulou", "CF");
+    later["decision_date"] = json!(decided);
+    later["fields"]["CF_GSJZQ"] = json!(days_ago(-800));
+    let mut plain = records.record("gulou", "CF");
+    plain["decision_date"] = json!(decided);
+    c.submit_accepted(&token, &[ended.clone(), later.clone(), plain.clone()]);
+
+    let profile = |r: &Value| {
+        c.profile(
+            r["subject"]["code"].as_str().unwrap(),
+            None,
+            "publicity test",
+        )
+        .ok_json()
+    };
+    let p = profile(&ended);
+    assert!(p["records"].get("CF").is_none(), "ended yesterday: {p:#}");
+    assert_eq!(p["hidden"]["expired"], 1, "{p:#}");
+    let max = profile(&plain)["records"]["CF"][0]["publicity_until"].clone();
+    assert!(max.is_string());
+    let p = profile(&later);
+    assert_eq!(
+        p["records"]["CF"][0]["publicity_until"], max,
+        "a later date does not extend the maximum: {p:#}"
+    );
+}
