@@ -87,6 +87,12 @@ pub enum Response {
         /// The signed roster note.
         note: Option<String>,
     },
+    /// The request was refused.
+    Error {
+        /// What went wrong, for logs.
+        message: String,
+    },
+    // Variants are appended: their index is the wire encoding.
     /// The objection or repair application is registered: the origin
     /// signed `ObjectionFiled` or `RepairFiled` at `seq` (now or for an
     /// earlier identical filing).
@@ -100,11 +106,6 @@ pub enum Response {
     NotRegistered {
         /// Why, for the filer.
         reason: String,
-    },
-    /// The request was refused.
-    Error {
-        /// What went wrong, for logs.
-        message: String,
     },
 }
 

@@ -11,8 +11,11 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
+use rongxin_protocol::entry::ObjectionGround;
 use rongxin_protocol::entry::SignedEntry;
 use rongxin_protocol::merkle::consistency_proof;
+use rongxin_protocol::objection::ObjectionFiling;
+use rongxin_protocol::repair::RepairFiling;
 use rongxin_protocol::wire::{
     MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES, Request, Response, WIRE_VERSION, WireError,
 };
@@ -47,6 +50,19 @@ fn an_entries_request_has_the_pinned_bytes() {
     assert_eq!(hex::encode(&bytes), ENTRIES_REQUEST_HEX);
     assert_eq!(bytes.len(), 1 + 4 + 8 + 5 + 8 + 4);
     assert_eq!(Request::decode(&bytes), Ok(req));
+}
+
+fn filing_key() -> rongxin_protocol::record::RecordKey {
+    rongxin_protocol::record::RecordKey {
+        kind: "CF".into(),
+        jurisdiction: "350102".into(),
+        authority_code: "A".into(),
+        record_no: "1".into(),
+    }
+}
+
+fn key_layout(l: Layout) -> Layout {
+    l.str("CF").str("350102").str("A").str("1")
 }
 
 #[test]
@@ -113,6 +129,60 @@ fn other_messages_match_the_protocol_doc_layout() {
             .encode()
             .unwrap(),
             Layout::default().u8(1).u32(4).str("busy").0,
+        ),
+        (
+            Response::Registered { seq: 12 }.encode().unwrap(),
+            Layout::default().u8(1).u32(5).u64(12).0,
+        ),
+        (
+            Response::NotRegistered {
+                reason: "no".into(),
+            }
+            .encode()
+            .unwrap(),
+            Layout::default().u8(1).u32(6).str("no").0,
+        ),
+        (
+            Request::FileObjection(ObjectionFiling {
+                id: "o1".into(),
+                key: filing_key(),
+                seq: 3,
+                ground: ObjectionGround::Duplicate,
+                statement: "s".into(),
+                received_by: "taijiang".into(),
+                received_on: "2026-12-04".parse().unwrap(),
+            })
+            .encode()
+            .unwrap(),
+            key_layout(Layout::default().u8(1).u32(4).str("o1"))
+                .u64(3)
+                .u32(2)
+                .str("s")
+                .str("taijiang")
+                .raw(&2026u16.to_be_bytes())
+                .raw(&[12, 4])
+                .0,
+        ),
+        (
+            Request::FileRepair(RepairFiling {
+                id: "r1".into(),
+                key: filing_key(),
+                seq: 3,
+                statement: "s".into(),
+                commitment: "c".into(),
+                received_by: "taijiang".into(),
+                received_on: "2026-12-04".parse().unwrap(),
+            })
+            .encode()
+            .unwrap(),
+            key_layout(Layout::default().u8(1).u32(5).str("r1"))
+                .u64(3)
+                .str("s")
+                .str("c")
+                .str("taijiang")
+                .raw(&2026u16.to_be_bytes())
+                .raw(&[12, 4])
+                .0,
         ),
     ];
     for (got, want) in cases {
