@@ -1,4 +1,4 @@
-//! `rongxinctl sample` and `rongxinctl submit` against a real node.
+//! `rongxinctl sample`, `submit`, `objection` and `repair` against a real node.
 
 use std::process::{Command, Output};
 
@@ -63,4 +63,114 @@ fn sample_records_submitted_with_rongxinctl_are_all_accepted() {
     let o = ctl(&["submit", "--node", &url, "--token-file", &token, file]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(node.client().own_log().size, 2000);
+}
+
+#[test]
+fn objections_and_repairs_go_through_rongxinctl() {
+    let (fed, node, records) = gulou();
+    let dir = fed.dir();
+    let token = dir.join("tokens/gulou.token").to_str().unwrap().to_owned();
+    let url = node.client().base().to_owned();
+    let mut old = records.record("gulou", "CF");
+    let decided = time::OffsetDateTime::now_utc().date() - time::Duration::days(200);
+    old["decision_date"] = serde_json::json!(decided.to_string());
+    let seqs = node
+        .client()
+        .submit_accepted(&fed.token("gulou"), &[records.record("gulou", "CF"), old]);
+    let conn = ["--node", url.as_str(), "--token-file", token.as_str()];
+    let run = |args: &[&str]| {
+        let all: Vec<&str> = args.iter().chain(conn.iter()).copied().collect();
+        let o = ctl(&all);
+        assert!(o.status.success(), "rongxinctl {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+
+    let record = format!("gulou/{}", seqs[0]);
+    let out = run(&[
+        "objection",
+        "file",
+        "--record",
+        &record,
+        "--ground",
+        "wrong",
+        "--statement",
+        "决定日期有误",
+        "--id",
+        "ctl-obj-1",
+    ]);
+    assert!(out.contains("objection ctl-obj-1 received"), "{out}");
+    assert!(out.contains("decided by gulou"), "{out}");
+    rongxin_tests::wait_for("registered", std::time::Duration::from_secs(30), || {
+        run(&["objection", "list"])
+            .contains("ctl-obj-1")
+            .then_some(())
+    });
+    let shown = run(&["objection", "show", "ctl-obj-1"]);
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(v["state"], "open");
+    assert!(run(&["objection", "list", "--overdue"]).contains("0 objection(s)"));
+    let out = run(&[
+        "objection",
+        "resolve",
+        "ctl-obj-1",
+        "--outcome",
+        "rejected",
+        "--explanation",
+        "日期无误",
+    ]);
+    assert!(out.contains("ctl-obj-1 rejected at seq"), "{out}");
+
+    // A bad record reference is a clear error, before anything is sent.
+    let all: Vec<&str> = [
+        "objection",
+        "file",
+        "--record",
+        "gulou-7",
+        "--ground",
+        "wrong",
+        "--statement",
+        "x",
+    ]
+    .into_iter()
+    .chain(conn)
+    .collect();
+    let o = ctl(&all);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("write origin/seq"), "{}", text(&o));
+
+    let record = format!("gulou/{}", seqs[1]);
+    let out = run(&[
+        "repair",
+        "apply",
+        "--record",
+        &record,
+        "--statement",
+        "已整改",
+        "--commitment",
+        "承诺书〔2026〕1号",
+        "--id",
+        "ctl-xf-1",
+    ]);
+    assert!(
+        out.contains("repair application ctl-xf-1 received"),
+        "{out}"
+    );
+    rongxin_tests::wait_for("registered", std::time::Duration::from_secs(30), || {
+        run(&["repair", "list"]).contains("ctl-xf-1").then_some(())
+    });
+    let out = run(&[
+        "repair",
+        "decide",
+        "ctl-xf-1",
+        "--outcome",
+        "granted",
+        "--explanation",
+        "符合条件",
+    ]);
+    assert!(
+        out.contains("granted at seq") && out.contains("record revoked at seq"),
+        "{out}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&run(&["repair", "show", "ctl-xf-1"])).unwrap();
+    assert_eq!(v["state"], "granted");
 }
