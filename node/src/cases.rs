@@ -20,7 +20,7 @@ use rongxin_protocol::calendar::{Calendar, CalendarError, china_date};
 use rongxin_protocol::entry::{Entry, ObjectionOutcome, Op, RepairOutcome};
 use rongxin_protocol::objection::{
     self, CaseReceipt, CaseState, FileObjection, ObjectionFiling, ObjectionState, ObjectionView,
-    ResolutionView,
+    RecordRef, ResolutionView,
 };
 use rongxin_protocol::record::{Record, RecordKey};
 use rongxin_protocol::repair::{self, FileRepair, RepairFiling, RepairState, RepairView};
@@ -185,16 +185,23 @@ impl Cases {
             ground: req.ground,
             statement,
         };
-        let named = self.named(&req.record.origin, req.record.seq)?;
-        self.take(
-            req.id,
-            &req.record.origin,
-            req.record.seq,
-            named,
-            filing,
-            filed_by,
-        )
-        .await
+        let (origin, seq) = self.locate(&req.record)?;
+        let named = self.named(&origin, seq)?;
+        self.take(req.id, &origin, seq, named, filing, filed_by)
+            .await
+    }
+
+    /// The origin and current seq of the record `r` names.
+    fn locate(&self, r: &RecordRef) -> Result<(String, u64), CaseError> {
+        match r {
+            RecordRef::At { origin, seq } => Ok((origin.clone(), *seq)),
+            RecordRef::Key { key } => match self.store.record(key)? {
+                Some(state) => Ok((state.origin, state.put_seq)),
+                None => Err(CaseError::UnknownRecord(format!(
+                    "no record {key} at this node"
+                ))),
+            },
+        }
     }
 
     /// Files a credit-repair application at this node (see
@@ -207,22 +214,16 @@ impl Cases {
     ) -> Result<CaseReceipt, CaseError> {
         let statement = with_attachments("statement", &req.statement, &req.attachments)?;
         let commitment = one_line("commitment", &req.commitment)?;
-        let named = self.named(&req.record.origin, req.record.seq)?;
+        let (origin, seq) = self.locate(&req.record)?;
+        let named = self.named(&origin, seq)?;
         self.repairable(&named.record)
             .map_err(CaseError::NotRepairable)?;
         let filing = Filing::Repair {
             statement,
             commitment,
         };
-        self.take(
-            req.id,
-            &req.record.origin,
-            req.record.seq,
-            named,
-            filing,
-            filed_by,
-        )
-        .await
+        self.take(req.id, &origin, seq, named, filing, filed_by)
+            .await
     }
 
     /// Why `record` may not be repaired today, if it may not.

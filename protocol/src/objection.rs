@@ -168,21 +168,32 @@ pub fn check_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A record named by its origin and the seq of its current version.
+/// The record a case is about: `{"origin", "seq"}` (the entry of its
+/// current version, as a profile shows it) or `{"key": {...}}` (its record
+/// key, whose current version is meant).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecordRef {
-    /// The record's origin.
-    pub origin: String,
-    /// The seq of the entry that put its current version.
-    pub seq: u64,
+#[serde(untagged)]
+pub enum RecordRef {
+    /// By the entry of its current version.
+    At {
+        /// The record's origin.
+        origin: String,
+        /// The seq of the entry that put its current version.
+        seq: u64,
+    },
+    /// By its record key.
+    Key {
+        /// The record key.
+        key: RecordKey,
+    },
 }
 
 /// `POST /v1/objections`: file an objection at this node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileObjection {
-    /// The record, by origin and seq (as a profile or a bundle names it).
+    /// The record, by origin and seq (as a profile or a bundle names it),
+    /// or by its key.
     pub record: RecordRef,
     /// The ground, in snake case (`wrong`, `incomplete`, …).
     pub ground: ObjectionGround,

@@ -50,7 +50,8 @@ pub(crate) struct Conn {
 struct FileArgs {
     #[command(flatten)]
     conn: Conn,
-    /// The record, as `origin/seq` (a profile shows both).
+    /// The record, as `origin/seq` (a profile shows both), or its key
+    /// `kind/jurisdiction/authority_code/record_no`.
     #[arg(long)]
     record: String,
     /// The ground.
@@ -195,13 +196,32 @@ fn file(a: FileArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `origin/seq` as a record reference.
+/// `origin/seq`, or a record key `kind/jurisdiction/authority_code/record_no`,
+/// as a record reference.
 pub(crate) fn record_ref(text: &str) -> Result<RecordRef> {
-    let (origin, seq) = text
-        .split_once('/')
-        .and_then(|(o, s)| Some((o.to_owned(), s.parse::<u64>().ok()?)))
-        .with_context(|| format!("--record {text}: write origin/seq, such as gulou/42"))?;
-    Ok(RecordRef { origin, seq })
+    let parts: Vec<&str> = text.split('/').collect();
+    match parts[..] {
+        [origin, seq] => {
+            let seq = seq
+                .parse::<u64>()
+                .with_context(|| format!("--record {text}: write origin/seq, such as gulou/42"))?;
+            Ok(RecordRef::At {
+                origin: origin.to_owned(),
+                seq,
+            })
+        }
+        [kind, jurisdiction, authority_code, record_no] => Ok(RecordRef::Key {
+            key: rongxin_protocol::record::RecordKey {
+                kind: kind.to_owned(),
+                jurisdiction: jurisdiction.to_owned(),
+                authority_code: authority_code.to_owned(),
+                record_no: record_no.to_owned(),
+            },
+        }),
+        _ => anyhow::bail!(
+            "--record {text}: write origin/seq, such as gulou/42, or the record key kind/jurisdiction/authority_code/record_no"
+        ),
+    }
 }
 
 fn list(a: ListArgs) -> Result<ExitCode> {

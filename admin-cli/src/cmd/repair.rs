@@ -36,7 +36,8 @@ enum RepairCommand {
 struct ApplyArgs {
     #[command(flatten)]
     conn: Conn,
-    /// The record, as `origin/seq` (a profile shows both).
+    /// The record, as `origin/seq` (a profile shows both), or its key
+    /// `kind/jurisdiction/authority_code/record_no`.
     #[arg(long)]
     record: String,
     /// How the conduct was corrected (整改情况).

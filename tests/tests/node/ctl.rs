@@ -74,9 +74,10 @@ fn objections_and_repairs_go_through_rongxinctl() {
     let mut old = records.record("gulou", "CF");
     let decided = time::OffsetDateTime::now_utc().date() - time::Duration::days(200);
     old["decision_date"] = serde_json::json!(decided.to_string());
-    let seqs = node
-        .client()
-        .submit_accepted(&fed.token("gulou"), &[records.record("gulou", "CF"), old]);
+    let seqs = node.client().submit_accepted(
+        &fed.token("gulou"),
+        &[records.record("gulou", "CF"), old.clone()],
+    );
     let conn = ["--node", url.as_str(), "--token-file", token.as_str()];
     let run = |args: &[&str]| {
         let all: Vec<&str> = args.iter().chain(conn.iter()).copied().collect();
@@ -138,7 +139,8 @@ fn objections_and_repairs_go_through_rongxinctl() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("write origin/seq"), "{}", text(&o));
 
-    let record = format!("gulou/{}", seqs[1]);
+    // By its record key this time.
+    let record = rongxin_tests::records::key_text(&old);
     let out = run(&[
         "repair",
         "apply",

@@ -234,12 +234,13 @@ fn objections_are_filed_checked_shown_and_resolved_at_the_origin() {
     assert_eq!(shown["seq"], correction_seq);
     assert!(shown.get("objections").is_none(), "{p:#}");
 
-    // Upheld with a revoke: the record leaves publication.
+    // Upheld with a revoke: the record leaves publication. (Named by its
+    // record key this time.)
     let r = file(
         c,
         Some(&token),
-        &json!({"record": {"origin": "gulou", "seq": seqs[1]}, "ground": "should_not_be_public",
-            "statement": "该处罚已被行政复议撤销"}),
+        &json!({"record": {"key": rongxin_tests::records::key_of(&recs[1])},
+            "ground": "should_not_be_public", "statement": "该处罚已被行政复议撤销"}),
     );
     assert_eq!(r.status, 202, "{}", r.body);
     let id2 = r.json()["id"].as_str().unwrap().to_owned();
