@@ -240,6 +240,41 @@ fn demo_in_the_default_suite_converges_and_its_bundles_verify() {
     demo(&[], |p, cwd| {
         assert!(!p.text().contains("Suite "), "{}", p.text());
         bundle_and_audit(p, cwd);
+        // The credit lifecycle: an objection and a repair application filed
+        // at taijiang, registered by gulou, seen open on every node; the
+        // printed decisions work as printed and reach the window.
+        let text = p.text();
+        assert!(
+            text.contains("registered by gulou and seen on every node"),
+            "{text}"
+        );
+        for m in ["city", "gulou", "taijiang"] {
+            assert!(
+                p.lines.iter().any(|l| l.trim_start().starts_with(m)
+                    && l.contains("objection open")
+                    && l.contains("repair application open")),
+                "{m}: {text}"
+            );
+        }
+        assert!(run_printed(&p.command(" objection list "), cwd).contains("1 objection(s)"));
+        let out = run_printed(&p.command(" objection resolve "), cwd);
+        assert!(out.contains("rejected at seq"), "{out}");
+        let out = run_printed(&p.command(" repair decide "), cwd);
+        assert!(out.contains("record revoked at seq"), "{out}");
+        let show = p.command(" objection show ");
+        let show = show.split("   #").next().unwrap_or(&show).trim().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = run_printed(&show, cwd);
+            if out.contains("\"state\": \"rejected\"") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the decision did not reach the window: {out}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
         let audit = p.command(" audit verify ");
         let example_root = workspace().join("config-examples/root.pub");
         assert!(

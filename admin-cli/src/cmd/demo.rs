@@ -43,6 +43,7 @@ use rongxin_protocol::roster::{MemberKey, Roster, SignedRoster};
 use rongxin_protocol::suite::Suite;
 
 use crate::client::{Node, read_token};
+use crate::cmd::demo_cases;
 use crate::cmd::keygen::write_signing_key;
 use crate::cmd::roster::{calendar_digest, catalog_digest, save_draft, sign_draft};
 use crate::cmd::sample::Sampler;
@@ -370,6 +371,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     }
 
     let nodes: Vec<&Running> = fed.0.iter().filter(|r| r.member != "province").collect();
+    let cases = lifecycle(&work, &nodes, &roster, &catalog, &client, &stop)?;
     let first = &nodes[0].url;
     let last = nodes.last().map_or(&nodes[0], |r| r);
     let ctl = shown(&std::env::current_exe().context("cannot find this program's path")?);
@@ -407,6 +409,37 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         shown(&examples.join("demo-certs").join("ca.pem")),
         shown(&monitor_token)
     );
+    if let Some((filed, origin, window)) = &cases {
+        let token = |n: &demo_cases::DemoNode| {
+            format!(
+                "--token-file {}",
+                shown(std::path::Path::new(&n.token_file))
+            )
+        };
+        println!(
+            "  {ctl} objection list --node {} {ca_arg} {}",
+            origin.url,
+            token(origin)
+        );
+        println!(
+            "  {ctl} objection resolve {} --outcome rejected --explanation 经核实，公示金额与决定书一致 --node {} {ca_arg} {}",
+            filed.objection,
+            origin.url,
+            token(origin)
+        );
+        println!(
+            "  {ctl} repair decide {} --outcome granted --explanation 符合信用修复条件 --node {} {ca_arg} {}",
+            filed.repair,
+            origin.url,
+            token(origin)
+        );
+        println!(
+            "  {ctl} objection show {} --node {} {ca_arg} {}   # the decision reaches the window",
+            filed.objection,
+            window.url,
+            token(window)
+        );
+    }
     println!(
         "Tokens are in {}; node logs in {}.",
         shown(&work.join("tokens")),
@@ -699,4 +732,57 @@ fn tempdir() -> Result<TempDir> {
         }
     }
     bail!("cannot create a temporary directory in {}", base.display())
+}
+
+/// The demo's credit-lifecycle step: with gulou and taijiang running, an
+/// objection and a repair application filed at taijiang about gulou's
+/// records (docs/operations.md §12). Returns what was filed and the two
+/// nodes, for the commands printed afterwards.
+fn lifecycle(
+    work: &Path,
+    nodes: &[&Running],
+    roster: &rongxin_protocol::roster::SignedRoster,
+    catalog: &rongxin_protocol::catalog::Catalog,
+    client: &dyn Fn(&str, u64) -> Result<Node>,
+    stop: &AtomicBool,
+) -> Result<
+    Option<(
+        demo_cases::Filed,
+        demo_cases::DemoNode,
+        demo_cases::DemoNode,
+    )>,
+> {
+    let demo_node = |r: &Running| -> Result<demo_cases::DemoNode> {
+        let token_file = work.join("tokens").join(format!("{}.token", r.member));
+        Ok(demo_cases::DemoNode {
+            member: r.member.clone(),
+            url: r.url.clone(),
+            token: read_token(&token_file)?,
+            token_file: token_file.display().to_string(),
+        })
+    };
+    let find = |m: &str| nodes.iter().find(|r| r.member == m);
+    let (Some(origin), Some(window)) = (find("gulou"), find("taijiang")) else {
+        return Ok(None);
+    };
+    let (origin, window) = (demo_node(origin)?, demo_node(window)?);
+    let watch = nodes
+        .iter()
+        .map(|r| demo_node(r))
+        .collect::<Result<Vec<_>>>()?;
+    let jurisdictions = roster
+        .roster
+        .member("gulou")
+        .map(|m| m.jurisdictions.clone())
+        .unwrap_or_default();
+    let filed = demo_cases::file(
+        &origin,
+        &window,
+        &watch,
+        catalog,
+        &jurisdictions,
+        &|url| client(url, 30),
+        stop,
+    )?;
+    Ok(Some((filed, origin, window)))
 }

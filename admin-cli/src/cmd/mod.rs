@@ -4,6 +4,7 @@ pub mod audit;
 pub mod bundle;
 pub mod code;
 pub mod demo;
+pub mod demo_cases;
 pub mod forward;
 pub mod keygen;
 pub mod objection;
