@@ -60,6 +60,8 @@ enum Command {
     /// Credit repair (信用修复): apply at any node, list and show
     /// applications, decide one at the record's origin.
     Repair(cmd::repair::RepairArgs),
+    /// Publication timeliness (双公示 七日内) per origin, authority and kind.
+    Timeliness(cmd::timeliness::TimelinessArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +88,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Objection(a) => cmd::objection::run(a),
         Command::Repair(a) => cmd::repair::run(a),
+        Command::Timeliness(a) => cmd::timeliness::run(a),
     };
     match result {
         Ok(code) => code,

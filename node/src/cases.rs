@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use rongxin_protocol::calendar::{Calendar, CalendarError, china_date};
+use rongxin_protocol::calendar::{CalendarError, china_date};
 use rongxin_protocol::entry::{Entry, ObjectionOutcome, Op, RepairOutcome};
 use rongxin_protocol::objection::{
     self, CaseReceipt, CaseState, FileObjection, ObjectionFiling, ObjectionState, ObjectionView,
@@ -91,7 +91,6 @@ pub enum CaseError {
 pub struct Cases {
     store: Store,
     shared: Arc<Shared>,
-    calendar: Calendar,
     jobs: mpsc::Sender<Job>,
     net: NetHandle,
     /// Serialises filings: receipt numbers and id checks.
@@ -125,7 +124,6 @@ impl Cases {
     pub fn new(
         store: Store,
         shared: Arc<Shared>,
-        calendar: Calendar,
         jobs: mpsc::Sender<Job>,
         net: NetHandle,
     ) -> Result<Cases, StoreError> {
@@ -138,7 +136,6 @@ impl Cases {
         Ok(Cases {
             store,
             shared,
-            calendar,
             jobs,
             net,
             filing: tokio::sync::Mutex::new(()),
@@ -160,8 +157,8 @@ impl Cases {
     fn due(&self, filing: &Filing, on: Date) -> Result<Date, CaseError> {
         let deadlines = self.shared.roster().roster.deadlines;
         let due: Result<Date, CalendarError> = match filing {
-            Filing::Objection { .. } => objection::due_date(&self.calendar, &deadlines, on),
-            Filing::Repair { .. } => repair::due_date(&self.calendar, &deadlines, on),
+            Filing::Objection { .. } => objection::due_date(&self.shared.calendar, &deadlines, on),
+            Filing::Repair { .. } => repair::due_date(&self.shared.calendar, &deadlines, on),
         };
         due.map_err(|e| {
             CaseError::Calendar(format!(

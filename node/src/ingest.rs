@@ -741,6 +741,9 @@ impl Committer {
         for state in pending.repairs.values() {
             batch.put_repair(state);
         }
+        for row in &pending.timely {
+            batch.put_timely(row);
+        }
         for (key, state) in &pending.states {
             // The subject index entry of the stored version is replaced.
             let old = pending.stored_subject.get(key).and_then(Option::as_deref);
@@ -827,6 +830,11 @@ impl Committer {
             }) => return Ok(Outcome::Rejected(Rejection::TooLarge { bytes })),
             Err(e) => return Err(e),
         };
+        if prev.is_none()
+            && let Some(row) = timely(&self.shared, &entry)
+        {
+            pending.timely.push(row);
+        }
         if let Some(state) = next_state(prev, &entry) {
             pending.states.insert(key, state);
         }
@@ -1391,6 +1399,8 @@ struct Pending {
     objections: HashMap<String, ObjectionState>,
     /// Repair application states changed by the commit, by id.
     repairs: HashMap<String, RepairState>,
+    /// Publication timeliness of the records it publishes first.
+    timely: Vec<store::Timely>,
     stored_subject: HashMap<RecordKey, Option<String>>,
     /// Entries of the commit waiting for their signatures: seq, bytes.
     unsigned: Vec<(u64, Vec<u8>)>,
@@ -1416,6 +1426,27 @@ struct InFlight {
     objections: HashMap<String, ObjectionState>,
     /// The repair application states it sets, by id.
     repairs: HashMap<String, RepairState>,
+}
+
+/// The publication timeliness of `entry` if it is the first version of a
+/// record of a double-publicity kind (the caller knows it is the first).
+pub fn timely(shared: &Shared, entry: &Entry) -> Option<store::Timely> {
+    let Op::Put(record) = &entry.op else {
+        return None;
+    };
+    if !shared.catalog.kind(&record.kind)?.double_publicity {
+        return None;
+    }
+    Some(store::Timely {
+        origin: entry.origin.clone(),
+        seq: entry.seq,
+        key: record.key(),
+        measured: rongxin_protocol::timeliness::measure(
+            &shared.calendar,
+            record.decision_date,
+            entry.time_ms,
+        )?,
+    })
 }
 
 /// Milliseconds since the Unix epoch.

@@ -132,6 +132,7 @@ impl Node {
             config.root.clone(),
             config.catalog.clone(),
             config.member.clone(),
+            config.calendar.clone(),
             std::iter::once(config.signer.clone())
                 .chain(config.next_signers.iter().cloned())
                 .collect(),
@@ -223,7 +224,6 @@ impl Node {
         let cases = Arc::new(cases::Cases::new(
             store.clone(),
             shared.clone(),
-            config.calendar.clone(),
             jobs.clone(),
             net.clone(),
         )?);

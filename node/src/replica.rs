@@ -512,6 +512,7 @@ impl Replicator {
         > = HashMap::new();
         let mut objections: HashMap<String, Option<ObjectionState>> = HashMap::new();
         let mut repairs: HashMap<String, Option<RepairState>> = HashMap::new();
+        let mut timely = Vec::new();
         for entry in decoded {
             if let Some(id) = repair::repair_id(entry) {
                 let prev = match repairs.remove(id) {
@@ -542,6 +543,11 @@ impl Replicator {
                         .or_insert((stored.clone(), stored))
                 }
             };
+            if slot.1.is_none()
+                && let Some(row) = crate::ingest::timely(&self.shared, entry)
+            {
+                timely.push(row);
+            }
             if let Some(next) = next_state(slot.1.take(), entry) {
                 slot.1 = Some(next);
             }
@@ -613,6 +619,9 @@ impl Replicator {
         }
         for r in repairs.values().flatten() {
             batch.put_repair(r);
+        }
+        for row in &timely {
+            batch.put_timely(row);
         }
         batch.put_log_state(origin, &state);
         self.store.commit_blocking(batch, Durability::Applied)?;

@@ -19,6 +19,8 @@ pub struct Shared {
     pub catalog: Catalog,
     /// This node's member id.
     pub member: String,
+    /// The working-day calendar (checked against the roster's pin).
+    pub calendar: rongxin_protocol::calendar::Calendar,
     /// The signing keys this node holds (its key and any next keys).
     signers: RwLock<Arc<Vec<NoteSigner>>>,
 }
@@ -30,6 +32,7 @@ impl Shared {
         root: NoteVerifier,
         catalog: Catalog,
         member: String,
+        calendar: rongxin_protocol::calendar::Calendar,
         signers: Vec<NoteSigner>,
     ) -> Shared {
         Shared {
@@ -37,6 +40,7 @@ impl Shared {
             root,
             catalog,
             member,
+            calendar,
             signers: RwLock::new(Arc::new(signers)),
         }
     }

@@ -31,6 +31,7 @@
 //! | `F` | origin | forward cursor: entries the province acknowledged (u64 BE) |
 //! | `O` | origin, 0, objection id | [`ObjectionState`](rongxin_protocol::objection::ObjectionState), derived from the origin's log |
 //! | `A` | origin, 0, application id | [`RepairState`](rongxin_protocol::repair::RepairState), derived from the origin's log |
+//! | `T` | origin, 0, seq (u64 BE) | [`Timely`]: a double-publicity record's first version: its decision and publication dates |
 //! | `W` | objection or application id | [`Receipt`] of an objection or a repair application filed at this node |
 //! | `M` | `receipts/<yyyymmdd>` | the last receipt number given that day (u32 BE) |
 //! | `M` | `halt/<origin>` | present while an origin is halted after equivocation |
@@ -54,6 +55,7 @@ pub mod files;
 mod maintain;
 pub mod migrate;
 mod querylog;
+mod timeliness;
 mod writer;
 
 pub use cases::{Filing, Receipt, Routed};
@@ -64,6 +66,7 @@ pub use querylog::{
     MAX_RETURNED, QueryLogConfig, QueryLogFile, QueryLogRow, QueryLogUsage, Returned,
 };
 pub use rongxin_protocol::log::{RecordState, Revoked};
+pub use timeliness::Timely;
 
 use bincode::{Decode, Encode};
 use rongxin_protocol::entry::SignedEntry;

@@ -37,5 +37,6 @@ pub mod record;
 pub mod repair;
 pub mod roster;
 pub mod suite;
+pub mod timeliness;
 pub mod value;
 pub mod wire;

@@ -15,4 +15,5 @@ pub mod roster;
 pub mod sample;
 pub mod status;
 pub mod submit;
+pub mod timeliness;
 pub mod token;

@@ -33,6 +33,7 @@ mod logs;
 mod query;
 pub mod server;
 pub mod tiles;
+mod timeliness;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -113,6 +114,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/status", get(admin::get_status))
         .route("/v1/admin/query-log", get(admin::get_query_log))
         .route("/v1/admin/evidence", get(admin::get_evidence))
+        .route("/v1/admin/timeliness", get(timeliness::get_timeliness))
         .route(
             "/v1/admin/origins/{origin}/resume",
             post(admin::post_resume),

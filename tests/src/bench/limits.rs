@@ -478,6 +478,7 @@ fn replica_in_process(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> 
         fed.root().clone(),
         fed.catalog().clone(),
         "city".to_owned(),
+        rongxin_protocol::calendar::Calendar::embedded().expect("the built-in calendar"),
         Vec::new(),
     ));
     let replicator = Replicator::new(store.clone(), shared, Metrics::new());

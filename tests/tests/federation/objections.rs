@@ -202,4 +202,19 @@ fn cases_reach_their_origin_once_through_outages_and_their_decisions_everywhere(
         assert!(p["records"].get("CF").is_none(), "{} {p:#}", node.member());
         assert_eq!(p["hidden"]["revoked"], 1);
     }
+
+    // Publication timeliness is measured from the same entries everywhere:
+    // the city's view of gulou is gulou's own.
+    let timeliness = |n: &FedNode| {
+        n.client()
+            .get("/v1/admin/timeliness?origin=gulou", Some(&admin))
+            .ok_json()
+    };
+    let own = timeliness(gulou);
+    assert!(
+        own["rows"].as_array().is_some_and(|r| !r.is_empty()),
+        "{own:#}"
+    );
+    assert_eq!(timeliness(city), own);
+    assert_eq!(timeliness(taijiang), own);
 }

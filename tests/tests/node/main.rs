@@ -20,6 +20,7 @@ mod provenance;
 mod restart;
 mod store_format2;
 mod tiles;
+mod timeliness;
 mod tls;
 
 use rongxin_tests::{Federation, Records, TestNode, VerifiedLog, verify_log};

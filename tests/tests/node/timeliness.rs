@@ -1,0 +1,100 @@
+//! Publication timeliness (双公示 七日内): each first version of a
+//! licensing or penalty record is measured in working days from its
+//! decision to its signing, per authority and kind.
+
+use std::process::Command;
+
+use rongxin_tests::bins;
+use serde_json::json;
+
+use crate::gulou;
+
+/// The China (UTC+8) date `days` before today, as `YYYY-MM-DD`.
+fn days_ago(days: i64) -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .to_offset(time::UtcOffset::from_hms(8, 0, 0).expect("UTC+8"));
+    (now.date() - time::Duration::days(days)).to_string()
+}
+
+#[test]
+fn records_are_counted_on_time_or_late_per_authority_and_kind() {
+    let (fed, node, records) = gulou();
+    let c = node.client();
+    let token = fed.token("gulou");
+    let admin = fed.token("admin");
+    // Today's decision is on time whatever the day; one 60 days old is
+    // late (more than 7 working days); a new version is not a new
+    // publication.
+    let mut fresh = records.record("gulou", "XK");
+    fresh["decision_date"] = json!(days_ago(0));
+    let mut stale = records.record("gulou", "CF");
+    stale["decision_date"] = json!(days_ago(60));
+    c.submit_accepted(&token, &[fresh.clone(), stale.clone()]);
+    let field = records.text_field("CF");
+    let mut v2 = stale.clone();
+    v2["fields"][&field] = json!("第二版");
+    c.submit_accepted(&token, &[v2]);
+
+    let t = c.get("/v1/admin/timeliness", Some(&admin)).ok_json();
+    assert_eq!(t["deadline_working_days"], 7);
+    let rows = t["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{t:#}");
+    // Worst first: the late penalty.
+    assert_eq!(rows[0]["kind"], "CF");
+    assert_eq!(rows[0]["late"], 1);
+    assert_eq!(rows[0]["on_time"], 0);
+    assert_eq!(
+        rows[0]["late_records"],
+        json!([rongxin_tests::records::key_text(&stale)])
+    );
+    assert_eq!(rows[1]["kind"], "XK");
+    assert_eq!(rows[1]["on_time"], 1);
+    assert_eq!(rows[1]["late"], 0);
+    assert_eq!(
+        rows[0]["authority"],
+        stale["authority"]["code"]
+            .as_str()
+            .unwrap()
+            .to_ascii_uppercase()
+    );
+
+    // Filters: by decision date and by authority.
+    let recent = c
+        .get(
+            &format!("/v1/admin/timeliness?from={}", days_ago(10)),
+            Some(&admin),
+        )
+        .ok_json();
+    assert_eq!(recent["rows"].as_array().unwrap().len(), 1, "{recent:#}");
+    let none = c
+        .get("/v1/admin/timeliness?authority=NOSUCH", Some(&admin))
+        .ok_json();
+    assert_eq!(none["rows"], json!([]));
+    c.get("/v1/admin/timeliness?from=yesterday", Some(&admin))
+        .expect_error(400, "bad_request");
+    c.get("/v1/admin/timeliness", None)
+        .expect_error(401, "unauthorized");
+
+    // rongxinctl prints the same, worst first.
+    let out = Command::new(bins::ctl())
+        .args(["timeliness", "--node", c.base(), "--token-file"])
+        .arg(fed.dir().join("tokens/admin.token"))
+        .output()
+        .expect("run rongxinctl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("within 7 working days"), "{text}");
+    assert!(
+        lines[2].contains(" CF ") && lines[2].trim_end().ends_with("0.0%"),
+        "{text}"
+    );
+    assert!(
+        lines[3].contains(" XK ") && lines[3].trim_end().ends_with("100.0%"),
+        "{text}"
+    );
+}
