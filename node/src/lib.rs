@@ -29,6 +29,7 @@ pub mod replica;
 pub mod shared;
 pub mod store;
 mod sync;
+pub mod timeliness;
 pub mod tokens;
 
 use config::Config;
@@ -229,6 +230,7 @@ impl Node {
         )?);
         let _ = sync.cases.set(cases.clone());
         tokio::spawn(cases.clone().route(cancel.child_token()));
+
         let forward = match &config.forward {
             Some(f) => {
                 let fw = Arc::new(
@@ -281,6 +283,7 @@ impl Node {
             replicator: Some(replicator.clone()),
             forward,
             cases,
+            timeliness: Default::default(),
         });
         let server = tokio::spawn(http::server::serve(
             listener,

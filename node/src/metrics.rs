@@ -88,6 +88,11 @@ pub struct Metrics {
     pub objections_open: Family<OriginLabel, Gauge>,
     /// Open objections past their due date, per origin (set at each scrape).
     pub objections_overdue: Family<OriginLabel, Gauge>,
+    /// Double-publicity records published within the deadline (recomputed at a
+    /// scrape when entries arrived, at most every minute).
+    pub publication_on_time: Family<PublicationLabel, Gauge>,
+    /// Double-publicity records published after the deadline.
+    pub publication_late: Family<PublicationLabel, Gauge>,
     /// Repair applications registered and not yet decided, per origin.
     pub repairs_open: Family<OriginLabel, Gauge>,
     /// Undecided repair applications past their due date, per origin.
@@ -113,6 +118,17 @@ pub struct LagLabels {
     pub origin: String,
     /// The peer compared with.
     pub peer: String,
+}
+
+/// Labels of a publication-timeliness figure.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PublicationLabel {
+    /// The origin that signed the records.
+    pub origin: String,
+    /// The deciding authority's credit code.
+    pub authority: String,
+    /// The catalog kind.
+    pub kind: String,
 }
 
 /// Label of a peer.
@@ -145,6 +161,18 @@ impl Metrics {
             "objections_overdue",
             "Open objections past their due date (working days, roster deadlines), per origin",
             objections_overdue.clone(),
+        );
+        let publication_on_time = Family::<PublicationLabel, Gauge>::default();
+        registry.register(
+            "publication_on_time",
+            "Double-publicity records first signed within deadlines.publication working days of their decision (recomputed at a scrape when entries arrived, at most every minute)",
+            publication_on_time.clone(),
+        );
+        let publication_late = Family::<PublicationLabel, Gauge>::default();
+        registry.register(
+            "publication_late",
+            "Double-publicity records first signed after deadlines.publication working days of their decision (recomputed at a scrape when entries arrived, at most every minute)",
+            publication_late.clone(),
         );
         let repairs_open = Family::<OriginLabel, Gauge>::default();
         registry.register(
@@ -300,6 +328,8 @@ impl Metrics {
             objections_overdue,
             repairs_open,
             repairs_overdue,
+            publication_on_time,
+            publication_late,
             commit_seconds,
             commit_batch_records,
             store_bytes,

@@ -46,6 +46,14 @@ pub async fn get_metrics_open(State(state): State<Arc<AppState>>) -> impl IntoRe
         .metrics
         .store_bytes
         .set(i64::try_from(state.store.size_on_disk()).unwrap_or(i64::MAX));
+    let st = state.clone();
+    let refreshed = tokio::task::spawn_blocking(move || {
+        crate::timeliness::refresh_metrics(&st.timeliness, &st.store, &st.shared, &st.metrics)
+    })
+    .await;
+    if let Ok(Err(e)) = refreshed {
+        tracing::warn!(error = %e, "cannot compute the publication timeliness metrics");
+    }
     let cases = state.cases.clone();
     if let Ok(Ok(counts)) = tokio::task::spawn_blocking(move || cases.counts()).await {
         let m = &state.metrics;

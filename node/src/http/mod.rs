@@ -67,6 +67,8 @@ pub struct AppState {
     pub rate: limits::RateLimits,
     /// Objections and repair applications filed here and in the logs held.
     pub cases: Arc<crate::cases::Cases>,
+    /// When the publication-timeliness metrics were last computed.
+    pub timeliness: crate::timeliness::MetricsCache,
 }
 
 /// The router of the operations listener (`ops_listen`): health and

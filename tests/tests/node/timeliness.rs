@@ -58,6 +58,19 @@ fn records_are_counted_on_time_or_late_per_authority_and_kind() {
             .to_ascii_uppercase()
     );
 
+    // /metrics carries the same figures, labelled.
+    let metrics = c.get("/metrics", Some(&admin)).body;
+    let authority = stale["authority"]["code"].as_str().unwrap().to_ascii_uppercase();
+    let late = format!(
+        "rongxin_publication_late{{origin=\"gulou\",authority=\"{authority}\",kind=\"CF\"}} 1"
+    );
+    assert!(metrics.contains(&late), "{late} in\n{metrics}");
+    assert!(
+        metrics.contains("rongxin_publication_on_time{origin=\"gulou\"")
+            && metrics.contains("kind=\"XK\"} 1"),
+        "{metrics}"
+    );
+
     // Filters: by decision date and by authority.
     let recent = c
         .get(
