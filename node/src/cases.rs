@@ -111,6 +111,22 @@ struct Attempt {
     error: Option<String>,
 }
 
+/// The two kinds of case.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Objection,
+    Repair,
+}
+
+impl Kind {
+    fn what(self) -> &'static str {
+        match self {
+            Kind::Objection => "objection",
+            Kind::Repair => "repair application",
+        }
+    }
+}
+
 /// A record version named by origin and seq, as this node holds it.
 struct Named {
     key: RecordKey,
@@ -152,19 +168,22 @@ impl Cases {
             .unwrap_or_else(|| unreachable!("1970-01-01 is a date"))
     }
 
-    /// The due date of a case received on `on` (objection or repair), or
-    /// why there is none.
-    fn due(&self, filing: &Filing, on: Date) -> Result<Date, CaseError> {
+    /// The due date of a case of `kind` received on `on`, or why there is
+    /// none.
+    fn due(&self, kind: Kind, on: Date) -> Result<Date, CaseError> {
         let deadlines = self.shared.roster().roster.deadlines;
-        let due: Result<Date, CalendarError> = match filing {
-            Filing::Objection { .. } => objection::due_date(&self.shared.calendar, &deadlines, on),
-            Filing::Repair { .. } => repair::due_date(&self.shared.calendar, &deadlines, on),
+        let cal = &self.shared.calendar;
+        let due: Result<Date, CalendarError> = match kind {
+            Kind::Objection => objection::due_date(cal, &deadlines, on),
+            Kind::Repair => repair::due_date(cal, &deadlines, on),
         };
         due.map_err(|e| {
             CaseError::Calendar(format!(
-                "the due date of {} {} received on {on} cannot be computed: {e}; the federation's calendar must cover it (docs/calendar.md)",
-                if matches!(filing, Filing::Objection { .. }) { "an" } else { "a" },
-                filing.what()
+                "the due date of {} received on {on} cannot be computed: {e}; the federation's calendar must cover it (docs/calendar.md)",
+                match kind {
+                    Kind::Objection => "an objection",
+                    Kind::Repair => "a repair application",
+                }
             ))
         })
     }
@@ -250,7 +269,11 @@ impl Cases {
         }
         let received_ms = now_ms();
         let received_on = Self::today();
-        let due = self.due(&filing, received_on)?;
+        let kind = match filing {
+            Filing::Objection { .. } => Kind::Objection,
+            Filing::Repair { .. } => Kind::Repair,
+        };
+        let due = self.due(kind, received_on)?;
         let _guard = self.filing.lock().await;
         if let Some(id) = &id {
             if let Some(r) = self.store.receipt(id)? {
@@ -606,13 +629,7 @@ impl Cases {
         if let Some(r) = self.check_routed(&filing.id, &[&filing.statement], filing.received_on) {
             return r;
         }
-        let due = match self.due(
-            &Filing::Objection {
-                ground: filing.ground,
-                statement: String::new(),
-            },
-            filing.received_on,
-        ) {
+        let due = match self.due(Kind::Objection, filing.received_on) {
             Ok(d) => d,
             Err(e) => {
                 return Response::NotRegistered {
@@ -663,13 +680,7 @@ impl Cases {
                 };
             }
         }
-        let due = match self.due(
-            &Filing::Repair {
-                statement: String::new(),
-                commitment: String::new(),
-            },
-            filing.received_on,
-        ) {
+        let due = match self.due(Kind::Repair, filing.received_on) {
             Ok(d) => d,
             Err(e) => return refused(e.to_string()),
         };
@@ -703,13 +714,14 @@ impl Cases {
         }
     }
 
-    /// Where the case `id` of kind `what` is decided when not here: its
+    /// Where the case `id` of `kind` is decided when not here: its
     /// origin's name as the indexes or a receipt know it.
-    fn elsewhere(&self, what: &'static str, id: &str) -> Result<CaseError, CaseError> {
+    fn elsewhere(&self, kind: Kind, id: &str) -> Result<CaseError, CaseError> {
         let me = &self.shared.member;
-        let origin = match what {
-            "objection" => self.store.objection_any(id)?.map(|o| o.origin),
-            _ => self
+        let what = kind.what();
+        let origin = match kind {
+            Kind::Objection => self.store.objection_any(id)?.map(|o| o.origin),
+            Kind::Repair => self
                 .store
                 .repairs(None)?
                 .into_iter()
@@ -751,7 +763,7 @@ impl Cases {
                     )));
                 }
             }
-            None => return Err(self.elsewhere("objection", &id)?),
+            None => return Err(self.elsewhere(Kind::Objection, &id)?),
         }
         one_line_or_text("explanation", &resolve.explanation)?;
         if resolve.outcome == ObjectionOutcome::Rejected
@@ -796,7 +808,7 @@ impl Cases {
                     )));
                 }
             }
-            None => return Err(self.elsewhere("repair application", id)?),
+            None => return Err(self.elsewhere(Kind::Repair, id)?),
         }
         one_line_or_text("explanation", explanation)?;
         let (reply, rx) = oneshot::channel();

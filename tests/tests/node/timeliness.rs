@@ -60,7 +60,10 @@ fn records_are_counted_on_time_or_late_per_authority_and_kind() {
 
     // /metrics carries the same figures, labelled.
     let metrics = c.get("/metrics", Some(&admin)).body;
-    let authority = stale["authority"]["code"].as_str().unwrap().to_ascii_uppercase();
+    let authority = stale["authority"]["code"]
+        .as_str()
+        .unwrap()
+        .to_ascii_uppercase();
     let late = format!(
         "rongxin_publication_late{{origin=\"gulou\",authority=\"{authority}\",kind=\"CF\"}} 1"
     );
