@@ -196,7 +196,11 @@ impl Cases {
         req: FileObjection,
         filed_by: &str,
     ) -> Result<CaseReceipt, CaseError> {
-        let statement = with_attachments("statement", &req.statement, &req.attachments)?;
+        let statement = with_attachments(
+            &req.statement,
+            "say what is wrong with the record and why",
+            &req.attachments,
+        )?;
         let filing = Filing::Objection {
             ground: req.ground,
             statement,
@@ -228,8 +232,16 @@ impl Cases {
         req: FileRepair,
         filed_by: &str,
     ) -> Result<CaseReceipt, CaseError> {
-        let statement = with_attachments("statement", &req.statement, &req.attachments)?;
-        let commitment = one_line("commitment", &req.commitment)?;
+        let statement = with_attachments(
+            &req.statement,
+            "say how the conduct was corrected",
+            &req.attachments,
+        )?;
+        let commitment = one_line(
+            "commitment",
+            &req.commitment,
+            "name the credit commitment: its XYCN record's key or the document's reference",
+        )?;
         let (origin, seq) = self.locate(&req.record)?;
         let named = self.named(&origin, seq)?;
         self.repairable(&named.record)
@@ -765,7 +777,7 @@ impl Cases {
             }
             None => return Err(self.elsewhere(Kind::Objection, &id)?),
         }
-        one_line_or_text("explanation", &resolve.explanation)?;
+        free_text("explanation", &resolve.explanation, "say why")?;
         if resolve.outcome == ObjectionOutcome::Rejected
             && (resolve.correction.is_some() || resolve.revoke)
         {
@@ -810,7 +822,7 @@ impl Cases {
             }
             None => return Err(self.elsewhere(Kind::Repair, id)?),
         }
-        one_line_or_text("explanation", explanation)?;
+        free_text("explanation", explanation, "say why")?;
         let (reply, rx) = oneshot::channel();
         self.jobs
             .send(Job::DecideRepair {
@@ -1094,14 +1106,13 @@ fn repair_view(a: &RepairState, r: Option<&Receipt>, today: Date) -> RepairView 
     }
 }
 
-/// A free text (statement, explanation): not blank, no control character
-/// but line breaks and tabs, at most the entry's text limit.
-fn one_line_or_text(what: &str, text: &str) -> Result<String, CaseError> {
+/// A free text (statement, explanation): not blank (else `hint` says what
+/// to write), no control character but line breaks and tabs, at most the
+/// entry's text limit.
+fn free_text(what: &str, text: &str, hint: &str) -> Result<String, CaseError> {
     let t = text.trim();
     if t.is_empty() {
-        return Err(CaseError::Invalid(format!(
-            "{what} is blank: say what and why"
-        )));
+        return Err(CaseError::Invalid(format!("{what} is blank: {hint}")));
     }
     if let Some((at, c)) = control_character(t, true) {
         return Err(CaseError::Invalid(format!(
@@ -1120,8 +1131,8 @@ fn one_line_or_text(what: &str, text: &str) -> Result<String, CaseError> {
 }
 
 /// A reference on one line (the credit commitment).
-fn one_line(what: &str, text: &str) -> Result<String, CaseError> {
-    let t = one_line_or_text(what, text)?;
+fn one_line(what: &str, text: &str, hint: &str) -> Result<String, CaseError> {
+    let t = free_text(what, text, hint)?;
     if t.contains(['\n', '\r', '\t']) {
         return Err(CaseError::Invalid(format!(
             "{what} is a reference on one line (the commitment record's key or document number)"
@@ -1132,15 +1143,9 @@ fn one_line(what: &str, text: &str) -> Result<String, CaseError> {
 
 /// The statement as signed: the filer's text, trimmed, with the
 /// attachments' digests on lines of their own, so the origin signs them.
-fn with_attachments(what: &str, text: &str, attachments: &[String]) -> Result<String, CaseError> {
-    let mut out = one_line_or_text(what, text).map_err(|e| match e {
-        CaseError::Invalid(m) if m.ends_with("is blank: say what and why") => {
-            CaseError::Invalid(format!(
-                "{what} is blank: say what is wrong with the record, or what was corrected, and why"
-            ))
-        }
-        e => e,
-    })?;
+fn with_attachments(text: &str, hint: &str, attachments: &[String]) -> Result<String, CaseError> {
+    let what = "statement";
+    let mut out = free_text(what, text, hint)?;
     if attachments.len() > objection::MAX_ATTACHMENTS {
         return Err(CaseError::Invalid(format!(
             "{} attachments; at most {} digests",
