@@ -9,6 +9,7 @@ mod client;
 mod cmd;
 mod files;
 mod local;
+mod shell;
 
 /// Rongxin (榕信) operator and auditor tool.
 #[derive(Debug, Parser)]

@@ -1,15 +1,16 @@
 //! `rongxinctl demo` end to end, in each signature suite: the demo starts
-//! the example federation (a few members and the province) on the example's
-//! fixed loopback ports, converges, and prints commands; the test runs the
-//! printed `bundle` and `audit verify` commands exactly as printed (from the
-//! directory the demo was started in) and checks that the bundle verifies,
-//! then stops the demo with SIGINT as Ctrl-C would.
+//! the example federation (a few members and the province) on loopback,
+//! converges, and prints commands; the tests run the printed commands
+//! exactly as printed (from the directory the demo was started in) and
+//! check what they show, then stop the demo with SIGINT as Ctrl-C would.
+//! Also: `--base-port` moves every port, a busy port is named before
+//! anything starts, and Ctrl-C while loading stops every node cleanly.
 //!
-//! The example's ports are fixed (8100…, 7100…, 9443/9444), so the tests of
-//! this file take turns, and fail if a demo is already running on the
-//! machine.
+//! One test runs on the example's own ports (8100…, 7100…, 9443/9444) and
+//! fails if a demo is already running there; the others each move theirs
+//! with `--base-port`. They take turns: the machine has few cores.
 
-use std::io::{BufRead as _, BufReader};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -100,22 +101,24 @@ fn run_printed(command: &str, cwd: &Path) -> String {
     stdout
 }
 
-/// Runs the demo with `extra` arguments in a fresh directory until it says
-/// the federation is running, checks the printed bundle and audit commands,
-/// and stops it; returns what it printed and the directory.
-fn demo(extra: &[&str], check: impl FnOnce(&Printed, &Path)) {
-    let _turn = PORTS.lock().unwrap_or_else(|e| e.into_inner());
+/// Starts `rongxinctl demo` of city, gulou and taijiang with `extra`
+/// arguments in `cwd` (working directory `work` there), in its own process
+/// group as a shell's foreground job is; returns it and its standard
+/// output, line by line.
+fn start_demo(extra: &[&str], cwd: &Path) -> (std::process::Child, mpsc::Receiver<String>) {
+    use std::os::unix::process::CommandExt as _;
     build_servers();
-    let cwd = tempfile::tempdir().expect("a temporary directory");
     let examples = workspace().join("config-examples");
     let mut child = Command::new(env!("CARGO_BIN_EXE_rongxinctl"))
         .arg("demo")
-        .args(["--members", "city,gulou,taijiang", "--records", "60"])
+        .args(["--members", "city,gulou,taijiang"])
         .args(["--timeout", "150", "--dir", "work"])
+        .args(if extra.contains(&"--records") { &[][..] } else { &["--records", "60"][..] })
         .arg("--examples")
         .arg(&examples)
         .args(extra)
-        .current_dir(cwd.path())
+        .current_dir(cwd)
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -124,13 +127,43 @@ fn demo(extra: &[&str], check: impl FnOnce(&Printed, &Path)) {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
+        // Progress is redrawn after '\r': each redraw is a line here, sent
+        // as soon as it ends.
+        let mut stdout = stdout;
+        let (mut buf, mut line) = ([0u8; 4096], Vec::new());
+        while let Ok(n @ 1..) = stdout.read(&mut buf) {
+            for &b in &buf[..n] {
+                if b != b'\n' && b != b'\r' {
+                    line.push(b);
+                    continue;
+                }
+                if b == b'\n' || !line.is_empty() {
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    if tx.send(text).is_err() {
+                        return;
+                    }
+                }
+                line.clear();
             }
         }
     });
+    (child, rx)
+}
+
+/// Ctrl-C at a terminal: SIGINT to the whole foreground process group.
+fn ctrl_c(child: &std::process::Child) {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
+    rustix::process::kill_process_group(pid, rustix::process::Signal::INT)
+        .expect("SIGINT the demo's process group");
+}
+
+/// Runs the demo with `extra` arguments in a fresh directory until it says
+/// the federation is running, runs `check` on what it printed (in that
+/// directory), and stops it with Ctrl-C.
+fn demo(extra: &[&str], check: impl FnOnce(&Printed, &Path)) {
+    let _turn = PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    let cwd = tempfile::tempdir().expect("a temporary directory");
+    let (child, rx) = start_demo(extra, cwd.path());
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut lines = Vec::new();
     let ready = loop {
@@ -149,9 +182,8 @@ fn demo(extra: &[&str], check: impl FnOnce(&Printed, &Path)) {
         }
     };
     let printed = Printed { lines };
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
     if !ready {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+        ctrl_c(&child);
         let out = child.wait_with_output().expect("wait for the demo");
         panic!(
             "the demo did not get to running ({}):\n{}\n{}",
@@ -163,7 +195,7 @@ fn demo(extra: &[&str], check: impl FnOnce(&Printed, &Path)) {
     let checked =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&printed, cwd.path())));
     // Ctrl-C: every node and the province stop cleanly.
-    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT the demo");
+    ctrl_c(&child);
     let out = child.wait_with_output().expect("wait for the demo");
     let rest: Vec<String> = rx.try_iter().collect();
     if let Err(e) = checked {
@@ -196,7 +228,7 @@ fn bundle_and_audit(p: &Printed, cwd: &Path) -> String {
 
 #[test]
 fn demo_in_sm2_sm3_converges_and_its_bundles_verify() {
-    demo(&["--suite", "sm2-sm3"], |p, cwd| {
+    demo(&["--suite", "sm2-sm3", "--base-port", "21100"], |p, cwd| {
         let text = p.text();
         assert!(
             text.contains("Suite sm2-sm3: root key, members' signing keys and roster generated"),
@@ -282,4 +314,170 @@ fn demo_in_the_default_suite_converges_and_its_bundles_verify() {
             "{audit}"
         );
     });
+}
+
+/// Seconds between the first `replication listening` and `node started`
+/// lines of a node's log: how long it waited for its peers at start.
+fn start_wait(log: &Path) -> f64 {
+    let text = std::fs::read_to_string(log).expect("the node's log");
+    let at = |needle: &str| {
+        let line = text
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no '{needle}' in {}:\n{text}", log.display()));
+        let stamp = line.split_whitespace().next().expect("a timestamp");
+        time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("{stamp}: {e}"))
+    };
+    (at("node started") - at("replication listening")).as_seconds_f64()
+}
+
+/// Every `rongxinctl` command the demo prints runs exactly as printed, in
+/// the printed order, and shows real results; `--base-port` moves every
+/// port; members the demo does not run are named once and cost no wait.
+#[test]
+fn every_printed_command_runs_as_printed_on_moved_ports() {
+    demo(&["--base-port", "31100"], |p, cwd| {
+        let text = p.text();
+        assert!(text.contains("Converged in"), "{text}");
+        // 31100 - 7100: HTTPS APIs at 32100…, the province at 33443/33444.
+        assert!(text.contains("  city      https://127.0.0.1:32100"), "{text}");
+        assert!(text.contains("  province  http://127.0.0.1:33444"), "{text}");
+        for old in ["127.0.0.1:8100", "127.0.0.1:8102", "127.0.0.1:9444"] {
+            assert!(!text.contains(old), "{old} printed:\n{text}");
+        }
+        let roster = std::fs::read_to_string(cwd.join("work/roster.signed")).expect("roster");
+        assert!(
+            roster.contains("\"/ip4/127.0.0.1/tcp/31102\"") && roster.contains("127.0.0.1:32102"),
+            "{roster}"
+        );
+        assert!(
+            text.contains(
+                "Not running in this demo (left out of every node's peers): ftz, cangshan, mawei"
+            ),
+            "{text}"
+        );
+        let program = env!("CARGO_BIN_EXE_rongxinctl");
+        let commands: Vec<String> = p
+            .lines
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| l.starts_with(&format!("{program} ")))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(commands.len(), 6, "{text}");
+        for command in &commands {
+            let started = Instant::now();
+            let out = run_printed(command, cwd);
+            let took = started.elapsed();
+            let sub = command[program.len()..].split_whitespace().next().unwrap_or("");
+            match sub {
+                "query" => {
+                    assert!(!out.contains("no records shown"), "{command}:\n{out}");
+                    assert!(out.contains(" record"), "{command}:\n{out}");
+                }
+                "replication" => {
+                    assert!(took < Duration::from_secs(3), "{command} took {took:?}");
+                    assert!(out.contains("gulou      taijiang"), "{command}:\n{out}");
+                    assert!(!out.contains("not reachable"), "{command}:\n{out}");
+                }
+                "audit" => {
+                    assert!(out.starts_with("OK "), "{out}");
+                    assert!(out.contains(" UTC+8 ("), "{out}");
+                    let root = out
+                        .split("root ")
+                        .nth(1)
+                        .and_then(|r| r.split_whitespace().next())
+                        .unwrap_or("");
+                    assert!(root.len() == 44 && root.ends_with('='), "not base64: {out}");
+                }
+                _ => {}
+            }
+        }
+        // No node waited on members the demo does not run (restore
+        // protection waits half of restore_timeout, 5 s, on absent peers).
+        for m in ["city", "gulou", "taijiang"] {
+            let wait = start_wait(&cwd.join(format!("work/logs/{m}.log")));
+            assert!(wait < 3.0, "{m} waited {wait:.1} s for its peers");
+        }
+    });
+}
+
+/// A port the demo needs that something else holds stops it before it
+/// starts anything, naming the port, its use and `--base-port`.
+#[test]
+fn a_busy_port_is_named_before_anything_starts() {
+    let _turn = PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    // 41100 - 7100: gulou's HTTPS API is at 42102.
+    let held = std::net::TcpListener::bind("127.0.0.1:42102").expect("hold 42102");
+    let cwd = tempfile::tempdir().expect("a temporary directory");
+    let (child, rx) = start_demo(&["--base-port", "41100"], cwd.path());
+    let out = child.wait_with_output().expect("wait for the demo");
+    let printed: Vec<String> = rx.try_iter().collect();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{printed:?}\n{stderr}");
+    assert!(
+        stderr.contains("port 42102 (gulou's HTTPS API) is in use on 127.0.0.1")
+            && stderr.contains("--base-port 7100"),
+        "{stderr}"
+    );
+    assert!(!printed.iter().any(|l| l.starts_with("Starting")), "{printed:?}");
+    drop(held);
+}
+
+/// Ctrl-C at the terminal while the demo loads records: the demo says it
+/// stops the nodes, each one shuts down cleanly (SIGTERM: its store
+/// flushed), and every port is free again.
+#[test]
+fn ctrl_c_while_loading_stops_every_node_cleanly() {
+    let _turn = PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    let cwd = tempfile::tempdir().expect("a temporary directory");
+    let (child, rx) = start_demo(&["--base-port", "51100", "--records", "30000"], cwd.path());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut lines = Vec::new();
+    // Right after the first thousand records reached the city: the next
+    // thousand are on their way.
+    while !lines.iter().any(|l: &String| l.contains("city      1000/30000")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => lines.push(line),
+            Err(_) => {
+                ctrl_c(&child);
+                let out = child.wait_with_output().expect("wait for the demo");
+                panic!(
+                    "the demo never started loading ({}): {lines:?}\n{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+    ctrl_c(&child);
+    let out = child.wait_with_output().expect("wait for the demo");
+    lines.extend(rx.iter());
+    let text = lines.join("\n");
+    assert!(
+        out.status.success(),
+        "{}:\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("Stopping the nodes …") && text.ends_with("Stopped."),
+        "{text}"
+    );
+    // It stopped loading where it was (the chunk on its way finishes).
+    assert!(
+        !text.contains("city      30000/30000") && !text.contains("gulou     "),
+        "Ctrl-C did not stop the loading: {text}"
+    );
+    for m in ["city", "gulou", "taijiang"] {
+        let log = std::fs::read_to_string(cwd.path().join(format!("work/logs/{m}.log")))
+            .expect("the node's log");
+        assert!(log.contains("node stopped; store flushed"), "{m}:\n{log}");
+    }
+    for port in [51100, 51102, 51103, 52100, 52102, 52103, 53443, 53444] {
+        std::net::TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("port {port} still held after the demo stopped: {e}"));
+    }
 }

@@ -15,7 +15,9 @@ use clap::Args;
 use rongxin_protocol::bundle::Bundle;
 
 use crate::client::{Node, NodeError, read_token, segment};
-use crate::files::write_public;
+use crate::files::{read_verifier, write_public};
+use crate::local::DEFAULT_ROOT;
+use crate::shell;
 
 /// Arguments of `rongxinctl bundle`.
 #[derive(Debug, Args)]
@@ -65,11 +67,13 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
         Some(out) => {
             write_public(out, text.as_bytes())?;
             eprintln!(
-                "wrote the bundle of {} #{} to {}; check it with: rongxinctl audit verify {} --root root.pub",
+                "wrote the bundle of {} #{} to {}; check it with: {} audit verify {} --root {}",
                 bundle.origin,
                 bundle.leaf_index,
                 out.display(),
-                out.display()
+                shell::program(),
+                shell::shown(out),
+                root_hint(&bundle)
             );
         }
         None => std::io::stdout()
@@ -78,4 +82,15 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
             .context("cannot write to standard output")?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `--root` to suggest for `bundle`: the example federation's root key
+/// when it is here (relative to the current directory) and verifies the
+/// bundle, else a placeholder and what to put there.
+fn root_hint(bundle: &Bundle) -> String {
+    let example = std::path::Path::new(DEFAULT_ROOT);
+    match read_verifier(example) {
+        Ok(root) if bundle.verify(&root).is_ok() => shell::shown(example),
+        _ => "ROOT_KEY_FILE, the federation's root verifier key (root.pub)".to_owned(),
+    }
 }

@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
@@ -49,6 +50,12 @@ use crate::cmd::roster::{calendar_digest, catalog_digest, save_draft, sign_draft
 use crate::cmd::sample::Sampler;
 use crate::files::{read_signer, read_text, read_verifier};
 use crate::local;
+use crate::shell::{program, shown};
+
+mod setup;
+
+/// Sample records loaded into each member by default.
+pub const DEFAULT_RECORDS: usize = 2000;
 
 /// Arguments of `rongxinctl demo`.
 #[derive(Debug, Args)]
@@ -62,7 +69,7 @@ pub struct DemoArgs {
     )]
     members: Vec<String>,
     /// Sample records loaded into each member's own log.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = DEFAULT_RECORDS)]
     records: usize,
     /// The example federation to copy.
     #[arg(long, default_value = "config-examples")]
@@ -78,6 +85,12 @@ pub struct DemoArgs {
     /// federation into the working directory.
     #[arg(long, default_value = "ed25519-sha256")]
     suite: Suite,
+    /// The lowest port the demo uses: the example's ports (7100… for
+    /// replication, 8100… for the HTTPS APIs, 9443/9444 for the province)
+    /// all move by this minus 7100, so a second demo can run beside one on
+    /// the example's ports.
+    #[arg(long, default_value_t = setup::EXAMPLE_BASE)]
+    base_port: u16,
 }
 
 struct Running {
@@ -149,11 +162,28 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         }
     };
     copy_examples(examples, &work)?;
+    let offset = setup::offset(args.base_port)?;
     let mut roster = local::roster(&work.join("roster.signed"), &work.join("root.pub"))?;
+    if offset != 0 {
+        // The roster names every member's addresses: the demo root key
+        // (the example's, in demo-keys/) signs the moved ones.
+        let mut configs: Vec<String> = roster
+            .roster
+            .members
+            .iter()
+            .map(|m| format!("{}.toml", m.id))
+            .collect();
+        configs.push("province.toml".into());
+        setup::shift_configs(&work, &configs, offset)?;
+        let mut draft = roster.roster.clone();
+        setup::shift_roster(&mut draft, offset);
+        let root = read_signer(&work.join("demo-keys").join("root.key"))?;
+        roster = sign_draft(&draft, &root, &work.join("roster.signed"))?;
+    }
     // The root key the printed `audit verify` names.
     let mut root_pub = examples.join("root.pub");
     if args.suite != roster.roster.suite {
-        let trust = other_suite(&work, &roster.roster, args.suite)?;
+        let trust = other_suite(&work, &roster.roster, args.suite, args.base_port)?;
         roster = trust.roster;
         root_pub = trust.root_pub;
         println!(
@@ -173,6 +203,41 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             bail!("--members: '{m}' is not in the example roster");
         }
     }
+    let not_run: Vec<String> = roster
+        .roster
+        .members
+        .iter()
+        .map(|m| m.id.clone())
+        .filter(|m| !args.members.contains(m))
+        .collect();
+    for m in &args.members {
+        setup::narrow_peers(&work.join(format!("{m}.toml")), m, &args.members)?;
+    }
+    let with_province = args.members.iter().any(|m| m == "city");
+    let province_admin = province_admin(&work.join("province.toml"))?;
+    let mut ports = Vec::new();
+    for m in &args.members {
+        let member = roster.roster.member(m).context("member vanished")?;
+        for (addr, what) in member
+            .listen
+            .iter()
+            .map(|a| (a.as_str(), "replication"))
+            .chain(member.http.as_deref().map(|h| (h, "HTTPS API")))
+        {
+            if let Some(port) = setup::port_of(addr) {
+                ports.push((port, format!("{m}'s {what}")));
+            }
+        }
+    }
+    if with_province {
+        for (port, what) in [
+            (province_admin.0, "the province's mutual-TLS receiver"),
+            (province_admin.1, "the province's admin API"),
+        ] {
+            ports.push((port, what.to_owned()));
+        }
+    }
+    setup::check_free(&ports, args.base_port)?;
 
     // The demo's own client trusts exactly what the printed commands do.
     let ca = work.join("demo-certs").join("ca.pem");
@@ -192,7 +257,6 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         work.display()
     );
     let mut fed = Federation(Vec::new());
-    let with_province = args.members.iter().any(|m| m == "city");
     if with_province {
         let bin = node_bin.with_file_name("rongxin-province");
         if !bin.is_file() {
@@ -204,7 +268,10 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         let log = work.join("logs").join("province.log");
         let out =
             fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+        // Each server in its own process group: a Ctrl-C at the terminal
+        // reaches the demo only, which stops them in order (SIGTERM).
         let child = Command::new(&bin)
+            .process_group(0)
             .arg("--config")
             .arg(work.join("province.toml"))
             .arg("--data-dir")
@@ -216,7 +283,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot start {}", bin.display()))?;
         fed.0.push(Running {
             member: "province".into(),
-            url: "http://127.0.0.1:9444".into(),
+            url: format!("http://127.0.0.1:{}", province_admin.1),
             child,
             log,
             health: "/v1/origins",
@@ -228,6 +295,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         let out =
             fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
         let child = Command::new(&node_bin)
+            .process_group(0)
             .arg("--config")
             .arg(&config)
             .arg("--data-dir")
@@ -250,31 +318,48 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             health: "/healthz",
         });
     }
-    for r in &mut fed.0 {
-        wait_healthy(r, &client(&r.url, 2)?, &stop)?;
+    for i in 0..fed.0.len() {
+        let r = &mut fed.0[i];
+        let node = client(&r.url, 2)?;
+        if !wait_healthy(r, &node, &stop)? {
+            return stopped(fed);
+        }
         println!("  {:<9} {}", r.member, r.url);
+    }
+    if !not_run.is_empty() {
+        println!(
+            "  Not running in this demo (left out of every node's peers): {}",
+            not_run.join(", ")
+        );
     }
 
     println!("Loading {} sample records into each node …", args.records);
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     let mut example_subject = String::new();
-    for (i, r) in fed.0.iter().filter(|r| r.member != "province").enumerate() {
-        let me = roster.roster.member(&r.member).context("member vanished")?;
-        let token = fs::read_to_string(work.join("tokens").join(format!("{}.token", r.member)))?
+    let targets: Vec<(String, String)> = fed
+        .0
+        .iter()
+        .filter(|r| r.member != "province")
+        .map(|r| (r.member.clone(), r.url.clone()))
+        .collect();
+    for (member, url) in &targets {
+        let me = roster.roster.member(member).context("member vanished")?;
+        let token = fs::read_to_string(work.join("tokens").join(format!("{member}.token")))?
             .trim()
             .to_owned();
-        let node = client(&r.url, 120)?;
-        let records: Vec<Value> =
-            Sampler::new(&catalog, &me.jurisdictions, 1000 + i as u64, args.records)
-                .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
-                .collect();
-        if example_subject.is_empty()
-            && let Some(code) = records.first().and_then(|v| v["subject"]["code"].as_str())
-        {
-            example_subject = code.to_owned();
+        let node = client(url, 120)?;
+        let seed = setup::seed_of(&roster.roster, member);
+        let records: Vec<Value> = Sampler::new(&catalog, &me.jurisdictions, seed, args.records)
+            .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
+            .collect();
+        if example_subject.is_empty() {
+            example_subject = busiest_subject(&records);
         }
         let mut accepted = 0u64;
         for chunk in records.chunks(1000) {
+            if stop.load(Ordering::SeqCst) {
+                return stopped(fed);
+            }
             let body: String = chunk.iter().map(|v| format!("{v}\n")).collect();
             let answer: Value = node
                 .post(
@@ -286,13 +371,16 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
                 .json()?;
             accepted += answer["accepted"].as_u64().unwrap_or(0)
                 + answer["duplicates"].as_u64().unwrap_or(0);
-            print!("\r  {:<9} {accepted}/{}", r.member, records.len());
+            print!("\r  {member:<9} {accepted}/{}", records.len());
             std::io::stdout().flush().ok();
         }
         println!();
+        if stop.load(Ordering::SeqCst) {
+            return stopped(fed);
+        }
         let status: Value = node.get("/v1/admin/status", &[], Some(&monitor))?.json()?;
         expected.insert(
-            r.member.clone(),
+            member.clone(),
             status["own_log"]["size"].as_u64().unwrap_or(accepted),
         );
     }
@@ -302,8 +390,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let started = Instant::now();
     loop {
         if stop.load(Ordering::SeqCst) {
-            println!("\nstopping …");
-            return Ok(ExitCode::SUCCESS);
+            return stopped(fed);
         }
         let mut line = String::new();
         let mut done = true;
@@ -374,7 +461,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let cases = lifecycle(&work, &nodes, &roster, &catalog, &client, &stop)?;
     let first = &nodes[0].url;
     let last = nodes.last().map_or(&nodes[0], |r| r);
-    let ctl = shown(&std::env::current_exe().context("cannot find this program's path")?);
+    let ctl = program();
     // The CA and root key of the examples (they stay after the demo); the
     // tokens of the working directory (there they are mode 0600, as
     // rongxinctl requires of a token file).
@@ -402,7 +489,10 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     );
     if with_province {
         println!("  {ctl} forward --node {first} {ca_arg} {monitor_arg}");
-        println!("  curl http://127.0.0.1:9444/v1/origins   # what the province received");
+        println!(
+            "  curl http://127.0.0.1:{}/v1/origins   # what the province received",
+            province_admin.1
+        );
     }
     println!(
         "  curl --cacert {} -H \"Authorization: Bearer $(cat {})\" {first}/metrics",
@@ -458,10 +548,48 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    stopped(fed)
+}
+
+/// Ctrl-C: stops every node and the province (SIGTERM, a clean shutdown),
+/// saying so.
+fn stopped(fed: Federation) -> Result<ExitCode> {
     println!("\nStopping the nodes …");
     drop(fed);
     println!("Stopped.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The subject code with the most records in `records` (the first such in
+/// order): the printed example query shows a real profile.
+fn busiest_subject(records: &[Value]) -> String {
+    let mut counts: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (i, v) in records.iter().enumerate() {
+        if let Some(code) = v["subject"]["code"].as_str() {
+            counts.entry(code).or_insert((0, i)).0 += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(_, (n, first))| (*n, std::cmp::Reverse(*first)))
+        .map(|(code, _)| code.to_owned())
+        .unwrap_or_default()
+}
+
+/// The ports of the province's receiver and admin API in its config
+/// (`listen`, `admin_listen`).
+fn province_admin(path: &Path) -> Result<(u16, u16)> {
+    let text = read_text(path)?;
+    let value: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not TOML", path.display()))?;
+    let port = |key: &str| {
+        value
+            .get(key)
+            .and_then(|v| v.as_str())
+            .and_then(setup::port_of)
+            .with_context(|| format!("{}: no {key} = \"HOST:PORT\"", path.display()))
+    };
+    Ok((port("listen")?, port("admin_listen")?))
 }
 
 /// The keys and roster of the demo federation in a suite other than the
@@ -480,13 +608,28 @@ struct Trust {
 /// Makes (or, when an earlier run left them in `work`, reuses) a root key,
 /// a signing key per member of `example` and a roster of `suite` with the
 /// example's members, addresses and peer ids, in `<work>/<suite>/`; points
-/// the node and province configs in `work` at them.
-fn other_suite(work: &Path, example: &Roster, suite: Suite) -> Result<Trust> {
+/// the node and province configs in `work` at them. `example` carries the
+/// ports of this run (`--base-port`).
+fn other_suite(work: &Path, example: &Roster, suite: Suite, base_port: u16) -> Result<Trust> {
     let dir = work.join(suite.name());
     let (root_pub, signed_path) = (dir.join("root.pub"), dir.join("roster.signed"));
     let kept = root_pub.is_file() && signed_path.is_file();
     let roster = if kept {
-        local::roster(&signed_path, &root_pub)?
+        let kept = local::roster(&signed_path, &root_pub)?;
+        let addresses = |r: &Roster| -> Vec<(Vec<String>, Option<String>)> {
+            r.members
+                .iter()
+                .map(|m| (m.listen.clone(), m.http.clone()))
+                .collect()
+        };
+        if addresses(&kept.roster) != addresses(example) {
+            bail!(
+                "{} was made for other ports than --base-port {base_port}: pass the --base-port of that run, or remove {}",
+                signed_path.display(),
+                dir.display()
+            );
+        }
+        kept
     } else {
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
@@ -606,11 +749,15 @@ fn node_binary() -> Result<PathBuf> {
     )
 }
 
-fn wait_healthy(r: &mut Running, node: &Node, stop: &AtomicBool) -> Result<()> {
+/// Waits until `r` answers; `false` when Ctrl-C came first.
+fn wait_healthy(r: &mut Running, node: &Node, stop: &AtomicBool) -> Result<bool> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
         if node.get(r.health, &[], None).is_ok() {
-            return Ok(());
+            return Ok(true);
         }
         if let Some(status) = r.child.try_wait()? {
             let log = fs::read_to_string(&r.log).unwrap_or_default();
@@ -621,7 +768,7 @@ fn wait_healthy(r: &mut Running, node: &Node, stop: &AtomicBool) -> Result<()> {
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
         }
-        if stop.load(Ordering::SeqCst) || Instant::now() > deadline {
+        if Instant::now() > deadline {
             bail!(
                 "{} did not become ready at {}; its log: {}",
                 r.member,
@@ -645,25 +792,6 @@ fn scheme(config: &Path) -> Result<&'static str> {
     } else {
         "http"
     })
-}
-
-/// A path as a shell word for a printed command: relative to the current
-/// directory when it is inside it, quoted when it needs quoting.
-fn shown(path: &Path) -> String {
-    let rel = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| path.to_path_buf());
-    let text = rel.to_string_lossy();
-    if text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._-+:=,".contains(&b))
-    {
-        text.into_owned()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
 }
 
 /// Copies the example federation, making key and token files private.

@@ -91,9 +91,9 @@ pub fn render(rep: &Value, status: &Value) -> String {
     for p in rep["peers"].as_array().unwrap_or(&empty) {
         if p["last_contact_seconds"].is_null() {
             out.push_str(&format!(
-                "peer {} never answered: {}\n",
+                "peer {} not reachable (no answer since this node started): {}\n",
                 p["peer"].as_str().unwrap_or("?"),
-                p["last_error"].as_str().unwrap_or("no contact yet")
+                p["last_error"].as_str().unwrap_or("not asked yet")
             ));
         }
     }

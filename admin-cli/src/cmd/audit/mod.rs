@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use clap::{Args, Subcommand};
 use rongxin_protocol::bundle::Bundle;
 use rongxin_protocol::entry::Op;
@@ -75,7 +77,7 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
                 }
                 Op::KeyHandover(h) => format!(
                     "key handover: the next entries are signed by {}",
-                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &h.key)
+                    B64.encode(&h.key)
                 ),
             };
             println!("OK {}", bundle.display());
@@ -83,12 +85,12 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
                 "  origin      {} (roster version {}, federation {})",
                 e.origin, v.roster_version, v.federation
             );
-            println!("  entry       seq {} signed {} ms", e.seq, e.time_ms);
+            println!("  entry       seq {} signed {}", e.seq, china_time(e.time_ms));
             println!("  op          {what}");
             println!(
                 "  checkpoint  {} entries, root {}",
                 v.checkpoint.size,
-                hex_short(&v.checkpoint.root)
+                B64.encode(v.checkpoint.root)
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -99,6 +101,38 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
     }
 }
 
-fn hex_short(h: &[u8; 32]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
+/// A signing time (Unix milliseconds) as the federation's calendar reads
+/// it: China Standard Time, UTC+8, whatever the auditor's own time zone
+/// (deadlines are counted in it, protocol::calendar), with the raw value.
+fn china_time(unix_ms: i64) -> String {
+    let at = i128::from(unix_ms) * 1_000_000;
+    let shown = time::OffsetDateTime::from_unix_timestamp_nanos(at)
+        .ok()
+        .and_then(|t| Some(t.to_offset(time::UtcOffset::from_hms(8, 0, 0).ok()?)))
+        .and_then(|t| {
+            let f = time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
+            );
+            t.format(&f).ok()
+        });
+    match shown {
+        Some(s) => format!("{s} UTC+8 ({unix_ms} ms)"),
+        None => format!("{unix_ms} ms since 1970 (not a date)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::china_time;
+
+    #[test]
+    fn signing_times_read_in_china_standard_time() {
+        // 2026-12-03T23:26:58.346Z is the next morning in Fuzhou.
+        assert_eq!(
+            china_time(1_796_340_418_346),
+            "2026-12-04 07:26:58.346 UTC+8 (1796340418346 ms)"
+        );
+        assert_eq!(china_time(0), "1970-01-01 08:00:00.000 UTC+8 (0 ms)");
+        assert!(china_time(i64::MAX).contains("not a date"));
+    }
 }
