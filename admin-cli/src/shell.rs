@@ -3,7 +3,7 @@
 //! exactly as printed, from the directory the user is in (issue 16: after
 //! `cargo build --release`, `rongxinctl` is not on the PATH).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// How to call this program from the current directory: `rongxinctl` when
 /// that name on the PATH is this very file (as after `cargo install --path
@@ -39,7 +39,7 @@ pub fn shown(path: &Path) -> String {
 }
 
 /// `path` quoted for a POSIX shell when it needs quoting.
-fn word(path: &PathBuf) -> String {
+fn word(path: &Path) -> String {
     let text = path.to_string_lossy();
     if !text.is_empty()
         && text
@@ -54,11 +54,16 @@ fn word(path: &PathBuf) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     #[test]
     fn plain_paths_stay_and_others_are_quoted() {
-        assert_eq!(word(&PathBuf::from("target/release/rongxinctl")), "target/release/rongxinctl");
+        assert_eq!(
+            word(&PathBuf::from("target/release/rongxinctl")),
+            "target/release/rongxinctl"
+        );
         assert_eq!(word(&PathBuf::from("/tmp/a b")), "'/tmp/a b'");
         assert_eq!(word(&PathBuf::from("it's")), "'it'\\''s'");
     }
@@ -66,7 +71,13 @@ mod tests {
     #[test]
     fn paths_inside_the_current_directory_are_relative() {
         let cwd = std::env::current_dir().expect("cwd");
-        assert_eq!(shown(&cwd.join("config-examples/root.pub")), "config-examples/root.pub");
-        assert_eq!(shown(Path::new("/elsewhere/root.pub")), "/elsewhere/root.pub");
+        assert_eq!(
+            shown(&cwd.join("config-examples/root.pub")),
+            "config-examples/root.pub"
+        );
+        assert_eq!(
+            shown(Path::new("/elsewhere/root.pub")),
+            "/elsewhere/root.pub"
+        );
     }
 }

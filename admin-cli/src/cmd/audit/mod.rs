@@ -85,7 +85,11 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
                 "  origin      {} (roster version {}, federation {})",
                 e.origin, v.roster_version, v.federation
             );
-            println!("  entry       seq {} signed {}", e.seq, china_time(e.time_ms));
+            println!(
+                "  entry       seq {} signed {}",
+                e.seq,
+                china_time(e.time_ms)
+            );
             println!("  op          {what}");
             println!(
                 "  checkpoint  {} entries, root {}",

@@ -100,11 +100,16 @@ pub fn narrow_peers(path: &Path, me: &str, running: &[String]) -> Result<Vec<Str
     for line in text.lines() {
         let key = line.split('=').next().unwrap_or("").trim();
         if key == "peers" && !found {
-            let value: toml::Table = toml::from_str(line)
-                .with_context(|| format!("{}: the peers line is not one TOML line", path.display()))?;
+            let value: toml::Table = toml::from_str(line).with_context(|| {
+                format!("{}: the peers line is not one TOML line", path.display())
+            })?;
             let configured: Vec<String> = value["peers"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
             let mut peers: Vec<String> = configured
                 .iter()
@@ -200,7 +205,10 @@ mod tests {
         assert_eq!(offset(7100).unwrap(), 0);
         assert_eq!(offset(20_000).unwrap(), 12_900);
         let e = offset(64_000).unwrap_err().to_string();
-        assert!(e.contains("--base-port 64000") && e.contains("1024 to 63191"), "{e}");
+        assert!(
+            e.contains("--base-port 64000") && e.contains("1024 to 63191"),
+            "{e}"
+        );
         assert!(offset(80).is_err());
     }
 
@@ -251,8 +259,9 @@ mod tests {
     /// shows real results (issue 16).
     #[test]
     fn the_readme_query_finds_records_the_demo_loads() {
-        let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-            .expect("README.md");
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+                .expect("README.md");
         let line = readme
             .lines()
             .find(|l| l.contains("rongxinctl query --node"))
@@ -278,7 +287,9 @@ mod tests {
         ) {
             let v = serde_json::to_value(r).unwrap();
             if v["subject"]["code"] == code {
-                *kinds.entry(v["kind"].as_str().unwrap().to_owned()).or_default() += 1;
+                *kinds
+                    .entry(v["kind"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
             }
         }
         assert!(
