@@ -87,7 +87,7 @@ pub struct MetricsCache {
 
 /// Brings `rongxin_publication_on_time` and `rongxin_publication_late` up
 /// to date at a scrape: recomputed (a scan of every measured record) when
-/// entries arrived since the last time, at most every [`METRICS_EVERY`].
+/// entries arrived since the last time, at most once a minute.
 pub fn refresh_metrics(
     cache: &MetricsCache,
     store: &Store,

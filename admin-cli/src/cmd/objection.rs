@@ -63,7 +63,7 @@ struct FileArgs {
     /// Your own id for the objection, so that filing again is safe.
     #[arg(long)]
     id: Option<String>,
-    /// A digest of an attachment kept by the filer (sha256:<hex>); repeat.
+    /// A digest of an attachment kept by the filer (`sha256:<hex>`); repeat.
     #[arg(long = "attachment")]
     attachments: Vec<String>,
 }

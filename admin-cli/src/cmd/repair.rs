@@ -50,7 +50,7 @@ struct ApplyArgs {
     /// Your own id for the application, so that filing again is safe.
     #[arg(long)]
     id: Option<String>,
-    /// A digest of an attachment kept by the filer (sha256:<hex>); repeat.
+    /// A digest of an attachment kept by the filer (`sha256:<hex>`); repeat.
     #[arg(long = "attachment")]
     attachments: Vec<String>,
 }
