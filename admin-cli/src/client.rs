@@ -224,6 +224,46 @@ impl Node {
         self.finish(&url, req.call())
     }
 
+    /// `GET path` with a bearer token, its 2xx body copied to `out` as it
+    /// arrives (`progress` hears the bytes so far); the bytes copied.
+    pub fn download(
+        &self,
+        path: &str,
+        token: &str,
+        out: &mut dyn std::io::Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, NodeError> {
+        let url = self.url(path);
+        let mut response = self
+            .agent
+            .get(&url)
+            .header("Authorization", format!("Bearer {token}"))
+            .call()
+            .map_err(|e| self.transport_error(&url, &e))?;
+        if !response.status().is_success() {
+            return read_answer(&url, response).map(|_| 0);
+        }
+        let broke = |e: std::io::Error| NodeError::Unreachable {
+            url: url.clone(),
+            detail: format!("the answer broke off: {e}"),
+        };
+        let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = reader.read(&mut buf).map_err(broke)?;
+            if n == 0 {
+                return Ok(total);
+            }
+            out.write_all(&buf[..n]).map_err(|e| NodeError::BadAnswer {
+                url: url.clone(),
+                detail: format!("cannot write it: {e}"),
+            })?;
+            total += n as u64;
+            progress(total);
+        }
+    }
+
     /// `POST path` with a body of `content_type` and a bearer token.
     pub fn post(
         &self,

@@ -63,6 +63,9 @@ enum Command {
     Repair(cmd::repair::RepairArgs),
     /// Publication timeliness (双公示 七日内) per origin, authority and kind.
     Timeliness(cmd::timeliness::TimelinessArgs),
+    /// Take an online backup of a running node and verify it (restore it
+    /// with `rongxin-node restore`), or verify an existing one.
+    Backup(cmd::backup::BackupArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Command::Objection(a) => cmd::objection::run(a),
         Command::Repair(a) => cmd::repair::run(a),
         Command::Timeliness(a) => cmd::timeliness::run(a),
+        Command::Backup(a) => cmd::backup::run(a),
     };
     match result {
         Ok(code) => code,

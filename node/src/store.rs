@@ -47,6 +47,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+pub mod backup;
 mod cases;
 pub mod check;
 pub mod disk;
@@ -438,6 +439,8 @@ struct Inner {
     qlog: querylog::Budget,
     reopen: tokio::sync::Notify,
     faults: faults::Faults,
+    /// While a backup runs, every database write is also journaled here.
+    journal: std::sync::Mutex<Option<backup::Journal>>,
 }
 
 /// The node's store. Cheap to clone; every clone is the same store. Reads
@@ -586,6 +589,7 @@ impl Store {
             qlog,
             reopen: tokio::sync::Notify::new(),
             faults: faults::Faults::default(),
+            journal: std::sync::Mutex::new(None),
         });
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
         let w = inner.clone();

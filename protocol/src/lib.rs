@@ -4,6 +4,7 @@
 //!
 //! - [`access`] — roles, read levels and the tokens file.
 //! - [`api`] — the node's HTTP answers that other programs read.
+//! - [`backup`] — the archive of a node's store that backup and restore exchange.
 //! - [`calendar`] — the working-day calendar (holidays and make-up working days as data).
 //! - [`code`] — unified social credit codes and resident ID numbers.
 //! - [`value`], [`catalog`], [`record`] — the credit catalog and the records it types.
@@ -21,6 +22,7 @@
 
 pub mod access;
 pub mod api;
+pub mod backup;
 pub mod bundle;
 pub mod calendar;
 pub mod catalog;

@@ -1,6 +1,7 @@
 //! One module per `rongxinctl` subcommand.
 
 pub mod audit;
+pub mod backup;
 pub mod bundle;
 pub mod code;
 pub mod demo;

@@ -24,6 +24,7 @@ use crate::tokens::{Role, Token, Tokens};
 use rongxin_protocol::access::RoleName;
 
 mod admin;
+mod backup;
 mod cases;
 mod extract;
 mod ingest;
@@ -122,6 +123,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(admin::post_resume),
         )
         .route("/v1/admin/roster", post(admin::post_roster))
+        .route("/v1/admin/backup", get(backup::get_backup))
         .route("/healthz", get(admin::get_healthz))
         .route("/metrics", get(admin::get_metrics))
         .fallback(|| async {

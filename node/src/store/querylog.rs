@@ -322,7 +322,9 @@ impl Inner {
                 }
             }
         }
-        if let Some(old) = self.wrote(self.tree.insert(k, v))? {
+        let old = self.wrote(self.tree.insert(&k, v.as_slice()))?;
+        self.journal_writes([(k.as_slice(), Some(v.as_slice()))]);
+        if let Some(old) = old {
             // The same id twice (the clock stepped back): one row replaced.
             b.rows.fetch_sub(1, Ordering::Relaxed);
             b.bytes.fetch_sub(13 + old.len() as u64, Ordering::Relaxed);
@@ -363,6 +365,7 @@ impl Inner {
     /// the query log's lock.
     fn prune_batch(&self, mut take: impl FnMut(&[u8], &[u8]) -> bool) -> Result<u64, StoreError> {
         let mut batch = sled::Batch::default();
+        let mut removed = Vec::new();
         let (mut rows, mut bytes) = (0u64, 0u64);
         for kv in self.tree.scan_prefix([P_QUERY]).take(PRUNE_BATCH) {
             let (k, v) = kv?;
@@ -371,6 +374,7 @@ impl Inner {
             }
             rows += 1;
             bytes += (k.len() + v.len()) as u64;
+            removed.push(k.clone());
             batch.remove(k);
         }
         if rows == 0 {
@@ -378,6 +382,7 @@ impl Inner {
         }
         self.writing()?;
         self.wrote(self.tree.apply_batch(batch))?;
+        self.journal_writes(removed.iter().map(|k| (k.as_ref(), None)));
         self.qlog.rows.fetch_sub(rows, Ordering::Relaxed);
         self.qlog.bytes.fetch_sub(bytes, Ordering::Relaxed);
         Ok(rows)

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::backup::{BackupError, EndPoint};
 use super::faults::Point;
 use super::files::{self, Committed, LogFiles};
 use super::{
@@ -69,6 +70,13 @@ pub(super) enum Command {
     Flush {
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Start journaling every database write to `journal` (a backup).
+    BackupBegin {
+        journal: std::path::PathBuf,
+        reply: oneshot::Sender<Result<(), BackupError>>,
+    },
+    /// Stop journaling and answer the end point, once the group is written.
+    BackupEnd { reply: oneshot::Sender<EndPoint> },
 }
 
 impl Command {
@@ -187,6 +195,7 @@ impl Inner {
         let mut queries = Vec::new();
         let mut flush_wanted = false;
         let mut dirty = false;
+        let mut end = None;
         for c in group {
             match c {
                 Command::Commit {
@@ -210,6 +219,12 @@ impl Inner {
                     flush_wanted = true;
                     answers.push(Answer::Unit(reply, Ok(())));
                 }
+                Command::BackupBegin { journal, reply } => {
+                    // On before this group's writes: a write journaled
+                    // that the base read also sees is harmless.
+                    let _ = reply.send(self.begin_journal(journal));
+                }
+                Command::BackupEnd { reply } => end = Some(reply),
             }
         }
         if !commits.is_empty() {
@@ -243,6 +258,11 @@ impl Inner {
                 Answer::Unit(reply, r) => drop(reply.send(r)),
                 Answer::Count(reply, r) => drop(reply.send(r)),
             }
+        }
+        // After the group: its writes are the journal's last, and the
+        // published states are theirs.
+        if let Some(reply) = end {
+            let _ = reply.send(self.end_journal());
         }
         if flushed {
             Written::Flushed
@@ -359,7 +379,12 @@ impl Inner {
         // 3. The database changes and the commit points, in one batch.
         let mut db = sled::Batch::default();
         let mut states: BTreeMap<String, (LogState, Arc<LogFiles>)> = BTreeMap::new();
+        let journaling = self.journaling();
+        let mut journal: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
         for batch in accepted {
+            if journaling {
+                journal.extend(batch.ops.iter().cloned());
+            }
             for (k, v) in batch.ops {
                 match v {
                     Some(v) => db.insert(k, v),
@@ -375,12 +400,19 @@ impl Inner {
                     },
                 };
                 state.entry_bytes = at.entry_bytes;
-                db.insert(prefixed(P_LOG, origin.as_bytes()), encode(&state));
+                let (k, v) = (prefixed(P_LOG, origin.as_bytes()), encode(&state));
+                if journaling {
+                    journal.push((k.clone(), Some(v.clone())));
+                }
+                db.insert(k, v);
                 states.insert(origin, (state, files));
             }
         }
         if let Err(e) = self.wrote(self.tree.apply_batch(db)) {
             return fail_all(e);
+        }
+        if journaling {
+            self.journal_writes(journal.iter().map(|(k, v)| (k.as_slice(), v.as_deref())));
         }
         let mut published = self.published.write().unwrap_or_else(|p| p.into_inner());
         for (origin, (state, files)) in states {
@@ -420,10 +452,11 @@ impl Inner {
             return self.guard.state();
         }
         let now = crate::ingest::now_ms().to_be_bytes();
-        let probe = self
-            .tree
-            .insert(prefixed(P_META, b"probe"), &now)
-            .and_then(|_| self.db.flush());
+        let key = prefixed(P_META, b"probe");
+        let probe = self.tree.insert(&key, &now).and_then(|_| self.db.flush());
+        if probe.is_ok() {
+            self.journal_writes([(key.as_slice(), Some(now.as_slice()))]);
+        }
         match probe {
             Ok(_) => self.guard.recovered(),
             Err(e) => {

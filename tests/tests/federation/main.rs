@@ -4,6 +4,7 @@
 //! plus fake peers speaking the real transport (`rongxin_tests::fakepeer`).
 //! Tests run in parallel, each with its own federation, ports and data.
 
+mod backup;
 mod converge;
 mod crash;
 mod objections;

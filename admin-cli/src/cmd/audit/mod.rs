@@ -108,7 +108,7 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
 /// A signing time (Unix milliseconds) as the federation's calendar reads
 /// it: China Standard Time, UTC+8, whatever the auditor's own time zone
 /// (deadlines are counted in it, protocol::calendar), with the raw value.
-fn china_time(unix_ms: i64) -> String {
+pub(crate) fn china_time(unix_ms: i64) -> String {
     let at = i128::from(unix_ms) * 1_000_000;
     let shown = time::OffsetDateTime::from_unix_timestamp_nanos(at)
         .ok()
