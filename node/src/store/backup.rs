@@ -381,9 +381,15 @@ impl Store {
             .parent()
             .unwrap_or(Path::new("."))
             .to_owned();
-        let dir = data_dir.join("backup.partial");
-        // A backup that died with its process left this behind.
-        let _ = fs::remove_dir_all(&dir);
+        // This backup's own directory: another backup refused meanwhile
+        // must not touch it.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let dir = data_dir.join(format!(
+            "backup-{}-{}-{}.partial",
+            std::process::id(),
+            crate::ingest::now_ms(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         fs::create_dir_all(&dir).map_err(io_error("create", &dir))?;
         let journal_path = dir.join("journal");
         let mut session = Session {
@@ -395,6 +401,17 @@ impl Store {
             journal: journal_path.clone(),
             reply,
         })??;
+        // Only one backup runs: what other directories remain were left by
+        // backups that died with their process.
+        if let Ok(read) = fs::read_dir(&data_dir) {
+            for e in read.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with("backup-") && name.ends_with(".partial") && e.path() != dir {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
         session.open = true;
 
         // The base: every key, read while the writer goes on.
@@ -740,4 +757,134 @@ fn restore_into(
     })?;
     drop(store);
     Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Durability, QueryLogRow, WriteBatch};
+
+    fn dump(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+        store
+            .inner
+            .tree
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.expect("read");
+                (k.to_vec(), v.to_vec())
+            })
+            .filter(|(k, _)| k.as_slice() != prefixed(P_META, b"probe").as_slice())
+            .collect()
+    }
+
+    fn row(n: u64) -> QueryLogRow {
+        QueryLogRow::new(
+            format!("q-{n}"),
+            i64::try_from(n).expect("small"),
+            "admin:test (token t)",
+            "127.0.0.1",
+            "91350100M000100Y43",
+            "test",
+            "government",
+            std::iter::empty(),
+        )
+    }
+
+    /// Writes made while the base is read (an overwrite, removals, new
+    /// keys) reach the restored store through the journal: it equals the
+    /// live store at the end point, key for key. A second backup meanwhile
+    /// is refused.
+    #[test]
+    fn the_journal_carries_writes_made_during_the_base_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("live")).expect("open");
+        let mut b = WriteBatch::default();
+        b.set_halted("mawei", true);
+        b.set_forward_cursor("gulou", 5);
+        store
+            .commit_blocking(b, Durability::Durable)
+            .expect("commit");
+        for n in 0..5 {
+            store
+                .log_query_blocking((1000 + n, 0), row(1000 + n))
+                .expect("query row");
+        }
+        let before = dump(&store);
+        let mut archive = Vec::new();
+        let mut wrote = false;
+        let manifest = store
+            .backup(&mut archive, "gulou", "test", |p| {
+                if matches!(p, Progress::Keys(_)) && !wrote {
+                    wrote = true;
+                    let mut b = WriteBatch::default();
+                    b.set_halted("mawei", false);
+                    b.set_halted("fuqing", true);
+                    b.set_forward_cursor("gulou", 9);
+                    store
+                        .commit_blocking(b, Durability::Applied)
+                        .expect("commit during the backup");
+                    let pruned = store
+                        .prune_query_log(crate::ingest::now_ms())
+                        .expect("prune");
+                    assert_eq!(pruned, 5);
+                    let again = store.backup(Vec::new(), "gulou", "test", |_| {});
+                    assert!(matches!(again, Err(BackupError::Running)), "{again:?}");
+                }
+            })
+            .expect("backup");
+        assert!(wrote);
+        assert_eq!(manifest.base_keys, before.len() as u64);
+        assert!(manifest.journal_ops >= 8, "{}", manifest.journal_ops);
+        let after = dump(&store);
+        assert_ne!(before, after);
+
+        let target = dir.path().join("restored");
+        restore(archive.as_slice(), &target, |_| {}).expect("restore");
+        let restored = Store::open(&target).expect("open the restored store");
+        assert_eq!(dump(&restored), after);
+        assert!(!target.join("restore.partial").exists());
+        // The journal is off again: a later backup starts afresh.
+        store
+            .backup(Vec::new(), "gulou", "test", |_| {})
+            .expect("a second backup");
+    }
+
+    /// A damaged or incomplete archive is refused with the member named,
+    /// and leaves no store behind.
+    #[test]
+    fn damaged_archives_are_refused_and_leave_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("live")).expect("open");
+        let mut b = WriteBatch::default();
+        b.set_forward_cursor("gulou", 5);
+        store
+            .commit_blocking(b, Durability::Durable)
+            .expect("commit");
+        let mut archive = Vec::new();
+        store
+            .backup(&mut archive, "gulou", "test", |_| {})
+            .expect("backup");
+        // Flip one byte of db/base's content (its data starts at 512).
+        let mut flipped = archive.clone();
+        flipped[512 + 3] ^= 1;
+        let target = dir.path().join("a");
+        let err = restore(flipped.as_slice(), &target, |_| {}).expect_err("refused");
+        assert!(err.to_string().contains("db/base"), "{err}");
+        assert!(!target.join("store").exists() && !target.join("logs").exists());
+        // Cut before the manifest.
+        let cut = &archive[..archive.len() / 2];
+        let err = restore(cut, &target, |_| {}).expect_err("refused");
+        assert!(
+            err.to_string().contains("damaged") || err.to_string().contains("rongxin-backup.json"),
+            "{err}"
+        );
+        assert!(!target.join("store").exists());
+        // Not a tar archive at all.
+        let err = restore(&b"hello"[..], &target, |_| {}).expect_err("refused");
+        assert!(matches!(err, BackupError::Archive(_)), "{err}");
+        // A good archive restores; over it, a second restore is refused.
+        restore(archive.as_slice(), &target, |_| {}).expect("restore");
+        let err = restore(archive.as_slice(), &target, |_| {}).expect_err("occupied");
+        assert!(matches!(err, BackupError::Occupied(_)), "{err}");
+    }
 }

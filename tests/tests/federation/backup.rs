@@ -19,6 +19,52 @@ use serde_json::Value;
 
 use crate::DEADLINE;
 
+/// A copy of the archive at `from` with one byte of gulou's last entry
+/// changed and the manifest's digest of that member made to match, so that
+/// only a check of the entries themselves can tell.
+fn tampered(from: &std::path::Path, to: &std::path::Path) {
+    use sha2::Digest as _;
+    let mut members: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut tar = tar::Archive::new(fs::File::open(from).expect("open the backup"));
+    for e in tar.entries().expect("a tar archive") {
+        let mut e = e.expect("a member");
+        let path = e
+            .path()
+            .expect("a path")
+            .to_str()
+            .expect("utf-8")
+            .to_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut bytes).expect("read a member");
+        members.push((path, bytes));
+    }
+    let entries = members
+        .iter_mut()
+        .find(|(p, _)| p == "logs/gulou/entries")
+        .expect("gulou's entries");
+    let last = entries.1.len() - 1;
+    entries.1[last] ^= 0x01;
+    let digest = hex::encode(sha2::Sha256::digest(&entries.1));
+    let (_, text) = members.last_mut().expect("the manifest");
+    let mut manifest: Manifest = serde_json::from_slice(text).expect("the manifest");
+    for f in &mut manifest.files {
+        if f.path == "logs/gulou/entries" {
+            f.sha256.clone_from(&digest);
+        }
+    }
+    *text = serde_json::to_vec(&manifest).expect("json");
+    let mut out = tar::Builder::new(fs::File::create(to).expect("create"));
+    for (path, bytes) in &members {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o600);
+        h.set_path(path).expect("a path");
+        h.set_cksum();
+        out.append(&h, bytes.as_slice()).expect("append");
+    }
+    out.finish().expect("finish");
+}
+
 /// Reads the manifest out of a backup archive.
 fn manifest_of(path: &std::path::Path) -> Manifest {
     let mut tar = tar::Archive::new(fs::File::open(path).expect("open the backup"));
@@ -93,6 +139,39 @@ fn backup_under_ingest_restores_every_acknowledged_record() {
         .expect("run rongxinctl backup");
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    // An archive whose entries were changed (digests made to match) fails
+    // both the independent verification and the restore.
+    let bad = fed.dir().join("tampered.tar");
+    tampered(&archive, &bad);
+    let verify = Command::new(ctl())
+        .args(["backup", "--verify"])
+        .arg(&bad)
+        .output()
+        .expect("run rongxinctl backup --verify");
+    let err = String::from_utf8_lossy(&verify.stderr);
+    assert!(!verify.status.success(), "{err}");
+    assert!(err.contains("log gulou") || err.contains("entry"), "{err}");
+    let scratch = fed.dir().join("scratch-restore");
+    let refused = Command::new(node())
+        .args(["restore", "--from"])
+        .arg(&bad)
+        .arg("--data-dir")
+        .arg(&scratch)
+        .output()
+        .expect("run rongxin-node restore");
+    assert!(!refused.status.success());
+    assert!(!scratch.join("store").exists() && !scratch.join("logs").exists());
+    let good = Command::new(ctl())
+        .args(["backup", "--verify"])
+        .arg(&archive)
+        .output()
+        .expect("run rongxinctl backup --verify");
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+
     // Ingest goes on past the backup.
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
