@@ -39,6 +39,9 @@
 //! | `M` | `keystart/<origin>/<index>` | where the origin's key `index` starts (u64 BE) |
 //! | `M` | `probe` | time of the last write probe after a failed write (ms, u64 BE) |
 //!
+//! **Backups** ([`backup`]) journal the writer's database writes while
+//! they read the database, so they are consistent without stopping it.
+//!
 //! Every write first asks the disk guard ([`disk`]) whether the store may
 //! be written; a refused or failed write is [`StoreError::NotWritable`],
 //! which the API answers with 503.
