@@ -36,8 +36,10 @@ pub struct ProfileRecord {
     pub version: u32,
     /// `published` or `disputed`.
     pub state: &'static str,
-    /// Last day of publicity, if the kind has a fixed end.
+    /// Last day of publicity, if the kind has a fixed end (also `publicity.until`).
     pub publicity_until: Option<Date>,
+    /// The record's tier and public window.
+    pub publicity: rongxin_protocol::tier::PublicityWindow,
     /// The kind's public attribute.
     pub public: &'static str,
     /// The objections open on this version (异议中): id, state and due date.
@@ -191,7 +193,8 @@ pub fn profile(
             Ok(Entry { op: Op::Put(r), .. }) => r,
             _ => continue,
         };
-        let until = kind.publicity_until(&record);
+        let window = rongxin_protocol::tier::PublicityWindow::of(kind, &record);
+        let until = window.until;
         if until.is_some_and(|u| u < today) {
             hidden.expired += 1;
             continue;
@@ -215,6 +218,7 @@ pub fn profile(
                     "disputed"
                 },
                 publicity_until: until,
+                publicity: window,
                 public: kind.public.as_str(),
                 objections: open_objections(store, &state)?,
                 record: serde_json::to_value(&shown).unwrap_or(Value::Null),

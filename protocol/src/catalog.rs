@@ -20,6 +20,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+use crate::tier::{PenaltyTiers, Tier};
 use crate::value::{Date, Decimal, FieldValue, ValueError, control_character};
 
 /// The only `format` tag this code reads.
@@ -54,6 +55,7 @@ pub struct Catalog {
     legacy_uscc: Vec<String>,
     legacy: crate::code::LegacyCodes,
     kinds: Vec<RecordKind>,
+    penalty_tiers: Option<PenaltyTiers>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +65,8 @@ struct CatalogFile {
     version: String,
     #[serde(default)]
     legacy_codes: LegacyList,
+    #[serde(default)]
+    penalty_tiers: Option<PenaltyTiers>,
     kinds: Vec<RecordKind>,
 }
 
@@ -107,12 +111,28 @@ impl Catalog {
                 });
             }
         }
+        if let Some(pt) = &file.penalty_tiers {
+            let info = |code: &str| {
+                file.kinds
+                    .iter()
+                    .find(|k| k.code == code)
+                    .map(|k| (k.tier, k.field(&pt.field).is_some()))
+            };
+            pt.validate(&info).map_err(CatalogError::PenaltyTiers)?;
+        }
         Ok(Catalog {
             version: file.version,
             legacy_uscc: file.legacy_codes.uscc,
             legacy,
             kinds: file.kinds,
+            penalty_tiers: file.penalty_tiers,
         })
+    }
+
+    /// How penalty types decide a penalty's tier and kind, if the catalog
+    /// says (`[penalty_tiers]`).
+    pub fn penalty_tiers(&self) -> Option<&PenaltyTiers> {
+        self.penalty_tiers.as_ref()
     }
 
     /// SHA-256 of the exact catalog file bytes, as pinned by the roster.
@@ -675,6 +695,11 @@ pub struct RecordKind {
     pub list_category: Option<String>,
     /// 双公示: decisions must be public within 7 working days.
     pub double_publicity: bool,
+    /// The dishonesty tier of the kind's records (失信程度), for kinds of
+    /// dishonesty information with a fixed publicity period; its
+    /// `publicity.max` must lie within the tier's ceiling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
     /// Which subject classes records of the kind may be about.
     pub subjects: Vec<SubjectClass>,
     /// The kind-specific fields, in display order.
@@ -877,6 +902,14 @@ impl RecordKind {
         }
         if self.double_publicity && self.public != PublicAttribute::Public {
             return Err(P::DoublePublicityNotPublic(self.public));
+        }
+        if let Some(tier) = self.tier {
+            let Some(max) = max else {
+                return Err(P::TierWithoutEnd(tier));
+            };
+            if let Some(from) = max.can_end_after(&tier.ceiling()) {
+                return Err(P::TierCeiling { tier, max, from });
+            }
         }
         Ok(())
     }
@@ -1089,6 +1122,9 @@ pub enum CatalogError {
         /// What is wrong.
         problem: KindProblem,
     },
+    /// `[penalty_tiers]` does not fit the kinds.
+    #[error("penalty_tiers: {0}")]
+    PenaltyTiers(String),
     /// A field declaration is wrong.
     #[error("kind {kind}, field {field}: {problem}")]
     Field {
@@ -1155,6 +1191,23 @@ pub enum KindProblem {
          found \"{0}\""
     )]
     DoublePublicityNotPublic(PublicAttribute),
+    /// A tier on a kind without a fixed end of publicity.
+    #[error("tier = \"{0}\" needs publicity.max: every tier has a longest publicity")]
+    TierWithoutEnd(Tier),
+    /// `publicity.max` beyond the tier's ceiling.
+    #[error(
+        "publicity.max = \"{max}\" is longer than the {tier} tier allows ({}, 国家发展改革委令第36号) \
+         for a decision on {from}",
+        tier.ceiling()
+    )]
+    TierCeiling {
+        /// The kind's tier.
+        tier: Tier,
+        /// Its maximum period.
+        max: Period,
+        /// A decision date on which max ends after the ceiling.
+        from: Date,
+    },
 }
 
 /// What is wrong with a field declaration, inside [`CatalogError::Field`].
@@ -1524,6 +1577,113 @@ choices = ["甲", "乙"]
                 edited("code = \"XK\"", &format!("code = \"{good}\"")).is_ok(),
                 "{good}"
             );
+        }
+    }
+
+    /// A tier needs a fixed end within its ceiling; the example catalog's
+    /// penalty kinds carry the three tiers and its table maps types to them.
+    #[test]
+    fn tiers_need_an_end_within_their_ceiling() {
+        let with = |max: &str, tier: &str| {
+            edited(
+                "publicity = { min = \"0d\", max = \"3y\" }",
+                &format!("publicity = {{ min = \"0d\"{max} }}\ntier = \"{tier}\""),
+            )
+        };
+        assert!(with(", max = \"3mo\"", "minor").is_ok());
+        assert!(with(", max = \"1y\"", "general").is_ok());
+        assert!(with(", max = \"3y\"", "serious").is_ok());
+        let err = with(", max = \"6mo\"", "minor").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CatalogError::Kind {
+                    problem: KindProblem::TierCeiling {
+                        tier: Tier::Minor,
+                        ..
+                    },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("0y3mo") || err.to_string().contains("3mo"),
+            "{err}"
+        );
+        let err = with("", "general").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CatalogError::Kind {
+                    problem: KindProblem::TierWithoutEnd(Tier::General),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            with(", max = \"1y\"", "severe").is_err(),
+            "unknown tier names are refused"
+        );
+
+        let c = example();
+        let pt = c.penalty_tiers().expect("the example maps penalty types");
+        assert_eq!(pt.field, "CF_CFLB");
+        for (kind, tier) in [
+            ("CF_QW", Tier::Minor),
+            ("CF", Tier::General),
+            ("CF_YZ", Tier::Serious),
+        ] {
+            assert_eq!(c.kind(kind).and_then(|k| k.tier), Some(tier), "{kind}");
+            assert_eq!(pt.kind_of(tier), kind);
+        }
+        assert_eq!(c.kind("XK").and_then(|k| k.tier), None);
+        // The issue's examples, as the catalog's data decides them.
+        for (types, tier) in [
+            ("警告", Tier::Minor),
+            ("通报批评", Tier::Minor),
+            ("警告；罚款", Tier::General),
+            ("罚款、吊销许可证件", Tier::Serious),
+            ("责令关闭", Tier::Serious),
+            ("限制从业", Tier::Serious),
+            ("降低资质等级", Tier::Serious),
+        ] {
+            assert_eq!(pt.decide(types).map(|d| d.tier), Some(tier), "{types}");
+        }
+    }
+
+    /// `[penalty_tiers]` must name kinds of the catalog with the tier it
+    /// gives them and the field it reads.
+    #[test]
+    fn penalty_tiers_must_fit_the_kinds() {
+        let table = |kinds: &str, field: &str| {
+            format!(
+                "[penalty_tiers]\nfield = \"{field}\"\nseparators = [\"；\"]\nkinds = {kinds}\n[penalty_tiers.types]\n\"警告\" = \"minor\"\n"
+            )
+        };
+        let text = EXAMPLE.replacen("[penalty_tiers]", "[penalty_tiers_replaced]", 1);
+        let start = text.find("[penalty_tiers_replaced]").unwrap();
+        let end = text[start..].find("\n# ----").unwrap() + start;
+        let without = format!("{}{}", &text[..start], &text[end..]);
+        let good = "{ minor = \"CF_QW\", general = \"CF\", serious = \"CF_YZ\" }";
+        let parse = |t: String| Catalog::from_toml_str(&format!("{without}\n{t}"));
+        assert!(parse(table(good, "CF_CFLB")).is_ok());
+        for (kinds, field, words) in [
+            (good, "CF_NOPE", "has no field CF_NOPE"),
+            (
+                "{ minor = \"CF\", general = \"CF\", serious = \"CF_YZ\" }",
+                "CF_CFLB",
+                "declares tier general",
+            ),
+            (
+                "{ minor = \"CF_QW\", general = \"XX\", serious = \"CF_YZ\" }",
+                "CF_CFLB",
+                "not a kind",
+            ),
+        ] {
+            let err = parse(table(kinds, field)).unwrap_err();
+            assert!(err.to_string().contains(words), "{err}");
         }
     }
 

@@ -14,6 +14,7 @@
 //! - [`note`], [`checkpoint`] — C2SP signed notes and tlog checkpoints.
 //! - [`roster`] — the root-signed list of members and who owns what.
 //! - [`bundle`] — provenance bundles that auditors verify offline.
+//! - [`tier`] — dishonesty tiers and how penalty types decide them.
 //! - [`suite`] — the two signature suites (Ed25519/SHA-256, SM2/SM3) and their keys.
 //! - [`wire`] — replication messages; [`forward`] — the city → province request.
 //!
@@ -39,6 +40,7 @@ pub mod record;
 pub mod repair;
 pub mod roster;
 pub mod suite;
+pub mod tier;
 pub mod timeliness;
 pub mod value;
 pub mod wire;

@@ -527,6 +527,9 @@ impl Record {
                 ),
             ));
         }
+        if let Some(e) = self.tier_contradiction(catalog) {
+            errors.push(e);
+        }
         if let Some(spec) = catalog.kind(&self.kind)
             && let Err(field_errors) = spec.check_fields_for_signing(&self.fields)
         {
@@ -541,6 +544,46 @@ impl Record {
         } else {
             Err(errors)
         }
+    }
+}
+
+impl Record {
+    /// A penalty submitted under the kind of another tier than its types
+    /// decide (catalog `[penalty_tiers]`): the most severe known type wins;
+    /// types the table does not know decide nothing.
+    fn tier_contradiction(&self, catalog: &Catalog) -> Option<RecordError> {
+        let pt = catalog.penalty_tiers()?;
+        if !pt.is_penalty_kind(&self.kind) {
+            return None;
+        }
+        let Some(crate::value::FieldValue::Text(types)) = self.fields.get(&pt.field) else {
+            return None;
+        };
+        let decided = pt.decide(types)?;
+        let want = pt.kind_of(decided.tier);
+        let simplified = self.kind == pt.kind_of(crate::tier::Tier::Minor) && {
+            let fine = pt
+                .simplified
+                .as_ref()
+                .and_then(|s| match self.fields.get(&s.fine_field) {
+                    Some(crate::value::FieldValue::Decimal(d)) => Some(d),
+                    _ => None,
+                });
+            let person = self.subject.class == crate::catalog::SubjectClass::NaturalPerson;
+            pt.could_be_simplified(types, fine, person)
+        };
+        (want != self.kind && !simplified).then(|| {
+            RecordError::new(
+                format!("fields.{}", pt.field),
+                format!(
+                    "'{}' makes this a {} ({}) penalty, whose kind is {want}, not {}: submit it as {want} (catalog penalty_tiers; 国家发展改革委令第36号)",
+                    decided.by,
+                    decided.tier,
+                    decided.tier.label_zh(),
+                    self.kind
+                ),
+            )
+        })
     }
 }
 

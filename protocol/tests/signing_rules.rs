@@ -264,3 +264,56 @@ fn junk_keys_cost_a_few_errors_not_one_each() {
         ["record", "subject", "fields"]
     );
 }
+
+/// A penalty whose types make it of another tier than its kind is refused,
+/// naming the type and the kind to use; unknown types decide nothing.
+#[test]
+fn a_penalty_kind_must_match_its_types_tier() {
+    let types = |kind: &str, t: &str| {
+        let mut r = cf_record("榕鼓市监罚〔2026〕13号");
+        r.kind = kind.to_owned();
+        r.fields
+            .insert("CF_CFLB".to_owned(), FieldValue::Text(t.to_owned()));
+        r
+    };
+    let r = types("CF", "罚款；吊销许可证件");
+    let errs = signing_errors(&r);
+    assert_eq!(errs.len(), 1, "{}", describe(&errs));
+    assert_eq!(errs[0].field, "fields.CF_CFLB");
+    assert!(
+        errs[0].problem.contains("吊销许可证件") && errs[0].problem.contains("CF_YZ"),
+        "{}",
+        describe(&errs)
+    );
+    // A replica still takes what was signed before the table existed.
+    assert!(r.check(&catalog()).is_ok());
+    for (kind, t) in [
+        ("CF_YZ", "罚款；吊销许可证件"),
+        ("CF", "罚款"),
+        ("CF_QW", "警告"),
+        ("CF_QW", "通报批评、警告"),
+        ("CF", "处罚类别（测试）"),
+        ("CF_YZ", "其他"),
+    ] {
+        assert_eq!(
+            types(kind, t).check_for_signing(&catalog(), today()),
+            Ok(()),
+            "{kind} {t}"
+        );
+    }
+    let errs = signing_errors(&types("CF_YZ", "警告"));
+    assert!(errs[0].problem.contains("CF_QW"), "{}", describe(&errs));
+    // A fine within the on-the-spot limit may be minor (simplified
+    // procedure); above it, it is general.
+    let fined = |amount: &str| {
+        let mut r = types("CF_QW", "罚款");
+        r.fields.insert(
+            "CF_NR_FK".to_owned(),
+            FieldValue::Decimal(amount.parse().unwrap()),
+        );
+        r
+    };
+    assert_eq!(fined("0.3").check_for_signing(&catalog(), today()), Ok(()));
+    let errs = signing_errors(&fined("0.5"));
+    assert!(errs[0].problem.contains("general"), "{}", describe(&errs));
+}

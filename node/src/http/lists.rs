@@ -103,7 +103,8 @@ fn list_page(
             if kind.public != PublicAttribute::Public {
                 continue;
             }
-            let until = kind.publicity_until(&record);
+            let window = rongxin_protocol::tier::PublicityWindow::of(kind, &record);
+            let until = window.until;
             if until.is_some_and(|u| u < today) {
                 continue;
             }
@@ -127,6 +128,7 @@ fn list_page(
                 "record_no": record.record_no,
                 "decision_date": record.decision_date,
                 "publicity_until": until,
+                "publicity": window,
                 "state": if rs.open_objections.is_empty() { "published" } else { "disputed" },
                 "objections": crate::query::open_objections(&state.store, &rs)?,
             }));

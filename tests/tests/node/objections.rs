@@ -464,4 +464,35 @@ fn a_records_own_publicity_end_date_ends_publicity_earlier_never_later() {
         p["records"]["CF"][0]["publicity_until"], max,
         "a later date does not extend the maximum: {p:#}"
     );
+    // Every record carries its tier and window: a general penalty is
+    // public from its decision date for one year.
+    let expected_until = {
+        let d: rongxin_protocol::value::Date = decided.parse().unwrap();
+        d.add(1, 0, 0).unwrap().to_string()
+    };
+    assert_eq!(
+        profile(&plain)["records"]["CF"][0]["publicity"],
+        json!({"tier": "general", "from": decided, "until": expected_until})
+    );
+    assert_eq!(p["records"]["CF"][0]["publicity"]["until"], max, "{p:#}");
+    // A licence has no tier and no fixed end.
+    let licence = records.record("gulou", "XK");
+    c.submit_accepted(&token, std::slice::from_ref(&licence));
+    let p = profile(&licence);
+    assert_eq!(
+        p["records"]["XK"][0]["publicity"],
+        json!({"tier": "none", "from": licence["decision_date"], "until": null}),
+        "{p:#}"
+    );
+    // A serious penalty: three years.
+    let mut serious = records.record("gulou", "CF_YZ");
+    serious["decision_date"] = json!(decided);
+    c.submit_accepted(&token, std::slice::from_ref(&serious));
+    let p = profile(&serious);
+    let d: rongxin_protocol::value::Date = decided.parse().unwrap();
+    assert_eq!(
+        p["records"]["CF_YZ"][0]["publicity"],
+        json!({"tier": "serious", "from": decided, "until": d.add(3, 0, 0).unwrap().to_string()}),
+        "{p:#}"
+    );
 }

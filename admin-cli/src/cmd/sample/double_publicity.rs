@@ -198,9 +198,13 @@ pub(super) fn penalty(b: &mut Builder<'_>, kind: &RecordKind) -> Decider {
     let &(dept, wfxw, facts, basis) = b.rng.pick(cases);
     let (name, word) = b.department(dept, "罚");
     let (mut categories, mut content) = (Vec::new(), Vec::new());
+    // A minor penalty is a warning, or a fine the simplified procedure
+    // allows (《行政处罚法》第五十一条: at most 200 yuan on a citizen, 3,000
+    // on an organisation; the catalog's [penalty_tiers.simplified]).
     let fine = match kind.code.as_str() {
         "CF_QW" if b.rng.chance(40) => None,
-        "CF_QW" => Some(amount(b.rng, 200, 2_000, 100)),
+        "CF_QW" if b.organisation() => Some(amount(b.rng, 200, 3_000, 100)),
+        "CF_QW" => Some(amount(b.rng, 50, 200, 50)),
         "CF_YZ" => Some(amount(b.rng, 100_000, 1_000_000, 10_000)),
         _ => Some(amount(b.rng, 3_000, 50_000, 500)),
     };
@@ -219,11 +223,16 @@ pub(super) fn penalty(b: &mut Builder<'_>, kind: &RecordKind) -> Decider {
         content.push(format!("罚款人民币{fine}元"));
         b.set("CF_NR_FK", wan(fine));
     }
-    if kind.code == "CF_YZ" && b.organisation() && b.rng.chance(50) {
-        categories.push("暂扣许可证件、降低资质等级、吊销许可证件");
+    // A serious penalty holds a serious type (the catalog's
+    // [penalty_tiers]): a revoked licence, or a ban from the trade.
+    if kind.code == "CF_YZ" && b.organisation() {
+        categories.push("吊销许可证件");
         let licence = revoked_licence(b, dept);
         content.push(format!("吊销{licence}"));
         b.set("CF_NR_ZKDX", licence);
+    } else if kind.code == "CF_YZ" {
+        categories.push("限制从业");
+        content.push("五年内不得从事相关经营活动".to_owned());
     }
     let content: Vec<String> = content
         .iter()

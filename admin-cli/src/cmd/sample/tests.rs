@@ -53,6 +53,11 @@ fn two_thousand_records_pass_ingest_checks_for_their_origin() {
                 .unwrap_or_else(|e| panic!("{origin}: {value}\n{e:#?}"));
             let warnings = record.check(&catalog).unwrap();
             assert!(warnings.is_empty(), "{value}: {warnings:?}");
+            // The origin's rules too: a penalty's kind matches its types' tier.
+            let today = rongxin_protocol::value::Date::new(2026, 12, 1).unwrap();
+            if let Err(e) = record.check_for_signing(&catalog, today) {
+                panic!("{value}: {e:?}");
+            }
             assert_eq!(
                 roster
                     .roster
