@@ -503,6 +503,10 @@ pub struct FieldSpec {
     /// Enum only: the allowed values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<String>,
+    /// Enum only: values found in older exports and the choice each is
+    /// read as (`rongxinctl submit` normalises them, with a warning).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub legacy: BTreeMap<String, String>,
 }
 
 impl FieldSpec {
@@ -661,6 +665,16 @@ impl FieldSpec {
             }
         } else if !self.choices.is_empty() {
             return Err(P::ChoicesNotAllowed(field_type));
+        }
+        if let Some((from, to)) = self
+            .legacy
+            .iter()
+            .find(|(from, to)| !self.choices.contains(to) || self.choices.contains(from))
+        {
+            return Err(P::BadLegacyValue {
+                from: from.clone(),
+                to: to.clone(),
+            });
         }
         match self.max_len {
             Some(_) if field_type != FieldType::Text => Err(P::MaxLenNotAllowed(field_type)),
@@ -1253,6 +1267,16 @@ pub enum FieldSpecProblem {
     /// `max_len = 0`.
     #[error("max_len = 0: give a positive limit or omit it (default {DEFAULT_MAX_LEN})")]
     ZeroMaxLen,
+    /// A `legacy` value that is itself a choice, or maps to no choice.
+    #[error(
+        "legacy value '{from}' = '{to}': a legacy value must not be a choice and must map to one of the choices"
+    )]
+    BadLegacyValue {
+        /// The legacy value.
+        from: String,
+        /// What it maps to.
+        to: String,
+    },
 }
 
 #[cfg(test)]

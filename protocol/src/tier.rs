@@ -206,22 +206,6 @@ impl PenaltyTiers {
         }
     }
 
-    /// The tier a penalty is given when its source does not say: minor if
-    /// it may have been decided by the simplified procedure, else the tier
-    /// its types decide; `None` when the table knows none of its types.
-    pub fn derive(
-        &self,
-        text: &str,
-        fine: Option<&crate::value::Decimal>,
-        natural_person: bool,
-    ) -> Option<Tier> {
-        let decided = self.decide(text)?;
-        if self.could_be_simplified(text, fine, natural_person) {
-            return Some(Tier::Minor);
-        }
-        Some(decided.tier)
-    }
-
     /// The tier the types in `text` decide: the most severe of those the
     /// table knows; `None` when it knows none of them.
     pub fn decide<'a>(&self, text: &'a str) -> Option<Decided<'a>> {

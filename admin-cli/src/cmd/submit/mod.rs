@@ -75,6 +75,9 @@ pub fn run(args: SubmitArgs) -> Result<ExitCode> {
         None
     };
     let input = Input::open(&args.file, catalog.as_ref(), args.jurisdiction.as_deref())?;
+    if input.encoding != "UTF-8" {
+        eprintln!("reading {} as {}", args.file.display(), input.encoding);
+    }
     let rejected_path = args.rejected_out.clone().unwrap_or_else(|| {
         if args.file == Path::new("-") {
             return PathBuf::from("stdin.rejected.jsonl");
@@ -129,6 +132,7 @@ impl Submission<'_> {
         let mut batch: Vec<Item> = Vec::with_capacity(batch_size);
         for item in input {
             let item = item?;
+            self.tally.normalised(&item);
             match &item.payload {
                 Err(why) => {
                     let why = why.clone();

@@ -127,6 +127,9 @@ pub struct Tally {
     pub rejected_locally: usize,
     /// Accepted records that came with warnings.
     pub warned: usize,
+    /// Records with values normalised on reading (older exports' spellings).
+    pub normalised: usize,
+    normalisations: HashMap<String, Reason>,
     reasons: HashMap<String, Reason>,
     rejected_path: PathBuf,
     rejected_out: Option<BufWriter<File>>,
@@ -142,6 +145,8 @@ impl Tally {
             rejected_by_node: 0,
             rejected_locally: 0,
             warned: 0,
+            normalised: 0,
+            normalisations: HashMap::new(),
             reasons: HashMap::new(),
             rejected_path,
             rejected_out: None,
@@ -151,6 +156,22 @@ impl Tally {
     /// Records rejected, here or by the node.
     pub fn rejected(&self) -> usize {
         self.rejected_by_node + self.rejected_locally
+    }
+
+    /// Notes the values of `item` normalised on reading, by column.
+    pub fn normalised(&mut self, item: &Item) {
+        if item.warnings.is_empty() {
+            return;
+        }
+        self.normalised += 1;
+        for w in &item.warnings {
+            let column = w.split(':').next().unwrap_or_default().to_owned();
+            let entry = self.normalisations.entry(column).or_default();
+            entry.count += 1;
+            if entry.example.is_empty() {
+                entry.example = format!("{}: {w}", item.place());
+            }
+        }
     }
 
     /// Notes a record that could not be read here.
@@ -234,6 +255,18 @@ impl Tally {
                 "{} accepted records came with warnings\n",
                 self.warned
             ));
+        }
+        if self.normalised > 0 {
+            let mut by_column: Vec<(&String, &Reason)> = self.normalisations.iter().collect();
+            by_column.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
+            out.push_str(&format!(
+                "warnings: {} records had values of older exports, normalised on reading:\n",
+                self.normalised
+            ));
+            for (column, r) in by_column.iter().take(10) {
+                out.push_str(&format!("  {:>7}  {column}\n", r.count));
+                out.push_str(&format!("           e.g. {}\n", r.example));
+            }
         }
         if self.reasons.is_empty() {
             return out;

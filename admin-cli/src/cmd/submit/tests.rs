@@ -166,3 +166,101 @@ fn dates_from_spreadsheets() {
     assert_eq!(normalise_date("三月一日"), "三月一日");
     assert_eq!(normalise_date("26/3/1"), "26/3/1");
 }
+
+/// A penalty file as a Chinese spreadsheet saves it: GB18030, Chinese
+/// column names for the core columns and the fields, no KIND column. Each
+/// row's kind follows its types' tier (catalog [penalty_tiers]); a row of
+/// types the table does not know is refused alone, naming CF_CFLB.
+#[test]
+fn a_gb18030_penalty_file_with_chinese_headers_and_no_kind() {
+    let catalog = catalog();
+    let text = "行政处罚决定书文号,行政相对人名称,行政相对人类别,统一社会信用代码,证件类型,证件号码,CF_FRDB,CF_FR_ZJLX,CF_FR_ZJHM,违法行为类型,违法事实,处罚依据,处罚类别,处罚内容,罚款金额（万元）,处罚决定日期,处罚有效期,公示截止期,处罚机关,处罚机关统一社会信用代码,数据来源单位,数据来源单位统一社会信用代码,地方编码,备注\n\
+        榕鼓市监罚〔2026〕11号,福州市鼓楼区鑫源贸易有限公司,法人及非法人组织,91350100757384472D,,,王五,身份证,350102199003071234,未按规定明码标价,经查…,《价格法》第四十二条,警告,警告,,2026/3/5,2026-06-05,,福州市鼓楼区市场监督管理局,11350102MB01234562,福州市鼓楼区市场监督管理局,11350102MB01234562,350102,\n\
+        榕鼓市监罚〔2026〕12号,福州市鼓楼区鑫源贸易有限公司,法人及非法人组织,91350100757384472D,,,王五,身份证,350102199003071234,超范围经营,经查…,《食品安全法》第一百二十二条,罚款；没收违法所得,罚款5万元,5,20260306,2027-03-06,,福州市鼓楼区市场监督管理局,11350102MB01234562,福州市鼓楼区市场监督管理局,11350102MB01234562,350102,\n\
+        榕鼓市监罚〔2026〕13号,李四,自然人,,护照,E12345678,,,,无证经营,经查…,《食品安全法》第一百二十二条,罚款、吊销许可证件,罚款10万元并吊销许可证,10,2026-03-07 09:30:00,2029-03-07,,福州市鼓楼区市场监督管理局,11350102MB01234562,福州市鼓楼区市场监督管理局,11350102MB01234562,350102,\n\
+        榕鼓市监罚〔2026〕14号,张三,自然人,,身份证,11010519491231002X,,,,其他,经查…,依据,责令改正,责令改正,,2026-03-08,2026-06-08,,福州市鼓楼区市场监督管理局,11350102MB01234562,福州市鼓楼区市场监督管理局,11350102MB01234562,350102,\n";
+    let (bytes, _, unmappable) = encoding_rs::GB18030.encode(text);
+    assert!(!unmappable);
+    assert!(std::str::from_utf8(&bytes).is_err(), "really GB18030");
+    let input = Input::csv(
+        Box::new(Cursor::new(bytes.into_owned())),
+        Some(&catalog),
+        None,
+    )
+    .unwrap();
+    assert_eq!(input.encoding, "gb18030");
+    let all = items(input);
+    assert_eq!(all.len(), 4);
+    let kinds: Vec<Value> = all[..3]
+        .iter()
+        .map(|i| payload(i)["kind"].clone())
+        .collect();
+    assert_eq!(kinds, vec![json!("CF_QW"), json!("CF"), json!("CF_YZ")]);
+    let first = payload(&all[0]);
+    assert_eq!(first["record_no"], "榕鼓市监罚〔2026〕11号");
+    assert_eq!(first["decision_date"], "2026-03-05");
+    assert_eq!(
+        first["authority"],
+        json!({"name": "福州市鼓楼区市场监督管理局", "code": "11350102MB01234562"})
+    );
+    // Prefixed legal-representative columns fill the kind's fields.
+    assert_eq!(first["fields"]["FRDB"], "王五");
+    assert_eq!(first["fields"]["FR_ZJLX"], "身份证");
+    assert_eq!(first["fields"]["FR_ZJHM"], "350102199003071234");
+    // Chinese field names fill the kind's fields by label.
+    assert_eq!(first["fields"]["CF_CFLB"], "警告");
+    assert_eq!(first["fields"]["CF_SJLYDM"], "11350102MB01234562");
+    assert_eq!(payload(&all[1])["fields"]["CF_NR_FK"], "5");
+    // Dates written otherwise are read, each with a warning.
+    assert!(
+        all[0]
+            .warnings
+            .iter()
+            .any(|w| w.contains("'2026/3/5' read as 2026-03-05")),
+        "{:?}",
+        all[0].warnings
+    );
+    assert!(!all[1].warnings.is_empty() && !all[2].warnings.is_empty());
+    // Every mapped row is a record the catalog accepts, and the origin's
+    // tier rule agrees with the kind read.
+    for item in &all[..2] {
+        let record =
+            Record::from_json(&payload(item), &catalog).unwrap_or_else(|e| panic!("{e:#?}"));
+        let today = rongxin_protocol::value::Date::new(2026, 12, 1).unwrap();
+        record.check_for_signing(&catalog, today).unwrap();
+    }
+    let err = all[3].payload.as_ref().unwrap_err();
+    assert!(
+        err.contains("CF_CFLB '责令改正'") && err.contains("KIND"),
+        "{err}"
+    );
+}
+
+/// A licensing file of an older export: UTF-8 with a BOM, the 2015
+/// template's codes, XK_ZT "0" and dates with times; each normalised value
+/// is reported.
+#[test]
+fn older_licensing_exports_are_normalised_with_warnings() {
+    let catalog = catalog();
+    let csv = "\u{feff}XK_WSH,XK_JDRQ,XK_XKJG,XK_XKJGDM,XK_XDR,XK_XDR_LB,XK_XDR_SHXYM,XK_FR,XK_XKWS,XK_XKLB,XK_NR,XK_YXQZ,XK_JZQ,XK_ZT,XK_LYDW,XK_LYDWDM,DFBM\n\
+        榕鼓市监许〔2026〕9号,2026-03-01 10:00:00,福州市鼓楼区市场监督管理局,11350102MB01234562,福州市鼓楼区鑫源贸易有限公司,法人及非法人组织,91350100757384472D,王五,食品经营许可决定书,普通,预包装食品销售,20260301,2031/2/28,0,福州市鼓楼区市场监督管理局,11350102MB01234562,350102\n";
+    let input = Input::csv(Box::new(Cursor::new(csv)), Some(&catalog), None).unwrap();
+    assert_eq!(input.encoding, "UTF-8");
+    let all = items(input);
+    let xk = payload(&all[0]);
+    assert_eq!(xk["kind"], "XK");
+    assert_eq!(xk["subject"]["name"], "福州市鼓楼区鑫源贸易有限公司");
+    assert_eq!(xk["fields"]["FRDB"], "王五");
+    assert_eq!(xk["fields"]["XK_ZT"], "1");
+    assert_eq!(xk["fields"]["XK_YXQZI"], "2031-02-28");
+    assert_eq!(xk["decision_date"], "2026-03-01");
+    let w = &all[0].warnings;
+    assert!(w.iter().any(|w| w.starts_with("XK_ZT: '0'")), "{w:?}");
+    assert!(
+        w.iter()
+            .any(|w| w.contains("'2026-03-01 10:00:00' read as 2026-03-01")),
+        "{w:?}"
+    );
+    assert_eq!(w.len(), 4, "{w:?}");
+    Record::from_json(&xk, &catalog).unwrap_or_else(|e| panic!("{e:#?}"));
+}
