@@ -361,16 +361,6 @@ mod tests {
         );
         assert!(t.could_be_simplified("警告", None, true));
         assert!(!t.could_be_simplified("罚款、吊销许可证件", Some(&d("0.01")), false));
-        assert_eq!(t.derive("罚款", Some(&d("0.1")), false), Some(Tier::Minor));
-        assert_eq!(
-            t.derive("罚款", Some(&d("0.5")), false),
-            Some(Tier::General)
-        );
-        assert_eq!(
-            t.derive("罚款；吊销许可证件", Some(&d("0.1")), false),
-            Some(Tier::Serious)
-        );
-        assert_eq!(t.derive("其他", None, false), None);
     }
 
     #[test]
