@@ -912,6 +912,38 @@ impl Store {
         Ok(out)
     }
 
+    /// Records of `kind` with their states, in key order, starting after
+    /// `after` (from the first when `None`), at most `limit`.
+    pub fn records_of_kind(
+        &self,
+        kind: &str,
+        after: Option<&RecordKey>,
+        limit: usize,
+    ) -> Result<Vec<(RecordKey, RecordState)>, StoreError> {
+        let mut prefix = vec![P_RECORD];
+        prefix.extend(bincode::encode_to_vec(kind, bincode_config()).unwrap_or_default());
+        let start = match after {
+            Some(k) => {
+                let mut s = prefixed(P_RECORD, &encode_key(k));
+                s.push(0);
+                s
+            }
+            None => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        for kv in self.inner.tree.range(start..) {
+            let (k, v) = kv?;
+            if !k.starts_with(&prefix) || out.len() == limit {
+                break;
+            }
+            let (key, _): (RecordKey, usize) =
+                bincode::decode_from_slice(&k[1..], bincode_config())
+                    .map_err(|e| corrupt("record key", &k, &e.to_string()))?;
+            out.push((key, decode(&v, "record state", &k)?));
+        }
+        Ok(out)
+    }
+
     /// The forward cursor of `origin`: how many of its entries the province acknowledged.
     pub fn forward_cursor(&self, origin: &str) -> Result<u64, StoreError> {
         let k = prefixed(P_FORWARD, origin.as_bytes());

@@ -1,55 +1,20 @@
 //! `GET /v1/admin/backup`: an online backup of the node's store.
 
-use std::io::{self, Write};
+use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rongxin_protocol::access::Access;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
+use super::stream::ToBody;
 use super::{ApiError, AppState, remote, require_admin};
 use crate::ingest::now_ms;
 use crate::query::{ContentRead, register_read};
 use crate::store::backup::{BackupError, Progress};
-
-/// Bytes per chunk of the answer.
-const CHUNK: usize = 256 * 1024;
-/// Chunks that may wait for a slow reader: the backup waits beyond that.
-const CHUNKS_WAITING: usize = 16;
-
-/// Sends what is written as chunks of the answer's body; fails once the
-/// reader has gone.
-struct ToBody {
-    tx: mpsc::Sender<Result<Vec<u8>, io::Error>>,
-    buf: Vec<u8>,
-}
-
-impl Write for ToBody {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "the client closed the connection",
-            )
-        })
-    }
-}
 
 /// `GET /v1/admin/backup` (admin token): the store as a backup archive
 /// (`application/x-tar`, docs/operations.md "Backup and restore"), taken
@@ -88,16 +53,13 @@ pub async fn get_backup(
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
         })??;
     }
-    let (tx, mut rx) = mpsc::channel(CHUNKS_WAITING);
+    let (tx, rx) = super::stream::channel();
     let (begun_tx, begun_rx) = oneshot::channel::<Result<(), BackupError>>();
     let store = state.store.clone();
     let name = member.clone();
     tokio::task::spawn_blocking(move || {
         let mut begun = Some(begun_tx);
-        let mut out = ToBody {
-            tx: tx.clone(),
-            buf: Vec::with_capacity(CHUNK),
-        };
+        let mut out = ToBody::new(tx.clone());
         let started = std::time::Instant::now();
         let result = store.backup(&mut out, &name, env!("CARGO_PKG_VERSION"), |_: Progress| {
             if let Some(b) = begun.take() {
@@ -147,10 +109,10 @@ pub async fn get_backup(
             ));
         }
     }
-    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let stream = super::stream::body(rx);
     let day = time::OffsetDateTime::now_utc().date();
     let file = format!("rongxin-backup-{member}-{day}.tar");
-    let mut response = Body::from_stream(stream).into_response();
+    let mut response = stream.into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -26,6 +26,7 @@ use rongxin_protocol::access::RoleName;
 mod admin;
 mod backup;
 mod cases;
+mod export;
 mod extract;
 mod ingest;
 pub mod limits;
@@ -33,6 +34,7 @@ mod lists;
 mod logs;
 mod query;
 pub mod server;
+mod stream;
 pub mod tiles;
 mod timeliness;
 
@@ -101,6 +103,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/logs/{origin}/tile/{*path}", get(tiles::get_tile))
         .route("/v1/subjects/{code}", get(query::get_subject))
         .route("/v1/lists/{list}", get(lists::get_list))
+        .route(
+            "/v1/export/double-publicity",
+            get(export::get_double_publicity),
+        )
         .route(
             "/v1/objections",
             post(cases::post_objection).get(cases::get_objections),

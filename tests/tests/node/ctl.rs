@@ -3,6 +3,7 @@
 use std::process::{Command, Output};
 
 use rongxin_tests::bins;
+use rongxin_tests::federation::Federation;
 
 use crate::{gulou, verify_own_log};
 
@@ -175,4 +176,117 @@ fn objections_and_repairs_go_through_rongxinctl() {
     );
     let v: serde_json::Value = serde_json::from_str(&run(&["repair", "show", "ctl-xf-1"])).unwrap();
     assert_eq!(v["state"], "granted");
+}
+
+/// `GET /v1/export/double-publicity`: the licensing and penalty records
+/// public now, in the standard's columns. An export submitted with
+/// `rongxinctl submit` to a fresh node is accepted whole, and that node
+/// exports the same bytes.
+#[test]
+fn double_publicity_exports_round_trip_through_a_fresh_node() {
+    let (fed, node, _) = gulou();
+    let dir = fed.dir();
+    let path = |p: &str| dir.join(p).to_str().unwrap().to_owned();
+    let file = node.scratch_file("sample.jsonl", "");
+    let o = ctl(&[
+        "sample",
+        "--count",
+        "600",
+        "--origin",
+        "gulou",
+        "--seed",
+        "13",
+        "--catalog",
+        &path("catalog.toml"),
+        "--roster",
+        &path("roster.signed"),
+        "--root",
+        &path("root.pub"),
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let url = node.client().base().to_owned();
+    let token = path("tokens/gulou.token");
+    let o = ctl(&[
+        "submit",
+        "--node",
+        &url,
+        "--token-file",
+        &token,
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let admin = fed.token("admin");
+    let export = |client: &rongxin_tests::client::Client, kind: &str| -> String {
+        let r = client.get(
+            &format!("/v1/export/double-publicity?kind={kind}&purpose=portal"),
+            Some(&admin),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    };
+    let xk = export(node.client(), "XK");
+    let cf = export(node.client(), "CF");
+    let rows = |csv: &str, kind: &str| {
+        csv.lines()
+            .skip(1)
+            .filter(|l| l.ends_with(&format!(",{kind}")))
+            .count()
+    };
+    assert!(xk.starts_with("XK_XDR_MC,XK_XDR_LB,XK_XDR_SHXYM,"), "{xk}");
+    assert!(rows(&xk, "XK") > 50, "{xk}");
+    for kind in ["CF", "CF_YZ"] {
+        assert!(rows(&cf, kind) > 0, "no {kind} row: {cf}");
+    }
+    // Anonymous callers get the same rows with personal ID numbers masked.
+    let public = node
+        .client()
+        .get("/v1/export/double-publicity?kind=CF", None)
+        .body;
+    assert_eq!(public.lines().count(), cf.lines().count());
+    assert!(public.contains("********"), "{public}");
+    // JSON Lines: the same columns, and each record's window.
+    let jsonl = node
+        .client()
+        .get(
+            "/v1/export/double-publicity?kind=XK&format=jsonl",
+            Some(&admin),
+        )
+        .body;
+    let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(first["publicity"]["tier"], "none", "{first}");
+    assert!(first["XK_WSH"].is_string(), "{first}");
+    // A bad request names the problem.
+    let r = node.client().get("/v1/export/double-publicity", None);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("kind is required"), "{}", r.body);
+    let r = node
+        .client()
+        .get("/v1/export/double-publicity?kind=SXBZXR", None);
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // A fresh node takes the files whole and gives back the same export.
+    let fresh = Federation::new();
+    let other = fresh.start("gulou");
+    let other_url = other.client().base().to_owned();
+    let other_token = fresh.dir().join("tokens/gulou.token");
+    for (name, body) in [("xk.csv", &xk), ("cf.csv", &cf)] {
+        let f = other.scratch_file(name, body);
+        let o = ctl(&[
+            "submit",
+            "--node",
+            &other_url,
+            "--token-file",
+            other_token.to_str().unwrap(),
+            "--catalog",
+            fresh.dir().join("catalog.toml").to_str().unwrap(),
+            f.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+        assert!(text(&o).contains(" 0 rejected"), "{name}: {}", text(&o));
+    }
+    assert_eq!(export(other.client(), "XK"), xk);
+    assert_eq!(export(other.client(), "CF"), cf);
 }
