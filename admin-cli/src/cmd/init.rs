@@ -517,7 +517,7 @@ fn config_text(args: &InitArgs, plan: &Plan, todo: &mut Vec<String>) -> String {
         keys_dir = plan
             .signing_key
             .parent()
-            .map(|p| abs(p))
+            .map(abs)
             .unwrap_or_default(),
         tokens_plain = abs(&plan.tokens_file),
         tokens = q(abs(&plan.tokens_file)),
