@@ -514,11 +514,7 @@ fn config_text(args: &InitArgs, plan: &Plan, todo: &mut Vec<String>) -> String {
         catalog = in_dir("catalog.toml"),
         signing = q(abs(&plan.signing_key)),
         transport = q(abs(&plan.transport_key)),
-        keys_dir = plan
-            .signing_key
-            .parent()
-            .map(abs)
-            .unwrap_or_default(),
+        keys_dir = plan.signing_key.parent().map(abs).unwrap_or_default(),
         tokens_plain = abs(&plan.tokens_file),
         tokens = q(abs(&plan.tokens_file)),
     );
