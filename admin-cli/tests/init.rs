@@ -223,6 +223,20 @@ fn init_writes_a_config_the_real_node_starts_from() {
 fn init_refuses_what_would_not_run_and_says_what_to_do() {
     let fed = Federation::new();
 
+    // The node started before init: its error says to run init.
+    let missing = fed.p("etc/node.toml");
+    let o = Command::new(node_binary())
+        .arg("--config")
+        .arg(&missing)
+        .output()
+        .expect("run rongxin-node");
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        stderr(&o).contains(s(&missing)) && stderr(&o).contains("rongxinctl init --member"),
+        "{}",
+        show(&o)
+    );
+
     // An unknown member: the roster's members are listed.
     let o = fed.init("taijiang", &[]);
     assert!(!o.status.success());
