@@ -3,7 +3,9 @@
 # target/release (no second build), unpacks it into a throwaway root and
 # checks it: the files it must hold, its conffiles and maintainer scripts,
 # that the packaged binaries run, that the unit keeps its hardening, and
-# `systemd-analyze verify` on the unit inside the unpacked tree.
+# `systemd-analyze verify` on the unit inside the unpacked tree; then, as
+# root, installs it with dpkg into a throwaway overlay of this machine and
+# starts the node from what `rongxinctl init` wrote (packaging/try-install.sh).
 # CI runs it after `cargo build --release`; run it by hand the same way:
 #   cargo build --release --workspace --locked && bash packaging/check-deb.sh
 # Set RONGXIN_DEB_OUT=DIR to keep the .deb.
@@ -124,5 +126,12 @@ if verify "$bad" >/dev/null; then fail "systemd-analyze verify missed ProtectHom
 rm "$root$bad"
 echo "ok: $unit"
 systemd-analyze security --offline=yes --root="$root" "$unit" 2>/dev/null | tail -1 || true
+
+echo "== dpkg -i into a throwaway copy of this machine, then the install guide"
+if [ "$(id -u)" = 0 ]; then
+    bash packaging/try-install.sh "$deb"
+else
+    echo "SKIPPED: needs root (packaging/try-install.sh mounts an overlay of /)"
+fi
 
 echo "== check-deb done in $((SECONDS - start)) s"
