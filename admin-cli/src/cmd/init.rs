@@ -95,7 +95,7 @@ struct Plan {
 /// Runs `rongxinctl init`.
 pub fn run(args: InitArgs) -> Result<ExitCode> {
     let plan = check(&args)?;
-    let owner = service_user(&args.user)?;
+    let owner = service_user(&args.user);
     let mut todo = Vec::new();
     write(&args, &plan, owner, &mut todo)?;
 
@@ -368,18 +368,21 @@ fn check_keys(
     Ok(())
 }
 
-/// The service user's uid and gid, when this runs as root and the user exists.
-fn service_user(user: &str) -> Result<Option<(u32, u32)>> {
+/// The service user's uid and gid, when this runs as root and the user
+/// exists (a machine with the package installed).
+fn service_user(user: &str) -> Option<(u32, u32)> {
     if !rustix::process::geteuid().is_root() {
-        return Ok(None);
+        return None;
     }
-    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-    Ok(passwd.lines().find_map(|line| {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
-        (f.len() > 3 && f[0] == user)
-            .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
-            .flatten()
-    }))
+        if f.len() > 3 && f[0] == user {
+            Some((f[2].parse().ok()?, f[3].parse().ok()?))
+        } else {
+            None
+        }
+    })
 }
 
 /// Writes the copies, the tokens file (with an admin token when it has
