@@ -30,6 +30,9 @@ enum Command {
     Code(cmd::code::CodeArgs),
     /// Generate a member's signing and transport keys, or the federation root key.
     Keygen(cmd::keygen::KeygenArgs),
+    /// Write a node's config from the signed roster and this machine's keys
+    /// (after `keygen`, once the city has signed a roster naming them).
+    Init(cmd::init::InitArgs),
     /// Create, extend, sign, verify and show the roster.
     Roster(cmd::roster::RosterArgs),
     /// Verification for auditors: a provenance bundle offline, or an
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Code(a) => cmd::code::run(a),
         Command::Keygen(a) => cmd::keygen::run(a),
+        Command::Init(a) => cmd::init::run(a),
         Command::Roster(a) => cmd::roster::run(a),
         Command::Audit(a) => cmd::audit::run(a),
         Command::Sample(a) => cmd::sample::run(a),

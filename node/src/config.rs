@@ -233,8 +233,15 @@ pub struct Config {
 impl Config {
     /// Reads and checks the config at `path`; `data_dir` overrides the file's.
     pub fn load(path: &Path, data_dir: Option<PathBuf>) -> Result<Config, ConfigError> {
-        let text = fs::read_to_string(path)
-            .map_err(|e| err(path, format!("cannot read the config file: {e}")))?;
+        let text = fs::read_to_string(path).map_err(|e| {
+            // A packaged node started before `init` wrote its config.
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                "; write it with rongxinctl init --member ID --roster roster.signed (docs/operations.md §1.4)"
+            } else {
+                ""
+            };
+            err(path, format!("cannot read the config file: {e}{hint}"))
+        })?;
         let file: ConfigFile = toml::from_str(&text).map_err(|e| err(path, e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let rel = |p: &Path| base.join(p);

@@ -7,6 +7,7 @@ pub mod code;
 pub mod demo;
 pub mod demo_cases;
 pub mod forward;
+pub mod init;
 pub mod keygen;
 pub mod objection;
 pub mod query;

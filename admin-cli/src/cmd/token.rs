@@ -58,36 +58,37 @@ enum TokenCommand {
     },
 }
 
-/// Arguments of `rongxinctl token add`.
+/// Arguments of `rongxinctl token add` (also built by `rongxinctl init`
+/// for the node's first admin token).
 #[derive(Debug, Args)]
-struct AddArgs {
+pub(crate) struct AddArgs {
     /// The tokens file (`tokens_file` in the node's config); created if missing.
     #[arg(long)]
-    file: PathBuf,
+    pub(crate) file: PathBuf,
     /// Unique id of the token (A-Z, a-z, 0-9, '-', '_', '.'), named in logs and the query log.
     #[arg(long)]
-    id: String,
+    pub(crate) id: String,
     /// What the token may do.
     #[arg(long, value_parser = ["admin", "monitor", "auditor", "department", "agency"])]
-    role: String,
+    pub(crate) role: String,
     /// Who holds it (a department system, an agency, a person).
     #[arg(long)]
-    name: String,
+    pub(crate) name: String,
     /// When the token stops working, RFC 3339 (e.g. 2027-06-30T00:00:00+08:00).
     #[arg(long)]
-    expires: Option<String>,
+    pub(crate) expires: Option<String>,
     /// Department tokens: a jurisdiction (division code) it submits for; repeat for more.
     #[arg(long = "jurisdiction")]
-    jurisdictions: Vec<String>,
+    pub(crate) jurisdictions: Vec<String>,
     /// Department tokens: a catalog kind it submits, `*` for every kind; repeat for more.
     #[arg(long = "kind")]
-    kinds: Vec<String>,
+    pub(crate) kinds: Vec<String>,
     /// Agency tokens: what it unlocks.
     #[arg(long, value_parser = ["conditional", "government"])]
-    access: Option<String>,
+    pub(crate) access: Option<String>,
     /// File to write the new token to, for its holder (mode 0600, never overwritten).
     #[arg(long)]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
 }
 
 /// Runs `rongxinctl token`.
@@ -121,6 +122,26 @@ fn new_token() -> (String, String) {
 const RELOAD_HINT: &str = "reload the node to apply it: systemctl reload rongxin-node, or kill -HUP <pid of rongxin-node>";
 
 fn add(a: AddArgs) -> Result<()> {
+    let (file, out) = (a.file.clone(), a.out.clone());
+    let added = add_quietly(a)?;
+    println!(
+        "added token '{}' ({}, {}) to {}",
+        added.id,
+        added.role.as_str(),
+        added.name,
+        file.display()
+    );
+    println!(
+        "the token is in {} (give it to its holder; it is not stored anywhere else)",
+        out.display()
+    );
+    println!("{RELOAD_HINT}");
+    Ok(())
+}
+
+/// Adds a new token to the tokens file `a.file` (created if missing) and
+/// writes the token to `a.out`, printing nothing; returns what was added.
+pub(crate) fn add_quietly(a: AddArgs) -> Result<TokenSpec> {
     let _lock = FileLock::take(&a.file)?;
     let mut file = load(&a.file)?.unwrap_or_default();
     if file.token.iter().any(|t| t.id == a.id) {
@@ -163,20 +184,7 @@ fn add(a: AddArgs) -> Result<()> {
         let _ = fs::remove_file(&a.out);
         return Err(e);
     }
-    let added = file.token.last().context("the token just added")?;
-    println!(
-        "added token '{}' ({}, {}) to {}",
-        added.id,
-        added.role.as_str(),
-        added.name,
-        a.file.display()
-    );
-    println!(
-        "the token is in {} (give it to its holder; it is not stored anywhere else)",
-        a.out.display()
-    );
-    println!("{RELOAD_HINT}");
-    Ok(())
+    file.token.last().cloned().context("the token just added")
 }
 
 fn revoke(path: &Path, id: &str) -> Result<()> {
@@ -260,7 +268,7 @@ fn access_of(s: &str) -> Result<AgencyAccess> {
 }
 
 /// The tokens file, `None` when it does not exist.
-fn load(path: &Path) -> Result<Option<TokensFile>> {
+pub(crate) fn load(path: &Path) -> Result<Option<TokensFile>> {
     match fs::read_to_string(path) {
         Ok(text) => TokensFile::parse(&text)
             .map(Some)
