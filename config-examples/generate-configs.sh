@@ -136,6 +136,12 @@ TOML
 [tls]
 cert = "demo-certs/node.pem"
 key = "demo-certs/node.key"
+
+# Logs (docs/operations.md §4): text or json lines on stderr; the filter is
+# re-read on SIGHUP. RONGXIN_LOG, when set, overrides the filter.
+# [log]
+# format = "json"
+# filter = "info,rongxin_node::replica=debug"
 TOML
 done <<<"$members"
 echo "wrote the member configs; tokens in tokens/"

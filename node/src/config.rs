@@ -96,6 +96,55 @@ struct ConfigFile {
     query_log: crate::store::QueryLogFile,
     #[serde(default)]
     disk: crate::store::DiskFile,
+    #[serde(default)]
+    log: LogFile,
+}
+
+/// `[log]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogFile {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    filter: Option<String>,
+}
+
+/// How the node logs (`[log]`): the format and the filter. `--log-format`
+/// overrides the format, the `RONGXIN_LOG` environment variable the filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `json` (one object per line, for journald and log collectors) or text.
+    pub json: Option<bool>,
+    /// A `tracing` filter such as `info,rongxin_node::replica=debug`;
+    /// re-read on SIGHUP.
+    pub filter: Option<String>,
+}
+
+impl LogFile {
+    fn check(&self) -> Result<LogConfig, String> {
+        let json = match self.format.as_deref() {
+            None => None,
+            Some("json") => Some(true),
+            Some("text") => Some(false),
+            Some(other) => {
+                return Err(format!(
+                    "log.format = \"{other}\": write \"text\" or \"json\""
+                ));
+            }
+        };
+        if let Some(f) = &self.filter {
+            tracing_subscriber::EnvFilter::try_new(f).map_err(|e| {
+                format!(
+                    "log.filter = \"{f}\" is not a filter ({e}): write levels such as \"info\" or \"warn,rongxin_node::replica=debug\""
+                )
+            })?;
+        }
+        Ok(LogConfig {
+            json,
+            filter: self.filter.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -228,6 +277,8 @@ pub struct Config {
     pub limits: crate::http::limits::Limits,
     /// The query log's budget and the free-space reserve (`[query_log]`, `[disk]`).
     pub store_limits: crate::store::StoreLimits,
+    /// How the node logs (`[log]`).
+    pub log: LogConfig,
 }
 
 impl Config {
@@ -457,6 +508,7 @@ impl Config {
         };
         let limits =
             crate::http::limits::Limits::from_file(&file.limits).map_err(|e| err(path, e))?;
+        let log = file.log.check().map_err(|e| err(path, e))?;
         let store_limits = crate::store::StoreLimits {
             query_log: file.query_log.check().map_err(|e| err(path, e))?,
             disk: file.disk.check().map_err(|e| err(path, e))?,
@@ -503,6 +555,7 @@ impl Config {
             ops_listen,
             limits,
             store_limits,
+            log,
         })
     }
 }

@@ -356,8 +356,9 @@ impl NodeHandle {
     /// Reloads what can change without a restart: the tokens (the config's
     /// and the tokens file's) and the TLS certificate and key. The config
     /// file is checked whole first; on any error nothing changes. Open
-    /// connections keep going; new ones use the new certificate.
-    pub fn reload(&self) -> Result<()> {
+    /// connections keep going; new ones use the new certificate. Answers
+    /// the file's `[log]`, whose filter the binary puts in force.
+    pub fn reload(&self) -> Result<config::LogConfig> {
         let source = &self.state.config.source;
         let fresh = Config::load(source, Some(self.state.config.data_dir.clone()))
             .map_err(|e| anyhow!("reload refused, nothing changed: {e}"))?;
@@ -383,7 +384,7 @@ impl NodeHandle {
         let keys = signers.len();
         self.state.shared.set_signers(signers);
         tracing::info!(tokens = ?counts, tls = self.tls.is_some(), signing_keys = keys, "reloaded tokens, TLS files and signing keys");
-        Ok(())
+        Ok(fresh.log)
     }
 
     /// Resolves when the store needs opening again to take writes (sled

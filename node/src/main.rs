@@ -1,6 +1,6 @@
 //! `rongxin-node --config FILE [--data-dir DIR]`: runs one member until
 //! SIGTERM or SIGINT, then shuts down cleanly and exits 0. SIGHUP reloads
-//! the tokens and the TLS files.
+//! the tokens, the TLS files and the log filter.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,9 +32,10 @@ struct Args {
     /// Data directory; overrides data_dir in the config.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Log format: text for people, json for log collectors.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    log_format: String,
+    /// Log format: text for people, json for log collectors (overrides
+    /// the config's log.format; default text).
+    #[arg(long, value_parser = ["text", "json"])]
+    log_format: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -83,16 +84,6 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = EnvFilter::try_from_env("RONGXIN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    if args.log_format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
     // A panic leaves the node in an unknown state: abort instead of running on.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -105,6 +96,9 @@ fn main() -> ExitCode {
     // records and the query log.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 
+    if args.command.is_some() {
+        init_logging(args.log_format.as_deref() == Some("json"), None);
+    }
     match args.command {
         Some(Command::Migrate { from, to, in_place }) => return migrate(from, to, in_place),
         Some(Command::Verify { data_dir }) => return verify(&data_dir),
@@ -124,6 +118,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let json = match args.log_format.as_deref() {
+        Some(f) => f == "json",
+        None => config.log.json.unwrap_or(false),
+    };
+    init_logging(json, config.log.filter.as_deref());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -206,6 +205,72 @@ async fn run(mut config: Config) -> ExitCode {
     }
 }
 
+/// Swaps the log filter on SIGHUP; set once logging is up.
+static FILTER: std::sync::OnceLock<
+    tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>,
+> = std::sync::OnceLock::new();
+
+/// The filter from `RONGXIN_LOG` when it is set and not empty.
+fn env_filter() -> Option<String> {
+    std::env::var("RONGXIN_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Starts logging to stderr (journald takes it under systemd): `json` or
+/// text, filtered by `RONGXIN_LOG`, else the config's `log.filter`, else
+/// `info`.
+fn init_logging(json: bool, configured: Option<&str>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let text = env_filter()
+        .or_else(|| configured.map(str::to_owned))
+        .unwrap_or_else(|| "info".to_owned());
+    let filter = EnvFilter::try_new(&text).unwrap_or_else(|e| {
+        eprintln!("rongxin-node: RONGXIN_LOG = \"{text}\" is not a filter ({e}); logging at info");
+        EnvFilter::new("info")
+    });
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let _ = FILTER.set(handle);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let registry = tracing_subscriber::registry().with(filter);
+    if json {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .init();
+    } else {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(ansi)
+                    .with_writer(std::io::stderr),
+            )
+            .init();
+    }
+}
+
+/// Puts the reloaded config's log filter in force, unless `RONGXIN_LOG`
+/// sets it (the environment wins, at start as on reload).
+fn reload_filter(log: &rongxin_node::config::LogConfig) {
+    if env_filter().is_some() {
+        return;
+    }
+    let text = log.filter.clone().unwrap_or_else(|| "info".to_owned());
+    let Ok(filter) = EnvFilter::try_new(&text) else {
+        // The config was checked whole: this does not happen.
+        return;
+    };
+    match FILTER.get().map(|h| h.reload(filter)) {
+        Some(Ok(())) => tracing::warn!(filter = %text, "log filter reloaded"),
+        Some(Err(e)) => tracing::error!(error = %e, "cannot reload the log filter"),
+        None => {}
+    }
+}
+
 /// Tries of a restart before giving up (the old store's files may take a
 /// moment to close).
 const MAX_RESTART_TRIES: u32 = 30;
@@ -229,7 +294,7 @@ async fn wait_for_signal(node: &rongxin_node::NodeHandle) {
             _ = term.recv() => return,
             _ = int.recv() => return,
             _ = hup.recv() => match node.reload() {
-                Ok(()) => {}
+                Ok(log) => reload_filter(&log),
                 Err(e) => tracing::error!(error = %format!("{e:#}"), "SIGHUP"),
             },
         }

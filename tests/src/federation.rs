@@ -211,6 +211,11 @@ impl NodeConfig {
         self
     }
 
+    /// Whether the config has a top-level key.
+    pub fn has(&self, key: &str) -> bool {
+        self.table.contains_key(key)
+    }
+
     /// Removes a top-level key.
     pub fn remove(mut self, key: &str) -> Self {
         self.table.remove(key);

@@ -23,15 +23,20 @@ pub const START_DEADLINE: Duration = Duration::from_secs(30);
 pub const STOP_DEADLINE: Duration = Duration::from_secs(45);
 
 /// Starts `rongxin-node --config config --data-dir data_dir` with
-/// `RONGXIN_LOG=level`, its stdout and stderr appended to `log`.
+/// `RONGXIN_LOG=level` (unset when `level` is empty: the config's `[log]`
+/// then filters), its stdout and stderr appended to `log`.
 pub fn spawn_node(config: &Path, data_dir: &Path, log: File, level: &str) -> Child {
     let err = log.try_clone().expect("clone the log handle");
-    Command::new(bins::node())
-        .arg("--config")
+    let mut cmd = Command::new(bins::node());
+    if level.is_empty() {
+        cmd.env_remove("RONGXIN_LOG");
+    } else {
+        cmd.env("RONGXIN_LOG", level);
+    }
+    cmd.arg("--config")
         .arg(config)
         .arg("--data-dir")
         .arg(data_dir)
-        .env("RONGXIN_LOG", level)
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(err))
@@ -104,6 +109,8 @@ pub struct TestNode {
     child: Option<Child>,
     log: PathBuf,
     starts: u32,
+    /// `RONGXIN_LOG` for the process: empty when the config has `[log]`.
+    level: &'static str,
     client: Client,
     /// Where `/healthz` is polled: the API, or for an HTTPS node its plain
     /// operations listener.
@@ -140,6 +147,7 @@ impl TestNode {
                 child: None,
                 log: log.clone(),
                 starts: 0,
+                level: if config.has("log") { "" } else { "info" },
                 client: Client::new(addr)
                     .with_ops_token(&config.federation().token("admin"))
                     .with_reader(config.federation().token("auditor")),
@@ -226,7 +234,7 @@ impl TestNode {
             .open(&self.log)
             .expect("open node log");
         writeln!(log, "===== start {} of {} =====", self.starts, self.member).expect("write log");
-        self.child = Some(spawn_node(&self.config, &self.data_dir(), log, "info"));
+        self.child = Some(spawn_node(&self.config, &self.data_dir(), log, self.level));
         self.client = Client::new(self.addr)
             .with_ops_token(&self.fed.token("admin"))
             .with_reader(self.fed.token("auditor"));

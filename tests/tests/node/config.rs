@@ -160,3 +160,90 @@ fn other_config_mistakes_are_refused() {
     let f = refused(&fed.config("gulou").set("max_records_per_request", 0));
     assert!(f.stderr.contains("max_records_per_request"), "{}", f.stderr);
 }
+
+fn log_table(format: &str, filter: &str) -> toml::Table {
+    let mut t = toml::Table::new();
+    t.insert("format".into(), format.into());
+    t.insert("filter".into(), filter.into());
+    t
+}
+
+/// `[log]` is checked before anything starts.
+#[test]
+fn a_bad_log_section_is_refused() {
+    let fed = Federation::new();
+    let f = refused(
+        &fed.config("gulou")
+            .set("log", log_table("text", "info,[[nope")),
+    );
+    assert!(f.stderr.contains("log.filter"), "{}", f.stderr);
+    let f = refused(&fed.config("gulou").set("log", log_table("xml", "info")));
+    assert!(f.stderr.contains("log.format"), "{}", f.stderr);
+}
+
+/// The config's `[log]`: JSON lines filtered by `log.filter`; SIGHUP puts a
+/// new filter in force, and a bad one changes nothing and says why.
+#[test]
+fn the_log_filter_is_the_configs_and_sighup_reloads_it() {
+    use std::time::{Duration, Instant};
+    let fed = Federation::new();
+    let node = fed
+        .config("gulou")
+        .set("log", log_table("json", "warn"))
+        .start();
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !node.log_text().contains(what) {
+            assert!(
+                Instant::now() < deadline,
+                "no '{what}' in:\n{}",
+                node.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // At warn, a reload's info line is not written.
+    node.signal_hup();
+    wait_for("log filter reloaded");
+    assert!(
+        !node.log_text().contains("reloaded tokens"),
+        "{}",
+        node.log_text()
+    );
+    // Every line is JSON.
+    for line in node.log_text().lines().filter(|l| l.starts_with('{')) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+        assert!(v["level"].is_string(), "{line}");
+    }
+    // The filter becomes info: the next reload's info line is there.
+    let path = node.config_path().to_owned();
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(
+        &path,
+        text.replace("filter = \"warn\"", "filter = \"info\""),
+    )
+    .unwrap();
+    node.signal_hup();
+    wait_for("\"filter\":\"info\"");
+    node.signal_hup();
+    wait_for("reloaded tokens");
+    // A bad filter changes nothing and the log says why.
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(
+        &path,
+        text.replace("filter = \"info\"", "filter = \"info,[[nope\""),
+    )
+    .unwrap();
+    node.signal_hup();
+    wait_for("reload refused");
+    assert!(
+        node.log_text().contains("log.filter"),
+        "{}",
+        node.log_text()
+    );
+    assert_eq!(
+        node.client().get("/healthz", None).status,
+        200,
+        "the node runs on"
+    );
+}
