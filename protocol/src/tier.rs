@@ -133,6 +133,10 @@ fn micro(d: &crate::value::Decimal) -> Option<i128> {
     Some(if neg { -n } else { n })
 }
 
+/// What [`PenaltyTiers::validate`] asks of a kind: its tier and whether
+/// it declares the types field (`None`: no such kind).
+pub(crate) type KindInfo<'a> = dyn Fn(&str) -> Option<(Option<Tier>, bool)> + 'a;
+
 /// How a penalty's types decide its tier.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decided<'a> {
@@ -223,10 +227,7 @@ impl PenaltyTiers {
 
     /// Checks the table against the catalog's kinds: `kinds_tier` gives a
     /// kind's declared tier and whether it declares `field`.
-    pub(crate) fn validate(
-        &self,
-        kind_info: &dyn Fn(&str) -> Option<(Option<Tier>, bool)>,
-    ) -> Result<(), String> {
+    pub(crate) fn validate(&self, kind_info: &KindInfo<'_>) -> Result<(), String> {
         if self.separators.iter().any(String::is_empty) {
             return Err("separators has an empty entry".into());
         }

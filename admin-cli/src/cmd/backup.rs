@@ -208,7 +208,7 @@ fn verify(reader: impl Read, bytes: u64) -> Result<Verified> {
         }
         let mut hashing = HashingReader::new(&mut entry);
         if path == DB_BASE || path == DB_JOURNAL {
-            db_records += db_records_of(&mut hashing).with_context(|| format!("{path}"))?;
+            db_records += db_records_of(&mut hashing).with_context(|| path.clone())?;
         } else {
             let mut parts = path.split('/').skip(1);
             let (dir, name) = (
@@ -217,7 +217,7 @@ fn verify(reader: impl Read, bytes: u64) -> Result<Verified> {
             );
             let log = logs.entry(dir).or_default();
             if name == "entries" {
-                log.entries = Some(read_entries(&mut hashing).with_context(|| format!("{path}"))?);
+                log.entries = Some(read_entries(&mut hashing).with_context(|| path.clone())?);
             } else {
                 io::copy(&mut hashing, &mut io::sink())?;
             }

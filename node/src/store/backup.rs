@@ -433,7 +433,7 @@ impl Store {
             base.write_all(&buf)
                 .map_err(io_error("write", &base_path))?;
             keys += 1;
-            if keys % 100_000 == 0 {
+            if keys.is_multiple_of(100_000) {
                 progress(Progress::Keys(keys));
             }
         }
