@@ -247,6 +247,11 @@ impl BenchFed {
         &self.info(member).token
     }
 
+    /// The admin token of every node.
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
     /// The signing key of `member`.
     pub fn signer(&self, member: &str) -> NoteSigner {
         let p = self.info(member).keys.join("signing.key");

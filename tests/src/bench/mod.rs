@@ -22,6 +22,7 @@
 //! and hashes whatever the federation's suite.
 
 pub mod anchor;
+pub mod csvload;
 pub mod fed;
 pub mod forward;
 pub mod ingest;
@@ -40,9 +41,10 @@ use fed::BenchFed;
 use rongxin_protocol::suite::Suite;
 
 /// The scenarios, in the order `all` runs them.
-pub const SCENARIOS: [&str; 6] = [
+pub const SCENARIOS: [&str; 7] = [
     "limits",
     "ingest",
+    "csvload",
     "replication",
     "forward",
     "query",
@@ -178,6 +180,9 @@ pub fn run(scenario: &str, size: Size) -> Result<(), String> {
             }
             "ingest" => {
                 ingest::run(&fed, size);
+            }
+            "csvload" => {
+                csvload::run(&fed, size);
             }
             "replication" => {
                 replication::run(&fed, size);

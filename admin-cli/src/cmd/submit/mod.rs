@@ -14,6 +14,7 @@ mod report;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
@@ -128,48 +129,117 @@ struct Submission<'a> {
 }
 
 impl Submission<'_> {
+    /// Sends the records in batches, [`IN_FLIGHT`] requests at a time (the
+    /// node commits concurrent batches together), reading and mapping the
+    /// file meanwhile. Answers are counted in the file's order (the
+    /// rejected-records file and the summary's examples follow the file).
+    /// The first batch the node does not take stops the sending; what is
+    /// already in flight is still counted.
     fn send_all(&mut self, input: Input<'_>, batch_size: usize) -> Result<()> {
-        let mut batch: Vec<Item> = Vec::with_capacity(batch_size);
-        for item in input {
-            let item = item?;
-            self.tally.normalised(&item);
-            match &item.payload {
-                Err(why) => {
-                    let why = why.clone();
-                    self.tally.reject_locally(&item, &why)?;
-                    self.progress.advance(1);
+        type Answered = (u64, Vec<Item>, Result<Value, NodeError>);
+        let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<Item>, String)>(IN_FLIGHT);
+        let job_rx = Mutex::new(job_rx);
+        let (done_tx, done_rx) = mpsc::channel::<Answered>();
+        let (node, token) = (self.node.clone(), self.token.to_owned());
+        std::thread::scope(|s| {
+            for _ in 0..IN_FLIGHT {
+                let (job_rx, done_tx, node, token) =
+                    (&job_rx, done_tx.clone(), node.clone(), token.clone());
+                s.spawn(move || {
+                    loop {
+                        let job = job_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok((n, batch, body)) = job else { return };
+                        let answer = node
+                            .post(
+                                "/v1/records",
+                                "application/x-ndjson",
+                                body.as_bytes(),
+                                &token,
+                            )
+                            .and_then(|a| a.json::<Value>());
+                        if done_tx.send((n, batch, answer)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            let mut failed: Option<anyhow::Error> = None;
+            // Answers that came before an earlier batch's, by batch number.
+            let mut waiting: std::collections::BTreeMap<
+                u64,
+                (Vec<Item>, Result<Value, NodeError>),
+            > = std::collections::BTreeMap::new();
+            let mut next_answer = 0u64;
+            let mut sent = 0u64;
+            let mut take =
+                |this: &mut Self, (n, b, a): Answered, failed: &mut Option<anyhow::Error>| {
+                    waiting.insert(n, (b, a));
+                    while let Some((b, a)) = waiting.remove(&next_answer) {
+                        this.absorb_first(&b, a, failed);
+                        next_answer += 1;
+                    }
+                };
+            let read = (|| -> Result<()> {
+                let mut batch: Vec<Item> = Vec::with_capacity(batch_size);
+                for item in input {
+                    let item = item?;
+                    self.tally.normalised(&item);
+                    match &item.payload {
+                        Err(why) => {
+                            let why = why.clone();
+                            self.tally.reject_locally(&item, &why)?;
+                            self.progress.advance(1);
+                        }
+                        Ok(_) => batch.push(item),
+                    }
+                    if batch.len() == batch_size {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                        let body = body_of(&full);
+                        if job_tx.send((sent, full, body)).is_err() {
+                            break;
+                        }
+                        sent += 1;
+                    }
+                    while let Ok(done) = done_rx.try_recv() {
+                        take(self, done, &mut failed);
+                    }
+                    if failed.is_some() {
+                        return Ok(());
+                    }
                 }
-                Ok(_) => batch.push(item),
+                if !batch.is_empty() {
+                    let body = body_of(&batch);
+                    let _ = job_tx.send((sent, batch, body));
+                }
+                Ok(())
+            })();
+            drop(job_tx);
+            for done in done_rx.iter() {
+                take(self, done, &mut failed);
             }
-            if batch.len() == batch_size {
-                self.send(&batch)?;
-                batch.clear();
-            }
-        }
-        if !batch.is_empty() {
-            self.send(&batch)?;
-        }
-        Ok(())
+            read?;
+            failed.map_or(Ok(()), Err)
+        })
     }
 
-    fn send(&mut self, batch: &[Item]) -> Result<()> {
-        let mut body = String::new();
-        for item in batch {
-            if let Ok(line) = &item.payload {
-                body.push_str(line);
-                body.push('\n');
-            }
+    /// Counts an answer, keeping the first failure.
+    fn absorb_first(
+        &mut self,
+        batch: &[Item],
+        answer: Result<Value, NodeError>,
+        failed: &mut Option<anyhow::Error>,
+    ) {
+        if let Err(e) = self.absorb(batch, answer)
+            && failed.is_none()
+        {
+            *failed = Some(e);
         }
-        let answer = self
-            .node
-            .post(
-                "/v1/records",
-                "application/x-ndjson",
-                body.as_bytes(),
-                self.token,
-            )
-            .map_err(|e| self.batch_failed(batch, e))?;
-        let answer: Value = answer.json().map_err(|e| self.batch_failed(batch, e))?;
+    }
+
+    /// Counts the node's answer to one batch.
+    fn absorb(&mut self, batch: &[Item], answer: Result<Value, NodeError>) -> Result<()> {
+        let answer = answer.map_err(|e| self.batch_failed(batch, e))?;
         let results = answer["results"]
             .as_array()
             .map(Vec::as_slice)
@@ -238,11 +308,27 @@ impl Submission<'_> {
             _ => "",
         };
         anyhow!(
-            "{e}{hint}\nthe batch of {} records at {range} was not taken; nothing after it was sent",
+            "{e}{hint}\nthe batch of {} records at {range} was not taken; nothing was sent after it but the batches already in flight: submitting the file again is safe (records already taken count as duplicates)",
             batch.len()
         )
     }
 }
+
+/// The batch as the body of `POST /v1/records`.
+fn body_of(batch: &[Item]) -> String {
+    let mut body = String::new();
+    for item in batch {
+        if let Ok(line) = &item.payload {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    body
+}
+
+/// Requests in flight at once: the node groups concurrent batches into
+/// one commit, so four keep it busy while this tool reads the file.
+const IN_FLIGHT: usize = 4;
 
 /// Progress on standard error: a bar on a terminal, a line every few
 /// seconds otherwise (logs, CI).
