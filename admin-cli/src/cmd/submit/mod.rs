@@ -131,9 +131,11 @@ struct Submission<'a> {
 impl Submission<'_> {
     /// Sends the records in batches, [`IN_FLIGHT`] requests at a time (the
     /// node commits concurrent batches together), reading and mapping the
-    /// file meanwhile. Answers are counted in the file's order (the
-    /// rejected-records file and the summary's examples follow the file).
-    /// The first batch the node does not take stops the sending; what is
+    /// file meanwhile. Answers are counted in the order the batches were
+    /// sent, so the node's refusals reach the rejected-records file and the
+    /// summary's examples in file order (rows unreadable here are written
+    /// as they are read, possibly before an earlier batch's answer). The
+    /// first batch the node does not take stops the sending; what is
     /// already in flight is still counted.
     fn send_all(&mut self, input: Input<'_>, batch_size: usize) -> Result<()> {
         type Answered = (u64, Vec<Item>, Result<Value, NodeError>);
