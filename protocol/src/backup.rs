@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT: &str = "rongxin-backup/1";
 /// Name of the manifest member.
 pub const MANIFEST: &str = "rongxin-backup.json";
+/// Largest manifest a reader takes (one line per log and per member: a
+/// federation's manifest is a few kilobytes).
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 /// Name of the base read of the database.
 pub const DB_BASE: &str = "db/base";
 /// Name of the journal of writes made during the backup.

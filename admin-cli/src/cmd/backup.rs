@@ -193,7 +193,15 @@ fn verify(reader: impl Read, bytes: u64) -> Result<Verified> {
         }
         if path == MANIFEST {
             let mut text = Vec::new();
-            entry.read_to_end(&mut text)?;
+            (&mut entry)
+                .take(archive::MAX_MANIFEST_BYTES + 1)
+                .read_to_end(&mut text)?;
+            if text.len() as u64 > archive::MAX_MANIFEST_BYTES {
+                bail!(
+                    "{MANIFEST} is larger than {} bytes: not a Rongxin backup",
+                    archive::MAX_MANIFEST_BYTES
+                );
+            }
             manifest = Some(
                 serde_json::from_slice(&text)
                     .with_context(|| format!("{MANIFEST} does not parse"))?,

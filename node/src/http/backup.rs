@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use rongxin_protocol::access::Access;
 use tokio::sync::oneshot;
 
+use super::logs::off_runtime;
 use super::stream::ToBody;
 use super::{ApiError, AppState, remote, require_admin};
 use crate::ingest::now_ms;
@@ -33,8 +34,8 @@ pub async fn get_backup(
         let st = state.clone();
         let (who, remote) = (token.who(), remote(Some(addr)));
         let what = format!("backup:{member}");
-        tokio::task::spawn_blocking(move || {
-            register_read(
+        off_runtime(move || {
+            Ok(register_read(
                 &st.store,
                 &st.query_ids,
                 &ContentRead {
@@ -46,12 +47,9 @@ pub async fn get_backup(
                     returned: &[],
                 },
                 now_ms(),
-            )
+            )?)
         })
-        .await
-        .map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })??;
+        .await?;
     }
     let (tx, rx) = super::stream::channel();
     let (begun_tx, begun_rx) = oneshot::channel::<Result<(), BackupError>>();

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::extract::Query;
+use super::logs::off_runtime;
 use super::query::today;
 use super::stream::ToBody;
 use super::{ApiError, AppState, reader, remote};
@@ -238,8 +239,8 @@ pub async fn get_double_publicity(
         );
         let purpose = q.purpose.clone().unwrap_or_default();
         let remote = remote(Some(addr));
-        tokio::task::spawn_blocking(move || {
-            register_read(
+        off_runtime(move || {
+            Ok(register_read(
                 &st.store,
                 &st.query_ids,
                 &ContentRead {
@@ -251,16 +252,9 @@ pub async fn get_double_publicity(
                     returned: &[],
                 },
                 now_ms(),
-            )
+            )?)
         })
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                e.to_string(),
-            )
-        })??;
+        .await?;
     }
     let (tx, rx) = super::stream::channel();
     let st = state.clone();

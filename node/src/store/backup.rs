@@ -44,6 +44,11 @@ use super::{
 pub const JOURNAL_MAX_BYTES: u64 = 4 << 30;
 /// Database writes per batch when a restore rebuilds the database.
 const RESTORE_BATCH: usize = 10_000;
+/// Bytes a restore reads from a database member at a time.
+const RESTORE_CHUNK: usize = 4 << 20;
+/// Longest database record a restore waits for the rest of (no key or
+/// value of the store comes near it).
+const MAX_RECORD: usize = 64 << 20;
 
 /// Why a backup or a restore failed.
 #[derive(Debug, thiserror::Error)]
@@ -597,9 +602,16 @@ fn restore_into(
         }
         if path == MANIFEST {
             let mut text = Vec::new();
-            entry
+            (&mut entry)
+                .take(archive::MAX_MANIFEST_BYTES + 1)
                 .read_to_end(&mut text)
                 .map_err(|e| bad(format!("cannot read {MANIFEST}: {e}")))?;
+            if text.len() as u64 > archive::MAX_MANIFEST_BYTES {
+                return Err(bad(format!(
+                    "{MANIFEST} is larger than {} bytes: not a Rongxin backup",
+                    archive::MAX_MANIFEST_BYTES
+                )));
+            }
             let m: Manifest = serde_json::from_slice(&text)
                 .map_err(|e| bad(format!("{MANIFEST} does not parse: {e}")))?;
             manifest = Some(m);
@@ -671,21 +683,46 @@ fn restore_into(
         let mut written = 0u64;
         for member in [DB_BASE, DB_JOURNAL] {
             let path = unpacked.join(member);
-            let bytes = fs::read(&path).map_err(io_error("read", &path))?;
+            let mut file = File::open(&path).map_err(io_error("read", &path))?;
             let mut batch = sled::Batch::default();
             let mut n = 0;
-            for op in archive::db_ops(&bytes) {
-                match op.map_err(|e| bad(format!("{member} {e}")))? {
-                    DbOp::Put(k, v) => batch.insert(k, v),
-                    DbOp::Delete(k) => batch.remove(k),
+            // Read a chunk at a time: the base of a large store does not
+            // fit in memory. `pending` holds what the last chunk cut short.
+            let mut pending: Vec<u8> = Vec::new();
+            let mut chunk = vec![0u8; RESTORE_CHUNK];
+            let mut at = 0usize;
+            loop {
+                let read = file.read(&mut chunk).map_err(io_error("read", &path))?;
+                pending.extend_from_slice(&chunk[..read]);
+                let mut used = 0;
+                while let Some((op, _)) = match DbOp::decode(&pending[used..], at) {
+                    Ok(next) => next,
+                    // Cut short by the chunk: the rest comes with the next.
+                    Err(archive::DbOpError::Truncated(_))
+                        if read > 0 && pending.len() - used <= MAX_RECORD =>
+                    {
+                        None
+                    }
+                    Err(e) => return Err(bad(format!("{member} {e}"))),
+                } {
+                    used += op.encoded_len();
+                    at += op.encoded_len();
+                    match op {
+                        DbOp::Put(k, v) => batch.insert(k, v),
+                        DbOp::Delete(k) => batch.remove(k),
+                    }
+                    n += 1;
+                    written += 1;
+                    if n == RESTORE_BATCH {
+                        tree.apply_batch(std::mem::take(&mut batch))
+                            .map_err(StoreError::from)?;
+                        n = 0;
+                        progress(Progress::Keys(written));
+                    }
                 }
-                n += 1;
-                written += 1;
-                if n == RESTORE_BATCH {
-                    tree.apply_batch(std::mem::take(&mut batch))
-                        .map_err(StoreError::from)?;
-                    n = 0;
-                    progress(Progress::Keys(written));
+                pending.drain(..used);
+                if read == 0 {
+                    break;
                 }
             }
             tree.apply_batch(batch).map_err(StoreError::from)?;
@@ -847,6 +884,32 @@ mod tests {
         store
             .backup(Vec::new(), "gulou", "test", |_| {})
             .expect("a second backup");
+    }
+
+    /// A base larger than the chunk a restore reads at a time restores
+    /// whole: records cut by a chunk's end are completed by the next.
+    #[test]
+    fn a_base_of_many_chunks_restores_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("live")).expect("open");
+        let mut b = WriteBatch::default();
+        let origin = "o".repeat(90);
+        for i in 0..60_000 {
+            b.put_key_start(&origin, i, i as u64);
+        }
+        store
+            .commit_blocking(b, Durability::Durable)
+            .expect("commit");
+        let mut archive = Vec::new();
+        let manifest = store
+            .backup(&mut archive, "gulou", "test", |_| {})
+            .expect("backup");
+        let base = manifest.file(DB_BASE).expect("db/base").bytes;
+        assert!(base > RESTORE_CHUNK as u64, "{base} bytes");
+        let target = dir.path().join("restored");
+        restore(archive.as_slice(), &target, |_| {}).expect("restore");
+        let restored = Store::open(&target).expect("open the restored store");
+        assert_eq!(dump(&restored), dump(&store));
     }
 
     /// A damaged or incomplete archive is refused with the member named,
