@@ -1140,6 +1140,26 @@ mod tests {
         }
     }
 
+    /// Opens the store in `dir` again after the last handle was dropped.
+    /// sled releases its file lock from its own threads shortly after the
+    /// drop, so under load the first tries may find it still held (the
+    /// node retries the same way when it restarts its store).
+    fn reopen(dir: &Path) -> Store {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(dir) {
+                Ok(s) => return s,
+                Err(StoreError::Sled(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("reopen: {e}"),
+            }
+        }
+    }
+
     /// A batch appending `n` entries to `origin` at `tree`'s size, with
     /// its commit point.
     fn append(tree: &mut CompactTree, origin: &str, n: u64) -> WriteBatch {
@@ -1182,7 +1202,7 @@ mod tests {
         assert_eq!(before.len(), 3);
         assert!(before.iter().all(|(_, s)| s.size == 1308));
         drop(store);
-        let store = Store::open(dir.path()).expect("reopen");
+        let store = reopen(dir.path());
         assert_eq!(store.log_states().expect("states"), before);
         let v = check::full(&store, &mut |_, _, _| {}).expect_err("not real entries");
         // The full check decodes entries: these are not, and it says so.
@@ -1242,7 +1262,7 @@ mod tests {
         }
         let want = store.log_state("gulou").expect("state");
         drop(store);
-        let store = Store::open(dir.path()).expect("reopen");
+        let store = reopen(dir.path());
         assert_eq!(store.log_state("gulou").expect("state"), want);
         let all = store.entries("gulou", 0, 1000).expect("read");
         assert_eq!(all.len() as u64, tree.size());
