@@ -231,16 +231,17 @@ pub fn profile(
                 .cmp(&a.record["decision_date"].as_str())
         });
     }
-    let personal = subject.len() == 18
-        && rongxin_protocol::code::parse_strict(
-            rongxin_protocol::code::CodeKind::ResidentId,
-            subject,
-            catalog.legacy_codes(),
-        )
-        .is_ok();
+    let personal = rongxin_protocol::person::is_document_code(subject)
+        || subject.len() == 18
+            && rongxin_protocol::code::parse_strict(
+                rongxin_protocol::code::CodeKind::ResidentId,
+                subject,
+                catalog.legacy_codes(),
+            )
+            .is_ok();
     Ok(Profile {
         subject: if access.masks_ids() && personal {
-            mask_resident_id(subject)
+            rongxin_protocol::person::mask(subject)
         } else {
             subject.to_owned()
         },
@@ -354,7 +355,7 @@ pub fn who_may_read(needs: Access) -> &'static str {
 pub fn masked(record: &Record, catalog: &Catalog) -> Record {
     let mut r = record.clone();
     if r.subject.class == SubjectClass::NaturalPerson {
-        r.subject.code = mask_resident_id(&r.subject.code);
+        r.subject.code = rongxin_protocol::person::mask(&r.subject.code);
     }
     let kind = catalog.kind(&r.kind);
     for (name, value) in r.fields.iter_mut() {

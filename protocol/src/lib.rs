@@ -6,7 +6,8 @@
 //! - [`api`] — the node's HTTP answers that other programs read.
 //! - [`backup`] — the archive of a node's store that backup and restore exchange.
 //! - [`calendar`] — the working-day calendar (holidays and make-up working days as data).
-//! - [`code`] — unified social credit codes and resident ID numbers.
+//! - [`code`] — unified social credit codes and resident ID numbers;
+//!   [`person`] — natural persons' other identity documents (passports, permits).
 //! - [`value`], [`catalog`], [`record`] — the credit catalog and the records it types.
 //! - [`entry`] — signed, hash-chained log entries (the exact bytes that are signed);
 //!   [`chain`] — the rules an entry meets to extend its origin's log.
@@ -36,6 +37,7 @@ pub mod log;
 pub mod merkle;
 pub mod note;
 pub mod objection;
+pub mod person;
 pub mod record;
 pub mod repair;
 pub mod roster;

@@ -326,13 +326,23 @@ impl Record {
             return Err(errors);
         };
         let upper = |s: &str| s.trim().to_ascii_uppercase();
+        // A person's `TAG:NUMBER` is normalised as a whole (spaces around
+        // the separator, lower case); what does not parse is kept for
+        // `check` to refuse with its reason.
+        let subject_code = match class {
+            SubjectClass::NaturalPerson => {
+                crate::person::parse(&subject_code, catalog.legacy_codes())
+                    .map_or_else(|_| upper(&subject_code), |id| id.code)
+            }
+            _ => upper(&subject_code),
+        };
         let record = Record {
             kind,
             jurisdiction: jurisdiction.trim().to_owned(),
             record_no: record_no.trim().to_owned(),
             subject: Subject {
                 class,
-                code: upper(&subject_code),
+                code: subject_code,
                 name: subject_name.trim().to_owned(),
             },
             authority: Authority {
@@ -411,10 +421,18 @@ impl Record {
                 ),
             ));
         }
-        let subject_kind = match self.subject.class {
-            SubjectClass::NaturalPerson => CodeKind::ResidentId,
-            _ => CodeKind::Uscc,
-        };
+        // A natural person: a resident ID number, or another document's
+        // `TAG:NUMBER` (crate::person).
+        if self.subject.class == SubjectClass::NaturalPerson {
+            match crate::person::parse_strict(&self.subject.code, legacy) {
+                Ok(id) => warnings.extend(
+                    id.warnings
+                        .iter()
+                        .map(|w: &CodeWarning| format!("subject.code: {w}")),
+                ),
+                Err(e) => errors.push(RecordError::new("subject.code", e.to_string())),
+            }
+        }
         let mut code_field =
             |path: &str, kind: CodeKind, value: &str| match code::parse_strict(kind, value, legacy)
             {
@@ -425,7 +443,9 @@ impl Record {
                 ),
                 Err(e) => errors.push(RecordError::new(path, e.to_string())),
             };
-        code_field("subject.code", subject_kind, &self.subject.code);
+        if self.subject.class != SubjectClass::NaturalPerson {
+            code_field("subject.code", CodeKind::Uscc, &self.subject.code);
+        }
         code_field("authority.code", CodeKind::Uscc, &self.authority.code);
         let check_code = |t: FieldType, v: &str| -> Result<(), String> {
             let kind = match t {

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use rongxin_protocol::catalog::{Catalog, PublicAttribute, RecordKind, SubjectClass};
 use rongxin_protocol::entry::{Entry, Op};
+use rongxin_protocol::person;
 use rongxin_protocol::record::{Record, RecordKey};
 use rongxin_protocol::tier::{PublicityWindow, Tier};
 use rongxin_protocol::value::{Date, FieldValue};
@@ -166,12 +167,12 @@ fn row(family: &Family, r: &Record) -> Vec<String> {
             r.subject.code.clone()
         },
         if person {
-            "身份证".to_owned()
+            person::document_of(&r.subject.code).0.label_zh().to_owned()
         } else {
             String::new()
         },
         if person {
-            r.subject.code.clone()
+            person::document_of(&r.subject.code).1.to_owned()
         } else {
             String::new()
         },

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use rongxin_protocol::catalog::{PublicAttribute, SubjectClass};
-use rongxin_protocol::code::mask_resident_id;
 use rongxin_protocol::entry::{Entry, Op};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -113,7 +112,7 @@ fn list_page(
                 continue;
             }
             let code = if record.subject.class == SubjectClass::NaturalPerson {
-                mask_resident_id(&record.subject.code)
+                rongxin_protocol::person::mask(&record.subject.code)
             } else {
                 record.subject.code.clone()
             };

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
-use rongxin_protocol::code;
 use rongxin_protocol::value::Date;
+use rongxin_protocol::{code, person};
 use serde::Deserialize;
 
 use super::extract::{Path, Query};
@@ -73,13 +73,21 @@ pub async fn get_subject(
     let page = q.page()?;
     let (access, who, _) = reader(&state, &headers)?;
     let legacy = state.config.catalog.legacy_codes();
-    let subject = code::detect(&input, legacy)
-        .or_else(|e| match e {
-            code::CodeError::Ambiguous { .. } => code::parse(code::CodeKind::Uscc, &input, legacy),
-            other => Err(other),
-        })
-        .map_err(|e| ApiError::bad_request(format!("'{input}' is not a subject code: {e}")))?
-        .code;
+    let subject = if person::is_document_code(&input) {
+        person::parse(&input, legacy)
+            .map_err(|e| ApiError::bad_request(format!("'{input}' is not a subject code: {e}")))?
+            .code
+    } else {
+        code::detect(&input, legacy)
+            .or_else(|e| match e {
+                code::CodeError::Ambiguous { .. } => {
+                    code::parse(code::CodeKind::Uscc, &input, legacy)
+                }
+                other => Err(other),
+            })
+            .map_err(|e| ApiError::bad_request(format!("'{input}' is not a subject code: {e}")))?
+            .code
+    };
     let purpose = q.purpose.trim().chars().take(500).collect::<String>();
     let store = state.store.clone();
     let shared = state.shared.clone();

@@ -584,3 +584,82 @@ fn content_routes_follow_role_and_public_attribute() {
         .clone();
     assert_eq!(row["subject"], person.code.as_str());
 }
+
+/// A natural person named by a passport or a travel permit: the document
+/// type is part of the identity (`PASSPORT:E12345678`), the number is
+/// checked by the document's format, found by that code in any case and
+/// masked for the public like a resident ID.
+#[test]
+fn a_person_named_by_a_passport_or_permit_is_found_and_masked() {
+    let (fed, node, records) = gulou();
+    let c = node.client();
+    let token = fed.token("gulou");
+    let agency = fed.token("agency");
+    let person = |code: &str| rongxin_tests::Subject {
+        class: "natural_person",
+        code: code.to_owned(),
+        name: "JOHN SMITH".to_owned(),
+    };
+    let passport = person("passport: e12345678");
+    let permit = person("HKMO:H1234567801");
+    let mut penalty = records.about("gulou", "CF", &passport);
+    let seqs = c.submit_accepted(
+        &token,
+        &[penalty.clone(), records.about("gulou", "CF", &permit)],
+    );
+    assert_eq!(seqs.len(), 2);
+
+    // Signed in canonical form; agencies see it whole, in any case.
+    let p = c
+        .profile("passport:e12345678", Some(&agency), "agency-passport")
+        .ok_json();
+    assert_eq!(p["subject"], "PASSPORT:E12345678");
+    assert_eq!(
+        p["records"]["CF"][0]["record"]["subject"]["code"],
+        "PASSPORT:E12345678"
+    );
+    // The public sees the document type and a masked number.
+    let p = c
+        .profile("PASSPORT:E12345678", None, "anon-passport")
+        .ok_json();
+    assert_eq!(p["subject"], "PASSPORT:E1******8");
+    assert_eq!(
+        p["records"]["CF"][0]["record"]["subject"]["code"],
+        "PASSPORT:E1******8"
+    );
+    assert!(!p.to_string().contains("E12345678"), "{p:#}");
+    let p = c.profile("HKMO:H1234567801", None, "anon-permit").ok_json();
+    assert_eq!(
+        p["records"]["CF"].as_array().map(Vec::len),
+        Some(1),
+        "{p:#}"
+    );
+    // The same number on another document is another person.
+    let p = c
+        .profile("TWN:12345678", Some(&agency), "agency-other")
+        .ok_json();
+    assert!(
+        p["records"].as_object().is_none_or(|m| m.is_empty()),
+        "{p:#}"
+    );
+
+    // A number that does not have its document's format is refused, the
+    // field and the format named; an unknown document type too.
+    for (code, needle) in [
+        ("PASSPORT:E12", "5 to 17 letters and digits"),
+        ("HKMO:C12345678", "H or M followed by 8 or 10 digits"),
+        ("VISA:E12345678", "not a document type"),
+    ] {
+        penalty["subject"]["code"] = code.into();
+        penalty["record_no"] = format!("榕测-{code}").into();
+        let answer = c.submit(&token, std::slice::from_ref(&penalty));
+        assert_eq!(answer["rejected"], 1, "{code}: {answer:#}");
+        let text = answer.to_string();
+        assert!(text.contains("subject.code"), "{code}: {text}");
+        assert!(text.contains(needle), "{code}: {text}");
+    }
+    // And a bad query code answers 400 naming the problem.
+    let r = c.profile("PASSPORT:E12", None, "bad");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("5 to 17 letters and digits"), "{}", r.body);
+}
