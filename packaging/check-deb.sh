@@ -61,6 +61,8 @@ for f in usr/bin/rongxin-node usr/bin/rongxinctl; do
 done
 for f in etc/rongxin/node.toml.example usr/share/rongxin/catalog.toml \
     usr/share/doc/rongxin/README.md usr/share/doc/rongxin/operations.md \
+    usr/share/doc/rongxin/examples/prometheus/rongxin-rules.yml \
+    usr/share/doc/rongxin/examples/grafana/rongxin-dashboard.json \
     usr/share/doc/rongxin/copyright; do
     [ -f "$root/$f" ] || fail "/$f missing"
 done

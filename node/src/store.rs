@@ -655,6 +655,13 @@ impl Store {
         self.inner.guard.check()
     }
 
+    /// Bytes free on the data directory's file system and the reserve
+    /// below which writes are refused; `None` if the file system cannot
+    /// be asked.
+    pub fn disk_space(&self) -> Option<(u64, u64)> {
+        self.inner.guard.free_and_reserve()
+    }
+
     /// Looks at the disk again, and returns why the store is still not
     /// writable, if it is not (the probe is a write, made by the writer).
     pub fn probe(&self) -> Option<Unwritable> {

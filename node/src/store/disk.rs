@@ -144,6 +144,11 @@ impl Guard {
             })
     }
 
+    /// The free bytes and the reserve, for the metrics.
+    pub(super) fn free_and_reserve(&self) -> Option<(u64, u64)> {
+        self.free().ok().map(|free| (free, self.reserve))
+    }
+
     /// Ok if the free space is above the reserve (whatever the state).
     pub(super) fn space(&self) -> Result<(), Unwritable> {
         match self.free()? {

@@ -104,6 +104,25 @@ fn metrics_count_what_happened() {
     );
 }
 
+/// The disk gauges the alerts use are set by the running node.
+#[test]
+fn the_disk_gauges_are_set() {
+    let (_fed, node, _records) = gulou();
+    let c = node.client();
+    // The disk probe sets them within a second of the start.
+    let mut m = c.metrics();
+    for _ in 0..50 {
+        if m.contains("rongxin_disk_free_bytes ") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        m = c.metrics();
+    }
+    assert!(sample(&m, "rongxin_disk_free_bytes") > 0.0, "{m}");
+    // The example config keeps the default reserve (128 MiB, docs/operations.md).
+    assert_eq!(sample(&m, "rongxin_disk_reserve_bytes"), 134_217_728.0);
+}
+
 #[test]
 fn status_and_consistency_proofs() {
     let (fed, node, records) = gulou();
