@@ -61,6 +61,27 @@ fn code_check_prints_one_verdict_per_code_and_fails_on_any_invalid() {
 }
 
 #[test]
+fn code_check_reads_other_identity_documents() {
+    let ok = ctl(&["code", "check", "PASSPORT:E12345678", "hkmo:h1234567801"]);
+    assert!(ok.status.success(), "{}", stdout(&ok));
+    let out = stdout(&ok);
+    assert!(out.contains("PASSPORT:E12345678 valid (护照)\n"), "{out}");
+    assert!(
+        out.contains(
+            "hkmo:h1234567801 valid (港澳居民来往内地通行证; normalised to HKMO:H1234567801)"
+        ),
+        "{out}"
+    );
+    let bad = ctl(&["code", "check", "TWN:1234567"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let out = stdout(&bad);
+    assert!(
+        out.contains("TWN:1234567 invalid:") && out.contains("8 or 10 digits"),
+        "{out}"
+    );
+}
+
+#[test]
 fn pilot_codes_are_legacy_only_with_the_catalog_allow_list() {
     let without = ctl(&["code", "check", "91350100M0001TGQXM"]);
     assert_eq!(without.status.code(), Some(1));

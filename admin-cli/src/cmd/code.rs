@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::code::{self, CodeKind, CodeStatus, LegacyCodes};
+use rongxin_protocol::person;
 
 use crate::files::read_text;
 
@@ -22,7 +23,8 @@ enum CodeCommand {
     /// Print one line per code: the code, then valid, legacy, or invalid and the reason.
     /// Exits 0 only when no code is invalid.
     Check {
-        /// Codes to check (unified social credit codes or resident ID numbers).
+        /// Codes to check (unified social credit codes, resident ID numbers, or
+        /// another identity document as `PASSPORT:E12345678`, `HKMO:…`, `TWN:…`, `FPR:…`).
         #[arg(required = true)]
         codes: Vec<String>,
         /// What the codes are; by default each is recognised by its form.
@@ -58,6 +60,19 @@ pub fn run(args: CodeArgs) -> Result<ExitCode> {
     };
     let mut any_invalid = false;
     for input in &codes {
+        // A person named by another document than the resident ID card:
+        // `PASSPORT:E12345678` and the like, checked by that document's format.
+        if matches!(kind, KindArg::Auto) && person::is_document_code(input) {
+            match person::parse(input, &legacy) {
+                Ok(id) if id.code == *input => println!("{input} valid ({})", id.document),
+                Ok(id) => println!("{input} valid ({}; normalised to {})", id.document, id.code),
+                Err(e) => {
+                    any_invalid = true;
+                    println!("{input} invalid: {e}");
+                }
+            }
+            continue;
+        }
         let result = match kind {
             KindArg::Auto => code::detect(input, &legacy),
             KindArg::Uscc => code::parse(CodeKind::Uscc, input, &legacy),
