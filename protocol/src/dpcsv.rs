@@ -11,9 +11,11 @@
 //! record's own checks (catalog, codes, validation) stay in
 //! [`crate::record`], the same for every record however it arrived.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::io::{Cursor, Read};
+use std::rc::Rc;
 use std::str::FromStr;
 
 use serde::Serialize;
@@ -58,6 +60,104 @@ pub fn decoded<'a>(
 /// refused alone, by [`Mapper::map`]).
 pub fn csv_reader<R: Read>(reader: R) -> csv::Reader<R> {
     csv::ReaderBuilder::new().flexible(true).from_reader(reader)
+}
+
+/// A double-publicity CSV file being read: its text decoded
+/// ([`decoded`]), its rows split by [`csv_reader`], and the line each row
+/// starts on counted here (the csv crate counts one line short after a
+/// `\r\n`, which is how spreadsheets end lines).
+pub struct CsvFile<'a> {
+    /// The text encoding the file is read in (`UTF-8`, `gb18030`, …).
+    pub encoding: &'static str,
+    reader: csv::Reader<Newlines<'a>>,
+    newlines: Rc<RefCell<VecDeque<(u64, u64)>>>,
+    passed: u64,
+}
+
+impl fmt::Debug for CsvFile<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CsvFile")
+            .field("encoding", &self.encoding)
+            .field("passed", &self.passed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> CsvFile<'a> {
+    /// Starts reading `reader` (its first [`SNIFF_BYTES`] are read to tell
+    /// the encoding).
+    pub fn open(reader: Box<dyn Read + 'a>) -> std::io::Result<CsvFile<'a>> {
+        let (inner, encoding) = decoded(reader)?;
+        let newlines = Rc::new(RefCell::new(VecDeque::new()));
+        let counted = Newlines {
+            inner,
+            offset: 0,
+            in_run: false,
+            seen: Rc::clone(&newlines),
+        };
+        Ok(CsvFile {
+            encoding,
+            reader: csv_reader(counted),
+            newlines,
+            passed: 0,
+        })
+    }
+
+    /// The header row.
+    pub fn headers(&mut self) -> csv::Result<&csv::StringRecord> {
+        self.reader.headers()
+    }
+
+    /// Reads the next row into `raw`; returns the line it starts on (from
+    /// 1; the header is line 1), or `None` at the end of the file.
+    pub fn read(&mut self, raw: &mut csv::ByteRecord) -> csv::Result<Option<u64>> {
+        if !self.reader.read_byte_record(raw)? {
+            return Ok(None);
+        }
+        let start = raw.position().map_or(0, csv::Position::byte);
+        // The csv crate's row starts right after the byte that ended the
+        // row before: a `\r\n`'s `\n` and blank lines are still ahead. So
+        // a row starts after every run of line ends that begins at or
+        // before that point (runs after it are inside quoted fields).
+        let mut runs = self.newlines.borrow_mut();
+        while let Some(&(at, newlines)) = runs.front()
+            && at <= start
+        {
+            runs.pop_front();
+            self.passed += newlines;
+        }
+        Ok(Some(self.passed + 1))
+    }
+}
+
+/// Notes each run of line-end bytes (`\r`, `\n`) of the decoded text as
+/// the CSV reader reads it: where it starts and how many `\n` it holds.
+struct Newlines<'a> {
+    inner: Box<dyn Read + 'a>,
+    offset: u64,
+    in_run: bool,
+    seen: Rc<RefCell<VecDeque<(u64, u64)>>>,
+}
+
+impl Read for Newlines<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut runs = self.seen.borrow_mut();
+        for (i, &b) in buf[..n].iter().enumerate() {
+            let eol = b == b'\n' || b == b'\r';
+            if eol && !self.in_run {
+                runs.push_back((self.offset + i as u64, 0));
+            }
+            if b == b'\n'
+                && let Some(run) = runs.back_mut()
+            {
+                run.1 += 1;
+            }
+            self.in_run = eol;
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
 }
 
 /// The kind of a whole file, as a department exports it: licences, or
@@ -142,6 +242,9 @@ pub enum HeaderError {
 /// A row that cannot be mapped to a record: the column it concerns and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
+    /// What of the record it concerns, as a record path: `kind` when the
+    /// row's kind cannot be told, `row` when the row cannot be read.
+    pub field: &'static str,
     /// The column as the header writes it, when one column is at fault.
     pub column: Option<String>,
     /// What is wrong and what to do.
@@ -599,6 +702,7 @@ impl<'c> Mapper<'c> {
     ) -> Result<MappedRecord, RowError> {
         if raw.len() != self.header.len() {
             return Err(RowError {
+                field: "row",
                 column: None,
                 problem: format!(
                     "has {} values but the header has {} columns",
@@ -613,6 +717,7 @@ impl<'c> Mapper<'c> {
                 Ok(text) => cells.push(text.trim()),
                 Err(_) => {
                     return Err(RowError {
+                        field: "row",
                         column: Some(self.header.written(i).to_owned()),
                         problem: "not valid UTF-8".to_owned(),
                     });
@@ -639,6 +744,7 @@ impl<'c> Mapper<'c> {
             Some(k) => match self.file {
                 Some(file) if !file.holds(k, self.catalog) => {
                     return Err(RowError {
+                        field: "kind",
                         column: self.core_column(Core::Kind, cells),
                         problem: format!(
                             "KIND '{k}' is not a kind of {} files, as this file was posted",
@@ -721,12 +827,14 @@ impl<'c> Mapper<'c> {
                     (false, true) => FileKind::Penalty,
                     (true, true) => {
                         return Err(RowError {
+                        field: "kind",
                         column: None,
                         problem: "has both XK_ and CF_ values: add a KIND column to say which kind it is".into(),
                     });
                     }
                     (false, false) => {
                         return Err(RowError {
+                            field: "kind",
                             column: None,
                             problem: "cannot tell the record kind: add a KIND column (XK, CF, …)"
                                 .into(),
@@ -753,6 +861,7 @@ impl<'c> Mapper<'c> {
         match pt.decide(types).map(|d| d.tier) {
             Some(tier) => Ok(pt.kind_of(tier).to_owned()),
             None => Err(RowError {
+                field: "kind",
                 column: at
                     .or_else(|| self.tier_columns.first().copied())
                     .map(|i| self.header.written(i).to_owned()),

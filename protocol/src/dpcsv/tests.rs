@@ -156,3 +156,21 @@ fn encodings_are_told_by_bom_or_by_utf8() {
         ("处罚".into(), "UTF-8")
     );
 }
+
+#[test]
+fn rows_know_their_line_whatever_the_line_ends() {
+    let text = "a,b\r\nc,\"d\r\nd\"\r\ne,f\r\n\r\ng,h\ni,j";
+    let mut file = CsvFile::open(Box::new(text.as_bytes())).unwrap();
+    assert_eq!(file.encoding, "UTF-8");
+    assert_eq!(file.headers().unwrap().len(), 2);
+    let mut raw = csv::ByteRecord::new();
+    let mut lines = Vec::new();
+    while let Some(line) = file.read(&mut raw).unwrap() {
+        lines.push((line, raw.get(0).map(<[u8]>::to_vec)));
+    }
+    let first: Vec<(u64, u8)> = lines
+        .iter()
+        .map(|(l, f)| (*l, f.as_deref().unwrap_or_default()[0]))
+        .collect();
+    assert_eq!(first, [(2, b'c'), (4, b'e'), (6, b'g'), (7, b'i')]);
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use rongxin_protocol::catalog::Catalog;
-use rongxin_protocol::dpcsv::{self, Header, MappedRecord, Mapper};
+use rongxin_protocol::dpcsv::{self, CsvFile, Header, MappedRecord, Mapper};
 use serde_json::Value;
 
 #[cfg(test)]
@@ -79,7 +79,7 @@ enum Source<'a> {
     },
     Array(std::vec::IntoIter<Value>),
     Csv {
-        reader: csv::Reader<Box<dyn Read + 'a>>,
+        file: CsvFile<'a>,
         mapper: Box<Mapper<'a>>,
     },
 }
@@ -177,14 +177,13 @@ impl<'a> Input<'a> {
         catalog: Option<&'a Catalog>,
         jurisdiction: Option<&'a str>,
     ) -> Result<Input<'a>> {
-        let (reader, encoding) = dpcsv::decoded(reader)?;
-        let mut reader = dpcsv::csv_reader(reader);
-        let header = Header::new(reader.headers()?)?;
+        let mut file = CsvFile::open(reader)?;
+        let header = Header::new(file.headers()?)?;
         Ok(Input {
             total: 0,
-            encoding,
+            encoding: file.encoding,
             source: Source::Csv {
-                reader,
+                file,
                 mapper: Box::new(Mapper::new(header, catalog, jurisdiction, None)),
             },
             index: 0,
@@ -251,12 +250,12 @@ impl<'a> Input<'a> {
                     warnings: Vec::new(),
                 }
             }
-            Source::Csv { reader, mapper } => {
+            Source::Csv { file, mapper } => {
                 let mut raw = csv::ByteRecord::new();
-                if !reader.read_byte_record(&mut raw)? {
+                let Some(line) = file.read(&mut raw)? else {
                     return Ok(None);
-                }
-                let line = raw.position().map(|p| p.line() as usize);
+                };
+                let line = Some(line as usize);
                 let mut warnings = Vec::new();
                 let mapped = mapper.map(&raw, &mut warnings);
                 let payload = match &mapped {
