@@ -8,6 +8,7 @@
 //! - [`calendar`] — the working-day calendar (holidays and make-up working days as data).
 //! - [`code`] — unified social credit codes and resident ID numbers;
 //!   [`person`] — natural persons' other identity documents (passports, permits).
+//! - [`dpcsv`] — double-publicity (双公示) CSV files mapped to records.
 //! - [`value`], [`catalog`], [`record`] — the credit catalog and the records it types.
 //! - [`entry`] — signed, hash-chained log entries (the exact bytes that are signed);
 //!   [`chain`] — the rules an entry meets to extend its origin's log.
@@ -31,6 +32,7 @@ pub mod catalog;
 pub mod chain;
 pub mod checkpoint;
 pub mod code;
+pub mod dpcsv;
 pub mod entry;
 pub mod forward;
 pub mod log;

@@ -1,9 +1,11 @@
 //! `POST /v1/records` and `POST /v1/records/revoke`.
 
 mod body;
+mod csv_rows;
 
 use std::sync::Arc;
 
+use super::extract::Query;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -71,9 +73,20 @@ async fn refuse(state: &AppState, body: Body, error: ApiError) -> ApiError {
     error
 }
 
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+/// What an ingest body holds, by its content type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// A JSON array of records or JSON Lines.
+    Json,
+    /// A double-publicity CSV file (`text/csv`, only on `POST /v1/records`).
+    Csv,
+}
+
+/// The body's format by its content type (a charset parameter is ignored:
+/// a CSV's encoding is told from its bytes, as `rongxinctl submit` does).
+fn body_format(headers: &HeaderMap) -> Result<Format, ApiError> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(());
+        return Ok(Format::Json);
     };
     let ct = ct
         .to_str()
@@ -85,14 +98,27 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         .to_ascii_lowercase();
     match ct.as_str() {
         "application/json" | "application/x-ndjson" | "application/jsonl" | "text/plain" | "" => {
-            Ok(())
+            Ok(Format::Json)
         }
+        "text/csv" => Ok(Format::Csv),
         other => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             format!(
-                "content type {other} is not accepted: send application/json (an array) or application/x-ndjson (JSON Lines)"
+                "content type {other} is not accepted: send application/json (an array), application/x-ndjson (JSON Lines) or, to POST /v1/records, text/csv (a double-publicity file, with ?kind=XK or ?kind=CF)"
             ),
+        )),
+    }
+}
+
+/// Requests with a JSON body only.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    match body_format(headers)? {
+        Format::Json => Ok(()),
+        Format::Csv => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "content type text/csv is accepted by POST /v1/records only: send application/json",
         )),
     }
 }
@@ -144,6 +170,9 @@ pub struct IngestAnswer {
     accepted: u64,
     duplicates: u64,
     rejected: u64,
+    /// The text encoding a CSV body was read in (`UTF-8`, `gb18030`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoding: Option<&'static str>,
     results: Vec<RecordResult>,
     checkpoint: Option<CheckpointRef>,
 }
@@ -167,6 +196,9 @@ enum Status {
 #[derive(Debug, Serialize)]
 struct RecordResult {
     index: usize,
+    /// A CSV row's line in the file (the header is line 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
     status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     seq: Option<u64>,
@@ -184,6 +216,7 @@ impl RecordResult {
     fn signed(index: usize, status: Status, seq: u64, key: String) -> RecordResult {
         RecordResult {
             index,
+            line: None,
             status,
             seq: Some(seq),
             key: Some(key),
@@ -196,6 +229,7 @@ impl RecordResult {
     fn rejected(index: usize, key: Option<String>, listed: Listed) -> RecordResult {
         RecordResult {
             index,
+            line: None,
             status: Status::Rejected,
             seq: None,
             key,
@@ -221,8 +255,18 @@ pub(super) fn check_record(
     today: Date,
 ) -> Result<(Record, Vec<String>), Errors> {
     let value = body::record_value(raw).map_err(|p| vec![("record".to_owned(), p)])?;
-    let (record, warnings) = Record::from_json_with_warnings(&value, catalog).map_err(pairs)?;
-    drop(value);
+    check_value(&value, catalog, today)
+}
+
+/// Checks one record read as JSON (from a JSON body, or mapped from a CSV
+/// row): the catalog (as a replica would check it) and the ingest rules
+/// for signing.
+fn check_value(
+    value: &Value,
+    catalog: &Catalog,
+    today: Date,
+) -> Result<(Record, Vec<String>), Errors> {
+    let (record, warnings) = Record::from_json_with_warnings(value, catalog).map_err(pairs)?;
     record.check_for_signing(catalog, today).map_err(pairs)?;
     Ok((record, warnings))
 }
@@ -251,21 +295,36 @@ pub(super) async fn read_small_body(
         .map_err(body_error)
 }
 
+/// Query parameters of `POST /v1/records` (read for `text/csv` only).
+#[derive(Debug, Deserialize)]
+pub struct IngestParams {
+    /// `XK` or `CF`: the kind of a CSV file.
+    kind: Option<String>,
+    /// Fills CSV rows without DFBM / JURISDICTION.
+    jurisdiction: Option<String>,
+}
+
 /// `POST /v1/records`.
 pub async fn post_records(
     State(state): State<Arc<AppState>>,
+    Query(params): Query<IngestParams>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestAnswer>, ApiError> {
-    let dept = match require_department(&state, &headers)
-        .and_then(|d| check_content_type(&headers).map(|()| d))
+    let (dept, format) = match require_department(&state, &headers)
+        .and_then(|d| body_format(&headers).map(|f| (d, f)))
     {
         Ok(d) => d,
         Err(e) => return Err(refuse(&state, body, e).await),
     };
+    let file = match format {
+        Format::Json => None,
+        Format::Csv => match csv_rows::file_kind(params.kind.as_deref()) {
+            Ok(file) => Some(file),
+            Err(e) => return Err(refuse(&state, body, e).await),
+        },
+    };
     let bytes = read_body(&state, &headers, body).await?;
-    let raws =
-        body::split_records(&bytes, state.config.max_records_per_request).map_err(body_error)?;
     let today = super::query::today().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -273,47 +332,119 @@ pub async fn post_records(
             "the node's clock is outside years 1-9999; fix the system clock",
         )
     })?;
-    let catalog = &state.config.catalog;
-    let mut budget = ErrorBudget::default();
-    let mut results: Vec<Option<RecordResult>> = Vec::with_capacity(raws.len());
-    let mut to_sign: Vec<(usize, Record, Vec<String>)> = Vec::new();
-    for (index, raw) in raws.iter().enumerate() {
-        let result = match check_record(raw, catalog, today) {
-            Err(errors) => Some(RecordResult::rejected(
-                index,
-                None,
-                budget.list(errors.into_iter()),
-            )),
-            Ok((record, warnings)) => {
-                match rights(&state, &dept, &record.kind, &record.jurisdiction) {
-                    Err(problem) => Some(RecordResult::rejected(
-                        index,
-                        None,
-                        budget.list(std::iter::once(("jurisdiction".to_owned(), problem))),
-                    )),
-                    Ok(()) => {
-                        to_sign.push((index, record, warnings));
-                        None
-                    }
-                }
+    let mut checked = Checked::default();
+    let encoding = match file {
+        None => {
+            let raws = body::split_records(&bytes, state.config.max_records_per_request)
+                .map_err(body_error)?;
+            for raw in &raws {
+                let outcome = check_record(raw, &state.config.catalog, today);
+                checked.add(&state, &dept, None, outcome, Vec::new());
             }
-        };
-        results.push(result);
-    }
-    drop(raws);
+            None
+        }
+        Some(file) => Some(csv_rows::check_rows(
+            &state,
+            &dept,
+            &bytes,
+            file,
+            params.jurisdiction.as_deref(),
+            today,
+            &mut checked,
+        )?),
+    };
     drop(bytes);
+    commit_and_answer(&state, &dept, checked, encoding).await
+}
+
+/// A record checked and allowed, waiting for the committer.
+#[derive(Debug)]
+struct Pending {
+    index: usize,
+    line: Option<u64>,
+    record: Record,
+    warnings: Vec<String>,
+}
+
+/// The records of one request as they are checked, in order: each either
+/// refused (its result is final) or waiting to be signed.
+#[derive(Debug, Default)]
+struct Checked {
+    results: Vec<Option<RecordResult>>,
+    to_sign: Vec<Pending>,
+    budget: ErrorBudget,
+}
+
+impl Checked {
+    /// Adds the next record: the outcome of its checks, then the token's
+    /// rights to it. `warnings` come first in its answer (a CSV row's
+    /// values normalised on reading). Returns the errors it was refused
+    /// for, as listed in the answer.
+    fn add(
+        &mut self,
+        state: &AppState,
+        dept: &Department,
+        line: Option<u64>,
+        outcome: Result<(Record, Vec<String>), Errors>,
+        mut warnings: Vec<String>,
+    ) -> Option<&mut RecordResult> {
+        let index = self.results.len();
+        let errors = match outcome {
+            Err(errors) => errors,
+            Ok((record, more)) => match rights(state, dept, &record.kind, &record.jurisdiction) {
+                Err(problem) => vec![("jurisdiction".to_owned(), problem)],
+                Ok(()) => {
+                    warnings.extend(more);
+                    self.to_sign.push(Pending {
+                        index,
+                        line,
+                        record,
+                        warnings,
+                    });
+                    self.results.push(None);
+                    return None;
+                }
+            },
+        };
+        let mut result = RecordResult::rejected(index, None, self.budget.list(errors.into_iter()));
+        result.line = line;
+        result.warnings = (!warnings.is_empty()).then_some(warnings);
+        self.results.push(Some(result));
+        self.results[index].as_mut()
+    }
+}
+
+/// Signs the records that passed their checks (one committer job; the
+/// answer waits until they are on disk) and answers for every record.
+async fn commit_and_answer(
+    state: &AppState,
+    dept: &Department,
+    checked: Checked,
+    encoding: Option<&'static str>,
+) -> Result<Json<IngestAnswer>, ApiError> {
+    let Checked {
+        mut results,
+        to_sign,
+        mut budget,
+    } = checked;
     if !to_sign.is_empty() {
         let (tx, rx) = oneshot::channel();
-        let records = to_sign.iter().map(|(_, r, _)| r.clone()).collect();
+        let records = to_sign.iter().map(|p| p.record.clone()).collect();
         state
             .jobs
             .send(Job::Put { records, reply: tx })
             .await
             .map_err(|_| shutting_down())?;
         let outcomes = rx.await.map_err(|_| shutting_down())??;
-        for ((index, record, warnings), outcome) in to_sign.into_iter().zip(outcomes) {
+        for (pending, outcome) in to_sign.into_iter().zip(outcomes) {
+            let Pending {
+                index,
+                line,
+                record,
+                warnings,
+            } = pending;
             let key = record.key().to_string();
-            results[index] = Some(match outcome {
+            let mut result = match outcome {
                 Outcome::Accepted { seq } => RecordResult {
                     warnings: Some(warnings),
                     ..RecordResult::signed(index, Status::Accepted, seq, key)
@@ -326,11 +457,13 @@ pub async fn post_records(
                     Some(key),
                     budget.list(std::iter::once(("record".to_owned(), why.to_string()))),
                 ),
-            });
+            };
+            result.line = line;
+            results[index] = Some(result);
         }
     }
-    // Every index is filled: rejected ones above, signed ones from the
-    // committer's outcomes (one per record sent).
+    // Every index is filled: rejected ones while checking, signed ones
+    // from the committer's outcomes (one per record sent).
     let results: Vec<RecordResult> = results.into_iter().flatten().collect();
     let count = |s: Status| results.iter().filter(|r| r.status == s).count() as u64;
     let (accepted, duplicates, rejected) = (
@@ -342,11 +475,12 @@ pub async fn post_records(
     state.metrics.count_ingest("duplicate", duplicates);
     state.metrics.count_ingest("rejected", rejected);
     let log = state.store.log_state(&state.config.member)?;
-    tracing::info!(department = %dept.name, accepted, duplicates, rejected, "ingest");
+    tracing::info!(department = %dept.name, accepted, duplicates, rejected, csv = encoding.is_some(), "ingest");
     Ok(Json(IngestAnswer {
         accepted,
         duplicates,
         rejected,
+        encoding,
         results,
         checkpoint: log.map(|l| CheckpointRef {
             size: l.size,

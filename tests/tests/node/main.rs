@@ -8,6 +8,7 @@ mod access;
 mod bad_input;
 mod config;
 mod crash;
+mod csv_ingest;
 mod ctl;
 mod disk;
 mod lifecycle;

@@ -243,6 +243,10 @@ pub struct Problem {
     pub field: String,
     /// What is wrong.
     pub problem: String,
+    /// For a CSV row, the column (as its header writes it) that gave the
+    /// field's value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
 }
 
 /// The errors of one rejected record as listed in the answer.
@@ -274,6 +278,7 @@ impl ErrorBudget {
             .map(|(field, problem)| Problem {
                 field: cut(&field, MAX_FIELD_CHARS),
                 problem: cut(&problem, MAX_PROBLEM_CHARS),
+                column: None,
             })
             .collect();
         self.listed += errors.len();
