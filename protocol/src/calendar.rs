@@ -306,21 +306,45 @@ impl Calendar {
     /// Working days after `from` up to and including `to` (0 when `to <=
     /// from`): a decision on `from` published on `to` took this many
     /// working days.
+    ///
+    /// Counted in constant time plus the holidays and make-up days in the
+    /// range (the committer asks this of every double-publicity record):
+    /// weekdays by arithmetic, minus weekdays off, plus weekend days
+    /// worked. Every year from `from` to `to` must be covered.
     pub fn working_days_between(&self, from: Date, to: Date) -> Result<u32, CalendarError> {
         if to <= from {
             return Ok(0);
         }
-        self.check(from)?;
-        self.check(to)?;
-        let mut count = 0;
-        let mut day = from;
-        while day < to {
-            day = next_day(day)?;
-            if self.is_working_day(day)? {
-                count += 1;
+        for year in from.year()..=to.year() {
+            if !self.years.contains_key(&year) {
+                let first = if year == from.year() {
+                    from
+                } else {
+                    Date::new(year, 1, 1).unwrap_or(from)
+                };
+                return Err(CalendarError::NotCovered {
+                    date: first,
+                    covered: self.covered(),
+                });
             }
         }
-        Ok(count)
+        let first = next_day(from)?;
+        let (a, b) = (
+            i64::from(first.to_time().to_julian_day()),
+            i64::from(to.to_time().to_julian_day()),
+        );
+        let weekdays = weekdays_before(b + 1) - weekdays_before(a);
+        let off = self
+            .days_off
+            .range(first..=to)
+            .filter(|d| !is_weekend(**d) && !self.makeup.contains(d))
+            .count() as i64;
+        let worked = self
+            .makeup
+            .range(first..=to)
+            .filter(|d| is_weekend(**d))
+            .count() as i64;
+        Ok(u32::try_from(weekdays - off + worked).unwrap_or(u32::MAX))
     }
 
     /// The calendar's digest in `suite`'s hash, as the roster's
@@ -347,6 +371,14 @@ fn is_weekend(d: Date) -> bool {
         d.to_time().weekday(),
         time::Weekday::Saturday | time::Weekday::Sunday
     )
+}
+
+/// Monday to Friday days with Julian day number below `jd` (counted from
+/// a Monday far in the past; only differences are meaningful).
+fn weekdays_before(jd: i64) -> i64 {
+    // Julian day 0 (4713 BC) was a Monday.
+    let (weeks, rest) = (jd.div_euclid(7), jd.rem_euclid(7));
+    weeks * 5 + rest.min(5)
 }
 
 fn next_day(d: Date) -> Result<Date, CalendarError> {
@@ -382,6 +414,52 @@ mod tests {
         assert!(!c.is_working_day(date("2025-10-12")).unwrap());
         // An ordinary Tuesday.
         assert!(c.is_working_day(date("2025-03-04")).unwrap());
+    }
+
+    /// The arithmetic count agrees with counting day by day, over every
+    /// pair of dates the embedded calendar covers (a sample of them).
+    #[test]
+    fn counting_by_arithmetic_agrees_with_counting_each_day() {
+        let c = cal();
+        let years = c.years();
+        let (Some(&y0), Some(&y1)) = (years.first(), years.last()) else {
+            panic!("the embedded calendar covers no year");
+        };
+        let start = Date::new(y0, 1, 1).unwrap();
+        let days = |d: Date| i64::from(d.to_time().to_julian_day());
+        let end = Date::new(y1, 12, 31).unwrap();
+        let span = days(end) - days(start);
+        let by_day = |from: Date, to: Date| {
+            let (mut n, mut d) = (0, from);
+            while d < to {
+                d = next_day(d).unwrap();
+                n += u32::from(c.is_working_day(d).unwrap());
+            }
+            n
+        };
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |m: i64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % (m as u64 + 1)) as i64
+        };
+        for _ in 0..400 {
+            let a = start.add(0, 0, next(span) as u32).unwrap();
+            let b = a.add(0, 0, next(60) as u32).unwrap();
+            if b > end {
+                continue;
+            }
+            assert_eq!(
+                c.working_days_between(a, b).unwrap(),
+                by_day(a, b),
+                "{a} to {b}"
+            );
+        }
+        assert_eq!(
+            c.working_days_between(start, end).unwrap(),
+            by_day(start, end)
+        );
     }
 
     #[test]
