@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::Rng as _;
+use rand::RngExt as _;
 use rongxin_protocol::forward::{ForwardRequest, INTERFACE_MAX_BODY_BYTES, max_item_len};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -273,7 +273,7 @@ impl Forwarder {
                         // smaller; neither can repeat without end.
                         Duration::ZERO
                     } else {
-                        let jittered = backoff.mul_f64(rand::thread_rng().gen_range(0.5..1.5));
+                        let jittered = backoff.mul_f64(rand::rng().random_range(0.5..1.5));
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                         jittered
                     }

@@ -314,18 +314,18 @@ pub struct SecretKey {
 
 impl SecretKey {
     /// A new random key.
-    pub fn generate(suite: Suite, rng: &mut impl rand_core::CryptoRngCore) -> SecretKey {
+    pub fn generate(suite: Suite, rng: &mut impl rand_core::CryptoRng) -> SecretKey {
         match suite {
             Suite::Ed25519Sha256 => Self::from_ed25519(ed25519_dalek::SigningKey::generate(rng)),
-            Suite::Sm2Sm3 => {
-                let secret = sm2::SecretKey::random(rng);
-                // A random non-zero scalar below n - 1 is always a valid SM2 key.
-                loop {
-                    if let Ok(k) = Self::from_bytes(suite, &secret.to_bytes()) {
-                        return k;
-                    }
+            Suite::Sm2Sm3 => loop {
+                use sm2::elliptic_curve::Generate as _;
+                // A random scalar below n; if it is 0, which is no key
+                // (probability 2^-256), a new one is drawn.
+                let secret = sm2::SecretKey::generate_from_rng(rng);
+                if let Ok(k) = Self::from_bytes(suite, &secret.to_bytes()) {
+                    return k;
                 }
-            }
+            },
         }
     }
 
@@ -349,7 +349,7 @@ impl SecretKey {
                     .map_err(|_| bad("not a scalar in 1..n-1"))?;
                 let public = PublicKey::from_bytes(
                     suite,
-                    sm2::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
+                    sm2::elliptic_curve::sec1::ToSec1Point::to_sec1_point(
                         key.verifying_key(),
                         false,
                     )
@@ -403,7 +403,7 @@ impl SecretKey {
             Secret::Sm2(k) => {
                 use sm2::dsa::signature::Signer as _;
                 let sig: sm2::dsa::Signature = k.sign(message);
-                sig.to_bytes()
+                sig.to_bytes().into()
             }
         }
     }

@@ -44,6 +44,8 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::{FEDERATION, GULOU_SEED, ROOT_SEED, cf_record, record_no};
+use getrandom::SysRng;
+use getrandom::rand_core::UnwrapErr;
 use rongxin_protocol::checkpoint::Checkpoint;
 use rongxin_protocol::entry::{Entry, Op, SignedEntry};
 use rongxin_protocol::merkle::leaf_hash;
@@ -699,7 +701,7 @@ fn messages(key: &SecretKey) -> Vec<(&'static str, Vec<u8>)> {
 #[test]
 fn rongxin_signatures_verify_in_openssl() {
     let o = openssl();
-    let key = SecretKey::generate(SM, &mut rand_core::OsRng);
+    let key = SecretKey::generate(SM, &mut UnwrapErr(SysRng));
     let point = key.public().as_bytes();
     assert_eq!(point.len(), 65);
     for (name, msg) in messages(&key) {
@@ -850,7 +852,7 @@ fn signed_notes_are_sm2_signatures_over_their_text() {
     // A text, signed by the root.
     let root = NoteSigner::new(
         &format!("{FEDERATION}/root"),
-        SecretKey::generate(SM, &mut rand_core::OsRng),
+        SecretKey::generate(SM, &mut UnwrapErr(SysRng)),
     )
     .unwrap();
     assert_eq!(root.name(), "rongxin.fuzhou/root");

@@ -18,7 +18,8 @@ use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use clap::Args;
-use rand_core::OsRng;
+use getrandom::SysRng;
+use getrandom::rand_core::UnwrapErr;
 use rongxin_protocol::note::NoteSigner;
 use rongxin_protocol::roster::{is_federation_name, is_member_id};
 use rongxin_protocol::suite::{SecretKey, Suite};
@@ -143,7 +144,7 @@ pub(crate) fn write_signing_key(
     name: &str,
     suite: Suite,
 ) -> Result<NoteSigner> {
-    let signer = NoteSigner::new(name, SecretKey::generate(suite, &mut OsRng))?;
+    let signer = NoteSigner::new(name, SecretKey::generate(suite, &mut UnwrapErr(SysRng)))?;
     write_secret(
         &dir.join(format!("{stem}.key")),
         signer.to_secret_string().as_bytes(),

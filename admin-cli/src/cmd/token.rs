@@ -17,7 +17,8 @@ use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::{Args, Subcommand};
-use rand_core::{OsRng, RngCore as _};
+use getrandom::SysRng;
+use getrandom::rand_core::{Rng as _, UnwrapErr};
 use rongxin_protocol::access::{AgencyAccess, RoleName, TokenSpec, TokensFile};
 use sha2::{Digest as _, Sha256};
 
@@ -110,7 +111,7 @@ pub fn run(args: TokenArgs) -> Result<ExitCode> {
 /// A random token (24 bytes, URL-safe base64) and its SHA-256 in hex.
 fn new_token() -> (String, String) {
     let mut raw = [0u8; 24];
-    OsRng.fill_bytes(&mut raw);
+    UnwrapErr(SysRng).fill_bytes(&mut raw);
     let token = URL_SAFE_NO_PAD.encode(raw);
     let digest = Sha256::digest(token.as_bytes())
         .iter()

@@ -13,7 +13,7 @@
 //! roster: `rongxinctl audit log` checks them (and everything else) over
 //! HTTP, against any node.
 
-use rand::Rng as _;
+use rand::RngExt as _;
 use rongxin_protocol::checkpoint::Checkpoint;
 use rongxin_protocol::entry::Entry;
 use rongxin_protocol::merkle::{self, CompactTree, Hash, HashReader as _, Suite};
@@ -77,7 +77,7 @@ fn check_root(
 /// The check at open: roots against the commit points and checkpoints, the
 /// last entry and a sample.
 pub fn quick(store: &Store) -> Result<(), StoreError> {
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     for (origin, state) in store.log_states()? {
         if state.size == 0 {
             continue;
@@ -112,7 +112,7 @@ pub fn quick(store: &Store) -> Result<(), StoreError> {
             )?;
         }
         let mut picks = vec![state.size - 1];
-        picks.extend((0..SAMPLE).map(|_| rng.gen_range(0..state.size)));
+        picks.extend((0..SAMPLE).map(|_| rng.random_range(0..state.size)));
         for n in picks {
             store
                 .entries(&origin, n, 1)
