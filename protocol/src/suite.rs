@@ -312,6 +312,12 @@ pub struct SecretKey {
     public: PublicKey,
 }
 
+/// n-1 for SM2's group order n (GB/T 32918.5), big endian.
+const SM2_N_MINUS_1: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0x72, 0x03, 0xdf, 0x6b, 0x21, 0xc6, 0x05, 0x2b, 0x53, 0xbb, 0xf4, 0x09, 0x39, 0xd5, 0x41, 0x22,
+];
+
 impl SecretKey {
     /// A new random key.
     pub fn generate(suite: Suite, rng: &mut impl rand_core::CryptoRng) -> SecretKey {
@@ -330,7 +336,7 @@ impl SecretKey {
     }
 
     /// Parses the secret bytes: a 32-byte Ed25519 seed, or a 32-byte SM2
-    /// scalar (big endian, in 1..n-1).
+    /// scalar (big endian, in 1..n-2).
     pub fn from_bytes(suite: Suite, bytes: &[u8]) -> Result<SecretKey, KeyError> {
         let bad = |why: &str| KeyError::Invalid {
             suite,
@@ -345,8 +351,15 @@ impl SecretKey {
                 &raw,
             ))),
             Suite::Sm2Sm3 => {
+                // GB/T 32918.1 §6.1: d in [1, n-2]. Signing inverts 1 + d,
+                // so n-1 would load here and fail at the first signature.
+                if raw == SM2_N_MINUS_1 {
+                    return Err(bad(
+                        "n-1 is not an SM2 secret key (GB/T 32918.1: d in 1..n-2)",
+                    ));
+                }
                 let key = sm2::dsa::SigningKey::from_bytes(SM2_DISTID, &raw.into())
-                    .map_err(|_| bad("not a scalar in 1..n-1"))?;
+                    .map_err(|_| bad("not a scalar in 1..n-2"))?;
                 let public = PublicKey::from_bytes(
                     suite,
                     sm2::elliptic_curve::sec1::ToSec1Point::to_sec1_point(
@@ -447,6 +460,21 @@ mod tests {
             assert_eq!(pk.verify_many(&[b"hello", b"x"], &[sig, sig]), Err(1));
             assert_eq!(pk.verify_many(&[b"hello"], &[sig]), Ok(()));
         }
+    }
+
+    /// SM2 secret keys are 1..n-2: n-1 would load and then fail to sign,
+    /// n-2 is the largest key and signs.
+    #[test]
+    fn the_sm2_secret_key_n_minus_1_is_refused() {
+        let e = SecretKey::from_bytes(Suite::Sm2Sm3, &SM2_N_MINUS_1).unwrap_err();
+        assert!(e.to_string().contains("n-1"), "{e}");
+        let mut n_minus_2 = SM2_N_MINUS_1;
+        n_minus_2[31] -= 1;
+        let key = SecretKey::from_bytes(Suite::Sm2Sm3, &n_minus_2).unwrap();
+        assert!(key.public().verify(b"m", &key.sign(b"m")));
+        let mut n = SM2_N_MINUS_1;
+        n[31] += 1;
+        assert!(SecretKey::from_bytes(Suite::Sm2Sm3, &n).is_err());
     }
 
     #[test]
