@@ -361,9 +361,23 @@ fn subject_pool(rng: &mut Rng, jurisdictions: &[String], size: usize) -> Vec<Sub
                 } else {
                     place.division.clone()
                 };
+                let id = resident_id(rng, &address, male);
+                // One person in twenty holds a passport or a Hong Kong/Macao
+                // permit instead (chosen from the ID's serial, so that the
+                // draws, and every other sample record, stay as they were).
+                let code = match id.as_bytes()[14..17]
+                    .iter()
+                    .map(|b| u32::from(b - b'0'))
+                    .sum::<u32>()
+                    % 20
+                {
+                    0 => format!("PASSPORT:E{}", &id[9..17]),
+                    1 => format!("HKMO:H{}", &id[9..17]),
+                    _ => id,
+                };
                 Subject {
                     class,
-                    code: resident_id(rng, &address, male),
+                    code,
                     name,
                     jurisdiction,
                     rep: None,
