@@ -735,8 +735,8 @@ fn answer(store: &Store, shared: &Shared, request: Request) -> Response {
                 }
             }
             // Answered by the case service (`serve`).
-            Request::FileObjection(_) | Request::FileRepair(_) => Response::Error {
-                message: "filings are not answered here".into(),
+            Request::FileObjection(_) | Request::FileRepair(_) | Request::View => Response::Error {
+                message: "filings and views are not answered here".into(),
             },
         })
     })();

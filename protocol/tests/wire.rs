@@ -143,6 +143,18 @@ fn other_messages_match_the_protocol_doc_layout() {
             Layout::default().u8(1).u32(6).str("no").0,
         ),
         (
+            Request::View.encode().unwrap(),
+            Layout::default().u8(1).u32(6).0,
+        ),
+        (
+            Response::View {
+                reports: vec!["v\n".into()],
+            }
+            .encode()
+            .unwrap(),
+            Layout::default().u8(1).u32(7).u64(1).str("v\n").0,
+        ),
+        (
             Request::FileObjection(ObjectionFiling {
                 id: "o1".into(),
                 key: filing_key(),
@@ -362,6 +374,26 @@ fn an_answer_with_more_than_1024_entries_is_refused() {
         matches!(&err, WireError::Bounds(m) if m.contains("1025 entries")),
         "{err}"
     );
+}
+
+#[test]
+fn a_view_answer_with_too_many_or_too_large_views_is_refused() {
+    use rongxin_protocol::view::MAX_VIEW_BYTES;
+    use rongxin_protocol::wire::MAX_VIEW_REPORTS;
+    let answer = |n: usize, len: usize| Response::View {
+        reports: vec!["v".repeat(len); n],
+    };
+    let full = answer(MAX_VIEW_REPORTS, 1);
+    assert_eq!(Response::decode(&full.encode().unwrap()), Ok(full));
+    let big = answer(1, MAX_VIEW_BYTES);
+    assert_eq!(Response::decode(&big.encode().unwrap()), Ok(big));
+    for bad in [
+        answer(MAX_VIEW_REPORTS + 1, 1),
+        answer(1, MAX_VIEW_BYTES + 1),
+    ] {
+        let err = Response::decode(&bad.encode().unwrap()).unwrap_err();
+        assert!(matches!(err, WireError::Bounds(_)), "{err}");
+    }
 }
 
 #[test]

@@ -1,0 +1,596 @@
+//! Node views: a member's signed report of what it holds of every origin,
+//! whom it last heard from and which origins it halted, so that any node
+//! (the city's console in particular) shows the whole federation without
+//! reaching every node's HTTP port (docs/protocol.md §8.1).
+//!
+//! A view is a signed note (see [`crate::note`]) under the member's
+//! checkpoint key name `<federation>/<member id>`, signed by the key that
+//! signs the member's checkpoint of its current own log size (§6.1). Its
+//! first line, `rongxin/view/v1`, can never be a checkpoint's origin line,
+//! so a view is never mistaken for a checkpoint nor a checkpoint for a view:
+//!
+//! ```text
+//! rongxin/view/v1
+//! member gulou
+//! time 1764316800000
+//! origin city 12 12
+//! origin gulou 40 40
+//! peer city 1764316799500
+//! peer ftz -
+//! halted taijiang
+//! ```
+//!
+//! `origin <id> <held> <checkpoint>`: entries held, and the size of the
+//! largest checkpoint of that origin seen from any peer (or held).
+//! `peer <id> <ms>`: the last answer from that configured peer (`-`: none
+//! yet). Each kind of line is in strictly ascending order of id, so each id
+//! appears once; numbers are decimal without leading zeros.
+
+use crate::note::{NoteError, NoteSigner, NoteVerifier};
+use crate::roster::{Roster, is_member_id};
+
+/// The first line of every view.
+pub const VIEW_HEADER: &str = "rongxin/view/v1";
+/// Largest view note accepted or written, in bytes.
+pub const MAX_VIEW_BYTES: usize = 64 * 1024;
+/// How far in the future (by the receiver's clock) a view's time may lie.
+pub const MAX_FUTURE_MS: u64 = 60_000;
+
+/// What a member holds of one origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginHeld {
+    /// Member id of the origin.
+    pub origin: String,
+    /// Entries held.
+    pub held: u64,
+    /// Size of the largest checkpoint of the origin seen from any peer or held.
+    pub checkpoint: u64,
+}
+
+/// When a member last heard from one of its configured peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerContact {
+    /// Member id of the peer.
+    pub member: String,
+    /// Milliseconds since the Unix epoch of its last answer, if any.
+    pub last_contact_ms: Option<u64>,
+}
+
+/// A member's view of the federation (what the signature vouches for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    /// Member id of the reporting node.
+    pub member: String,
+    /// When it made the report, milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// Per origin held, in ascending order of origin.
+    pub origins: Vec<OriginHeld>,
+    /// Per configured peer, in ascending order of member.
+    pub peers: Vec<PeerContact>,
+    /// Origins halted after equivocation, ascending.
+    pub halted: Vec<String>,
+}
+
+/// A view with the exact signed note that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedView {
+    /// What the note says.
+    pub view: NodeView,
+    /// The whole signed note, byte for byte as signed.
+    pub note: String,
+}
+
+/// Why a view was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ViewError {
+    /// Larger than [`MAX_VIEW_BYTES`].
+    #[error("view is {0} bytes, more than the {MAX_VIEW_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// The text does not have the view form.
+    #[error("view is malformed: {0}")]
+    Malformed(String),
+    /// The note is bad or not signed by the member's key.
+    #[error("view note: {0}")]
+    Note(#[from] NoteError),
+    /// The reporting member is not in the roster in force.
+    #[error("view is by '{0}', who is not a member of the roster")]
+    UnknownMember(String),
+    /// The view's time lies too far ahead of the receiver's clock.
+    #[error(
+        "view by '{member}' is dated {time_ms}, more than {MAX_FUTURE_MS} ms after now ({now_ms})"
+    )]
+    Future {
+        /// The reporting member.
+        member: String,
+        /// The view's time.
+        time_ms: u64,
+        /// The receiver's clock.
+        now_ms: u64,
+    },
+    /// The signing key's name is not the member's checkpoint key name.
+    #[error("view of '{member}' cannot be signed by key '{key}'")]
+    Signer {
+        /// The reporting member.
+        member: String,
+        /// The key's name.
+        key: String,
+    },
+}
+
+fn malformed(why: impl Into<String>) -> ViewError {
+    ViewError::Malformed(why.into())
+}
+
+fn parse_u64(s: &str, what: &str) -> Result<u64, ViewError> {
+    let ok =
+        !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    s.parse::<u64>()
+        .ok()
+        .filter(|_| ok)
+        .ok_or_else(|| malformed(format!("{what} '{s}' is not a decimal number")))
+}
+
+fn member_id(s: &str) -> Result<String, ViewError> {
+    if is_member_id(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(malformed(format!("'{s}' is not a member id")))
+    }
+}
+
+/// Checks that ids are in strictly ascending order and at most `max`.
+fn ordered<'a>(
+    ids: impl Iterator<Item = &'a str>,
+    kind: &str,
+    max: usize,
+) -> Result<(), ViewError> {
+    let mut last: Option<&str> = None;
+    let mut n = 0usize;
+    for id in ids {
+        n += 1;
+        if last.is_some_and(|l| l >= id) {
+            return Err(malformed(format!(
+                "{kind} lines are not in strictly ascending order at '{id}'"
+            )));
+        }
+        last = Some(id);
+    }
+    if n > max {
+        return Err(malformed(format!(
+            "{n} {kind} lines, more than the roster's {max} members"
+        )));
+    }
+    Ok(())
+}
+
+impl NodeView {
+    /// The entries the member holds of its own log (0 if none).
+    pub fn own_size(&self) -> u64 {
+        self.origin(&self.member).map_or(0, |o| o.held)
+    }
+
+    /// What the member holds of `origin`.
+    pub fn origin(&self, origin: &str) -> Option<&OriginHeld> {
+        self.origins.iter().find(|o| o.origin == origin)
+    }
+
+    /// The view's text (items sorted by id; duplicates are the caller's bug
+    /// and make the text unreadable to receivers).
+    pub fn body(&self) -> String {
+        let mut origins: Vec<&OriginHeld> = self.origins.iter().collect();
+        origins.sort_by(|a, b| a.origin.cmp(&b.origin));
+        let mut peers: Vec<&PeerContact> = self.peers.iter().collect();
+        peers.sort_by(|a, b| a.member.cmp(&b.member));
+        let mut halted: Vec<&String> = self.halted.iter().collect();
+        halted.sort();
+        let mut out = format!(
+            "{VIEW_HEADER}\nmember {}\ntime {}\n",
+            self.member, self.time_ms
+        );
+        for o in origins {
+            out.push_str(&format!(
+                "origin {} {} {}\n",
+                o.origin, o.held, o.checkpoint
+            ));
+        }
+        for p in peers {
+            match p.last_contact_ms {
+                Some(t) => out.push_str(&format!("peer {} {t}\n", p.member)),
+                None => out.push_str(&format!("peer {} -\n", p.member)),
+            }
+        }
+        for h in halted {
+            out.push_str(&format!("halted {h}\n"));
+        }
+        out
+    }
+
+    /// Parses a view's text (unverified). `max_members` bounds each kind
+    /// of line (a view never names more origins or peers than the roster
+    /// has members).
+    pub fn parse_body(text: &str, max_members: usize) -> Result<NodeView, ViewError> {
+        if text.len() > MAX_VIEW_BYTES {
+            return Err(ViewError::TooLarge(text.len()));
+        }
+        let body = text
+            .strip_suffix('\n')
+            .ok_or_else(|| malformed("the text does not end in a newline"))?;
+        let mut lines = body.split('\n');
+        if lines.next() != Some(VIEW_HEADER) {
+            return Err(malformed(format!("the first line is not '{VIEW_HEADER}'")));
+        }
+        let member = lines
+            .next()
+            .and_then(|l| l.strip_prefix("member "))
+            .ok_or_else(|| malformed("the second line is not 'member <id>'"))
+            .and_then(member_id)?;
+        let time_ms = lines
+            .next()
+            .and_then(|l| l.strip_prefix("time "))
+            .ok_or_else(|| malformed("the third line is not 'time <ms>'"))
+            .and_then(|t| parse_u64(t, "time"))?;
+        let mut view = NodeView {
+            member,
+            time_ms,
+            origins: Vec::new(),
+            peers: Vec::new(),
+            halted: Vec::new(),
+        };
+        // Kinds come in this order: origin, peer, halted.
+        let mut stage = 0;
+        for line in lines {
+            let fields: Vec<&str> = line.split(' ').collect();
+            match fields[..] {
+                ["origin", id, held, checkpoint] if stage <= 0 => {
+                    view.origins.push(OriginHeld {
+                        origin: member_id(id)?,
+                        held: parse_u64(held, "held")?,
+                        checkpoint: parse_u64(checkpoint, "checkpoint size")?,
+                    });
+                }
+                ["peer", id, t] if stage <= 1 => {
+                    stage = 1;
+                    view.peers.push(PeerContact {
+                        member: member_id(id)?,
+                        last_contact_ms: if t == "-" {
+                            None
+                        } else {
+                            Some(parse_u64(t, "last contact")?)
+                        },
+                    });
+                }
+                ["halted", id] => {
+                    stage = 2;
+                    view.halted.push(member_id(id)?);
+                }
+                _ => return Err(malformed(format!("unexpected line '{line}'"))),
+            }
+            if view.origins.len() + view.peers.len() + view.halted.len() > 3 * max_members {
+                return Err(malformed("more lines than the roster allows"));
+            }
+        }
+        ordered(
+            view.origins.iter().map(|o| o.origin.as_str()),
+            "origin",
+            max_members,
+        )?;
+        ordered(
+            view.peers.iter().map(|p| p.member.as_str()),
+            "peer",
+            max_members,
+        )?;
+        ordered(
+            view.halted.iter().map(String::as_str),
+            "halted",
+            max_members,
+        )?;
+        Ok(view)
+    }
+
+    /// Signs the view with the member's checkpoint key for its own log's
+    /// size; the key's name must be `<federation>/<member>`.
+    pub fn sign(&self, federation: &str, signer: &NoteSigner) -> Result<SignedView, ViewError> {
+        if signer.name() != format!("{federation}/{}", self.member) {
+            return Err(ViewError::Signer {
+                member: self.member.clone(),
+                key: signer.name().to_owned(),
+            });
+        }
+        let note = signer.sign(&self.body())?;
+        if note.len() > MAX_VIEW_BYTES {
+            return Err(ViewError::TooLarge(note.len()));
+        }
+        Ok(SignedView {
+            view: self.clone(),
+            note,
+        })
+    }
+}
+
+impl SignedView {
+    /// Opens a view note by any member of `roster`: reads the member and its
+    /// own log size, then verifies the signature with that member's key for
+    /// a checkpoint of that size, or a pending key after it (§6.1).
+    /// `learned` gives, for the member the view claims, the key starts this
+    /// receiver learned from its handovers (as
+    /// [`crate::roster::Member::key_starts_with`] takes them). A view dated more than [`MAX_FUTURE_MS`] after `now_ms`
+    /// is refused.
+    pub fn open(
+        note: &str,
+        roster: &Roster,
+        learned: impl FnOnce(&str) -> Vec<(usize, u64)>,
+        now_ms: u64,
+    ) -> Result<SignedView, ViewError> {
+        if note.len() > MAX_VIEW_BYTES {
+            return Err(ViewError::TooLarge(note.len()));
+        }
+        let parsed = crate::note::parse_note(note)?;
+        let view = NodeView::parse_body(parsed.text, roster.members.len())?;
+        let member = roster
+            .member(&view.member)
+            .ok_or_else(|| ViewError::UnknownMember(view.member.clone()))?;
+        if view.time_ms > now_ms.saturating_add(MAX_FUTURE_MS) {
+            return Err(ViewError::Future {
+                member: view.member,
+                time_ms: view.time_ms,
+                now_ms,
+            });
+        }
+        let name = roster.log_origin(&view.member);
+        let starts = member.key_starts_with(&learned(&view.member));
+        let index = starts.index_at(view.own_size().saturating_sub(1));
+        let open = |i: usize| -> Result<(), ViewError> {
+            let key = member
+                .key(roster.suite, i)
+                .map_err(|e| malformed(e.to_string()))?;
+            NoteVerifier::new(&name, key)?.open(note)?;
+            Ok(())
+        };
+        let first = match open(index) {
+            Ok(()) => {
+                return Ok(SignedView {
+                    view,
+                    note: note.to_owned(),
+                });
+            }
+            Err(e) => e,
+        };
+        for i in starts.pending().filter(|&i| i > index) {
+            if open(i).is_ok() {
+                return Ok(SignedView {
+                    view,
+                    note: note.to_owned(),
+                });
+            }
+        }
+        Err(first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::{SecretKey, Suite};
+
+    const FED: &str = "rongxin.fuzhou";
+
+    fn secret(seed: u8) -> SecretKey {
+        SecretKey::from_bytes(Suite::Ed25519Sha256, &[seed; 32]).unwrap()
+    }
+
+    fn signer(member: &str, seed: u8) -> NoteSigner {
+        NoteSigner::new(&format!("{FED}/{member}"), secret(seed)).unwrap()
+    }
+
+    /// gulou (key 1, then a pending key 3) and city (key 2).
+    fn roster() -> Roster {
+        let key = |seed| secret(seed).public().to_base64();
+        let text = format!(
+            r#"
+federation = "{FED}"
+version = 1
+suite = "ed25519-sha256"
+valid_from = "2026-01-01"
+valid_until = "2027-12-31"
+catalog_digest = "sha256:{zero}"
+[[members]]
+id = "gulou"
+name = "鼓楼区"
+role = "district"
+jurisdictions = ["350102"]
+peer_id = "12D3KooWgulou000"
+[[members.keys]]
+key = "{k1}"
+from = 0
+[[members.keys]]
+key = "{k3}"
+[[members]]
+id = "city"
+name = "福州市"
+role = "city"
+jurisdictions = ["350100"]
+peer_id = "12D3KooWcity0000"
+[[members.keys]]
+key = "{k2}"
+from = 0
+"#,
+            zero = "0".repeat(64),
+            k1 = key(1),
+            k2 = key(2),
+            k3 = key(3),
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    fn view() -> NodeView {
+        NodeView {
+            member: "gulou".into(),
+            time_ms: 1_764_316_800_000,
+            origins: vec![
+                OriginHeld {
+                    origin: "gulou".into(),
+                    held: 40,
+                    checkpoint: 40,
+                },
+                OriginHeld {
+                    origin: "city".into(),
+                    held: 12,
+                    checkpoint: 15,
+                },
+            ],
+            peers: vec![
+                PeerContact {
+                    member: "city".into(),
+                    last_contact_ms: Some(1_764_316_799_500),
+                },
+                PeerContact {
+                    member: "ftz".into(),
+                    last_contact_ms: None,
+                },
+            ],
+            halted: vec!["taijiang".into()],
+        }
+    }
+
+    const NOW: u64 = 1_764_316_801_000;
+
+    #[test]
+    fn text_is_pinned_and_round_trips() {
+        let v = view();
+        assert_eq!(
+            v.body(),
+            "rongxin/view/v1\nmember gulou\ntime 1764316800000\norigin city 12 15\norigin gulou 40 40\npeer city 1764316799500\npeer ftz -\nhalted taijiang\n"
+        );
+        let signed = v.sign(FED, &signer("gulou", 1)).unwrap();
+        let opened = SignedView::open(&signed.note, &roster(), |_| vec![], NOW).unwrap();
+        assert_eq!(opened.view.body(), v.body());
+        assert_eq!(opened.view.own_size(), 40);
+        assert_eq!(opened.view.origin("city").map(|o| o.checkpoint), Some(15));
+    }
+
+    #[test]
+    fn a_forged_signature_is_refused() {
+        let signed = view().sign(FED, &signer("gulou", 1)).unwrap();
+        // Same text, signed by a key that is not gulou's, under gulou's name.
+        let forged = view().sign(FED, &signer("gulou", 9)).unwrap();
+        assert!(matches!(
+            SignedView::open(&forged.note, &roster(), |_| vec![], NOW),
+            Err(ViewError::Note(NoteError::NoSignature { .. }))
+        ));
+        // The text altered after signing.
+        let altered = signed
+            .note
+            .replace("origin city 12 15", "origin city 15 15");
+        assert!(matches!(
+            SignedView::open(&altered, &roster(), |_| vec![], NOW),
+            Err(ViewError::Note(NoteError::BadSignature(_)))
+        ));
+        // No signature at all.
+        let unsigned = format!("{}\n", view().body());
+        assert!(SignedView::open(&unsigned, &roster(), |_| vec![], NOW).is_err());
+    }
+
+    #[test]
+    fn a_view_claiming_another_member_is_refused() {
+        // The city signs a view that says it is gulou's.
+        let city = NoteSigner::new(&format!("{FED}/gulou"), secret(2)).unwrap();
+        let note = city.sign(&view().body()).unwrap();
+        assert!(SignedView::open(&note, &roster(), |_| vec![], NOW).is_err());
+        // The city's own key name on a view of gulou: refused when signing.
+        assert!(matches!(
+            view().sign(FED, &signer("city", 2)),
+            Err(ViewError::Signer { .. })
+        ));
+        // A member the roster does not have.
+        let mut v = view();
+        v.member = "mawei".into();
+        let note = signer("mawei", 1).sign(&v.body()).unwrap();
+        assert!(matches!(
+            SignedView::open(&note, &roster(), |_| vec![], NOW),
+            Err(ViewError::UnknownMember(_))
+        ));
+    }
+
+    #[test]
+    fn a_pending_key_signs_past_a_handover_the_receiver_has_not_seen() {
+        let signed = view().sign(FED, &signer("gulou", 3)).unwrap();
+        assert!(SignedView::open(&signed.note, &roster(), |_| vec![], NOW).is_ok());
+        // Once the receiver learned the handover at 20, key 1 no longer signs size 40.
+        let old = view().sign(FED, &signer("gulou", 1)).unwrap();
+        assert!(SignedView::open(&old.note, &roster(), |_| vec![(1, 21)], NOW).is_err());
+        assert!(SignedView::open(&signed.note, &roster(), |_| vec![(1, 21)], NOW).is_ok());
+    }
+
+    #[test]
+    fn a_view_from_the_future_is_refused() {
+        let mut v = view();
+        v.time_ms = NOW + MAX_FUTURE_MS + 1;
+        let signed = v.sign(FED, &signer("gulou", 1)).unwrap();
+        assert!(matches!(
+            SignedView::open(&signed.note, &roster(), |_| vec![], NOW),
+            Err(ViewError::Future { .. })
+        ));
+        v.time_ms = NOW + MAX_FUTURE_MS;
+        let signed = v.sign(FED, &signer("gulou", 1)).unwrap();
+        assert!(SignedView::open(&signed.note, &roster(), |_| vec![], NOW).is_ok());
+    }
+
+    #[test]
+    fn oversize_views_are_refused() {
+        let mut big = view().body();
+        while big.len() <= MAX_VIEW_BYTES {
+            big.push_str("halted zz\n");
+        }
+        assert!(matches!(
+            NodeView::parse_body(&big, 1000),
+            Err(ViewError::TooLarge(_))
+        ));
+        let note = signer("gulou", 1).sign(&big).unwrap();
+        assert!(matches!(
+            SignedView::open(&note, &roster(), |_| vec![], NOW),
+            Err(ViewError::TooLarge(_))
+        ));
+        // More origins than the roster has members.
+        let mut v = view();
+        v.origins.push(OriginHeld {
+            origin: "mawei".into(),
+            held: 1,
+            checkpoint: 1,
+        });
+        let note = signer("gulou", 1).sign(&v.body()).unwrap();
+        assert!(matches!(
+            SignedView::open(&note, &roster(), |_| vec![], NOW),
+            Err(ViewError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn malformed_views_are_refused() {
+        let ok = view().body();
+        assert!(NodeView::parse_body(&ok, 2).is_ok());
+        for bad in [
+            String::new(),
+            ok.replace("rongxin/view/v1", "rongxin/view/v2"),
+            ok.replace("member gulou", "member Gulou"),
+            ok.replace("member gulou", "member root"),
+            ok.replace("time 1764316800000", "time 01764316800000"),
+            ok.replace("time 1764316800000", "time -1"),
+            ok.replace("origin city 12 15", "origin city 12"),
+            ok.replace("origin city 12 15", "origin city 12 15 7"),
+            ok.replace("origin city 12 15", "origin city 12  15"),
+            ok.replace("origin city 12 15", "origin gulou 12 15"),
+            ok.replace("origin city 12 15", "origin zz 12 15"),
+            ok.replace("peer ftz -", "peer ftz never"),
+            ok.replace("peer ftz -", "peer city -"),
+            ok.replace("halted taijiang\n", "halted taijiang\nhalted taijiang\n"),
+            ok.replace("halted taijiang\n", "halted taijiang\norigin zz 1 1\n"),
+            ok.replace("halted taijiang\n", "halted taijiang\nforward city 3\n"),
+            ok.replace("halted taijiang\n", "halted taijiang"),
+            // A checkpoint is not a view.
+            "rongxin.fuzhou/gulou\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n".into(),
+        ] {
+            assert!(NodeView::parse_body(&bad, 2).is_err(), "{bad:?}");
+        }
+    }
+}
