@@ -31,6 +31,7 @@ pub mod store;
 mod sync;
 pub mod timeliness;
 pub mod tokens;
+mod views;
 
 use config::Config;
 use ingest::Committer;

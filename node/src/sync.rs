@@ -73,6 +73,8 @@ struct PeerView {
 pub struct SyncStatus {
     peers: Mutex<BTreeMap<String, PeerView>>,
     alarms: Mutex<Vec<String>>,
+    /// The latest verified view of each other member (docs/protocol.md §8.1).
+    pub views: crate::views::Views,
 }
 
 impl SyncStatus {
@@ -88,8 +90,17 @@ impl SyncStatus {
         }
     }
 
+    /// Each configured peer's last answer (ms since the epoch).
+    pub fn last_contacts(&self) -> Vec<(String, Option<i64>)> {
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers
+            .iter()
+            .map(|(m, v)| (m.clone(), v.last_contact_ms))
+            .collect()
+    }
+
     /// The largest size of `origin`'s log any peer reported.
-    fn peer_max(&self, origin: &str) -> u64 {
+    pub fn peer_max(&self, origin: &str) -> u64 {
         let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         peers
             .values()
@@ -245,6 +256,22 @@ impl Sync {
                             },
                         }
                     }
+                    Request::View => {
+                        let status = this.status.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let mut reports: Vec<String> =
+                                crate::views::signed_own_view(&store, &shared, &status)
+                                    .map(|v| v.note)
+                                    .into_iter()
+                                    .collect();
+                            reports.extend(status.views.notes());
+                            Response::View { reports }
+                        })
+                        .await
+                        .unwrap_or_else(|e| Response::Error {
+                            message: e.to_string(),
+                        })
+                    }
                     request => {
                         tokio::task::spawn_blocking(move || answer(&store, &shared, request))
                             .await
@@ -351,7 +378,26 @@ impl Sync {
                 Err(e) => self.refused(member, &origin, e),
             }
         }
+        if !own_only {
+            self.exchange_views(member, peer).await;
+        }
         Ok(())
+    }
+
+    /// Asks `peer` for its view and the views it holds of others, and keeps
+    /// those that verify (docs/protocol.md §8.1). A peer that does not know
+    /// the request answers `Error`: nothing to keep.
+    async fn exchange_views(&self, member: &str, peer: PeerId) {
+        let Ok(Response::View { reports }) = self.net.request(peer, Request::View).await else {
+            return;
+        };
+        let (store, shared, status) =
+            (self.store.clone(), self.shared.clone(), self.status.clone());
+        let from = member.to_owned();
+        let _ = tokio::task::spawn_blocking(move || {
+            status.views.receive(&store, &shared, &from, &reports)
+        })
+        .await;
     }
 
     fn mark(&self, member: &str, origin: &str, peer_size: u64) {

@@ -70,6 +70,68 @@ pub struct ConsistencyAnswer {
     pub proof: Vec<String>,
 }
 
+/// The answer of `GET /v1/admin/federation`: every roster member's view as
+/// the answering node last heard it (its own row fresh), for operators'
+/// consoles and `rongxinctl federation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationAnswer {
+    /// Member id of the answering node.
+    pub member: String,
+    /// The answering node's clock, milliseconds since the Unix epoch.
+    pub now_ms: u64,
+    /// A node not heard from for more than this many milliseconds is stale.
+    pub stale_after_ms: u64,
+    /// One row per roster member, in roster order.
+    pub nodes: Vec<FederationNode>,
+}
+
+/// One member's row of [`FederationAnswer`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationNode {
+    /// Member id.
+    pub member: String,
+    /// Display name from the roster.
+    pub name: String,
+    /// When the member made the newest view heard of it, milliseconds since
+    /// the Unix epoch (its own clock); `null`: never heard.
+    pub heard_ms: Option<u64>,
+    /// Not heard for more than `stale_after_ms` (or never).
+    pub stale: bool,
+    /// What it holds of each origin, in ascending order of origin.
+    pub origins: Vec<FederationOrigin>,
+    /// When it last heard from each of its configured peers.
+    pub peers: Vec<FederationPeer>,
+    /// Origins it halted after equivocation.
+    pub halted: Vec<String>,
+}
+
+/// What one member holds of one origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationOrigin {
+    /// Member id of the origin.
+    pub origin: String,
+    /// Entries held.
+    pub held: u64,
+    /// The largest size of the origin known from any view or checkpoint,
+    /// minus `held`.
+    pub lag: u64,
+    /// The largest checkpoint size of the origin this member has seen.
+    pub checkpoint: u64,
+}
+
+/// When a member last heard from one of its peers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationPeer {
+    /// Member id of the peer.
+    pub member: String,
+    /// Its last answer, milliseconds since the Unix epoch; `null`: none.
+    pub last_contact_ms: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
