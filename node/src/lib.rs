@@ -240,6 +240,7 @@ impl Node {
                 );
                 tracing::info!(url = %f.url, "forwarding to the province");
                 let status = fw.status.clone();
+                let _ = sync.status.forward.set(status.clone());
                 tokio::spawn(fw.run(cancel.child_token()));
                 Some(status)
             }

@@ -75,6 +75,9 @@ pub struct SyncStatus {
     alarms: Mutex<Vec<String>>,
     /// The latest verified view of each other member (docs/protocol.md §8.1).
     pub views: crate::views::Views,
+    /// The forwarder's state, on a node that forwards to the province
+    /// (reported in this node's view).
+    pub forward: std::sync::OnceLock<Arc<crate::forward::ForwardStatus>>,
 }
 
 impl SyncStatus {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use rongxin_protocol::api::{FederationAnswer, FederationNode, FederationOrigin, FederationPeer};
-use rongxin_protocol::view::{NodeView, OriginHeld, PeerContact, SignedView};
+use rongxin_protocol::view::{ForwardCursor, NodeView, OriginHeld, PeerContact, SignedView};
 
 use crate::ingest::now_ms;
 use crate::shared::Shared;
@@ -122,12 +122,22 @@ pub fn own_view(
         .collect();
     halted.sort();
     halted.dedup();
+    let forward = status
+        .forward
+        .get()
+        .map(|f| f.cursors())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(o, _)| known(o))
+        .map(|(origin, cursor)| ForwardCursor { origin, cursor })
+        .collect();
     Ok(NodeView {
         member: shared.member.clone(),
         time_ms: now(),
         origins,
         peers,
         halted,
+        forward,
     })
 }
 
@@ -210,6 +220,11 @@ pub fn matrix(
                                     .get(o.origin.as_str())
                                     .map_or(0, |l| l.saturating_sub(o.held)),
                                 checkpoint: o.checkpoint,
+                                forwarded: v
+                                    .forward
+                                    .iter()
+                                    .find(|f| f.origin == o.origin)
+                                    .map(|f| f.cursor),
                             })
                             .collect()
                     })

@@ -120,6 +120,10 @@ pub struct FederationOrigin {
     pub lag: u64,
     /// The largest checkpoint size of the origin this member has seen.
     pub checkpoint: u64,
+    /// On a node that forwards to the province (the city): entries of the
+    /// origin forwarded; absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded: Option<u64>,
 }
 
 /// When a member last heard from one of its peers.

@@ -18,12 +18,15 @@
 //! peer city 1764316799500
 //! peer ftz -
 //! halted taijiang
+//! forward gulou 38
 //! ```
 //!
 //! `origin <id> <held> <checkpoint>`: entries held, and the size of the
 //! largest checkpoint of that origin seen from any peer (or held).
 //! `peer <id> <ms>`: the last answer from that configured peer (`-`: none
-//! yet). Each kind of line is in strictly ascending order of id, so each id
+//! yet). `halted <id>`: an origin halted after equivocation. `forward <id>
+//! <cursor>`: on a node that forwards to the province (the city), the
+//! entries of that origin forwarded. Each kind of line is in strictly ascending order of id, so each id
 //! appears once; numbers are decimal without leading zeros.
 
 use crate::note::{NoteError, NoteSigner, NoteVerifier};
@@ -56,6 +59,15 @@ pub struct PeerContact {
     pub last_contact_ms: Option<u64>,
 }
 
+/// How far a forwarding node (the city) forwarded one origin to the province.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardCursor {
+    /// Member id of the origin.
+    pub origin: String,
+    /// Entries of the origin forwarded.
+    pub cursor: u64,
+}
+
 /// A member's view of the federation (what the signature vouches for).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeView {
@@ -69,6 +81,9 @@ pub struct NodeView {
     pub peers: Vec<PeerContact>,
     /// Origins halted after equivocation, ascending.
     pub halted: Vec<String>,
+    /// Per origin forwarded to the province, ascending (empty on a node
+    /// that does not forward).
+    pub forward: Vec<ForwardCursor>,
 }
 
 /// A view with the exact signed note that carries it.
@@ -203,6 +218,11 @@ impl NodeView {
         for h in halted {
             out.push_str(&format!("halted {h}\n"));
         }
+        let mut forward: Vec<&ForwardCursor> = self.forward.iter().collect();
+        forward.sort_by(|a, b| a.origin.cmp(&b.origin));
+        for f in forward {
+            out.push_str(&format!("forward {} {}\n", f.origin, f.cursor));
+        }
         out
     }
 
@@ -236,8 +256,9 @@ impl NodeView {
             origins: Vec::new(),
             peers: Vec::new(),
             halted: Vec::new(),
+            forward: Vec::new(),
         };
-        // Kinds come in this order: origin, peer, halted.
+        // Kinds come in this order: origin, peer, halted, forward.
         let mut stage = 0;
         for line in lines {
             let fields: Vec<&str> = line.split(' ').collect();
@@ -260,13 +281,22 @@ impl NodeView {
                         },
                     });
                 }
-                ["halted", id] => {
+                ["halted", id] if stage <= 2 => {
                     stage = 2;
                     view.halted.push(member_id(id)?);
                 }
+                ["forward", id, cursor] => {
+                    stage = 3;
+                    view.forward.push(ForwardCursor {
+                        origin: member_id(id)?,
+                        cursor: parse_u64(cursor, "forward cursor")?,
+                    });
+                }
                 _ => return Err(malformed(format!("unexpected line '{line}'"))),
             }
-            if view.origins.len() + view.peers.len() + view.halted.len() > 3 * max_members {
+            let lines =
+                view.origins.len() + view.peers.len() + view.halted.len() + view.forward.len();
+            if lines > 4 * max_members {
                 return Err(malformed("more lines than the roster allows"));
             }
         }
@@ -283,6 +313,11 @@ impl NodeView {
         ordered(
             view.halted.iter().map(String::as_str),
             "halted",
+            max_members,
+        )?;
+        ordered(
+            view.forward.iter().map(|f| f.origin.as_str()),
+            "forward",
             max_members,
         )?;
         Ok(view)
@@ -450,6 +485,10 @@ from = 0
                 },
             ],
             halted: vec!["taijiang".into()],
+            forward: vec![ForwardCursor {
+                origin: "gulou".into(),
+                cursor: 38,
+            }],
         }
     }
 
@@ -460,7 +499,7 @@ from = 0
         let v = view();
         assert_eq!(
             v.body(),
-            "rongxin/view/v1\nmember gulou\ntime 1764316800000\norigin city 12 15\norigin gulou 40 40\npeer city 1764316799500\npeer ftz -\nhalted taijiang\n"
+            "rongxin/view/v1\nmember gulou\ntime 1764316800000\norigin city 12 15\norigin gulou 40 40\npeer city 1764316799500\npeer ftz -\nhalted taijiang\nforward gulou 38\n"
         );
         let signed = v.sign(FED, &signer("gulou", 1)).unwrap();
         let opened = SignedView::open(&signed.note, &roster(), |_| vec![], NOW).unwrap();
@@ -585,8 +624,11 @@ from = 0
             ok.replace("peer ftz -", "peer city -"),
             ok.replace("halted taijiang\n", "halted taijiang\nhalted taijiang\n"),
             ok.replace("halted taijiang\n", "halted taijiang\norigin zz 1 1\n"),
-            ok.replace("halted taijiang\n", "halted taijiang\nforward city 3\n"),
-            ok.replace("halted taijiang\n", "halted taijiang"),
+            ok.replace("forward gulou 38\n", "forward gulou 38\nforward city 3\n"),
+            ok.replace("forward gulou 38\n", "forward gulou 38\nhalted zz\n"),
+            ok.replace("forward gulou 38\n", "forward gulou\n"),
+            ok.replace("forward gulou 38\n", "forward gulou 38"),
+            ok.replace("forward gulou 38\n", "forwarded gulou 38\n"),
             // A checkpoint is not a view.
             "rongxin.fuzhou/gulou\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n".into(),
         ] {

@@ -46,14 +46,15 @@ pub fn run(args: FederationArgs) -> Result<ExitCode> {
 /// node is marked with when it was last heard.
 pub fn render(a: &FederationAnswer) -> String {
     let mut out = format!(
-        "federation as {} sees it (a node not heard for {:.0}s is STALE)\n{:<12} {:<12} {:>10} {:>8} {:>10}\n",
+        "federation as {} sees it (a node not heard for {:.0}s is STALE)\n{:<12} {:<12} {:>10} {:>8} {:>10} {:>10}\n",
         a.member,
         a.stale_after_ms as f64 / 1000.0,
         "node",
         "origin",
         "held",
         "lag",
-        "checkpoint"
+        "checkpoint",
+        "forwarded"
     );
     for n in &a.nodes {
         let heard = match n.heard_ms {
@@ -70,12 +71,13 @@ pub fn render(a: &FederationAnswer) -> String {
         let mut first = !n.stale;
         for o in &n.origins {
             out.push_str(&format!(
-                "{:<12} {:<12} {:>10} {:>8} {:>10}\n",
+                "{:<12} {:<12} {:>10} {:>8} {:>10} {:>10}\n",
                 if first { n.member.as_str() } else { "" },
                 o.origin,
                 o.held,
                 o.lag,
-                o.checkpoint
+                o.checkpoint,
+                o.forwarded.map_or("-".to_owned(), |f| f.to_string())
             ));
             first = false;
         }
@@ -110,6 +112,7 @@ mod tests {
                     held: 3,
                     lag: if stale { 2 } else { 0 },
                     checkpoint: 5,
+                    forwarded: (member == "city").then_some(2),
                 }]
             } else {
                 vec![]
@@ -129,11 +132,13 @@ mod tests {
         };
         let text = render(&a);
         assert!(
-            text.contains("\ncity         city                  3        0          5\n"),
+            text.contains(
+                "\ncity         city                  3        0          5          2\n"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("gulou        STALE: last heard 12.0s ago, 2025-11-28 16:00:00.000 UTC+8 (1764316800000 ms)\n             city                  3        2          5\n"),
+            text.contains("gulou        STALE: last heard 12.0s ago, 2025-11-28 16:00:00.000 UTC+8 (1764316800000 ms)\n             city                  3        2          5          -\n"),
             "{text}"
         );
         assert!(
