@@ -7,8 +7,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rongxin_protocol::api::{FederationAnswer, FederationNode};
+use rongxin_protocol::note::NoteSigner;
+use rongxin_protocol::suite::SecretKey;
+use rongxin_protocol::view::NodeView;
+use rongxin_protocol::wire::{Request, Response};
 use rongxin_tests::bins::token_file;
 use rongxin_tests::converge::own_sizes;
+use rongxin_tests::fakepeer::{FakePeer, now_ms, peer_id};
 use rongxin_tests::fednode::FedNode;
 use rongxin_tests::generate::{GenFed, ctl};
 use rongxin_tests::wait_for;
@@ -17,7 +22,7 @@ use crate::DEADLINE;
 
 const MEMBERS: [&str; 3] = ["city", "gulou", "taijiang"];
 
-fn federation(node: &FedNode, fed: &GenFed) -> Option<FederationAnswer> {
+fn federation_of(node: &FedNode, fed: &GenFed) -> Option<FederationAnswer> {
     let r = node
         .client()
         .try_get("/v1/admin/federation", Some(fed.admin_token()))
@@ -62,7 +67,7 @@ fn the_city_sees_every_node_and_a_stopped_one_turns_stale() {
     let seen = wait_for(
         "the city's view to show every node caught up",
         DEADLINE,
-        || federation(city, &fed).filter(|a| MEMBERS.iter().all(|m| caught_up(a, m, &sizes))),
+        || federation_of(city, &fed).filter(|a| MEMBERS.iter().all(|m| caught_up(a, m, &sizes))),
     );
     assert_eq!(seen.member, "city");
     assert_eq!(
@@ -96,7 +101,7 @@ fn the_city_sees_every_node_and_a_stopped_one_turns_stale() {
     // gulou does not peer with taijiang, yet sees it: the city relays views.
     let gulou = &nodes[1];
     wait_for("gulou's view to show taijiang, relayed", DEADLINE, || {
-        federation(gulou, &fed).filter(|a| caught_up(a, "taijiang", &sizes))
+        federation_of(gulou, &fed).filter(|a| caught_up(a, "taijiang", &sizes))
     });
 
     // rongxinctl federation prints the same matrix.
@@ -144,7 +149,7 @@ fn the_city_sees_every_node_and_a_stopped_one_turns_stale() {
     let killed = Instant::now();
     let limit = Duration::from_millis(seen.stale_after_ms);
     let stale = wait_for("the city to show taijiang stale", limit + DEADLINE, || {
-        federation(&nodes[0], &fed).filter(|a| row(a, "taijiang").stale)
+        federation_of(&nodes[0], &fed).filter(|a| row(a, "taijiang").stale)
     });
     assert!(
         killed.elapsed() >= limit.saturating_sub(Duration::from_secs(1)),
@@ -171,5 +176,88 @@ fn the_city_sees_every_node_and_a_stopped_one_turns_stale() {
             .lines()
             .any(|l| l.starts_with("taijiang") && l.contains("STALE: last heard")),
         "{table}"
+    );
+}
+
+/// A view by `member` at `time_ms` holding nothing, signed with `key`
+/// under `member`'s key name.
+fn view_note(federation: &str, member: &str, time_ms: u64, key: &SecretKey) -> String {
+    let view = NodeView {
+        member: member.into(),
+        time_ms,
+        origins: vec![],
+        peers: vec![],
+        halted: vec![],
+        forward: vec![],
+    };
+    NoteSigner::new(&format!("{federation}/{member}"), key.clone())
+        .and_then(|s| s.sign(&view.body()))
+        .unwrap_or_else(|e| panic!("sign a view of {member}: {e}"))
+}
+
+#[test]
+fn forged_views_from_a_peer_are_refused_and_good_ones_kept() {
+    // mawei is a fake peer of the city that relays crafted views.
+    let fed = GenFed::builder(&["city", "gulou"])
+        .others(&["mawei", "lianjiang"])
+        .peers("city", &["gulou", "mawei"])
+        .build();
+    let city_id = peer_id(&fed.keys("city").peer_id);
+    let fake = FakePeer::start(&fed.keys("mawei").transport, &[city_id], &[]);
+    fed.inbound("mawei").set_target(Some(fake.addr()));
+    let federation = fed.roster().federation.clone();
+    let mawei = fed.keys("mawei").signer.secret().clone();
+    let gulou_key = fed.keys("gulou").signer.secret().clone();
+    let fed_name = federation.clone();
+    // Made fresh for each request, as a real node does.
+    let reports = move || {
+        let now = u64::try_from(now_ms()).expect("a clock after 1970");
+        let forged = view_note(&fed_name, "lianjiang", now, &mawei);
+        let unsigned = format!("{}\n", forged.split("\n\n").next().unwrap_or(""));
+        vec![
+            // mawei's own view, properly signed: kept.
+            view_note(&fed_name, "mawei", now, &mawei),
+            // A view of lianjiang signed with mawei's key: refused.
+            forged,
+            // lianjiang's view without a signature: refused.
+            unsigned,
+            // gulou's view, really signed by gulou, dated an hour ahead: refused.
+            view_note(&fed_name, "gulou", now + 3_600_000, &gulou_key),
+        ]
+    };
+    fake.set_script(move |req| match req {
+        Request::Status => Response::Status {
+            roster_version: 1,
+            checkpoints: vec![],
+        },
+        Request::View => Response::View { reports: reports() },
+        _ => Response::Error {
+            message: "not served".into(),
+        },
+    });
+    let nodes = fed.start_all(&["city", "gulou"]);
+    let city = &nodes[0];
+
+    let a = wait_for(
+        "the city to keep mawei's view and hear gulou",
+        DEADLINE,
+        || federation_of(city, &fed).filter(|a| !row(a, "mawei").stale && !row(a, "gulou").stale),
+    );
+    // Kept: mawei's own view.
+    assert!(row(&a, "mawei").heard_ms.is_some());
+    // Refused: the forged and unsigned views of lianjiang, and gulou's
+    // view from the future (gulou's row is its own, current view).
+    let l = row(&a, "lianjiang");
+    assert!(l.heard_ms.is_none() && l.stale, "{l:#?}");
+    let g = row(&a, "gulou");
+    let now = u64::try_from(now_ms()).expect("a clock after 1970");
+    assert!(g.heard_ms.is_some_and(|t| t <= now), "{g:#?}");
+    let log = city.log_text();
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("refused a node view"))
+            .count()
+            >= 3,
+        "{log}"
     );
 }
