@@ -267,7 +267,7 @@ impl Sync {
                                     .map(|v| v.note)
                                     .into_iter()
                                     .collect();
-                            reports.extend(status.views.notes());
+                            reports.extend(status.views.notes(&shared.roster().roster));
                             Response::View { reports }
                         })
                         .await

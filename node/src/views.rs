@@ -45,9 +45,15 @@ impl Views {
         }
     }
 
-    /// The views held, for relaying.
-    pub fn notes(&self) -> Vec<String> {
-        self.lock().values().map(|v| v.note.clone()).collect()
+    /// The views held of members of `roster`, for relaying (a member a
+    /// newer roster removed is no longer relayed, so an answer never holds
+    /// more views than the roster has members).
+    pub fn notes(&self, roster: &rongxin_protocol::roster::Roster) -> Vec<String> {
+        self.lock()
+            .values()
+            .filter(|v| roster.member(&v.view.member).is_some())
+            .map(|v| v.note.clone())
+            .collect()
     }
 
     /// Verifies the view notes a peer sent and keeps the newest of each
@@ -181,10 +187,12 @@ pub fn matrix(
     let empty = SyncStatus::default();
     let status = status.unwrap_or(&empty);
     let now = now();
+    let roster = shared.roster();
     let mut views: BTreeMap<String, NodeView> = status
         .views
         .lock()
         .values()
+        .filter(|v| roster.roster.member(&v.view.member).is_some())
         .map(|v| (v.view.member.clone(), v.view.clone()))
         .collect();
     views.insert(shared.member.clone(), own_view(store, shared, status)?);
@@ -196,7 +204,6 @@ pub fn matrix(
             *l = (*l).max(o.held).max(o.checkpoint);
         }
     }
-    let roster = shared.roster();
     let nodes = roster
         .roster
         .members

@@ -509,6 +509,17 @@ from = 0
     }
 
     #[test]
+    fn signed_note_is_pinned() {
+        // Known answer: deterministic Ed25519 with seed [1; 32] over the text
+        // (checked once with tools/rongxin_verify.py open_note and the public
+        // key Python's `cryptography` derives from the seed).
+        let signed = view().sign(FED, &signer("gulou", 1)).unwrap();
+        assert_eq!(signed.note, EXPECTED_NOTE);
+    }
+
+    const EXPECTED_NOTE: &str = "rongxin/view/v1\nmember gulou\ntime 1764316800000\norigin city 12 15\norigin gulou 40 40\npeer city 1764316799500\npeer ftz -\nhalted taijiang\nforward gulou 38\n\n\u{2014} rongxin.fuzhou/gulou e6HFu94Aj2dYe7SX/UkVAIQ8W6Jg4TZLTOFCeHhHBlPNI/MRSn96MOvlRjTtTLEbVqM37JL/iVZUUpWK1R68b1ydeA4=\n";
+
+    #[test]
     fn a_forged_signature_is_refused() {
         let signed = view().sign(FED, &signer("gulou", 1)).unwrap();
         // Same text, signed by a key that is not gulou's, under gulou's name.

@@ -151,8 +151,10 @@ fn the_city_sees_every_node_and_a_stopped_one_turns_stale() {
     let stale = wait_for("the city to show taijiang stale", limit + DEADLINE, || {
         federation_of(&nodes[0], &fed).filter(|a| row(a, "taijiang").stale)
     });
+    // Not before: its last view was at most a few sync rounds old when it
+    // stopped (it peers with the city directly).
     assert!(
-        killed.elapsed() >= limit.saturating_sub(Duration::from_secs(1)),
+        killed.elapsed() >= limit / 2,
         "taijiang turned stale {:?} after it stopped, before the {limit:?} limit",
         killed.elapsed()
     );
