@@ -646,4 +646,73 @@ from = 0
             assert!(NodeView::parse_body(&bad, 2).is_err(), "{bad:?}");
         }
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn ids() -> impl Strategy<Value = Vec<String>> {
+            prop::collection::btree_set("[a-z][a-z0-9-]{1,8}", 0..4)
+                .prop_map(|s| s.into_iter().filter(|id| is_member_id(id)).collect())
+        }
+
+        fn arb_view() -> impl Strategy<Value = NodeView> {
+            (
+                any::<u64>(),
+                ids(),
+                any::<(u64, u64)>(),
+                ids(),
+                prop::option::of(any::<u64>()),
+                ids(),
+                ids(),
+            )
+                .prop_map(|(time_ms, origins, (held, cp), peers, t, halted, fwd)| {
+                    NodeView {
+                        member: "gulou".into(),
+                        time_ms,
+                        origins: origins
+                            .into_iter()
+                            .map(|origin| OriginHeld {
+                                origin,
+                                held,
+                                checkpoint: cp,
+                            })
+                            .collect(),
+                        peers: peers
+                            .into_iter()
+                            .map(|member| PeerContact {
+                                member,
+                                last_contact_ms: t,
+                            })
+                            .collect(),
+                        halted,
+                        forward: fwd
+                            .into_iter()
+                            .map(|origin| ForwardCursor {
+                                origin,
+                                cursor: held,
+                            })
+                            .collect(),
+                    }
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn views_round_trip(v in arb_view()) {
+                prop_assert_eq!(NodeView::parse_body(&v.body(), 8), Ok(v));
+            }
+
+            #[test]
+            fn every_changed_byte_is_refused(at in any::<prop::sample::Index>(), xor in 1u8..) {
+                let signed = view().sign(FED, &signer("gulou", 1)).unwrap();
+                let mut bytes = signed.note.into_bytes();
+                let i = at.index(bytes.len());
+                bytes[i] ^= xor;
+                if let Ok(note) = String::from_utf8(bytes) {
+                    prop_assert!(SignedView::open(&note, &roster(), |_| vec![], NOW).is_err());
+                }
+            }
+        }
+    }
 }

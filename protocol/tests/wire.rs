@@ -486,6 +486,7 @@ fn request() -> impl Strategy<Value = Request> {
             }
         }),
         any::<u64>().prop_map(|have_version| Request::Roster { have_version }),
+        Just(Request::View),
     ]
 }
 
@@ -520,6 +521,7 @@ fn response() -> impl Strategy<Value = Response> {
             .prop_map(|proof| Response::Consistency { proof }),
         prop::option::of("\\PC{0,40}").prop_map(|note| Response::Roster { note }),
         "\\PC{0,40}".prop_map(|message| Response::Error { message }),
+        prop::collection::vec("\\PC{0,40}", 0..5).prop_map(|reports| Response::View { reports }),
     ]
 }
 
