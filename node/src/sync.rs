@@ -348,6 +348,11 @@ impl Sync {
         if !own_only && roster_version > self.shared.roster().roster.version {
             self.fetch_roster(member, peer).await;
         }
+        // Before any fetching, so that a long catch-up does not hold up
+        // what the console shows.
+        if !own_only {
+            self.exchange_views(member, peer).await;
+        }
         let me = self.shared.member.clone();
         for note in checkpoints {
             let Some(origin) = origin_of(&self.shared, &note) else {
@@ -380,9 +385,6 @@ impl Sync {
                 }
                 Err(e) => self.refused(member, &origin, e),
             }
-        }
-        if !own_only {
-            self.exchange_views(member, peer).await;
         }
         Ok(())
     }
