@@ -72,9 +72,9 @@ pub struct ConsistencyAnswer {
 
 /// The answer of `GET /v1/admin/federation`: every roster member's view as
 /// the answering node last heard it (its own row fresh), for operators'
-/// consoles and `rongxinctl federation`.
+/// consoles and `rongxinctl federation`. Readers ignore fields they do not
+/// know, so a newer node may add some.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FederationAnswer {
     /// Member id of the answering node.
     pub member: String,
@@ -88,7 +88,6 @@ pub struct FederationAnswer {
 
 /// One member's row of [`FederationAnswer`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FederationNode {
     /// Member id.
     pub member: String,
@@ -109,7 +108,6 @@ pub struct FederationNode {
 
 /// What one member holds of one origin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FederationOrigin {
     /// Member id of the origin.
     pub origin: String,
@@ -128,7 +126,6 @@ pub struct FederationOrigin {
 
 /// When a member last heard from one of its peers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FederationPeer {
     /// Member id of the peer.
     pub member: String,
@@ -139,6 +136,26 @@ pub struct FederationPeer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn federation_answer_reads_as_docs_api_shows_it() {
+        let text = r#"{"member": "city", "now_ms": 1764316812000, "stale_after_ms": 10000,
+           "nodes": [{"member": "gulou", "name": "鼓楼区", "heard_ms": 1764316811500, "stale": false,
+                      "origins": [{"origin": "city", "held": 12, "lag": 0, "checkpoint": 12},
+                                  {"origin": "gulou", "held": 40, "lag": 0, "checkpoint": 40}],
+                      "peers": [{"member": "city", "last_contact_ms": 1764316811200}],
+                      "halted": []},
+                     {"member": "ftz", "name": "自贸区福州片区", "heard_ms": null, "stale": true,
+                      "origins": [], "peers": [], "halted": []}]}"#;
+        let a: FederationAnswer = serde_json::from_str(text).expect("parses");
+        assert_eq!(a.nodes.len(), 2);
+        assert_eq!(a.nodes[0].origins[1].held, 40);
+        assert_eq!(a.nodes[0].origins[0].forwarded, None);
+        assert!(a.nodes[1].stale && a.nodes[1].heard_ms.is_none());
+        let back: FederationAnswer =
+            serde_json::from_str(&serde_json::to_string(&a).expect("serialises")).expect("parses");
+        assert_eq!(back, a);
+    }
 
     #[test]
     fn entries_answer_round_trips_as_docs_api_shows_it() {
