@@ -52,6 +52,9 @@ enum Command {
     Bundle(cmd::bundle::BundleArgs),
     /// Show a node's replication: per origin and peer, held, lag, last contact.
     Replication(cmd::replication::ReplicationArgs),
+    /// Show the whole federation as one node sees it: per node and origin,
+    /// entries held and lag, and which nodes were not heard from lately.
+    Federation(cmd::federation::FederationArgs),
     /// Show the city's forwarding to the province, per origin.
     Forward(cmd::forward::ForwardArgs),
     /// Make bearer tokens for department systems and agencies.
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::Bundle(a) => cmd::bundle::run(a),
         Command::Replication(a) => cmd::replication::run(a),
         Command::Token(a) => cmd::token::run(a),
+        Command::Federation(a) => cmd::federation::run(a),
         Command::Forward(a) => cmd::forward::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Objection(a) => cmd::objection::run(a),

@@ -145,6 +145,14 @@ impl ForwardStatus {
         f(o.entry(origin.to_owned()).or_default());
     }
 
+    /// Per origin: entries forwarded (for the node's view, docs/protocol.md §8.1).
+    pub fn cursors(&self) -> Vec<(String, u64)> {
+        let o = self.origins.lock().unwrap_or_else(|p| p.into_inner());
+        o.iter()
+            .map(|(origin, v)| (origin.clone(), v.forwarded))
+            .collect()
+    }
+
     /// Per origin: forwarded up to, held, lag in entries and seconds, last success, last error.
     pub fn to_json(&self) -> Value {
         let now = now_ms();

@@ -31,6 +31,7 @@ pub mod store;
 mod sync;
 pub mod timeliness;
 pub mod tokens;
+mod views;
 
 use config::Config;
 use ingest::Committer;
@@ -239,6 +240,7 @@ impl Node {
                 );
                 tracing::info!(url = %f.url, "forwarding to the province");
                 let status = fw.status.clone();
+                let _ = sync.status.forward.set(status.clone());
                 tokio::spawn(fw.run(cancel.child_token()));
                 Some(status)
             }

@@ -73,6 +73,11 @@ struct PeerView {
 pub struct SyncStatus {
     peers: Mutex<BTreeMap<String, PeerView>>,
     alarms: Mutex<Vec<String>>,
+    /// The latest verified view of each other member (docs/protocol.md §8.1).
+    pub views: crate::views::Views,
+    /// The forwarder's state, on a node that forwards to the province
+    /// (reported in this node's view).
+    pub forward: std::sync::OnceLock<Arc<crate::forward::ForwardStatus>>,
 }
 
 impl SyncStatus {
@@ -88,8 +93,17 @@ impl SyncStatus {
         }
     }
 
+    /// Each configured peer's last answer (ms since the epoch).
+    pub fn last_contacts(&self) -> Vec<(String, Option<i64>)> {
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers
+            .iter()
+            .map(|(m, v)| (m.clone(), v.last_contact_ms))
+            .collect()
+    }
+
     /// The largest size of `origin`'s log any peer reported.
-    fn peer_max(&self, origin: &str) -> u64 {
+    pub fn peer_max(&self, origin: &str) -> u64 {
         let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         peers
             .values()
@@ -245,6 +259,22 @@ impl Sync {
                             },
                         }
                     }
+                    Request::View => {
+                        let status = this.status.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let mut reports: Vec<String> =
+                                crate::views::signed_own_view(&store, &shared, &status)
+                                    .map(|v| v.note)
+                                    .into_iter()
+                                    .collect();
+                            reports.extend(status.views.notes(&shared.roster().roster));
+                            Response::View { reports }
+                        })
+                        .await
+                        .unwrap_or_else(|e| Response::Error {
+                            message: e.to_string(),
+                        })
+                    }
                     request => {
                         tokio::task::spawn_blocking(move || answer(&store, &shared, request))
                             .await
@@ -318,6 +348,11 @@ impl Sync {
         if !own_only && roster_version > self.shared.roster().roster.version {
             self.fetch_roster(member, peer).await;
         }
+        // Before any fetching, so that a long catch-up does not hold up
+        // what the console shows.
+        if !own_only {
+            self.exchange_views(member, peer).await;
+        }
         let me = self.shared.member.clone();
         for note in checkpoints {
             let Some(origin) = origin_of(&self.shared, &note) else {
@@ -352,6 +387,22 @@ impl Sync {
             }
         }
         Ok(())
+    }
+
+    /// Asks `peer` for its view and the views it holds of others, and keeps
+    /// those that verify (docs/protocol.md §8.1). A peer that does not know
+    /// the request answers `Error`: nothing to keep.
+    async fn exchange_views(&self, member: &str, peer: PeerId) {
+        let Ok(Response::View { reports }) = self.net.request(peer, Request::View).await else {
+            return;
+        };
+        let (store, shared, status) =
+            (self.store.clone(), self.shared.clone(), self.status.clone());
+        let from = member.to_owned();
+        let _ = tokio::task::spawn_blocking(move || {
+            status.views.receive(&store, &shared, &from, &reports)
+        })
+        .await;
     }
 
     fn mark(&self, member: &str, origin: &str, peer_size: u64) {
@@ -735,8 +786,8 @@ fn answer(store: &Store, shared: &Shared, request: Request) -> Response {
                 }
             }
             // Answered by the case service (`serve`).
-            Request::FileObjection(_) | Request::FileRepair(_) => Response::Error {
-                message: "filings are not answered here".into(),
+            Request::FileObjection(_) | Request::FileRepair(_) | Request::View => Response::Error {
+                message: "filings and views are not answered here".into(),
             },
         })
     })();

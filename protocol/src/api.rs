@@ -70,9 +70,92 @@ pub struct ConsistencyAnswer {
     pub proof: Vec<String>,
 }
 
+/// The answer of `GET /v1/admin/federation`: every roster member's view as
+/// the answering node last heard it (its own row fresh), for operators'
+/// consoles and `rongxinctl federation`. Readers ignore fields they do not
+/// know, so a newer node may add some.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederationAnswer {
+    /// Member id of the answering node.
+    pub member: String,
+    /// The answering node's clock, milliseconds since the Unix epoch.
+    pub now_ms: u64,
+    /// A node not heard from for more than this many milliseconds is stale.
+    pub stale_after_ms: u64,
+    /// One row per roster member, in roster order.
+    pub nodes: Vec<FederationNode>,
+}
+
+/// One member's row of [`FederationAnswer`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederationNode {
+    /// Member id.
+    pub member: String,
+    /// Display name from the roster.
+    pub name: String,
+    /// When the member made the newest view heard of it, milliseconds since
+    /// the Unix epoch (its own clock); `null`: never heard.
+    pub heard_ms: Option<u64>,
+    /// Not heard for more than `stale_after_ms` (or never).
+    pub stale: bool,
+    /// What it holds of each origin, in ascending order of origin.
+    pub origins: Vec<FederationOrigin>,
+    /// When it last heard from each of its configured peers.
+    pub peers: Vec<FederationPeer>,
+    /// Origins it halted after equivocation.
+    pub halted: Vec<String>,
+}
+
+/// What one member holds of one origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederationOrigin {
+    /// Member id of the origin.
+    pub origin: String,
+    /// Entries held.
+    pub held: u64,
+    /// The largest size of the origin known from any view or checkpoint,
+    /// minus `held`.
+    pub lag: u64,
+    /// The largest checkpoint size of the origin this member has seen.
+    pub checkpoint: u64,
+    /// On a node that forwards to the province (the city): entries of the
+    /// origin forwarded; absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded: Option<u64>,
+}
+
+/// When a member last heard from one of its peers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederationPeer {
+    /// Member id of the peer.
+    pub member: String,
+    /// Its last answer, milliseconds since the Unix epoch; `null`: none.
+    pub last_contact_ms: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn federation_answer_reads_as_docs_api_shows_it() {
+        let text = r#"{"member": "city", "now_ms": 1764316812000, "stale_after_ms": 10000,
+           "nodes": [{"member": "gulou", "name": "鼓楼区", "heard_ms": 1764316811500, "stale": false,
+                      "origins": [{"origin": "city", "held": 12, "lag": 0, "checkpoint": 12},
+                                  {"origin": "gulou", "held": 40, "lag": 0, "checkpoint": 40}],
+                      "peers": [{"member": "city", "last_contact_ms": 1764316811200}],
+                      "halted": []},
+                     {"member": "ftz", "name": "自贸区福州片区", "heard_ms": null, "stale": true,
+                      "origins": [], "peers": [], "halted": []}]}"#;
+        let a: FederationAnswer = serde_json::from_str(text).expect("parses");
+        assert_eq!(a.nodes.len(), 2);
+        assert_eq!(a.nodes[0].origins[1].held, 40);
+        assert_eq!(a.nodes[0].origins[0].forwarded, None);
+        assert!(a.nodes[1].stale && a.nodes[1].heard_ms.is_none());
+        let back: FederationAnswer =
+            serde_json::from_str(&serde_json::to_string(&a).expect("serialises")).expect("parses");
+        assert_eq!(back, a);
+    }
 
     #[test]
     fn entries_answer_round_trips_as_docs_api_shows_it() {

@@ -18,6 +18,7 @@
 //! - [`bundle`] — provenance bundles that auditors verify offline.
 //! - [`tier`] — dishonesty tiers and how penalty types decide them.
 //! - [`suite`] — the two signature suites (Ed25519/SHA-256, SM2/SM3) and their keys.
+//! - [`view`] — members' signed reports of what they hold, for the federation view.
 //! - [`wire`] — replication messages; [`forward`] — the city → province request.
 //!
 //! docs/protocol.md specifies every format byte for byte.
@@ -47,4 +48,5 @@ pub mod suite;
 pub mod tier;
 pub mod timeliness;
 pub mod value;
+pub mod view;
 pub mod wire;

@@ -20,6 +20,9 @@ pub const WIRE_VERSION: u8 = 1;
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// Most entries one range request may ask for, and one answer may carry.
 pub const MAX_BATCH_ENTRIES: u32 = 1024;
+/// Most view notes one `View` answer may carry (receivers also refuse more
+/// than the roster has members).
+pub const MAX_VIEW_REPORTS: usize = 1024;
 
 /// A request from one member to another.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -56,6 +59,9 @@ pub enum Request {
     /// "Register this credit-repair application, filed at my node,
     /// against a record of your log"; idempotent by application id.
     FileRepair(RepairFiling),
+    /// "Send your node view and the latest views you hold of other
+    /// members" (docs/protocol.md §8.1).
+    View,
 }
 
 /// An answer.
@@ -106,6 +112,12 @@ pub enum Response {
     NotRegistered {
         /// Why, for the filer.
         reason: String,
+    },
+    /// The answerer's own fresh view note first, then the latest verified
+    /// view notes it holds of other members (at most one per member).
+    View {
+        /// Signed view notes ([`crate::view`]).
+        reports: Vec<String>,
     },
 }
 
@@ -203,14 +215,30 @@ impl Response {
     /// Decodes and bounds-checks a response.
     pub fn decode(bytes: &[u8]) -> Result<Response, WireError> {
         let resp: Response = decode(bytes)?;
-        if let Response::Entries { entries, .. } = &resp
-            && entries.len() > MAX_BATCH_ENTRIES as usize
-        {
-            return Err(WireError::Bounds(format!(
-                "{} entries in one answer, more than {MAX_BATCH_ENTRIES}",
-                entries.len()
-            )));
+        match &resp {
+            Response::Entries { entries, .. } if entries.len() > MAX_BATCH_ENTRIES as usize => {
+                Err(WireError::Bounds(format!(
+                    "{} entries in one answer, more than {MAX_BATCH_ENTRIES}",
+                    entries.len()
+                )))
+            }
+            Response::View { reports } if reports.len() > MAX_VIEW_REPORTS => {
+                Err(WireError::Bounds(format!(
+                    "{} views in one answer, more than {MAX_VIEW_REPORTS}",
+                    reports.len()
+                )))
+            }
+            Response::View { reports }
+                if reports
+                    .iter()
+                    .any(|r| r.len() > crate::view::MAX_VIEW_BYTES) =>
+            {
+                Err(WireError::Bounds(format!(
+                    "a view in the answer is larger than {} bytes",
+                    crate::view::MAX_VIEW_BYTES
+                )))
+            }
+            _ => Ok(resp),
         }
-        Ok(resp)
     }
 }

@@ -143,6 +143,18 @@ fn other_messages_match_the_protocol_doc_layout() {
             Layout::default().u8(1).u32(6).str("no").0,
         ),
         (
+            Request::View.encode().unwrap(),
+            Layout::default().u8(1).u32(6).0,
+        ),
+        (
+            Response::View {
+                reports: vec!["v\n".into()],
+            }
+            .encode()
+            .unwrap(),
+            Layout::default().u8(1).u32(7).u64(1).str("v\n").0,
+        ),
+        (
             Request::FileObjection(ObjectionFiling {
                 id: "o1".into(),
                 key: filing_key(),
@@ -365,6 +377,26 @@ fn an_answer_with_more_than_1024_entries_is_refused() {
 }
 
 #[test]
+fn a_view_answer_with_too_many_or_too_large_views_is_refused() {
+    use rongxin_protocol::view::MAX_VIEW_BYTES;
+    use rongxin_protocol::wire::MAX_VIEW_REPORTS;
+    let answer = |n: usize, len: usize| Response::View {
+        reports: vec!["v".repeat(len); n],
+    };
+    let full = answer(MAX_VIEW_REPORTS, 1);
+    assert_eq!(Response::decode(&full.encode().unwrap()), Ok(full));
+    let big = answer(1, MAX_VIEW_BYTES);
+    assert_eq!(Response::decode(&big.encode().unwrap()), Ok(big));
+    for bad in [
+        answer(MAX_VIEW_REPORTS + 1, 1),
+        answer(1, MAX_VIEW_BYTES + 1),
+    ] {
+        let err = Response::decode(&bad.encode().unwrap()).unwrap_err();
+        assert!(matches!(err, WireError::Bounds(_)), "{err}");
+    }
+}
+
+#[test]
 fn oversize_messages_are_refused_both_ways() {
     let mut huge = vec![WIRE_VERSION];
     huge.resize(MAX_MESSAGE_BYTES + 1, 0);
@@ -454,6 +486,7 @@ fn request() -> impl Strategy<Value = Request> {
             }
         }),
         any::<u64>().prop_map(|have_version| Request::Roster { have_version }),
+        Just(Request::View),
     ]
 }
 
@@ -488,6 +521,7 @@ fn response() -> impl Strategy<Value = Response> {
             .prop_map(|proof| Response::Consistency { proof }),
         prop::option::of("\\PC{0,40}").prop_map(|note| Response::Roster { note }),
         "\\PC{0,40}".prop_map(|message| Response::Error { message }),
+        prop::collection::vec("\\PC{0,40}", 0..5).prop_map(|reports| Response::View { reports }),
     ]
 }
 

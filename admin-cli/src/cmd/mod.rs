@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod code;
 pub mod demo;
 pub mod demo_cases;
+pub mod federation;
 pub mod forward;
 pub mod init;
 pub mod keygen;

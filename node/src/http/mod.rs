@@ -123,6 +123,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/status", get(admin::get_status))
         .route("/v1/admin/query-log", get(admin::get_query_log))
         .route("/v1/admin/evidence", get(admin::get_evidence))
+        .route("/v1/admin/federation", get(admin::get_federation))
         .route("/v1/admin/timeliness", get(timeliness::get_timeliness))
         .route(
             "/v1/admin/origins/{origin}/resume",

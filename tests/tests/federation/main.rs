@@ -13,6 +13,7 @@ mod refused;
 mod restore;
 mod roster;
 mod rotation;
+mod view;
 
 use std::time::Duration;
 

@@ -49,6 +49,27 @@ fn every_entry_of_every_origin_arrives_once_in_order() {
         assert!(row.last_success_seconds.is_some(), "{origin}");
         assert_eq!(row.last_error, None, "{origin}");
     }
+    // The city's federation view reports the same cursors on its own row
+    // (docs/protocol.md §8.1), and no other node forwards.
+    let view: rongxin_protocol::api::FederationAnswer = serde_json::from_str(
+        &city
+            .client()
+            .get("/v1/admin/federation", Some(s.fed.admin_token()))
+            .body,
+    )
+    .expect("a FederationAnswer");
+    for n in &view.nodes {
+        for o in &n.origins {
+            let want = (n.member == "city").then(|| expected[&o.origin]);
+            assert_eq!(o.forwarded, want, "{} {}: {view:#?}", n.member, o.origin);
+        }
+    }
+    let city_row = view
+        .nodes
+        .iter()
+        .find(|n| n.member == "city")
+        .expect("city's row");
+    assert_eq!(city_row.origins.len(), expected.len(), "{view:#?}");
     let metrics = city.client().metrics();
     let metric = |name: &str| rongxin_tests::fednode::metric(&metrics, name);
     for (origin, &n) in &expected {
