@@ -256,7 +256,7 @@ fn a_refused_upload_still_gets_its_answer() {
             .unwrap_or_else(|e| panic!("round {round}: no 401 answer, but: {e}"));
         r.expect_error(401, "unauthorized");
         let r = c
-            .try_post("/v1/records", Some(&token), Some("text/csv"), &body)
+            .try_post("/v1/records", Some(&token), Some("application/xml"), &body)
             .unwrap_or_else(|e| panic!("round {round}: no 415 answer, but: {e}"));
         r.expect_error(415, "unsupported_media_type");
         let r = c
