@@ -153,6 +153,19 @@ impl ForwardStatus {
             .collect()
     }
 
+    /// Per origin: held, forwarded, the last error (for the console).
+    pub fn rows(&self) -> Vec<rongxin_protocol::api::ForwardingRow> {
+        let o = self.origins.lock().unwrap_or_else(|p| p.into_inner());
+        o.iter()
+            .map(|(origin, v)| rongxin_protocol::api::ForwardingRow {
+                origin: origin.clone(),
+                held: v.held,
+                forwarded: v.forwarded,
+                last_error: v.last_error.clone(),
+            })
+            .collect()
+    }
+
     /// Per origin: forwarded up to, held, lag in entries and seconds, last success, last error.
     pub fn to_json(&self) -> Value {
         let now = now_ms();

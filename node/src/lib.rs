@@ -28,6 +28,7 @@ mod query;
 pub mod replica;
 pub mod shared;
 pub mod store;
+mod summary;
 mod sync;
 pub mod timeliness;
 pub mod tokens;
@@ -231,6 +232,14 @@ impl Node {
         )?);
         let _ = sync.cases.set(cases.clone());
         tokio::spawn(cases.clone().route(cancel.child_token()));
+        let summaries = Arc::new(summary::Summaries::default());
+        tokio::spawn(summary::run(
+            summaries.clone(),
+            store.clone(),
+            shared.clone(),
+            cases.clone(),
+            cancel.child_token(),
+        ));
 
         let forward = match &config.forward {
             Some(f) => {
@@ -286,6 +295,7 @@ impl Node {
             forward,
             cases,
             timeliness: Default::default(),
+            summaries,
         });
         let server = tokio::spawn(http::server::serve(
             listener,

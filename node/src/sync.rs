@@ -32,6 +32,7 @@ use crate::net::{Inbound, NetHandle};
 use crate::replica::{Observation, ReplicaError, Replicator};
 use crate::shared::Shared;
 use crate::store::Store;
+use rongxin_protocol::api::{MAX_REFUSALS, Refusal};
 
 /// How often each peer is asked for its status.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
@@ -73,6 +74,8 @@ struct PeerView {
 pub struct SyncStatus {
     peers: Mutex<BTreeMap<String, PeerView>>,
     alarms: Mutex<Vec<String>>,
+    /// The latest refusals, newest last (at most `MAX_REFUSALS`).
+    refusals: Mutex<std::collections::VecDeque<Refusal>>,
     /// The latest verified view of each other member (docs/protocol.md §8.1).
     pub views: crate::views::Views,
     /// The forwarder's state, on a node that forwards to the province
@@ -84,6 +87,41 @@ impl SyncStatus {
     fn update<R>(&self, member: &str, f: impl FnOnce(&mut PeerView) -> R) -> R {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         f(peers.entry(member.to_owned()).or_default())
+    }
+
+    /// Keeps a refusal for the console: a repeat of one it keeps moves to
+    /// the end with its count raised; the oldest goes past the bound.
+    fn note_refusal(&self, peer: &str, origin: &str, reason: String) {
+        let now = u64::try_from(now_ms()).unwrap_or(0);
+        let mut r = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
+        let same = r
+            .iter()
+            .position(|x| x.peer == peer && x.origin == origin && x.reason == reason);
+        let item = match same.and_then(|i| r.remove(i)) {
+            Some(mut x) => {
+                x.count += 1;
+                x.time_ms = now;
+                x
+            }
+            None => Refusal {
+                time_ms: now,
+                first_ms: now,
+                count: 1,
+                peer: peer.to_owned(),
+                origin: origin.to_owned(),
+                reason,
+            },
+        };
+        if r.len() == MAX_REFUSALS {
+            r.pop_front();
+        }
+        r.push_back(item);
+    }
+
+    /// The latest refusals, newest first.
+    pub fn refusals(&self) -> Vec<Refusal> {
+        let r = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
+        r.iter().rev().cloned().collect()
     }
 
     fn alarm(&self, text: String) {
@@ -426,10 +464,12 @@ impl Sync {
                 "{origin} is halted after equivocation: see /v1/admin/evidence"
             )),
             ReplicaError::Equivocation { .. } => {
+                self.status.note_refusal(member, origin, e.to_string());
                 self.status
                     .alarm(format!("{e}; evidence stored, see /v1/admin/evidence"));
             }
             ReplicaError::Refused { .. } | ReplicaError::Invalid { .. } => {
+                self.status.note_refusal(member, origin, e.to_string());
                 self.metrics.count_refused(member);
                 tracing::warn!(peer = %member, %origin, error = %e, "refused data from peer");
             }
@@ -792,4 +832,30 @@ fn answer(store: &Store, shared: &Shared, request: Request) -> Response {
         })
     })();
     result.unwrap_or_else(|message| Response::Error { message })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_repeat_as_one_item_and_stay_bounded() {
+        let s = SyncStatus::default();
+        s.note_refusal("mawei", "lianjiang", "bad signature".into());
+        s.note_refusal("gulou", "gulou", "gap".into());
+        s.note_refusal("mawei", "lianjiang", "bad signature".into());
+        let r = s.refusals();
+        assert_eq!(r.len(), 2);
+        // The repeat moved to the front (latest first), counted twice.
+        assert_eq!((r[0].peer.as_str(), r[0].count), ("mawei", 2));
+        assert!(r[0].first_ms <= r[0].time_ms);
+        assert_eq!((r[1].peer.as_str(), r[1].count), ("gulou", 1));
+        for i in 0..MAX_REFUSALS + 10 {
+            s.note_refusal("mawei", "lianjiang", format!("entry {i} bad"));
+        }
+        let r = s.refusals();
+        assert_eq!(r.len(), MAX_REFUSALS);
+        assert_eq!(r[0].reason, format!("entry {} bad", MAX_REFUSALS + 9));
+        assert!(r.iter().all(|x| x.peer == "mawei" && x.count == 1));
+    }
 }

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use rongxin_protocol::api::{FederationAnswer, FederationNode, FederationOrigin, FederationPeer};
-use rongxin_protocol::view::{ForwardCursor, NodeView, OriginHeld, PeerContact, SignedView};
+use rongxin_protocol::view::{
+    ForwardCursor, Health, NodeView, OriginHeld, PeerContact, SignedView,
+};
 
 use crate::ingest::now_ms;
 use crate::shared::Shared;
@@ -140,6 +142,12 @@ pub fn own_view(
     Ok(NodeView {
         member: shared.member.clone(),
         time_ms: now(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        health: if store.writable().is_ok() {
+            Health::Ok
+        } else {
+            Health::Unwritable
+        },
         origins,
         peers,
         halted,
@@ -214,6 +222,9 @@ pub fn matrix(
             FederationNode {
                 member: m.id.clone(),
                 name: m.name.clone(),
+                role: m.role.as_str().to_owned(),
+                version: v.map(|v| v.version.clone()),
+                health: v.map(|v| v.health),
                 heard_ms,
                 stale: heard_ms.is_none_or(|t| now.saturating_sub(t) > STALE_AFTER_MS),
                 origins: v

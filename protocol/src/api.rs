@@ -93,6 +93,17 @@ pub struct FederationNode {
     pub member: String,
     /// Display name from the roster.
     pub name: String,
+    /// Role from the roster (`district`, `city`, ...).
+    #[serde(default)]
+    pub role: String,
+    /// The node software's version, as its newest view said; `null`:
+    /// never heard.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Whether its store took writes, as its newest view said; `null`:
+    /// never heard.
+    #[serde(default)]
+    pub health: Option<crate::view::Health>,
     /// When the member made the newest view heard of it, milliseconds since
     /// the Unix epoch (its own clock); `null`: never heard.
     pub heard_ms: Option<u64>,
@@ -133,6 +144,111 @@ pub struct FederationPeer {
     pub last_contact_ms: Option<u64>,
 }
 
+/// The answer of `GET /v1/admin/console`: the summaries the console page
+/// shows beside the federation matrix, read from memory and from summaries
+/// kept up to date in the background, never from a scan of the store per
+/// request. Readers ignore fields they do not know.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsoleAnswer {
+    /// Member id of the answering node.
+    pub member: String,
+    /// Its display name from the roster.
+    pub name: String,
+    /// Its role from the roster.
+    pub role: String,
+    /// Its software version.
+    pub version: String,
+    /// Its clock, milliseconds since the Unix epoch.
+    pub now_ms: u64,
+    /// Data from peers it refused lately, the latest refused first (at
+    /// most [`MAX_REFUSALS`] different refusals; the count since start is
+    /// in `/metrics`).
+    pub refusals: Vec<Refusal>,
+    /// Origins halted here after equivocation.
+    pub halted: Vec<String>,
+    /// Evidence stored here (equivocation, a compromised key, an entry too
+    /// large to forward), oldest first.
+    pub evidence: Vec<EvidenceSummary>,
+    /// On a node that forwards to the province (the city): per origin, what
+    /// was forwarded; empty elsewhere.
+    pub forwarding: Vec<ForwardingRow>,
+    /// Open and overdue objections and repair applications per origin.
+    pub cases: Vec<CasesRow>,
+    /// Publication timeliness per origin, authority and kind, worst first,
+    /// as last computed in the background (`GET /v1/admin/timeliness`
+    /// answers it computed now, with filters).
+    pub timeliness: Vec<crate::timeliness::TimelinessRow>,
+    /// When those summaries were computed, milliseconds since the Unix
+    /// epoch; `null`: not yet (shortly after start).
+    pub summarized_ms: Option<u64>,
+    /// The publication deadline in working days.
+    pub deadline_working_days: u32,
+}
+
+/// Most recent refusals a node keeps for [`ConsoleAnswer`].
+pub const MAX_REFUSALS: usize = 50;
+
+/// Data a node refused from a peer: the same refusal repeated (a peer
+/// retries what it was refused every round) is one item with a count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// When last, milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// When first, milliseconds since the Unix epoch.
+    pub first_ms: u64,
+    /// How many times (since the node started).
+    pub count: u64,
+    /// The peer that sent it.
+    pub peer: String,
+    /// The origin whose log it claimed to be.
+    pub origin: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// One piece of stored evidence, summarised (`GET /v1/admin/evidence` has
+/// the signed statements).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceSummary {
+    /// The origin it concerns.
+    pub origin: String,
+    /// What it shows (`equivocation`, `compromised-key`,
+    /// `forward_entry_too_large`, ...).
+    pub kind: String,
+    /// When it was found, milliseconds since the Unix epoch, if recorded.
+    pub detected_ms: Option<u64>,
+    /// Why, or what to do.
+    pub why: String,
+}
+
+/// How far one origin was forwarded to the province.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardingRow {
+    /// The origin.
+    pub origin: String,
+    /// Entries of it held here.
+    pub held: u64,
+    /// Entries of it the province acknowledged.
+    pub forwarded: u64,
+    /// The last forwarding error, if the last try failed.
+    pub last_error: Option<String>,
+}
+
+/// Objections and repair applications of one origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CasesRow {
+    /// The origin whose records they concern.
+    pub origin: String,
+    /// Objections not yet resolved.
+    pub objections_open: u64,
+    /// Of those, past their due date.
+    pub objections_overdue: u64,
+    /// Repair applications not yet decided.
+    pub repairs_open: u64,
+    /// Of those, past their due date.
+    pub repairs_overdue: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,18 +256,22 @@ mod tests {
     #[test]
     fn federation_answer_reads_as_docs_api_shows_it() {
         let text = r#"{"member": "city", "now_ms": 1764316812000, "stale_after_ms": 10000,
-           "nodes": [{"member": "gulou", "name": "鼓楼区", "heard_ms": 1764316811500, "stale": false,
+           "nodes": [{"member": "gulou", "name": "鼓楼区", "role": "district", "version": "0.1.0",
+                      "health": "ok", "heard_ms": 1764316811500, "stale": false,
                       "origins": [{"origin": "city", "held": 12, "lag": 0, "checkpoint": 12},
                                   {"origin": "gulou", "held": 40, "lag": 0, "checkpoint": 40}],
                       "peers": [{"member": "city", "last_contact_ms": 1764316811200}],
                       "halted": []},
-                     {"member": "ftz", "name": "自贸区福州片区", "heard_ms": null, "stale": true,
+                     {"member": "ftz", "name": "自贸区福州片区", "role": "district", "version": null,
+                      "health": null, "heard_ms": null, "stale": true,
                       "origins": [], "peers": [], "halted": []}]}"#;
         let a: FederationAnswer = serde_json::from_str(text).expect("parses");
         assert_eq!(a.nodes.len(), 2);
         assert_eq!(a.nodes[0].origins[1].held, 40);
         assert_eq!(a.nodes[0].origins[0].forwarded, None);
         assert!(a.nodes[1].stale && a.nodes[1].heard_ms.is_none());
+        assert_eq!(a.nodes[0].health, Some(crate::view::Health::Ok));
+        assert_eq!(a.nodes[1].version, None);
         let back: FederationAnswer =
             serde_json::from_str(&serde_json::to_string(&a).expect("serialises")).expect("parses");
         assert_eq!(back, a);

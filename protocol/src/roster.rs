@@ -48,6 +48,17 @@ pub enum Role {
     City,
 }
 
+impl Role {
+    /// The role as the roster spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::District => "district",
+            Role::Ftz => "ftz",
+            Role::City => "city",
+        }
+    }
+}
+
 /// One node of the federation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

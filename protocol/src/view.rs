@@ -13,6 +13,8 @@
 //! rongxin/view/v1
 //! member gulou
 //! time 1764316800000
+//! version 0.1.0
+//! health ok
 //! origin city 12 12
 //! origin gulou 40 40
 //! peer city 1764316799500
@@ -21,6 +23,8 @@
 //! forward gulou 38
 //! ```
 //!
+//! `version <v>`: the node software's version (1 to 32 of `0-9A-Za-z.+-`).
+//! `health ok|unwritable`: whether its store takes writes (as `/healthz`).
 //! `origin <id> <held> <checkpoint>`: entries held, and the size of the
 //! largest checkpoint of that origin seen from any peer (or held).
 //! `peer <id> <ms>`: the last answer from that configured peer (`-`: none
@@ -68,6 +72,39 @@ pub struct ForwardCursor {
     pub cursor: u64,
 }
 
+/// Whether a node's store takes writes, as it reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// The store takes writes (`/healthz` answers 200).
+    Ok,
+    /// The store refuses writes (a full or failing disk): the node still
+    /// answers reads.
+    Unwritable,
+}
+
+impl Health {
+    /// The word in the view's `health` line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Unwritable => "unwritable",
+        }
+    }
+}
+
+/// Longest version text a view carries.
+pub const MAX_VERSION_LEN: usize = 32;
+
+/// Whether `v` is a version a view may carry: 1 to [`MAX_VERSION_LEN`] of
+/// `0-9A-Za-z.+-`.
+pub fn is_version(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= MAX_VERSION_LEN
+        && v.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'+' | b'-'))
+}
+
 /// A member's view of the federation (what the signature vouches for).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeView {
@@ -75,6 +112,10 @@ pub struct NodeView {
     pub member: String,
     /// When it made the report, milliseconds since the Unix epoch.
     pub time_ms: u64,
+    /// The node software's version.
+    pub version: String,
+    /// Whether its store takes writes.
+    pub health: Health,
     /// Per origin held, in ascending order of origin.
     pub origins: Vec<OriginHeld>,
     /// Per configured peer, in ascending order of member.
@@ -200,8 +241,11 @@ impl NodeView {
         let mut halted: Vec<&String> = self.halted.iter().collect();
         halted.sort();
         let mut out = format!(
-            "{VIEW_HEADER}\nmember {}\ntime {}\n",
-            self.member, self.time_ms
+            "{VIEW_HEADER}\nmember {}\ntime {}\nversion {}\nhealth {}\n",
+            self.member,
+            self.time_ms,
+            self.version,
+            self.health.as_str()
         );
         for o in origins {
             out.push_str(&format!(
@@ -250,9 +294,25 @@ impl NodeView {
             .and_then(|l| l.strip_prefix("time "))
             .ok_or_else(|| malformed("the third line is not 'time <ms>'"))
             .and_then(|t| parse_u64(t, "time"))?;
+        let version = lines
+            .next()
+            .and_then(|l| l.strip_prefix("version "))
+            .ok_or_else(|| malformed("the fourth line is not 'version <v>'"))?;
+        if !is_version(version) {
+            return Err(malformed(format!(
+                "version '{version}' is not 1 to {MAX_VERSION_LEN} of 0-9A-Za-z.+-"
+            )));
+        }
+        let health = match lines.next().and_then(|l| l.strip_prefix("health ")) {
+            Some("ok") => Health::Ok,
+            Some("unwritable") => Health::Unwritable,
+            _ => return Err(malformed("the fifth line is not 'health ok|unwritable'")),
+        };
         let mut view = NodeView {
             member,
             time_ms,
+            version: version.to_owned(),
+            health,
             origins: Vec::new(),
             peers: Vec::new(),
             halted: Vec::new(),

@@ -19,7 +19,7 @@ pub struct FederationArgs {
     /// https://127.0.0.1:8100.
     #[arg(long)]
     node: String,
-    /// File holding an admin token (owner-only permissions).
+    /// File holding an admin or monitor token (owner-only permissions).
     #[arg(long)]
     token_file: Option<PathBuf>,
     /// Print the node's answer (docs/api.md) unchanged.
@@ -68,6 +68,12 @@ pub fn render(a: &FederationAnswer) -> String {
         if n.stale {
             out.push_str(&format!("{:<12} STALE: {heard}\n", n.member));
         }
+        if n.health == Some(rongxin_protocol::view::Health::Unwritable) {
+            out.push_str(&format!(
+                "{:<12} STORE NOT WRITABLE (disk full or failing; see its /healthz)\n",
+                n.member
+            ));
+        }
         let mut first = !n.stale;
         for o in &n.origins {
             out.push_str(&format!(
@@ -104,6 +110,15 @@ mod tests {
         let row = |member: &str, heard: Option<u64>, stale: bool| FederationNode {
             member: member.into(),
             name: member.into(),
+            role: "district".into(),
+            version: heard.map(|_| "0.1.0".into()),
+            health: heard.map(|_| {
+                if member == "gulou" {
+                    rongxin_protocol::view::Health::Unwritable
+                } else {
+                    rongxin_protocol::view::Health::Ok
+                }
+            }),
             heard_ms: heard,
             stale,
             origins: if heard.is_some() {
@@ -138,7 +153,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("gulou        STALE: last heard 12.0s ago, 2025-11-28 16:00:00.000 UTC+8 (1764316800000 ms)\n             city                  3        2          5          -\n"),
+            text.contains("gulou        STALE: last heard 12.0s ago, 2025-11-28 16:00:00.000 UTC+8 (1764316800000 ms)\ngulou        STORE NOT WRITABLE (disk full or failing; see its /healthz)\n             city                  3        2          5          -\n"),
             "{text}"
         );
         assert!(

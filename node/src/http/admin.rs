@@ -114,14 +114,14 @@ pub async fn get_status(
     })))
 }
 
-/// `GET /v1/admin/federation` (admin token): every roster member's view of
+/// `GET /v1/admin/federation` (admin or monitor token): every roster member's view of
 /// what it holds, as this node last heard it from peers or relayed through
 /// them (docs/api.md).
 pub async fn get_federation(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<rongxin_protocol::api::FederationAnswer>, ApiError> {
-    require_admin(&state, &headers)?;
+    require_ops(&state, &headers)?;
     let st = state.clone();
     let answer = super::logs::off_runtime(move || {
         Ok(crate::views::matrix(

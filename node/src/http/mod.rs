@@ -26,6 +26,7 @@ use rongxin_protocol::access::RoleName;
 mod admin;
 mod backup;
 mod cases;
+mod console;
 mod export;
 mod extract;
 mod ingest;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub cases: Arc<crate::cases::Cases>,
     /// When the publication-timeliness metrics were last computed.
     pub timeliness: crate::timeliness::MetricsCache,
+    /// The console's summaries, kept up to date in the background.
+    pub summaries: Arc<crate::summary::Summaries>,
 }
 
 /// The router of the operations listener (`ops_listen`): health and
@@ -119,6 +122,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/repairs/{id}", get(cases::get_repair))
         .route("/v1/repairs/{id}/decide", post(cases::post_decide))
+        .route("/", get(console::get_page))
+        .route("/console/{asset}", get(console::get_asset))
+        .route("/v1/admin/console", get(console::get_console))
         .route("/v1/catalog", get(admin::get_catalog))
         .route("/v1/admin/status", get(admin::get_status))
         .route("/v1/admin/query-log", get(admin::get_query_log))

@@ -57,6 +57,8 @@ fn view() -> NodeView {
     NodeView {
         member: "gulou".into(),
         time_ms: 1_764_316_800_000,
+        version: "0.1.0".into(),
+        health: Health::Ok,
         origins: vec![
             OriginHeld {
                 origin: "gulou".into(),
@@ -94,7 +96,7 @@ fn text_is_pinned_and_round_trips() {
     let v = view();
     assert_eq!(
         v.body(),
-        "rongxin/view/v1\nmember gulou\ntime 1764316800000\norigin city 12 15\norigin gulou 40 40\npeer city 1764316799500\npeer ftz -\nhalted taijiang\nforward gulou 38\n"
+        "rongxin/view/v1\nmember gulou\ntime 1764316800000\nversion 0.1.0\nhealth ok\norigin city 12 15\norigin gulou 40 40\npeer city 1764316799500\npeer ftz -\nhalted taijiang\nforward gulou 38\n"
     );
     let signed = v.sign(FED, &signer("gulou", 1)).unwrap();
     let opened = SignedView::open(&signed.note, &roster(), |_| vec![], NOW).unwrap();
@@ -112,7 +114,7 @@ fn signed_note_is_pinned() {
     assert_eq!(signed.note, EXPECTED_NOTE);
 }
 
-const EXPECTED_NOTE: &str = "rongxin/view/v1\nmember gulou\ntime 1764316800000\norigin city 12 15\norigin gulou 40 40\npeer city 1764316799500\npeer ftz -\nhalted taijiang\nforward gulou 38\n\n\u{2014} rongxin.fuzhou/gulou e6HFu94Aj2dYe7SX/UkVAIQ8W6Jg4TZLTOFCeHhHBlPNI/MRSn96MOvlRjTtTLEbVqM37JL/iVZUUpWK1R68b1ydeA4=\n";
+const EXPECTED_NOTE: &str = "rongxin/view/v1\nmember gulou\ntime 1764316800000\nversion 0.1.0\nhealth ok\norigin city 12 15\norigin gulou 40 40\npeer city 1764316799500\npeer ftz -\nhalted taijiang\nforward gulou 38\n\n\u{2014} rongxin.fuzhou/gulou e6HFu2TdRSH7nX06kBTJBGrlnqfcUPg2LaPj2u2KrLi+/+2JYjb0T42qxU/B200licAuq8w0Mbw9MPueHqZiN0vPrww=\n";
 
 #[test]
 fn a_forged_signature_is_refused() {
@@ -221,6 +223,14 @@ fn malformed_views_are_refused() {
         ok.replace("member gulou", "member root"),
         ok.replace("time 1764316800000", "time 01764316800000"),
         ok.replace("time 1764316800000", "time -1"),
+        ok.replace("version 0.1.0\n", ""),
+        ok.replace("version 0.1.0", "version "),
+        ok.replace("version 0.1.0", "version 0.1.0 beta"),
+        ok.replace("version 0.1.0", &format!("version {}", "1".repeat(33))),
+        ok.replace("version 0.1.0", "version 0.1.0/x"),
+        ok.replace("health ok\n", ""),
+        ok.replace("health ok", "health fine"),
+        ok.replace("version 0.1.0\nhealth ok", "health ok\nversion 0.1.0"),
         ok.replace("origin city 12 15", "origin city 12"),
         ok.replace("origin city 12 15", "origin city 12 15 7"),
         ok.replace("origin city 12 15", "origin city 12  15"),
@@ -260,11 +270,14 @@ mod props {
             prop::option::of(any::<u64>()),
             ids(),
             ids(),
+            ("[0-9A-Za-z.+-]{1,32}", any::<bool>()),
         )
             .prop_map(
-                |(time_ms, origins, (held, cp), peers, t, halted, fwd)| NodeView {
+                |(time_ms, origins, (held, cp), peers, t, halted, fwd, (version, ok))| NodeView {
                     member: "gulou".into(),
                     time_ms,
+                    version,
+                    health: if ok { Health::Ok } else { Health::Unwritable },
                     origins: origins
                         .into_iter()
                         .map(|origin| OriginHeld {

@@ -187,6 +187,8 @@ fn view_note(federation: &str, member: &str, time_ms: u64, key: &SecretKey) -> S
     let view = NodeView {
         member: member.into(),
         time_ms,
+        version: "0.1.0".into(),
+        health: rongxin_protocol::view::Health::Ok,
         origins: vec![],
         peers: vec![],
         halted: vec![],
