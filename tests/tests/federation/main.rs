@@ -5,6 +5,8 @@
 //! Tests run in parallel, each with its own federation, ports and data.
 
 mod backup;
+mod chromium;
+mod console;
 mod converge;
 mod crash;
 mod objections;
