@@ -375,9 +375,14 @@ fn every_printed_command_runs_as_printed_on_moved_ports() {
             .filter(|l| l.starts_with(&format!("{program} ")))
             .map(str::to_owned)
             .collect();
-        // query, replication, status, bundle, audit, forward, and the
-        // credit lifecycle's objection list, resolve, repair decide, show.
-        assert_eq!(commands.len(), 10, "{text}");
+        // query, replication, status, federation, bundle, audit, forward,
+        // and the credit lifecycle's objection list, resolve, repair
+        // decide, show.
+        assert_eq!(commands.len(), 11, "{text}");
+        assert!(
+            text.contains("The console: open https://127.0.0.1:32100/ in a browser"),
+            "{text}"
+        );
         for command in &commands {
             let started = Instant::now();
             let out = run_printed(command, cwd);
@@ -413,6 +418,13 @@ fn every_printed_command_runs_as_printed_on_moved_ports() {
                     assert!(out.contains("1 objection(s)"), "{command}:\n{out}");
                 }
                 "repair" => assert!(out.contains("record revoked at seq"), "{command}:\n{out}"),
+                "federation" => {
+                    assert!(out.starts_with("federation as city sees it"), "{out}");
+                    for m in ["city", "gulou", "taijiang"] {
+                        assert!(out.lines().any(|l| l.starts_with(m)), "{m}:\n{out}");
+                        assert!(!out.contains(&format!("{m:<12} STALE")), "{m}:\n{out}");
+                    }
+                }
                 _ => {}
             }
         }

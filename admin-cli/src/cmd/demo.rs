@@ -479,6 +479,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     println!("  {ctl} query --node {first} {ca_arg} {example_subject}");
     println!("  {ctl} replication --node {first} {ca_arg} {monitor_arg}");
     println!("  {ctl} status --node {} {ca_arg} {monitor_arg}", last.url);
+    println!("  {ctl} federation --node {first} {ca_arg} {monitor_arg}");
     println!(
         "  {ctl} bundle --node {first} {ca_arg} {auditor_arg} {} 0 --out bundle.json",
         last.member
@@ -530,6 +531,11 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             token(window)
         );
     }
+    println!(
+        "The console: open {first}/ in a browser (trust {} or accept the demo certificate) and give it the monitor token in {}.",
+        shown(&examples.join("demo-certs").join("ca.pem")),
+        shown(&monitor_token)
+    );
     println!(
         "Tokens are in {}; node logs in {}.",
         shown(&work.join("tokens")),
