@@ -69,6 +69,9 @@ enum Command {
     Repair(cmd::repair::RepairArgs),
     /// Publication timeliness (双公示 七日内) per origin, authority and kind.
     Timeliness(cmd::timeliness::TimelinessArgs),
+    /// Reports: `report evaluation`, the period's evaluation (目标绩效考核)
+    /// of every district and department, as a table, CSV or printable HTML.
+    Report(cmd::report::ReportArgs),
     /// Take an online backup of a running node and verify it (restore it
     /// with `rongxin-node restore`), or verify an existing one.
     Backup(cmd::backup::BackupArgs),
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         Command::Objection(a) => cmd::objection::run(a),
         Command::Repair(a) => cmd::repair::run(a),
         Command::Timeliness(a) => cmd::timeliness::run(a),
+        Command::Report(a) => cmd::report::run(a),
         Command::Backup(a) => cmd::backup::run(a),
     };
     match result {

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod cases;
 pub mod config;
+mod evaluation;
 pub mod forward;
 mod http;
 pub mod ingest;

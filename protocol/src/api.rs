@@ -249,6 +249,66 @@ pub struct CasesRow {
     pub repairs_overdue: u64,
 }
 
+/// The answer of `GET /v1/admin/evaluation`: the period's evaluation of
+/// every district (origin) and every department (deciding authority, by
+/// credit code) whose records this node holds (目标绩效考核).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluationAnswer {
+    /// First day of the period (`YYYY-MM-DD`), if bounded.
+    pub from: Option<String>,
+    /// Last day of the period, if bounded.
+    pub to: Option<String>,
+    /// The China date the report was made (cases open past their due date
+    /// on this day are overdue).
+    pub today: String,
+    /// The publication deadline in working days.
+    pub deadline_working_days: u32,
+    /// One row per origin, in ascending order.
+    pub districts: Vec<EvaluationRow>,
+    /// One row per origin and deciding authority, in ascending order.
+    pub departments: Vec<EvaluationRow>,
+}
+
+/// One district's or department's figures for the period.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluationRow {
+    /// The origin (district) whose log holds the records.
+    pub origin: String,
+    /// The deciding authority's credit code (department rows only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    /// Double-publicity records decided in the period and published.
+    pub published: u64,
+    /// Of those, signed within the deadline.
+    pub on_time: u64,
+    /// Of those, signed after it.
+    pub late: u64,
+    /// Objections received in the period about these records.
+    pub objections: u64,
+    /// Of those, resolved on or before their due date.
+    pub objections_in_time: u64,
+    /// Of those, resolved after their due date.
+    pub objections_late: u64,
+    /// Of those, still open past their due date.
+    pub objections_overdue: u64,
+    /// Repair applications received in the period about these records.
+    pub repairs: u64,
+    /// Of those, decided on or before their due date.
+    pub repairs_in_time: u64,
+    /// Of those, decided after their due date.
+    pub repairs_late: u64,
+    /// Of those, still undecided past their due date.
+    pub repairs_overdue: u64,
+}
+
+impl EvaluationRow {
+    /// On-time share of the published records; `None` when none.
+    pub fn on_time_rate(&self) -> Option<f64> {
+        let n = self.on_time + self.late;
+        (n > 0).then(|| self.on_time as f64 / n as f64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

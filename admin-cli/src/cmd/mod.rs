@@ -14,6 +14,7 @@ pub mod objection;
 pub mod query;
 pub mod repair;
 pub mod replication;
+pub mod report;
 pub mod roster;
 pub mod sample;
 pub mod status;

@@ -27,6 +27,7 @@ mod admin;
 mod backup;
 mod cases;
 mod console;
+mod evaluation;
 mod export;
 mod extract;
 mod ingest;
@@ -131,6 +132,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/evidence", get(admin::get_evidence))
         .route("/v1/admin/federation", get(admin::get_federation))
         .route("/v1/admin/timeliness", get(timeliness::get_timeliness))
+        .route("/v1/admin/evaluation", get(evaluation::get_evaluation))
         .route(
             "/v1/admin/origins/{origin}/resume",
             post(admin::post_resume),

@@ -24,7 +24,7 @@ pub struct TimelinessQuery {
     to: Option<String>,
 }
 
-fn date(name: &str, v: Option<&str>) -> Result<Option<Date>, ApiError> {
+pub(super) fn date(name: &str, v: Option<&str>) -> Result<Option<Date>, ApiError> {
     v.map(|s| {
         s.parse::<Date>().map_err(|e| {
             ApiError::bad_request(format!("{name} = '{s}' is not a date YYYY-MM-DD: {e}"))

@@ -4,6 +4,7 @@
 
 use std::process::Command;
 
+use rongxin_protocol::api::EvaluationAnswer;
 use rongxin_tests::bins;
 use serde_json::json;
 
@@ -113,4 +114,73 @@ fn records_are_counted_on_time_or_late_per_authority_and_kind() {
         lines[3].contains(" XK ") && lines[3].trim_end().ends_with("100.0%"),
         "{text}"
     );
+
+    // The period's evaluation (目标绩效考核) adds the kinds up per district
+    // and per deciding authority, and bounds the period by decision date.
+    let e: EvaluationAnswer = serde_json::from_str(
+        &c.get("/v1/admin/evaluation", Some(&admin))
+            .ok_json()
+            .to_string(),
+    )
+    .expect("an EvaluationAnswer");
+    assert_eq!(e.deadline_working_days, 7);
+    assert_eq!(e.districts.len(), 1, "{e:#?}");
+    let d = &e.districts[0];
+    assert_eq!(
+        (d.origin.as_str(), d.published, d.on_time, d.late),
+        ("gulou", 2, 1, 1)
+    );
+    assert_eq!(d.on_time_rate(), Some(0.5));
+    assert_eq!(e.departments.len(), 1, "one authority decided both: {e:#?}");
+    assert_eq!(
+        e.departments[0].authority.as_deref(),
+        Some(authority.as_str())
+    );
+    let recent: EvaluationAnswer = serde_json::from_str(
+        &c.get(
+            &format!("/v1/admin/evaluation?from={}", days_ago(10)),
+            Some(&admin),
+        )
+        .ok_json()
+        .to_string(),
+    )
+    .expect("an EvaluationAnswer");
+    assert_eq!(
+        (recent.districts[0].on_time, recent.districts[0].late),
+        (1, 0),
+        "the penalty decided 60 days ago is outside the period"
+    );
+    c.get(
+        &format!(
+            "/v1/admin/evaluation?from={}&to={}",
+            days_ago(0),
+            days_ago(1)
+        ),
+        Some(&admin),
+    )
+    .expect_error(400, "bad_request");
+    c.get("/v1/admin/evaluation", None)
+        .expect_error(401, "unauthorized");
+
+    // rongxinctl report evaluation: CSV for the spreadsheet, HTML to print.
+    let report = |format: &str, out: &std::path::Path| {
+        let o = Command::new(bins::ctl())
+            .args(["report", "evaluation", "--node", c.base(), "--token-file"])
+            .arg(fed.dir().join("tokens/admin.token"))
+            .args(["--format", format, "--out"])
+            .arg(out)
+            .output()
+            .expect("run rongxinctl report");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out).expect("the report")
+    };
+    let dir = tempfile::tempdir().expect("a directory");
+    let csv = report("csv", &dir.path().join("evaluation.csv"));
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("区县,gulou,鼓楼区,,") && l.contains(",2,1,1,50.0%,")),
+        "{csv}"
+    );
+    let html = report("html", &dir.path().join("evaluation.html"));
+    assert!(html.contains("<svg") && html.contains("鼓楼区") && html.contains("50.0%"));
 }
