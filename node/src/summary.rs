@@ -24,13 +24,19 @@ pub const EVERY: Duration = Duration::from_secs(5);
 /// duration before the next.
 pub const COST_FACTOR: u32 = 20;
 
+/// Timeliness rows the console is given: the page shows the worst 50.
+pub const CONSOLE_TIMELINESS_ROWS: usize = 50;
+
 /// The summaries last computed.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     /// When, milliseconds since the Unix epoch.
     pub computed_ms: u64,
-    /// Timeliness rows, worst first.
+    /// The worst [`CONSOLE_TIMELINESS_ROWS`] timeliness rows, without
+    /// their late records' keys (`GET /v1/admin/timeliness` has them).
     pub timeliness: Vec<TimelinessRow>,
+    /// How many timeliness rows there are in all.
+    pub timeliness_rows: u64,
     /// Open and overdue cases per origin.
     pub cases: Vec<CasesRow>,
 }
@@ -61,7 +67,9 @@ struct Round {
     held: Option<u64>,
     /// When the next timeliness scan may start.
     next: Instant,
+    /// The worst rows, trimmed for the console.
     timeliness: Vec<TimelinessRow>,
+    timeliness_rows: u64,
 }
 
 fn compute(
@@ -79,9 +87,17 @@ fn compute(
     if round.held != Some(held) && Instant::now() >= round.next {
         let started = Instant::now();
         let deadline = shared.roster().roster.deadlines.publication;
-        round.timeliness =
-            crate::timeliness::rows(store, deadline, &crate::timeliness::Filter::default())
-                .map_err(|e| e.to_string())?;
+        let rows = crate::timeliness::rows(store, deadline, &crate::timeliness::Filter::default())
+            .map_err(|e| e.to_string())?;
+        round.timeliness_rows = rows.len() as u64;
+        round.timeliness = rows
+            .into_iter()
+            .take(CONSOLE_TIMELINESS_ROWS)
+            .map(|mut r| {
+                r.late_records = Vec::new();
+                r
+            })
+            .collect();
         round.held = Some(held);
         round.next = Instant::now() + (started.elapsed() * COST_FACTOR).max(EVERY);
     }
@@ -100,6 +116,7 @@ fn compute(
     Ok(Summary {
         computed_ms: u64::try_from(crate::ingest::now_ms()).unwrap_or(0),
         timeliness: round.timeliness.clone(),
+        timeliness_rows: round.timeliness_rows,
         cases,
     })
 }
@@ -116,6 +133,7 @@ pub async fn run(
         held: None,
         next: Instant::now(),
         timeliness: Vec::new(),
+        timeliness_rows: 0,
     });
     loop {
         let (st, sh, ca) = (store.clone(), shared.clone(), cases.clone());

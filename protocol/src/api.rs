@@ -174,10 +174,14 @@ pub struct ConsoleAnswer {
     pub forwarding: Vec<ForwardingRow>,
     /// Open and overdue objections and repair applications per origin.
     pub cases: Vec<CasesRow>,
-    /// Publication timeliness per origin, authority and kind, worst first,
-    /// as last computed in the background (`GET /v1/admin/timeliness`
-    /// answers it computed now, with filters).
+    /// Publication timeliness per origin, authority and kind: the 50 worst
+    /// rows, without their late records' keys, as last computed in the
+    /// background (`GET /v1/admin/timeliness` answers every row with its
+    /// keys, computed now, with filters).
     pub timeliness: Vec<crate::timeliness::TimelinessRow>,
+    /// How many timeliness rows there are in all.
+    #[serde(default)]
+    pub timeliness_rows: u64,
     /// When those summaries were computed, milliseconds since the Unix
     /// epoch; `null`: not yet (shortly after start).
     pub summarized_ms: Option<u64>,

@@ -112,6 +112,7 @@ pub async fn get_console(
             .as_ref()
             .map(|s| s.timeliness.clone())
             .unwrap_or_default(),
+        timeliness_rows: summary.as_ref().map_or(0, |s| s.timeliness_rows),
         summarized_ms: summary.as_ref().map(|s| s.computed_ms),
         deadline_working_days: state.shared.roster().roster.deadlines.publication,
     }))

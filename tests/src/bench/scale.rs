@@ -22,6 +22,10 @@ use super::{MEMBERS, Size};
 const TARGET_RSS: u64 = 1 << 30;
 const TARGET_RESTART: Duration = Duration::from_secs(2);
 const TARGET_DISK_PER_RECORD: f64 = 1500.0;
+/// The console issue's target for the JSON its page reads.
+const TARGET_CONSOLE_P99: Duration = Duration::from_millis(50);
+/// The JSON endpoints the console page reads every refresh.
+const CONSOLE_JSON: [&str; 2] = ["/v1/admin/federation", "/v1/admin/console"];
 
 /// Runs the scenario; returns the city's disk bytes per record.
 pub fn run(fed: &BenchFed, size: Size) -> f64 {
@@ -66,6 +70,7 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
     let city_disk = city.disk_bytes();
     let district_disk: u64 = districts.iter().map(BenchNode::disk_bytes).sum();
     let before = city.stats();
+    let console = console_latency(&city, size.pick(100, 600));
 
     let stop = city.stop();
     city.spawn();
@@ -148,6 +153,25 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
         format!("{} / {}", ms(quantile(&lat, 0.5)), ms(quantile(&lat, 1.0))),
     );
     row("city RSS after those queries, MiB", mib(after_queries.rss));
+    for (path, lat) in &console {
+        row(
+            &format!("console {path} p50 / p99 ms ({} requests)", lat.len()),
+            format!("{} / {}", ms(quantile(lat, 0.5)), ms(quantile(lat, 0.99))),
+        );
+    }
+    let console_p99 = console
+        .iter()
+        .map(|(_, l)| quantile(l, 0.99))
+        .max()
+        .unwrap_or_default();
+    row(
+        "target: console JSON p99 < 50 ms",
+        format!(
+            "{} (at {records} records, {} members)",
+            verdict(console_p99 < TARGET_CONSOLE_P99),
+            MEMBERS.len()
+        ),
+    );
     let rss = before.hwm.max(after_queries.rss);
     row(
         "target: city RSS < 1 GiB",
@@ -176,6 +200,35 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
     let per_record = city_disk as f64 / records as f64;
     summary("scale", per_record, "disk bytes per record at the city");
     per_record
+}
+
+/// Latencies of the console's JSON at the city, `n` requests of each
+/// endpoint, one every 20 ms (a wall screen reads them every 5 s), sorted;
+/// checks that the federation answer lists every member.
+fn console_latency(city: &BenchNode, n: usize) -> Vec<(&'static str, Vec<Duration>)> {
+    let token = city.client().ops_token().to_owned();
+    let mut out: Vec<(&'static str, Vec<Duration>)> =
+        CONSOLE_JSON.iter().map(|p| (*p, Vec::new())).collect();
+    for _ in 0..n {
+        for (path, lat) in out.iter_mut() {
+            let t = Instant::now();
+            let r = city
+                .client()
+                .try_get(path, Some(&token))
+                .unwrap_or_else(|e| panic!("GET {path} at the city: {e}"));
+            lat.push(t.elapsed());
+            assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+            if *path == CONSOLE_JSON[0] {
+                let members = r.json()["nodes"].as_array().map_or(0, Vec::len);
+                assert_eq!(members, MEMBERS.len(), "one row per member: {}", r.body);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    for (_, lat) in out.iter_mut() {
+        lat.sort_unstable();
+    }
+    out
 }
 
 /// Entries the city holds over every origin.

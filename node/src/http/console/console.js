@@ -159,7 +159,7 @@ function drawCases(con) {
 }
 
 function drawTimeliness(con) {
-  const rows = con.timeliness.slice(0, 50).map((t) => {
+  const rows = con.timeliness.map((t) => {
     const total = t.on_time + t.late;
     const rate = total === 0 ? "—" : (100 * t.on_time / total).toFixed(1) + "%";
     return h("tr", { "data-origin": t.origin, class: t.late > 0 ? "lag1" : "" },
@@ -170,7 +170,7 @@ function drawTimeliness(con) {
   showEmpty($("#timeliness"), rows.length === 0);
   $("#timeliness-meta").textContent = con.summarized_ms === null
     ? "统计中……"
-    : `期限 ${con.deadline_working_days} 个工作日；统计于 ${localTime(con.summarized_ms)}（后台定期汇总）；显示最差的 ${Math.min(50, con.timeliness.length)} 行，共 ${con.timeliness.length} 行`;
+    : `期限 ${con.deadline_working_days} 个工作日；统计于 ${localTime(con.summarized_ms)}（后台定期汇总）；显示最差的 ${con.timeliness.length} 行，共 ${con.timeliness_rows} 行（全部及超期记录：JSON 链接）`;
 }
 
 function askToken(why) {
