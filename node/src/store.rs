@@ -49,6 +49,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 pub mod backup;
 mod cases;
@@ -490,6 +491,9 @@ pub struct StoreLimits {
 
 /// The database of `dir`, opened and its format checked (`None` for a new
 /// store: the format is then to be written).
+/// How long opening a store waits for a lock its own process is releasing.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
 fn open_db(dir: &Path) -> Result<(sled::Db, sled::Tree, Option<u32>), StoreError> {
     open_sled(&dir.join("store"), dir)
 }
@@ -505,14 +509,31 @@ fn open_sled(path: &Path, dir: &Path) -> Result<(sled::Db, sled::Tree, Option<u3
     };
     private(disk::private_dir(dir))?;
     private(disk::private_dir(&path))?;
-    let db = sled::Config::new()
+    let config = sled::Config::new()
         .path(&path)
         .cache_capacity(256 * 1024 * 1024)
         // The writer flushes: when a command asks, when idle, and at least
         // every LAZY_FLUSH; sled's own timer would flush between a group's
         // steps for nothing.
-        .flush_every_ms(None)
-        .open()?;
+        .flush_every_ms(None);
+    // sled releases its file lock from its own threads shortly after the
+    // last handle is dropped: a store opened again in the same process
+    // (restore's check after writing it, a migration) may find the lock
+    // still held for a moment under load. Another process holding it keeps
+    // it, and is reported after LOCK_WAIT.
+    let waited = Instant::now();
+    let db = loop {
+        match config.open() {
+            Ok(db) => break db,
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && waited.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     // sled created its files with the process umask.
     private(disk::private_tree(&path))?;
     let tree = db.open_tree(TREE)?;
