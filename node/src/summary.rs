@@ -129,34 +129,33 @@ pub async fn run(
     cases: Arc<Cases>,
     cancel: CancellationToken,
 ) {
-    let mut round = Some(Round {
+    let mut round = Round {
         held: None,
         next: Instant::now(),
         timeliness: Vec::new(),
         timeliness_rows: 0,
-    });
+    };
     loop {
         let (st, sh, ca) = (store.clone(), shared.clone(), cases.clone());
-        let Some(mut r) = round.take() else { return };
         let done = tokio::task::spawn_blocking(move || {
-            let s = compute(&mut r, &st, &sh, &ca);
-            (r, s)
+            let s = compute(&mut round, &st, &sh, &ca);
+            (round, s)
         })
         .await;
-        match done {
+        round = match done {
             Ok((r, Ok(s))) => {
                 summaries.set(s);
-                round = Some(r);
+                r
             }
             Ok((r, Err(e))) => {
                 tracing::warn!(error = %e, "cannot compute the console's summaries; trying again");
-                round = Some(r);
+                r
             }
             Err(e) => {
                 tracing::error!(error = %e, "the console's summary task failed");
                 return;
             }
-        }
+        };
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(EVERY) => {}

@@ -60,6 +60,9 @@ struct OriginView {
     level_ms: Option<i64>,
 }
 
+/// Most characters of a refusal's reason kept for the console.
+const MAX_REFUSAL_REASON_CHARS: usize = 512;
+
 /// What this node knows about one peer.
 #[derive(Debug, Clone, Default)]
 struct PeerView {
@@ -92,6 +95,15 @@ impl SyncStatus {
     /// Keeps a refusal for the console: a repeat of one it keeps moves to
     /// the end with its count raised; the oldest goes past the bound.
     fn note_refusal(&self, peer: &str, origin: &str, reason: String) {
+        // A reason can quote what the peer sent (its error message): keep
+        // a bounded prefix, so the console's answer stays bounded.
+        let reason = if reason.chars().count() > MAX_REFUSAL_REASON_CHARS {
+            let mut r: String = reason.chars().take(MAX_REFUSAL_REASON_CHARS).collect();
+            r.push('…');
+            r
+        } else {
+            reason
+        };
         let now = u64::try_from(now_ms()).unwrap_or(0);
         let mut r = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
         let same = r
@@ -857,5 +869,10 @@ mod tests {
         assert_eq!(r.len(), MAX_REFUSALS);
         assert_eq!(r[0].reason, format!("entry {} bad", MAX_REFUSALS + 9));
         assert!(r.iter().all(|x| x.peer == "mawei" && x.count == 1));
+        // A peer's long error message is cut.
+        s.note_refusal("mawei", "lianjiang", "x".repeat(100_000));
+        let long = &s.refusals()[0].reason;
+        assert_eq!(long.chars().count(), MAX_REFUSAL_REASON_CHARS + 1);
+        assert!(long.ends_with('…'));
     }
 }

@@ -105,7 +105,9 @@ pub struct FederationNode {
     #[serde(default)]
     pub health: Option<crate::view::Health>,
     /// When the member made the newest view heard of it, milliseconds since
-    /// the Unix epoch (its own clock); `null`: never heard.
+    /// the Unix epoch (its own clock); `null`: never heard. JSON field
+    /// `heard`, as the console issue names it.
+    #[serde(rename = "heard")]
     pub heard_ms: Option<u64>,
     /// Not heard for more than `stale_after_ms` (or never).
     pub stale: bool,
@@ -167,7 +169,7 @@ pub struct ConsoleAnswer {
     /// Origins halted here after equivocation.
     pub halted: Vec<String>,
     /// Evidence stored here (equivocation, a compromised key, an entry too
-    /// large to forward), oldest first.
+    /// large to forward): the latest 50, oldest first.
     pub evidence: Vec<EvidenceSummary>,
     /// On a node that forwards to the province (the city): per origin, what
     /// was forwarded; empty elsewhere.
@@ -321,13 +323,13 @@ mod tests {
     fn federation_answer_reads_as_docs_api_shows_it() {
         let text = r#"{"member": "city", "now_ms": 1764316812000, "stale_after_ms": 10000,
            "nodes": [{"member": "gulou", "name": "鼓楼区", "role": "district", "version": "0.1.0",
-                      "health": "ok", "heard_ms": 1764316811500, "stale": false,
+                      "health": "ok", "heard": 1764316811500, "stale": false,
                       "origins": [{"origin": "city", "held": 12, "lag": 0, "checkpoint": 12},
                                   {"origin": "gulou", "held": 40, "lag": 0, "checkpoint": 40}],
                       "peers": [{"member": "city", "last_contact_ms": 1764316811200}],
                       "halted": []},
                      {"member": "ftz", "name": "自贸区福州片区", "role": "district", "version": null,
-                      "health": null, "heard_ms": null, "stale": true,
+                      "health": null, "heard": null, "stale": true,
                       "origins": [], "peers": [], "halted": []}]}"#;
         let a: FederationAnswer = serde_json::from_str(text).expect("parses");
         assert_eq!(a.nodes.len(), 2);

@@ -58,6 +58,12 @@ pub async fn get_asset(Path(asset): Path<String>) -> Result<Response, ApiError> 
     }
 }
 
+/// Most pieces of evidence the console is given (the latest).
+const MAX_EVIDENCE: usize = 50;
+
+/// Most characters of an evidence summary's reason.
+const MAX_WHY_CHARS: usize = 512;
+
 /// A stored piece of evidence in summary: every kind the node stores has
 /// `origin` and `kind`; the time and reason are read where present.
 fn summarise(v: &serde_json::Value) -> EvidenceSummary {
@@ -65,7 +71,10 @@ fn summarise(v: &serde_json::Value) -> EvidenceSummary {
     let why = [text("why"), text("fix")]
         .into_iter()
         .find(|s| !s.is_empty())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .chars()
+        .take(MAX_WHY_CHARS)
+        .collect();
     EvidenceSummary {
         origin: text("origin"),
         kind: text("kind"),
@@ -84,7 +93,9 @@ pub async fn get_console(
     require_ops(&state, &headers)?;
     let st = state.clone();
     let (halted, evidence) = super::logs::off_runtime(move || {
-        let evidence = st.store.evidence()?.iter().map(summarise).collect();
+        let all = st.store.evidence()?;
+        let skip = all.len().saturating_sub(MAX_EVIDENCE);
+        let evidence = all[skip..].iter().map(summarise).collect();
         Ok((st.store.halted_origins()?, evidence))
     })
     .await?;

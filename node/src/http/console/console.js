@@ -86,7 +86,7 @@ function drawMembers(fed) {
     let state = "正常";
     let cls = "ok";
     if (n.stale) {
-      state = n.heard_ms === null ? "从未报告" : "失联";
+      state = n.heard === null ? "从未报告" : "失联";
       cls = "stale";
     } else if (n.health === "unwritable") {
       state = "存储不可写";
@@ -95,7 +95,7 @@ function drawMembers(fed) {
     return h("tr", { "data-member": n.member, "data-stale": n.stale, class: cls },
       h("td", {}, n.member), h("td", {}, n.name), h("td", {}, ROLES[n.role] || n.role),
       h("td", { class: "state" }, state), h("td", {}, n.version || "—"),
-      h("td", { title: localTime(n.heard_ms) }, ago(n.heard_ms, fed.now_ms)));
+      h("td", { title: localTime(n.heard) }, ago(n.heard, fed.now_ms)));
   });
   fill($("#members"), rows);
 }
@@ -105,7 +105,7 @@ function drawMatrix(fed) {
   const names = Object.fromEntries(fed.nodes.map((n) => [n.member, n.name]));
   const head = $("#matrix thead tr");
   head.replaceChildren(h("th", {}, "节点 \\ 来源"), ...origins.map((o) => h("th", { title: o }, names[o] || o)));
-  const rows = fed.nodes.filter((n) => n.heard_ms !== null).map((n) => {
+  const rows = fed.nodes.filter((n) => n.heard !== null).map((n) => {
     const held = Object.fromEntries(n.origins.map((o) => [o.origin, o]));
     const cells = origins.map((origin) => {
       const o = held[origin];
@@ -118,7 +118,7 @@ function drawMatrix(fed) {
       }, text);
     });
     return h("tr", { "data-member": n.member, "data-stale": n.stale },
-      h("th", { title: n.stale ? `失联：最后报告 ${localTime(n.heard_ms)}` : "" }, n.name), ...cells);
+      h("th", { title: n.stale ? `失联：最后报告 ${localTime(n.heard)}` : "" }, n.name), ...cells);
   });
   fill($("#matrix"), rows);
 }
