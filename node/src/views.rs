@@ -186,7 +186,21 @@ pub fn signed_own_view(store: &Store, shared: &Shared, status: &SyncStatus) -> O
         .ok()
 }
 
+/// When `origin` signed its entry `seq`, if this node holds it (the entry
+/// is checked against its stored leaf hash as it is read; its time is the
+/// one its origin signed).
+fn entry_time_ms(store: &Store, origin: &str, seq: u64) -> Option<u64> {
+    let entry = store
+        .entry(origin, seq)
+        .inspect_err(|e| tracing::debug!(origin, seq, error = %e, "cannot read entry for lag"))
+        .ok()??;
+    let entry = rongxin_protocol::entry::Entry::decode(&entry.bytes).ok()?;
+    u64::try_from(entry.time_ms).ok()
+}
+
 /// The federation matrix: one row per roster member, this node's fresh.
+/// A member's lag in seconds is the age, on this node's clock, of the
+/// oldest entry of the origin it does not hold.
 pub fn matrix(
     store: &Store,
     shared: &Shared,
@@ -212,6 +226,18 @@ pub fn matrix(
             *l = (*l).max(o.held).max(o.checkpoint);
         }
     }
+    // When the origin signed each oldest missing entry this node holds,
+    // read once per (origin, seq) however many members miss it.
+    let mut signed_at: BTreeMap<(String, u64), Option<u64>> = BTreeMap::new();
+    let mut lag_seconds = |origin: &str, held: u64, lag: u64| -> Option<u64> {
+        if lag == 0 {
+            return Some(0);
+        }
+        let at = *signed_at
+            .entry((origin.to_owned(), held))
+            .or_insert_with(|| entry_time_ms(store, origin, held));
+        at.map(|t| now.saturating_sub(t) / 1000)
+    };
     let nodes = roster
         .roster
         .members
@@ -231,18 +257,22 @@ pub fn matrix(
                     .map(|v| {
                         v.origins
                             .iter()
-                            .map(|o| FederationOrigin {
-                                origin: o.origin.clone(),
-                                held: o.held,
-                                lag: largest
+                            .map(|o| {
+                                let lag = largest
                                     .get(o.origin.as_str())
-                                    .map_or(0, |l| l.saturating_sub(o.held)),
-                                checkpoint: o.checkpoint,
-                                forwarded: v
-                                    .forward
-                                    .iter()
-                                    .find(|f| f.origin == o.origin)
-                                    .map(|f| f.cursor),
+                                    .map_or(0, |l| l.saturating_sub(o.held));
+                                FederationOrigin {
+                                    origin: o.origin.clone(),
+                                    held: o.held,
+                                    lag,
+                                    lag_seconds: lag_seconds(&o.origin, o.held, lag),
+                                    checkpoint: o.checkpoint,
+                                    forwarded: v
+                                        .forward
+                                        .iter()
+                                        .find(|f| f.origin == o.origin)
+                                        .map(|f| f.cursor),
+                                }
                             })
                             .collect()
                     })

@@ -129,6 +129,13 @@ pub struct FederationOrigin {
     /// The largest size of the origin known from any view or checkpoint,
     /// minus `held`.
     pub lag: u64,
+    /// How long the member has been behind: seconds since the origin
+    /// signed the oldest entry the member does not hold (its entry `held`),
+    /// on the answering node's clock; 0 when `lag` is 0; `null` when the
+    /// answering node does not hold that entry either, so cannot tell when
+    /// it was signed.
+    #[serde(default)]
+    pub lag_seconds: Option<u64>,
     /// The largest checkpoint size of the origin this member has seen.
     pub checkpoint: u64,
     /// On a node that forwards to the province (the city): entries of the

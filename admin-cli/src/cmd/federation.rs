@@ -46,13 +46,14 @@ pub fn run(args: FederationArgs) -> Result<ExitCode> {
 /// node is marked with when it was last heard.
 pub fn render(a: &FederationAnswer) -> String {
     let mut out = format!(
-        "federation as {} sees it (a node not heard for {:.0}s is STALE)\n{:<12} {:<12} {:>10} {:>8} {:>10} {:>10}\n",
+        "federation as {} sees it (a node not heard for {:.0}s is STALE; behind: age of the oldest entry not held)\n{:<12} {:<12} {:>10} {:>8} {:>9} {:>10} {:>10}\n",
         a.member,
         a.stale_after_ms as f64 / 1000.0,
         "node",
         "origin",
         "held",
         "lag",
+        "behind",
         "checkpoint",
         "forwarded"
     );
@@ -77,11 +78,12 @@ pub fn render(a: &FederationAnswer) -> String {
         let mut first = !n.stale;
         for o in &n.origins {
             out.push_str(&format!(
-                "{:<12} {:<12} {:>10} {:>8} {:>10} {:>10}\n",
+                "{:<12} {:<12} {:>10} {:>8} {:>9} {:>10} {:>10}\n",
                 if first { n.member.as_str() } else { "" },
                 o.origin,
                 o.held,
                 o.lag,
+                o.lag_seconds.map_or("?".to_owned(), behind),
                 o.checkpoint,
                 o.forwarded.map_or("-".to_owned(), |f| f.to_string())
             ));
@@ -98,6 +100,17 @@ pub fn render(a: &FederationAnswer) -> String {
         }
     }
     out
+}
+
+/// A lag in seconds as people read it: `0s`, `45s`, `12m05s`, `3h20m`,
+/// `2d04h`.
+fn behind(s: u64) -> String {
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
+    }
 }
 
 #[cfg(test)]
@@ -126,6 +139,7 @@ mod tests {
                     origin: "city".into(),
                     held: 3,
                     lag: if stale { 2 } else { 0 },
+                    lag_seconds: Some(if stale { 3_725 } else { 0 }),
                     checkpoint: 5,
                     forwarded: (member == "city").then_some(2),
                 }]
@@ -148,17 +162,28 @@ mod tests {
         let text = render(&a);
         assert!(
             text.contains(
-                "\ncity         city                  3        0          5          2\n"
+                "\ncity         city                  3        0        0s          5          2\n"
             ),
             "{text}"
         );
         assert!(
-            text.contains("gulou        STALE: last heard 12.0s ago, 2025-11-28 16:00:00.000 UTC+8 (1764316800000 ms)\ngulou        STORE NOT WRITABLE (disk full or failing; see its /healthz)\n             city                  3        2          5          -\n"),
+            text.contains("gulou        STALE: last heard 12.0s ago, 2025-11-28 16:00:00.000 UTC+8 (1764316800000 ms)\ngulou        STORE NOT WRITABLE (disk full or failing; see its /healthz)\n             city                  3        2     1h02m          5          -\n"),
             "{text}"
         );
         assert!(
             text.ends_with("ftz          STALE: never heard\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn lag_in_seconds_reads_in_the_largest_units_that_matter() {
+        assert_eq!(behind(0), "0s");
+        assert_eq!(behind(59), "59s");
+        assert_eq!(behind(60), "1m00s");
+        assert_eq!(behind(725), "12m05s");
+        assert_eq!(behind(3_600), "1h00m");
+        assert_eq!(behind(86_399), "23h59m");
+        assert_eq!(behind(190_000), "2d04h");
     }
 }

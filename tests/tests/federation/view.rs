@@ -45,7 +45,9 @@ fn caught_up(a: &FederationAnswer, member: &str, sizes: &BTreeMap<String, u64>) 
         && sizes.iter().all(|(origin, &size)| {
             let o = n.origins.iter().find(|o| &o.origin == origin);
             match o {
-                Some(o) => o.held == size && o.lag == 0 && o.checkpoint == size,
+                Some(o) => {
+                    o.held == size && o.lag == 0 && o.lag_seconds == Some(0) && o.checkpoint == size
+                }
                 None => size == 0,
             }
         })
@@ -125,11 +127,14 @@ fn the_city_sees_every_node_and_a_stopped_one_turns_stale() {
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
     let cells = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
     // Three blocks (city, gulou, taijiang) each hold gulou's 30 entries,
-    // no lag, nothing forwarded (no node here forwards to a province).
+    // no lag, none behind, nothing forwarded (no node here forwards to a
+    // province).
     assert_eq!(
         table
             .lines()
-            .filter(|l| cells(l).ends_with(&["gulou", "30", "0", "30", "-"].map(String::from)))
+            .filter(|l| {
+                cells(l).ends_with(&["gulou", "30", "0", "0s", "30", "-"].map(String::from))
+            })
             .count(),
         3,
         "{table}"
@@ -143,13 +148,24 @@ fn the_city_sees_every_node_and_a_stopped_one_turns_stale() {
     let parsed: FederationAnswer = serde_json::from_slice(&json.stdout).expect("--json parses");
     assert_eq!(parsed.nodes.len(), seen.nodes.len());
 
-    // taijiang stops: the city shows it stale once its last view is older
-    // than the limit, while gulou and the city stay fresh.
+    // taijiang stops, and gulou signs 5 more: the city shows taijiang
+    // stale once its last view is older than the limit, 5 entries of gulou
+    // behind for as long as the oldest of them was signed, while gulou and
+    // the city stay fresh.
     nodes[2].kill();
     let killed = Instant::now();
+    let signed_from = now_ms();
+    nodes[1].submit(fed.token("gulou"), &records.batch("gulou", 5));
+    let signed_until = now_ms();
     let limit = Duration::from_millis(seen.stale_after_ms);
     let stale = wait_for("the city to show taijiang stale", limit + DEADLINE, || {
-        federation_of(&nodes[0], &fed).filter(|a| row(a, "taijiang").stale)
+        federation_of(&nodes[0], &fed).filter(|a| {
+            row(a, "taijiang").stale
+                && row(a, "city")
+                    .origins
+                    .iter()
+                    .any(|o| o.origin == "gulou" && o.held == 35)
+        })
     });
     // Not before: its last view was at most a few sync rounds old when it
     // stopped (it peers with the city directly).
@@ -161,12 +177,21 @@ fn the_city_sees_every_node_and_a_stopped_one_turns_stale() {
     let t = row(&stale, "taijiang");
     let heard = t.heard_ms.expect("taijiang was heard before it stopped");
     assert!(stale.now_ms - heard > stale.stale_after_ms, "{t:#?}");
-    assert_eq!(
-        t.origins
-            .iter()
-            .find(|o| o.origin == "gulou")
-            .map(|o| o.held),
-        Some(30)
+    let g = t
+        .origins
+        .iter()
+        .find(|o| o.origin == "gulou")
+        .unwrap_or_else(|| panic!("taijiang's row holds gulou: {t:#?}"));
+    assert_eq!((g.held, g.lag), (30, 5), "{t:#?}");
+    // Behind since gulou signed entry 30, on the city's clock (which
+    // holds it): between the submission's start and its answer.
+    let behind = g.lag_seconds.expect("the city holds gulou's entry 30");
+    let ms = |t: i64| u64::try_from(t).expect("a clock after 1970");
+    let (from, until) = (ms(signed_from), ms(signed_until));
+    assert!(
+        (stale.now_ms - until) / 1000 <= behind && behind <= (stale.now_ms - from) / 1000,
+        "{behind}s behind at {}, but gulou signed entry 30 between {from} and {until}",
+        stale.now_ms
     );
     for m in ["city", "gulou"] {
         assert!(!row(&stale, m).stale, "{m} is running: {stale:#?}");

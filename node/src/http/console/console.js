@@ -100,6 +100,14 @@ function drawMembers(fed) {
   fill($("#members"), rows);
 }
 
+/** A lag in seconds as the staff read it: 45秒, 12分5秒, 3小时20分, 2天4小时. */
+function span(s) {
+  if (s < 60) return `${s}秒`;
+  if (s < 3600) return `${Math.floor(s / 60)}分${s % 60}秒`;
+  if (s < 86400) return `${Math.floor(s / 3600)}小时${Math.floor((s % 3600) / 60)}分`;
+  return `${Math.floor(s / 86400)}天${Math.floor((s % 86400) / 3600)}小时`;
+}
+
 function drawMatrix(fed) {
   const origins = [...new Set(fed.nodes.flatMap((n) => n.origins.map((o) => o.origin)))].sort();
   const names = Object.fromEntries(fed.nodes.map((n) => [n.member, n.name]));
@@ -110,11 +118,15 @@ function drawMatrix(fed) {
     const cells = origins.map((origin) => {
       const o = held[origin];
       if (!o) return h("td", { class: n.stale ? "stale" : "none", "data-origin": origin }, "—");
-      const cls = n.stale ? "stale" : o.lag === 0 ? "lag0" : o.lag > 1000 ? "lag2" : "lag1";
-      const text = o.lag === 0 ? String(o.held) : `${o.held}（${o.lag}）`;
+      const secs = o.lag_seconds;
+      const late = o.lag > 1000 || (secs !== null && secs !== undefined && secs > 300);
+      const cls = n.stale ? "stale" : o.lag === 0 ? "lag0" : late ? "lag2" : "lag1";
+      const behind = secs === null || secs === undefined ? "时长未知" : span(secs);
+      const text = o.lag === 0 ? String(o.held) : `${o.held}（${o.lag}，${behind}）`;
       return h("td", {
         class: cls, "data-origin": origin, "data-held": o.held, "data-lag": o.lag,
-        title: `${n.name} 持有 ${names[origin] || origin} ${o.held} 条，滞后 ${o.lag} 条；见过的最大检查点 ${o.checkpoint}`,
+        "data-lag-seconds": secs === null || secs === undefined ? "" : secs,
+        title: `${n.name} 持有 ${names[origin] || origin} ${o.held} 条，滞后 ${o.lag} 条（${behind}：所缺最早一条的签名时间至今）；见过的最大检查点 ${o.checkpoint}`,
       }, text);
     });
     return h("tr", { "data-member": n.member, "data-stale": n.stale },
