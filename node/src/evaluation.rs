@@ -5,15 +5,19 @@
 //!
 //! A department is the deciding authority named in the records (its credit
 //! code): that is what the logs carry, so every node that holds an origin's
-//! log computes the same figures. A case counts in the period by the day it
+//! log computes the same figures. Submissions and refusals are counted
+//! where they happen, per submitting department (its token's name), and
+//! come from the tallies this node holds: its own, and those its peers
+//! answered (`rongxin_protocol::tally`). A case counts in the period by the day it
 //! was received; it is in time when its decision was signed on or before
 //! its due date, late when after, overdue when still open after it today.
 
 use std::collections::BTreeMap;
 
-use rongxin_protocol::api::{EvaluationAnswer, EvaluationRow};
+use rongxin_protocol::api::{EvaluationAnswer, EvaluationRow, SubmissionRow};
 use rongxin_protocol::objection::ObjectionState;
 use rongxin_protocol::repair::RepairState;
+use rongxin_protocol::tally::{DayTally, Tally};
 use rongxin_protocol::timeliness::TimelinessRow;
 use rongxin_protocol::value::Date;
 
@@ -46,12 +50,14 @@ fn case(due: Date, decided: Option<Option<Date>>, today: Date) -> (bool, bool, b
     }
 }
 
-/// The evaluation from `timeliness` rows already restricted to decisions
-/// in the period, and every objection and repair application held.
+/// The evaluation from `timeliness` rows and `tallies` (member, row)
+/// already restricted to the period, and every objection and repair
+/// application held.
 pub fn evaluate(
     timeliness: &[TimelinessRow],
     objections: &[ObjectionState],
     repairs: &[RepairState],
+    tallies: &[(String, DayTally)],
     period: Period,
     today: Date,
     deadline_working_days: u32,
@@ -92,14 +98,34 @@ pub fn evaluate(
         r.repairs_late += u64::from(late);
         r.repairs_overdue += u64::from(overdue);
     }
+    let mut submissions: BTreeMap<(String, String), Tally> = BTreeMap::new();
+    for (member, row) in tallies {
+        submissions
+            .entry((member.clone(), row.department.clone()))
+            .or_default()
+            .add(&row.tally);
+    }
     let mut districts: BTreeMap<String, EvaluationRow> = BTreeMap::new();
-    for d in departments.values() {
-        let r = districts
-            .entry(d.origin.clone())
+    fn district<'a>(
+        districts: &'a mut BTreeMap<String, EvaluationRow>,
+        origin: &str,
+    ) -> &'a mut EvaluationRow {
+        districts
+            .entry(origin.to_owned())
             .or_insert_with(|| EvaluationRow {
-                origin: d.origin.clone(),
+                origin: origin.to_owned(),
+                submitted: Some(0),
+                refused: Some(0),
                 ..EvaluationRow::default()
-            });
+            })
+    }
+    for ((member, _), t) in &submissions {
+        let r = district(&mut districts, member);
+        r.submitted = r.submitted.map(|n| n + t.submitted);
+        r.refused = r.refused.map(|n| n + t.refused);
+    }
+    for d in departments.values() {
+        let r = district(&mut districts, &d.origin);
         r.published += d.published;
         r.on_time += d.on_time;
         r.late += d.late;
@@ -119,6 +145,18 @@ pub fn evaluate(
         deadline_working_days,
         districts: districts.into_values().collect(),
         departments: departments.into_values().collect(),
+        submissions: submissions
+            .into_iter()
+            .map(|((origin, department), t)| SubmissionRow {
+                origin,
+                department,
+                submitted: t.submitted,
+                accepted: t.accepted,
+                duplicates: t.duplicates,
+                refused: t.refused,
+                reasons: t.reasons,
+            })
+            .collect(),
     }
 }
 
@@ -174,6 +212,33 @@ mod tests {
         }
     }
 
+    /// A day's tally: `refused` names one refused record each, the rest
+    /// of `submitted` accepted.
+    fn tally(
+        member: &str,
+        day: &str,
+        department: &str,
+        submitted: u64,
+        refused: &[&str],
+    ) -> (String, DayTally) {
+        let mut t = Tally {
+            submitted,
+            accepted: submitted - refused.len() as u64,
+            ..Tally::default()
+        };
+        for field in refused {
+            t.refuse(field, "wrong");
+        }
+        (
+            member.into(),
+            DayTally {
+                day: day.into(),
+                department: department.into(),
+                tally: t,
+            },
+        )
+    }
+
     #[test]
     fn departments_add_up_to_their_district_and_cases_count_by_their_due_date() {
         let period = Period {
@@ -187,6 +252,24 @@ mod tests {
             objection("2026-11-28", "2026-12-09", None),               // open, not due
             objection("2026-10-30", "2026-11-10", None),               // before the period
         ];
+        let tallies = [
+            tally(
+                "gulou",
+                "2026-11-02",
+                "鼓楼区市场监管局",
+                10,
+                &["subject.code", "CF_CFLB"],
+            ),
+            tally(
+                "gulou",
+                "2026-11-09",
+                "鼓楼区市场监管局",
+                5,
+                &["subject.code"],
+            ),
+            tally("gulou", "2026-11-09", "鼓楼区税务局", 4, &[]),
+            tally("mawei", "2026-11-03", "马尾区市场监管局", 2, &["record_no"]),
+        ];
         let a = evaluate(
             &[
                 timely("gulou", "A", 8, 2),
@@ -195,6 +278,7 @@ mod tests {
             ],
             &objections,
             &[],
+            &tallies,
             period,
             date("2026-12-04"),
             7,
@@ -216,7 +300,40 @@ mod tests {
             ),
             (1, 1, 1)
         );
-        assert_eq!(a.districts.len(), 2);
+        assert_eq!(
+            a.districts
+                .iter()
+                .map(|d| (d.origin.as_str(), d.submitted, d.refused))
+                .collect::<Vec<_>>(),
+            [
+                ("gulou", Some(19), Some(3)),
+                // Submitted, nothing published yet.
+                ("mawei", Some(2), Some(1)),
+                // Published, no tally held of it.
+                ("taijiang", Some(0), Some(0)),
+            ]
+        );
+        assert!(a.departments.iter().all(|d| d.submitted.is_none()));
+        let scjgj = &a.submissions[0];
+        assert_eq!(
+            (
+                scjgj.origin.as_str(),
+                scjgj.department.as_str(),
+                scjgj.submitted,
+                scjgj.accepted,
+                scjgj.refused
+            ),
+            ("gulou", "鼓楼区市场监管局", 15, 12, 3)
+        );
+        assert_eq!(
+            scjgj
+                .reasons
+                .iter()
+                .map(|r| (r.field.as_str(), r.count))
+                .collect::<Vec<_>>(),
+            [("CF_CFLB", 1), ("subject.code", 2)]
+        );
+        assert_eq!(a.submissions.len(), 3);
         let gulou = &a.districts[0];
         assert_eq!(
             (gulou.origin.as_str(), gulou.authority.as_deref()),
@@ -227,9 +344,10 @@ mod tests {
             (15, 13, 4)
         );
         assert_eq!(gulou.on_time_rate(), Some(13.0 / 15.0));
-        assert_eq!(a.districts[1].on_time_rate(), Some(0.0));
+        assert_eq!(a.districts[2].on_time_rate(), Some(0.0));
+        assert_eq!(a.districts[1].on_time_rate(), None);
         // A department with cases but nothing published has no rate.
-        let only_cases = evaluate(&[], &objections, &[], period, date("2026-12-04"), 7);
+        let only_cases = evaluate(&[], &objections, &[], &[], period, date("2026-12-04"), 7);
         assert_eq!(only_cases.districts[0].on_time_rate(), None);
     }
 
@@ -239,6 +357,7 @@ mod tests {
         let a = evaluate(
             &[],
             &objections,
+            &[],
             &[],
             Period::default(),
             date("2026-12-04"),

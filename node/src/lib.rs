@@ -31,6 +31,7 @@ pub mod shared;
 pub mod store;
 mod summary;
 mod sync;
+mod tally;
 pub mod timeliness;
 pub mod tokens;
 mod views;
@@ -61,6 +62,7 @@ pub struct NodeHandle {
     network: tokio::task::JoinHandle<()>,
     committer: std::thread::JoinHandle<()>,
     store: Store,
+    tallies: Arc<tally::Tallies>,
 }
 
 /// The newer of the configured roster and the newest one received from peers.
@@ -242,6 +244,14 @@ impl Node {
             cancel.child_token(),
         ));
 
+        let tallies = Arc::new(tally::Tallies::default());
+        tokio::spawn(tally::run(
+            tallies.clone(),
+            store.clone(),
+            config.member.clone(),
+            cancel.child_token(),
+        ));
+
         let forward = match &config.forward {
             Some(f) => {
                 let fw = Arc::new(
@@ -297,6 +307,7 @@ impl Node {
             cases,
             timeliness: Default::default(),
             summaries,
+            tallies: tallies.clone(),
         });
         let server = tokio::spawn(http::server::serve(
             listener,
@@ -327,6 +338,7 @@ impl Node {
             network,
             committer,
             store,
+            tallies,
         })
     }
 }
@@ -422,12 +434,16 @@ impl NodeHandle {
         }
         // The servers and this handle held the last job senders (in the
         // API's state): the committer drains its queue and stops.
+        let member = self.state.config.member.clone();
         drop(self.state);
         let committer = self.committer;
         tokio::task::spawn_blocking(move || committer.join())
             .await?
             .map_err(|_| anyhow!("the committer thread panicked"))?;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.network).await;
+        if let Err(e) = self.tallies.write(&self.store, &member).await {
+            tracing::warn!(error = %e, "cannot write the last submission tallies");
+        }
         self.store.flush().await?;
         tracing::info!("node stopped; store flushed");
         Ok(())

@@ -60,6 +60,7 @@ pub mod files;
 mod maintain;
 pub mod migrate;
 mod querylog;
+mod tally;
 mod timeliness;
 mod writer;
 

@@ -352,6 +352,9 @@ impl Sync {
             .update(&member, |v| v.peer_id = peer.to_base58());
         let mut tick = tokio::time::interval(SYNC_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The peer's departments' tallies: asked once it answers, then
+        // every few rounds.
+        let mut tallies: Option<(Instant, rongxin_protocol::value::Date)> = None;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -365,6 +368,19 @@ impl Sync {
                 tracing::debug!(peer = %member, error = %e, "sync round failed");
                 self.status
                     .update(&member, |v| v.last_error = Some(e.to_string()));
+                continue;
+            }
+            let today = crate::cases::Cases::today();
+            if tallies.is_none_or(|(at, _)| at.elapsed() >= crate::tally::ASK_EVERY) {
+                let since = match tallies {
+                    Some((_, since)) => since,
+                    None => crate::tally::first_day_to_ask(&self.store, &member, today),
+                };
+                let next = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    n = crate::tally::ask(&self.net, &self.store, &member, peer, since, today) => n,
+                };
+                tallies = Some((Instant::now(), next));
             }
         }
     }
@@ -836,6 +852,19 @@ fn answer(store: &Store, shared: &Shared, request: Request) -> Response {
                 Response::Roster {
                     note: (r.roster.version > have_version).then(|| r.note.clone()),
                 }
+            }
+            Request::Tallies { since } => {
+                let since: rongxin_protocol::value::Date = since
+                    .parse()
+                    .map_err(|e| format!("since is not a date: {e}"))?;
+                let mut days: Vec<_> = store
+                    .tallies(Some(&shared.member), Some(since), None)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|(_, row)| row)
+                    .collect();
+                days.truncate(rongxin_protocol::tally::MAX_TALLY_ROWS);
+                Response::Tallies { days }
             }
             // Answered by the case service (`serve`).
             Request::FileObjection(_) | Request::FileRepair(_) | Request::View => Response::Error {

@@ -280,6 +280,32 @@ pub struct EvaluationAnswer {
     pub districts: Vec<EvaluationRow>,
     /// One row per origin and deciding authority, in ascending order.
     pub departments: Vec<EvaluationRow>,
+    /// What each submitting department sent in the period and what was
+    /// refused, and why: one row per member and department (the name its
+    /// node's configuration gives the department's token), from the
+    /// tallies this node holds (its own, and its peers' answers).
+    #[serde(default)]
+    pub submissions: Vec<SubmissionRow>,
+}
+
+/// One submitting department's figures for the period.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmissionRow {
+    /// The member whose node the department submits to.
+    pub origin: String,
+    /// The department, by its token's configured name.
+    pub department: String,
+    /// Records (JSON records, CSV rows) submitted.
+    pub submitted: u64,
+    /// Of those, signed.
+    pub accepted: u64,
+    /// Of those, already signed before: not signed again.
+    pub duplicates: u64,
+    /// Of those, refused.
+    pub refused: u64,
+    /// Why, by the field (or CSV column) of each refused record's first
+    /// problem, with the first problem seen for it.
+    pub reasons: Vec<crate::tally::Reason>,
 }
 
 /// One district's or department's figures for the period.
@@ -290,6 +316,13 @@ pub struct EvaluationRow {
     /// The deciding authority's credit code (department rows only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
+    /// District rows: records its departments submitted in the period, as
+    /// the tallies held here count them (0 when none is held).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted: Option<u64>,
+    /// District rows: of those, refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<u64>,
     /// Double-publicity records decided in the period and published.
     pub published: u64,
     /// Of those, signed within the deadline.

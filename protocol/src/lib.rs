@@ -45,6 +45,7 @@ pub mod record;
 pub mod repair;
 pub mod roster;
 pub mod suite;
+pub mod tally;
 pub mod tier;
 pub mod timeliness;
 pub mod value;

@@ -62,6 +62,12 @@ pub enum Request {
     /// "Send your node view and the latest views you hold of other
     /// members" (docs/protocol.md §8.1).
     View,
+    /// "Send your departments' submission tallies of the days from
+    /// `since` (`YYYY-MM-DD`) on" ([`crate::tally`]), oldest day first.
+    Tallies {
+        /// First day wanted.
+        since: String,
+    },
 }
 
 /// An answer.
@@ -118,6 +124,12 @@ pub enum Response {
     View {
         /// Signed view notes ([`crate::view`]).
         reports: Vec<String>,
+    },
+    /// The answerer's own departments' tallies, oldest day first, at most
+    /// [`crate::tally::MAX_TALLY_ROWS`].
+    Tallies {
+        /// One row per day and department.
+        days: Vec<crate::tally::DayTally>,
     },
 }
 
@@ -236,6 +248,13 @@ impl Response {
                 Err(WireError::Bounds(format!(
                     "a view in the answer is larger than {} bytes",
                     crate::view::MAX_VIEW_BYTES
+                )))
+            }
+            Response::Tallies { days } if days.len() > crate::tally::MAX_TALLY_ROWS => {
+                Err(WireError::Bounds(format!(
+                    "{} tally rows in one answer, more than {}",
+                    days.len(),
+                    crate::tally::MAX_TALLY_ROWS
                 )))
             }
             _ => Ok(resp),

@@ -155,6 +155,18 @@ fn other_messages_match_the_protocol_doc_layout() {
             Layout::default().u8(1).u32(7).u64(1).str("v\n").0,
         ),
         (
+            Request::Tallies {
+                since: "2026-12-01".into(),
+            }
+            .encode()
+            .unwrap(),
+            Layout::default().u8(1).u32(7).str("2026-12-01").0,
+        ),
+        (
+            Response::Tallies { days: vec![] }.encode().unwrap(),
+            Layout::default().u8(1).u32(8).u64(0).0,
+        ),
+        (
             Request::FileObjection(ObjectionFiling {
                 id: "o1".into(),
                 key: filing_key(),
@@ -487,6 +499,7 @@ fn request() -> impl Strategy<Value = Request> {
         }),
         any::<u64>().prop_map(|have_version| Request::Roster { have_version }),
         Just(Request::View),
+        "\\PC{0,12}".prop_map(|since| Request::Tallies { since }),
     ]
 }
 
@@ -522,6 +535,23 @@ fn response() -> impl Strategy<Value = Response> {
         prop::option::of("\\PC{0,40}").prop_map(|note| Response::Roster { note }),
         "\\PC{0,40}".prop_map(|message| Response::Error { message }),
         prop::collection::vec("\\PC{0,40}", 0..5).prop_map(|reports| Response::View { reports }),
+        prop::collection::vec(("\\PC{0,12}", "\\PC{0,20}", any::<u64>()), 0..4).prop_map(|rows| {
+            Response::Tallies {
+                days: rows
+                    .into_iter()
+                    .map(
+                        |(day, department, submitted)| rongxin_protocol::tally::DayTally {
+                            day,
+                            department,
+                            tally: rongxin_protocol::tally::Tally {
+                                submitted,
+                                ..Default::default()
+                            },
+                        },
+                    )
+                    .collect(),
+            }
+        }),
     ]
 }
 

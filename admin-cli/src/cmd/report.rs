@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use rongxin_protocol::api::{EvaluationAnswer, EvaluationRow, FederationAnswer};
+use rongxin_protocol::api::{EvaluationAnswer, EvaluationRow, FederationAnswer, SubmissionRow};
 
 use crate::client::{Node, read_token};
 
@@ -125,7 +125,9 @@ fn name<'a>(names: &'a BTreeMap<String, String>, origin: &'a str) -> &'a str {
 }
 
 /// The columns every format shows, after the district and department.
-const COLUMNS: [&str; 11] = [
+const COLUMNS: [&str; 13] = [
+    "报送条数",
+    "退回条数",
     "双公示条数",
     "按时",
     "超期",
@@ -139,8 +141,11 @@ const COLUMNS: [&str; 11] = [
     "超期未决定",
 ];
 
-fn cells(r: &EvaluationRow) -> [String; 11] {
+fn cells(r: &EvaluationRow) -> [String; 13] {
+    let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
     [
+        count(r.submitted),
+        count(r.refused),
         r.published.to_string(),
         r.on_time.to_string(),
         r.late.to_string(),
@@ -152,6 +157,32 @@ fn cells(r: &EvaluationRow) -> [String; 11] {
         r.repairs.to_string(),
         r.repairs_in_time.to_string(),
         r.repairs_overdue.to_string(),
+    ]
+}
+
+/// The columns of a submitting department's row, after its district and
+/// name.
+const SUBMISSION_COLUMNS: [&str; 5] = ["报送条数", "接收", "重复", "退回条数", "退回原因"];
+
+/// Why a department's records were refused, most frequent first: `field
+/// count（example）`.
+fn reasons(r: &SubmissionRow) -> String {
+    let mut reasons: Vec<_> = r.reasons.iter().collect();
+    reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.field.cmp(&b.field)));
+    reasons
+        .iter()
+        .map(|x| format!("{} {}（{}）", x.field, x.count, x.example))
+        .collect::<Vec<_>>()
+        .join("；")
+}
+
+fn submission_cells(r: &SubmissionRow) -> [String; 5] {
+    [
+        r.submitted.to_string(),
+        r.accepted.to_string(),
+        r.duplicates.to_string(),
+        r.refused.to_string(),
+        reasons(r),
     ]
 }
 
@@ -193,6 +224,19 @@ fn table(a: &EvaluationAnswer, names: &BTreeMap<String, String>) -> String {
         }
         out.push('\n');
     }
+    out.push('\n');
+    let _ = write!(out, "{:<12} {:<20}", "district", "submitting department");
+    for c in SUBMISSION_COLUMNS {
+        let _ = write!(out, " {c:>8}");
+    }
+    out.push('\n');
+    for r in &a.submissions {
+        let _ = write!(out, "{:<12} {:<20}", r.origin, r.department);
+        for c in submission_cells(r) {
+            let _ = write!(out, " {c:>8}");
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -204,14 +248,30 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// One CSV: a row per district (level 区县) and per department (level 部门).
+/// One CSV: a row per district (level 区县), per deciding authority (level
+/// 部门) and per submitting department (level 报送部门, its figures in
+/// 报送条数, 退回条数 and the last columns).
 fn csv(a: &EvaluationAnswer, names: &BTreeMap<String, String>) -> String {
-    let mut out = String::from("\u{feff}层级,来源,来源名称,决定机关代码,期间起,期间止");
+    let mut out = String::from("\u{feff}层级,来源,来源名称,决定机关代码,报送部门,期间起,期间止");
     for c in COLUMNS {
         out.push(',');
         out.push_str(c);
     }
-    out.push_str("\r\n");
+    out.push_str(",接收,重复,退回原因\r\n");
+    let period = [
+        a.from.clone().unwrap_or_default(),
+        a.to.clone().unwrap_or_else(|| a.today.clone()),
+    ];
+    let mut push = |line: Vec<String>| {
+        out.push_str(
+            &line
+                .iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push_str("\r\n");
+    };
     let rows = a
         .districts
         .iter()
@@ -223,18 +283,27 @@ fn csv(a: &EvaluationAnswer, names: &BTreeMap<String, String>) -> String {
             r.origin.clone(),
             name(names, &r.origin).to_owned(),
             r.authority.clone().unwrap_or_default(),
-            a.from.clone().unwrap_or_default(),
-            a.to.clone().unwrap_or_else(|| a.today.clone()),
+            String::new(),
         ];
+        line.extend(period.clone());
         line.extend(cells(r));
-        out.push_str(
-            &line
-                .iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push_str("\r\n");
+        line.extend([String::new(), String::new(), String::new()]);
+        push(line);
+    }
+    for r in &a.submissions {
+        let mut line = vec![
+            "报送部门".to_owned(),
+            r.origin.clone(),
+            name(names, &r.origin).to_owned(),
+            String::new(),
+            r.department.clone(),
+        ];
+        line.extend(period.clone());
+        line.push(r.submitted.to_string());
+        line.push(r.refused.to_string());
+        line.extend((2..COLUMNS.len()).map(|_| String::new()));
+        line.extend([r.accepted.to_string(), r.duplicates.to_string(), reasons(r)]);
+        push(line);
     }
     out
 }
@@ -310,7 +379,30 @@ fn html_table(
     t
 }
 
-/// A printable page: title, period, chart, districts, departments.
+fn html_submissions(rows: &[SubmissionRow], names: &BTreeMap<String, String>) -> String {
+    let mut t = String::from("<table>\n<thead><tr><th>区县</th><th>报送部门</th>");
+    for c in SUBMISSION_COLUMNS {
+        let _ = write!(t, "<th>{c}</th>");
+    }
+    t.push_str("</tr></thead>\n<tbody>\n");
+    for r in rows {
+        let _ = write!(
+            t,
+            "<tr><td>{}</td><td>{}</td>",
+            esc(name(names, &r.origin)),
+            esc(&r.department)
+        );
+        for c in submission_cells(r) {
+            let _ = write!(t, "<td>{}</td>", esc(&c));
+        }
+        t.push_str("</tr>\n");
+    }
+    t.push_str("</tbody>\n</table>\n");
+    t
+}
+
+/// A printable page: title, period, chart, districts, departments,
+/// submitting departments.
 fn html(a: &EvaluationAnswer, names: &BTreeMap<String, String>, node: &str) -> String {
     format!(
         r#"<!doctype html>
@@ -334,7 +426,8 @@ th:first-child, td:first-child, td:nth-child(2) {{ text-align: left; }}
 <h2>各区县双公示按时率</h2>
 {chart}<h2>各区县</h2>
 {districts}<h2>各部门（按决定机关统一社会信用代码）</h2>
-{departments}<p class="meta">口径：双公示条数按决定日期在期间内的行政许可、行政处罚记录首次签发计；异议与信用修复按受理日期在期间内计，按期指在到期日当日或之前签发决定。</p>
+{departments}<h2>各报送部门：报送、退回及原因</h2>
+{submissions}<p class="meta">口径：报送条数、退回条数按报送日（北京时间）在期间内计，由受理报送的节点统计（本节点及其对等节点报来的统计），退回原因按每条被退回记录的第一个问题所在字段或列计；双公示条数按决定日期在期间内的行政许可、行政处罚记录首次签发计；异议与信用修复按受理日期在期间内计，按期指在到期日当日或之前签发决定。</p>
 </body>
 </html>
 "#,
@@ -345,6 +438,7 @@ th:first-child, td:first-child, td:nth-child(2) {{ text-align: left; }}
         chart = chart(a, names),
         districts = html_table(&a.districts, names, false),
         departments = html_table(&a.departments, names, true),
+        submissions = html_submissions(&a.submissions, names),
     )
 }
 
@@ -369,8 +463,39 @@ mod tests {
             to: Some("2026-11-30".into()),
             today: "2026-12-04".into(),
             deadline_working_days: 7,
-            districts: vec![row("gulou", None, 9, 1), row("taijiang", None, 0, 0)],
+            districts: vec![
+                EvaluationRow {
+                    submitted: Some(12),
+                    refused: Some(2),
+                    ..row("gulou", None, 9, 1)
+                },
+                EvaluationRow {
+                    submitted: Some(0),
+                    refused: Some(0),
+                    ..row("taijiang", None, 0, 0)
+                },
+            ],
             departments: vec![row("gulou", Some("11350102003612345X"), 9, 1)],
+            submissions: vec![SubmissionRow {
+                origin: "gulou".into(),
+                department: "鼓楼区市场监管局, 执法支队".into(),
+                submitted: 12,
+                accepted: 9,
+                duplicates: 1,
+                refused: 2,
+                reasons: vec![
+                    rongxin_protocol::tally::Reason {
+                        field: "CF_CFLB".into(),
+                        count: 1,
+                        example: "unknown penalty type 9".into(),
+                    },
+                    rongxin_protocol::tally::Reason {
+                        field: "subject.code".into(),
+                        count: 1,
+                        example: "check digit <5>".into(),
+                    },
+                ],
+            }],
         }
     }
 
@@ -382,18 +507,30 @@ mod tests {
     fn csv_has_one_row_per_district_and_department() {
         let text = csv(&answer(), &names());
         let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
-        assert_eq!(lines.len(), 4, "{text}");
-        assert!(lines[0].starts_with("\u{feff}层级,来源,来源名称,决定机关代码"));
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(lines[0].starts_with("\u{feff}层级,来源,来源名称,决定机关代码,报送部门"));
+        assert!(lines[0].ends_with(",接收,重复,退回原因"), "{text}");
         assert_eq!(
             lines[1],
-            "区县,gulou,鼓楼区<>,,2026-11-01,2026-11-30,10,9,1,90.0%,2,1,1,0,0,0,0"
+            "区县,gulou,鼓楼区<>,,,2026-11-01,2026-11-30,12,2,10,9,1,90.0%,2,1,1,0,0,0,0,,,"
         );
-        assert!(lines[2].starts_with("区县,taijiang,taijiang,,"), "{text}");
+        assert!(lines[2].starts_with("区县,taijiang,taijiang,,,"), "{text}");
         assert!(
             lines[2].contains(",0,0,0,-,"),
             "no rate without records: {text}"
         );
-        assert!(lines[3].starts_with("部门,gulou,鼓楼区<>,11350102003612345X,"));
+        assert!(lines[3].starts_with("部门,gulou,鼓楼区<>,11350102003612345X,,"));
+        assert!(lines[3].contains(",2026-11-30,-,-,10,"), "{text}");
+        assert_eq!(
+            lines[4],
+            "报送部门,gulou,鼓楼区<>,,\"鼓楼区市场监管局, 执法支队\",2026-11-01,2026-11-30,12,2,,,,,,,,,,,,9,1,CF_CFLB 1（unknown penalty type 9）；subject.code 1（check digit <5>）"
+        );
+        // Every row has the header's number of columns.
+        let columns = lines[0].split(',').count();
+        assert!(
+            lines[..4].iter().all(|l| l.split(',').count() == columns),
+            "{text}"
+        );
     }
 
     #[test]
@@ -405,6 +542,7 @@ mod tests {
         assert_eq!(page.matches("<rect ").count(), 1, "{page}");
         assert!(page.contains("90.0%"));
         assert!(page.contains("考核期间：2026-11-01 至 2026-11-30"));
+        assert!(page.contains("<td>鼓楼区市场监管局, 执法支队</td><td>12</td><td>9</td><td>1</td><td>2</td><td>CF_CFLB 1（unknown penalty type 9）；subject.code 1（check digit &lt;5&gt;）</td>"), "{page}");
     }
 
     #[test]
@@ -413,5 +551,9 @@ mod tests {
         let gulou = text.find("gulou        鼓楼区").expect("district row");
         let dept = text.find("11350102003612345X").expect("department row");
         assert!(gulou < dept, "{text}");
+        let submitting = text
+            .find("鼓楼区市场监管局, 执法支队")
+            .expect("submitting department row");
+        assert!(dept < submitting, "{text}");
     }
 }

@@ -53,10 +53,12 @@ pub async fn get_evaluation(
         let rows = crate::timeliness::rows(&st.store, deadline, &filter)?;
         let objections = st.store.objections(None)?;
         let repairs = st.store.repairs(None)?;
+        let tallies = st.store.tallies(None, period.from, period.to)?;
         Ok(evaluate(
             &rows,
             &objections,
             &repairs,
+            &tallies,
             period,
             crate::cases::Cases::today(),
             deadline,

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::entry::{Revoke, RevokeReason};
 use rongxin_protocol::record::{Record, RecordError, RecordKey};
+use rongxin_protocol::tally::Tally;
 use rongxin_protocol::value::{Date, control_character};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -471,6 +472,11 @@ async fn commit_and_answer(
         count(Status::Duplicate),
         count(Status::Rejected),
     );
+    if let Some(day) = super::query::today() {
+        state
+            .tallies
+            .note(day, &dept.name, &tally(&results, accepted, duplicates));
+    }
     state.metrics.count_ingest("accepted", accepted);
     state.metrics.count_ingest("duplicate", duplicates);
     state.metrics.count_ingest("rejected", rejected);
@@ -487,6 +493,25 @@ async fn commit_and_answer(
             root: base64_encode(&l.root),
         }),
     }))
+}
+
+/// The department's figures of one request: every record's outcome, and
+/// each refused record's reason, the column (CSV) or field of its first
+/// problem.
+fn tally(results: &[RecordResult], accepted: u64, duplicates: u64) -> Tally {
+    let mut t = Tally {
+        submitted: results.len() as u64,
+        accepted,
+        duplicates,
+        ..Tally::default()
+    };
+    for r in results.iter().filter(|r| r.status == Status::Rejected) {
+        match r.errors.as_ref().and_then(|e| e.first()) {
+            Some(p) => t.refuse(p.column.as_deref().unwrap_or(&p.field), &p.problem),
+            None => t.refuse("record", "refused"),
+        }
+    }
+    t
 }
 
 fn base64_encode(b: &[u8]) -> String {

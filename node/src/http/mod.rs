@@ -76,6 +76,8 @@ pub struct AppState {
     pub timeliness: crate::timeliness::MetricsCache,
     /// The console's summaries, kept up to date in the background.
     pub summaries: Arc<crate::summary::Summaries>,
+    /// Each department's submissions and refusals, noted per request.
+    pub tallies: Arc<crate::tally::Tallies>,
 }
 
 /// The router of the operations listener (`ops_listen`): health and

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rongxin_protocol::api::{FederationAnswer, FederationNode};
+use rongxin_protocol::api::{EvaluationAnswer, FederationAnswer, FederationNode};
 use rongxin_protocol::note::NoteSigner;
 use rongxin_protocol::suite::SecretKey;
 use rongxin_protocol::view::NodeView;
@@ -147,6 +147,52 @@ fn the_city_sees_every_node_and_a_stopped_one_turns_stale() {
     assert!(json.status.success(), "{json:?}");
     let parsed: FederationAnswer = serde_json::from_slice(&json.stdout).expect("--json parses");
     assert_eq!(parsed.nodes.len(), seen.nodes.len());
+
+    // What gulou's departments submitted and had refused is counted at
+    // gulou, and reaches the city's evaluation (the city asks its peers).
+    let mut refused = records.record("gulou", "XK");
+    refused["subject"]["code"] = serde_json::json!("not a code");
+    let answer = nodes[1].client().submit(fed.token("gulou"), &[refused]);
+    assert_eq!(answer["rejected"], 1, "{answer:#}");
+    let field = answer["results"][0]["errors"][0]["field"]
+        .as_str()
+        .expect("the refused field")
+        .to_owned();
+    let evaluation = wait_for(
+        "the city's evaluation to hold gulou's submissions",
+        DEADLINE,
+        || {
+            let r = city
+                .client()
+                .try_get("/v1/admin/evaluation", Some(fed.admin_token()))
+                .ok()?;
+            let e: EvaluationAnswer = serde_json::from_str(&r.body).ok()?;
+            e.submissions
+                .iter()
+                .any(|s| s.origin == "gulou" && s.refused == 1)
+                .then_some(e)
+        },
+    );
+    let s = evaluation
+        .submissions
+        .iter()
+        .find(|s| s.origin == "gulou")
+        .expect("gulou's row");
+    assert_eq!((s.submitted, s.accepted, s.refused), (31, 30, 1), "{s:#?}");
+    assert_eq!(
+        s.reasons
+            .iter()
+            .map(|r| (r.field.as_str(), r.count))
+            .collect::<Vec<_>>(),
+        [(field.as_str(), 1)]
+    );
+    assert!(
+        evaluation
+            .submissions
+            .iter()
+            .any(|s| s.origin == "taijiang" && s.submitted == 5),
+        "{evaluation:#?}"
+    );
 
     // taijiang stops, and gulou signs 5 more: the city shows taijiang
     // stale once its last view is older than the limit, 5 entries of gulou

@@ -162,6 +162,86 @@ fn records_are_counted_on_time_or_late_per_authority_and_kind() {
     c.get("/v1/admin/evaluation", None)
         .expect_error(401, "unauthorized");
 
+    // Submissions and refusals, per submitting department (its token):
+    // the three requests above (3 records), then one good record and two
+    // refused, each for its first problem's field.
+    let mut bad_code = records.record("gulou", "XK");
+    bad_code["subject"]["code"] = json!("91350102MA2Y0000X0");
+    let mut no_number = records.record("gulou", "XK");
+    no_number
+        .as_object_mut()
+        .expect("a record object")
+        .remove("record_no");
+    let mut good = records.record("gulou", "XK");
+    good["decision_date"] = json!(days_ago(0));
+    let answer = c.submit(&token, &[good, bad_code, no_number]);
+    assert_eq!(
+        (answer["accepted"].as_u64(), answer["rejected"].as_u64()),
+        (Some(1), Some(2)),
+        "{answer:#}"
+    );
+    let mut fields: Vec<String> = answer["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["status"] == "rejected")
+        .map(|r| {
+            r["errors"][0]["field"]
+                .as_str()
+                .expect("a field")
+                .to_owned()
+        })
+        .collect();
+    fields.sort();
+    let tallied = rongxin_tests::wait_for(
+        "the tally of the requests to be written",
+        std::time::Duration::from_secs(20),
+        || {
+            let e: EvaluationAnswer = serde_json::from_str(
+                &c.get("/v1/admin/evaluation", Some(&admin))
+                    .ok_json()
+                    .to_string(),
+            )
+            .expect("an EvaluationAnswer");
+            (e.submissions.first().map(|s| s.submitted) == Some(6)).then_some(e)
+        },
+    );
+    assert_eq!(
+        tallied.submissions.len(),
+        1,
+        "one department submitted: {tallied:#?}"
+    );
+    let s = &tallied.submissions[0];
+    assert_eq!(
+        (s.origin.as_str(), s.accepted, s.duplicates, s.refused),
+        ("gulou", 4, 0, 2),
+        "{s:#?}"
+    );
+    assert_eq!(
+        s.reasons
+            .iter()
+            .map(|r| (r.field.clone(), r.count))
+            .collect::<Vec<_>>(),
+        fields.iter().map(|f| (f.clone(), 1)).collect::<Vec<_>>(),
+        "{s:#?}"
+    );
+    assert!(s.reasons.iter().all(|r| !r.example.is_empty()), "{s:#?}");
+    assert_eq!(
+        (tallied.districts[0].submitted, tallied.districts[0].refused),
+        (Some(6), Some(2))
+    );
+    // A period before today holds none of it.
+    let before: EvaluationAnswer = serde_json::from_str(
+        &c.get(
+            &format!("/v1/admin/evaluation?to={}", days_ago(1)),
+            Some(&admin),
+        )
+        .ok_json()
+        .to_string(),
+    )
+    .expect("an EvaluationAnswer");
+    assert!(before.submissions.is_empty(), "{before:#?}");
+
     // rongxinctl report evaluation: CSV for the spreadsheet, HTML to print.
     let report = |format: &str, out: &std::path::Path| {
         let o = Command::new(bins::ctl())
@@ -178,9 +258,16 @@ fn records_are_counted_on_time_or_late_per_authority_and_kind() {
     let csv = report("csv", &dir.path().join("evaluation.csv"));
     assert!(
         csv.lines()
-            .any(|l| l.starts_with("区县,gulou,鼓楼区,,") && l.contains(",2,1,1,50.0%,")),
+            .any(|l| l.starts_with("区县,gulou,鼓楼区,,,") && l.contains(",6,2,3,2,1,66.7%,")),
+        "{csv}"
+    );
+    assert!(
+        csv.lines().any(|l| l.starts_with("报送部门,gulou,鼓楼区,,")
+            && l.contains(",6,2,")
+            && l.contains(&format!("{} 1（", fields[0]))),
         "{csv}"
     );
     let html = report("html", &dir.path().join("evaluation.html"));
-    assert!(html.contains("<svg") && html.contains("鼓楼区") && html.contains("50.0%"));
+    assert!(html.contains("<svg") && html.contains("鼓楼区") && html.contains("66.7%"));
+    assert!(html.contains("各报送部门"), "{html}");
 }
