@@ -37,7 +37,8 @@ const STATE_JS: &str = r#"(() => {
     matrix: rows('#matrix tbody tr').map(r => ({
       member: r.dataset.member, stale: r.dataset.stale === 'true',
       cells: rows(`#matrix tbody tr[data-member="${r.dataset.member}"] td[data-held]`).map(c => ({
-        origin: c.dataset.origin, held: Number(c.dataset.held), lag: Number(c.dataset.lag) })) })),
+        origin: c.dataset.origin, held: Number(c.dataset.held), lag: Number(c.dataset.lag),
+        seconds: c.dataset.lagSeconds, text: c.textContent })) })),
     refusals: rows('#refusals tbody tr').map(r => ({
       peer: r.dataset.peer, origin: r.dataset.origin, reason: r.querySelector('.why').textContent })),
     timeliness: rows('#timeliness tbody tr').length,
@@ -239,6 +240,8 @@ fn the_console_page_shows_the_federation_refused_data_and_a_stale_node() {
     );
     nodes[2].kill();
     let killed = Instant::now();
+    // gulou signs 3 more that taijiang will not get.
+    nodes[1].submit(fed.token("gulou"), &records.batch("gulou", 3));
     let s = wait_page(&mut b, "the page to show taijiang stale", |s| {
         member(s, "taijiang")
             .is_some_and(|m| m["stale"] == json!(true) && m["state"] == json!("失联"))
@@ -262,6 +265,35 @@ fn the_console_page_shows_the_federation_refused_data_and_a_stale_node() {
     assert!(
         s["timeliness"].as_u64() > Some(0),
         "the double-publicity records are counted: {s}"
+    );
+    // taijiang's row shows it 3 of gulou's entries behind, and for how
+    // long (the city holds them, so it knows when they were signed).
+    let s = wait_page(&mut b, "taijiang shown behind gulou", |s| {
+        s["matrix"].as_array().is_some_and(|rows| {
+            rows.iter().any(|r| {
+                r["member"] == json!("taijiang")
+                    && r["cells"].as_array().is_some_and(|cells| {
+                        cells.iter().any(|c| {
+                            c["origin"] == json!("gulou")
+                                && c["lag"] == json!(3)
+                                && c["seconds"].as_str().is_some_and(|x| !x.is_empty())
+                        })
+                    })
+            })
+        })
+    });
+    let cell = s["matrix"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["member"] == json!("taijiang")))
+        .and_then(|r| r["cells"].as_array())
+        .and_then(|cells| cells.iter().find(|c| c["origin"] == json!("gulou")))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        cell["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("20（3，") && t.ends_with("秒）")),
+        "{cell}"
     );
 
     let path = shot("console");
