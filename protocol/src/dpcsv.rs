@@ -19,9 +19,11 @@ use std::rc::Rc;
 use std::str::FromStr;
 
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::catalog::{Catalog, FieldSpec, FieldType, RecordKind};
 use crate::person::IdDocument;
+use crate::record::{Record, RecordError, Texts};
 use crate::tier::Tier;
 
 /// How much of a file without a byte-order mark is looked at to tell
@@ -73,6 +75,16 @@ pub struct CsvFile<'a> {
     reader: csv::Reader<Newlines<'a>>,
     newlines: Rc<RefCell<VecDeque<(u64, u64)>>>,
     passed: u64,
+    kept: Option<Rc<RefCell<Kept>>>,
+}
+
+/// The decoded text read but not yet taken ([`CsvFile::take_text`]).
+#[derive(Debug, Default)]
+struct Kept {
+    /// The offset in the decoded text of `bytes[taken]`.
+    at: u64,
+    bytes: Vec<u8>,
+    taken: usize,
 }
 
 impl fmt::Debug for CsvFile<'_> {
@@ -88,20 +100,65 @@ impl<'a> CsvFile<'a> {
     /// Starts reading `reader` (its first [`SNIFF_BYTES`] are read to tell
     /// the encoding).
     pub fn open(reader: Box<dyn Read + 'a>) -> std::io::Result<CsvFile<'a>> {
+        CsvFile::start(reader, false)
+    }
+
+    /// [`CsvFile::open`], keeping the decoded text as it is read, so that
+    /// the rows can be taken as text too ([`CsvFile::take_text`]).
+    pub fn open_keeping_text(reader: Box<dyn Read + 'a>) -> std::io::Result<CsvFile<'a>> {
+        CsvFile::start(reader, true)
+    }
+
+    fn start(reader: Box<dyn Read + 'a>, keep: bool) -> std::io::Result<CsvFile<'a>> {
         let (inner, encoding) = decoded(reader)?;
         let newlines = Rc::new(RefCell::new(VecDeque::new()));
+        let kept = keep.then(|| Rc::new(RefCell::new(Kept::default())));
         let counted = Newlines {
             inner,
             offset: 0,
             in_run: false,
             seen: Rc::clone(&newlines),
+            kept: kept.clone(),
         };
         Ok(CsvFile {
             encoding,
             reader: csv_reader(counted),
             newlines,
             passed: 0,
+            kept,
         })
+    }
+
+    /// Moves the decoded text (UTF-8, without a byte-order mark) from
+    /// where the last call stopped up to offset `end` into `out`: with
+    /// `end` a row's start ([`csv::ByteRecord::position`]), the text of
+    /// the header or of the rows before it, with the line ends (and blank
+    /// lines) that follow, which the csv crate counts as the next row's;
+    /// with `None`, everything read so far (at the end of the file, the
+    /// last row's).
+    /// Takes nothing unless the file was opened with
+    /// [`CsvFile::open_keeping_text`].
+    pub fn take_text(&mut self, end: Option<u64>, out: &mut Vec<u8>) {
+        let Some(kept) = &self.kept else { return };
+        let mut kept = kept.borrow_mut();
+        let available = kept.bytes.len() - kept.taken;
+        let from = kept.taken;
+        let mut n = end.map_or(available, |end| {
+            usize::try_from(end.saturating_sub(kept.at)).map_or(available, |n| n.min(available))
+        });
+        while n < available && matches!(kept.bytes[from + n], b'\r' | b'\n') {
+            n += 1;
+        }
+        out.extend_from_slice(&kept.bytes[from..from + n]);
+        kept.taken += n;
+        kept.at += n as u64;
+        // Dropping what was taken now and then keeps this to about a
+        // buffer's worth of text without moving it for every row.
+        if kept.taken >= (64 << 10) && kept.taken * 2 >= kept.bytes.len() {
+            let taken = kept.taken;
+            kept.bytes.drain(..taken);
+            kept.taken = 0;
+        }
     }
 
     /// The header row.
@@ -133,16 +190,21 @@ impl<'a> CsvFile<'a> {
 
 /// Notes each run of line-end bytes (`\r`, `\n`) of the decoded text as
 /// the CSV reader reads it: where it starts and how many `\n` it holds.
+/// Also keeps the text, when asked to.
 struct Newlines<'a> {
     inner: Box<dyn Read + 'a>,
     offset: u64,
     in_run: bool,
     seen: Rc<RefCell<VecDeque<(u64, u64)>>>,
+    kept: Option<Rc<RefCell<Kept>>>,
 }
 
 impl Read for Newlines<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if let Some(kept) = &self.kept {
+            kept.borrow_mut().bytes.extend_from_slice(&buf[..n]);
+        }
         let mut runs = self.seen.borrow_mut();
         for (i, &b) in buf[..n].iter().enumerate() {
             let eol = b == b'\n' || b == b'\r';
@@ -196,8 +258,9 @@ impl FileKind {
         }
     }
 
-    /// Whether a row's `kind` belongs in a file of this kind.
-    fn holds(self, kind: &str, catalog: Option<&Catalog>) -> bool {
+    /// Whether a row's `kind` belongs in a file of this kind (without a
+    /// catalog: `XK` or `CF`).
+    pub fn holds(self, kind: &str, catalog: Option<&Catalog>) -> bool {
         match self {
             FileKind::Licensing => kind == "XK",
             FileKind::Penalty => match catalog.and_then(Catalog::penalty_tiers) {
@@ -297,6 +360,41 @@ pub struct MappedRecord {
     pub authority: MappedAuthority,
     /// The kind's fields, by catalog name.
     pub fields: BTreeMap<String, Cell>,
+}
+
+impl MappedRecord {
+    /// The record, typed and checked by the catalog exactly as
+    /// [`Record::from_json_with_warnings`] would check this record's JSON
+    /// object (the same rules, errors and warnings), without building it.
+    pub fn into_record(self, catalog: &Catalog) -> Result<(Record, Vec<String>), Vec<RecordError>> {
+        let mut errors = Vec::new();
+        let mut text = |path: &str, v: Option<String>| -> String {
+            v.unwrap_or_else(|| {
+                errors.push(RecordError::new(path, "missing"));
+                String::new()
+            })
+        };
+        let texts = Texts {
+            kind: self.kind,
+            jurisdiction: text("jurisdiction", self.jurisdiction),
+            record_no: text("record_no", self.record_no),
+            decision_date: text("decision_date", self.decision_date),
+            class: text("subject.class", self.subject.class),
+            subject_code: text("subject.code", self.subject.code),
+            subject_name: text("subject.name", self.subject.name),
+            authority_name: text("authority.name", self.authority.name),
+            authority_code: text("authority.code", self.authority.code),
+        };
+        let fields = self.fields.into_iter().map(|(name, cell)| {
+            let value = match cell {
+                Cell::Text(s) => Value::String(s),
+                Cell::Integer(i) => Value::from(i),
+                Cell::Bool(b) => Value::Bool(b),
+            };
+            (name, value)
+        });
+        Record::from_texts(texts, Some(Ok(fields)), errors, catalog)
+    }
 }
 
 /// `subject` of a [`MappedRecord`].
@@ -538,6 +636,23 @@ impl Header {
         self.written.get(i).map_or("", String::as_str)
     }
 
+    /// The kind of file this header is, by its column codes: licensing when
+    /// some start with `XK_` and none with `CF_`, penalties the other way
+    /// round; `None` when it has both or neither (its rows' kinds are then
+    /// told row by row).
+    pub fn file_kind(&self) -> Option<FileKind> {
+        let has = |prefix: &str| {
+            self.columns
+                .iter()
+                .any(|c| matches!(c, Column::Code(code) if code.starts_with(prefix)))
+        };
+        match (has("XK_"), has("CF_")) {
+            (true, false) => Some(FileKind::Licensing),
+            (false, true) => Some(FileKind::Penalty),
+            _ => None,
+        }
+    }
+
     /// Checks that every column of a file posted as `file` means something
     /// for it: a core column (not the other kind's), or a field of the
     /// kind. A file with a column nobody reads would load without that
@@ -692,6 +807,11 @@ impl<'c> Mapper<'c> {
     /// The header the rows are read under.
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// The catalog that types the values, if any.
+    pub fn catalog(&self) -> Option<&'c Catalog> {
+        self.catalog
     }
 
     /// Maps one row as the CSV reader gives it; `warnings` hears each value

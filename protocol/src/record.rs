@@ -111,12 +111,27 @@ pub struct RecordError {
 }
 
 impl RecordError {
-    fn new(field: impl Into<String>, problem: impl Into<String>) -> RecordError {
+    pub(crate) fn new(field: impl Into<String>, problem: impl Into<String>) -> RecordError {
         RecordError {
             field: field.into(),
             problem: problem.into(),
         }
     }
+}
+
+/// A record's core values as text, as read from its JSON object or a
+/// mapped CSV row (empty when missing), before they are typed and checked.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Texts {
+    pub(crate) kind: String,
+    pub(crate) jurisdiction: String,
+    pub(crate) record_no: String,
+    pub(crate) decision_date: String,
+    pub(crate) class: String,
+    pub(crate) subject_code: String,
+    pub(crate) subject_name: String,
+    pub(crate) authority_name: String,
+    pub(crate) authority_code: String,
 }
 
 /// Joins record errors into one line for logs and answers.
@@ -241,6 +256,54 @@ impl Record {
                 ));
             }
         }
+        let fields = match obj.get("fields") {
+            None => None,
+            Some(Value::Object(map)) => Some(Ok(map.iter())),
+            Some(other) => Some(Err(RecordError::new(
+                "fields",
+                format!("expected an object, got {}", json_type(other)),
+            ))),
+        };
+        let texts = Texts {
+            kind,
+            jurisdiction,
+            record_no,
+            decision_date,
+            class,
+            subject_code,
+            subject_name,
+            authority_name,
+            authority_code,
+        };
+        Record::from_texts(texts, fields, errors, catalog)
+    }
+
+    /// The rules shared by every way a record arrives ([`Record::from_json_with_warnings`],
+    /// a mapped CSV row): `texts` as read (empty when missing, with its
+    /// error already in `errors`), `fields` by name (`None` when the record
+    /// has none, an error when they are not a map), typed by the catalog,
+    /// then the whole record checked.
+    pub(crate) fn from_texts<N, V>(
+        texts: Texts,
+        fields_in: Option<Result<impl Iterator<Item = (N, V)>, RecordError>>,
+        mut errors: Vec<RecordError>,
+        catalog: &Catalog,
+    ) -> Result<(Record, Vec<String>), Vec<RecordError>>
+    where
+        N: AsRef<str> + Into<String>,
+        V: std::borrow::Borrow<Value>,
+    {
+        let Texts {
+            kind,
+            jurisdiction,
+            record_no,
+            decision_date,
+            class,
+            subject_code,
+            subject_name,
+            authority_name,
+            authority_code,
+        } = texts;
         // `text` has already reported a missing or mistyped value (and left
         // it empty); an empty string given as the value still needs its
         // own error, or the record would be refused with none.
@@ -286,26 +349,28 @@ impl Record {
         if kind_spec.is_none() && !kind.is_empty() {
             errors.push(unknown_kind(&kind, catalog));
         }
-        match obj.get("fields") {
+        match fields_in {
             None => {}
-            Some(Value::Object(map)) => {
+            Some(Ok(map)) => {
                 if let Some(spec) = kind_spec {
                     let mut unknown = Vec::new();
                     for (name, v) in map {
-                        if spec.field(name).is_none() {
-                            unknown.push(name);
+                        if spec.field(name.as_ref()).is_none() {
+                            unknown.push(name.into());
                             continue;
                         }
-                        match spec.value_from_json(name, v) {
+                        match spec.value_from_json(name.as_ref(), v.borrow()) {
                             Ok(fv) => {
-                                fields.insert(name.clone(), fv);
+                                fields.insert(name.into(), fv);
                             }
-                            Err(e) => errors
-                                .push(RecordError::new(format!("fields.{name}"), e.to_string())),
+                            Err(e) => errors.push(RecordError::new(
+                                format!("fields.{}", name.as_ref()),
+                                e.to_string(),
+                            )),
                         }
                     }
                     let known: Vec<&str> = spec.fields.iter().map(|f| f.name.as_str()).collect();
-                    unknown_keys(&mut errors, "fields", unknown.into_iter(), |k| {
+                    unknown_keys(&mut errors, "fields", unknown.iter(), |k| {
                         (
                             format!("fields.{k}"),
                             format!(
@@ -317,10 +382,7 @@ impl Record {
                     });
                 }
             }
-            Some(other) => errors.push(RecordError::new(
-                "fields",
-                format!("expected an object, got {}", json_type(other)),
-            )),
+            Some(Err(e)) => errors.push(e),
         }
         let (Some(class), Some(decision_date)) = (class, date) else {
             return Err(errors);

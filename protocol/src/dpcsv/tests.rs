@@ -275,3 +275,159 @@ fn a_natural_person_is_named_by_document_type_and_number() {
         "{e}"
     );
 }
+
+/// A mapped row checked directly ([`MappedRecord::into_record`]) gets
+/// exactly what its JSON object gets from [`Record::from_json_with_warnings`]:
+/// the record and its warnings, or the same errors in the same order.
+#[test]
+fn a_mapped_record_is_checked_as_its_json_would_be() {
+    let catalog = catalog();
+    let good = MappedRecord {
+        kind: "CF".into(),
+        jurisdiction: Some("350102".into()),
+        record_no: Some("榕鼓市监罚〔2026〕2号".into()),
+        decision_date: Some("2026-03-02".into()),
+        subject: MappedSubject {
+            class: Some("legal_person".into()),
+            code: Some("91350100757384472d".into()),
+            name: Some("福州市鼓楼区鑫源贸易有限公司".into()),
+        },
+        authority: MappedAuthority {
+            name: Some("福州市鼓楼区市场监督管理局".into()),
+            code: Some("11350102MB01234562".into()),
+        },
+        fields: [
+            ("CF_WFXW", Cell::Text("未按规定明码标价".into())),
+            ("CF_SY", Cell::Text("经查…".into())),
+            ("CF_YJ", Cell::Text("《价格法》第四十二条".into())),
+            ("CF_CFLB", Cell::Text("罚款".into())),
+            ("CF_NR", Cell::Text("罚款人民币2000元".into())),
+            ("CF_NR_FK", Cell::Text("0.2".into())),
+            ("CF_YXQ", Cell::Text("2027-03-02".into())),
+            ("CF_SJLY", Cell::Text("福州市鼓楼区市场监督管理局".into())),
+            ("CF_SJLYDM", Cell::Text("11350102MB01234562".into())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+    };
+    let mut variants = vec![good.clone()];
+    let mut v = good.clone();
+    v.jurisdiction = None;
+    v.subject.name = None;
+    v.decision_date = Some("2026/13/40".into());
+    variants.push(v);
+    let mut v = good.clone();
+    v.kind = "NOPE".into();
+    variants.push(v);
+    let mut v = good.clone();
+    v.subject.class = Some("法人".into());
+    v.authority.code = Some("bad".into());
+    v.fields.insert("CF_NR_FK".into(), Cell::Integer(-3));
+    v.fields.insert("NOT_A_FIELD".into(), Cell::Bool(true));
+    v.fields.insert("ALSO_NOT".into(), Cell::Text("x".into()));
+    variants.push(v);
+    let mut v = good.clone();
+    v.fields.remove("CF_WFXW");
+    v.fields.insert("CF_YXQ".into(), Cell::Text("明年".into()));
+    v.record_no = Some(String::new());
+    variants.push(v);
+    let mut v = good;
+    v.subject = MappedSubject::default();
+    v.authority = MappedAuthority::default();
+    v.fields.clear();
+    variants.push(v);
+    for (i, mapped) in variants.into_iter().enumerate() {
+        let json = serde_json::to_value(&mapped).unwrap();
+        let expected = Record::from_json_with_warnings(&json, &catalog);
+        if i == 0 {
+            assert!(expected.is_ok(), "{expected:?}");
+        } else {
+            assert!(expected.is_err(), "variant {i}: {expected:?}");
+        }
+        assert_eq!(mapped.into_record(&catalog), expected, "variant {i}");
+    }
+}
+
+#[test]
+fn a_header_tells_its_file_kind_by_its_prefixed_columns() {
+    let kind = |cells: &[&str]| Header::new(cells.iter().copied()).unwrap().file_kind();
+    assert_eq!(kind(&PENALTY_HEADER), Some(FileKind::Penalty));
+    assert_eq!(
+        kind(&[
+            "XK_WSH",
+            "XK_JDRQ",
+            "XK_XKJG",
+            "XK_XKJGDM",
+            "XDR_MC",
+            "KIND"
+        ]),
+        Some(FileKind::Licensing)
+    );
+    assert_eq!(
+        kind(&[
+            "XK_WSH",
+            "XK_JDRQ",
+            "XK_XKJG",
+            "XK_XKJGDM",
+            "XDR_MC",
+            "CF_CFLB"
+        ]),
+        None
+    );
+    assert_eq!(
+        kind(&[
+            "RECORD_NO",
+            "DECISION_DATE",
+            "AUTHORITY_NAME",
+            "AUTHORITY_CODE",
+            "XDR_MC"
+        ]),
+        None
+    );
+}
+
+/// The text of the header and of each row, taken at the rows' starts, is
+/// the decoded file cut at row boundaries: quoted line breaks stay inside
+/// their row, and each piece reads back as the same row.
+#[test]
+fn rows_are_taken_as_text_at_their_boundaries() {
+    let text = "\u{feff}A,B\r\n1,\"two\r\nlines\"\r\n\r\n3,四\r\n5,\"6,\"\"x\"\"\"";
+    let (gb, _, _) = encoding_rs::GB18030.encode(text.trim_start_matches('\u{feff}'));
+    for bytes in [text.as_bytes().to_vec(), gb.into_owned()] {
+        let mut file = CsvFile::open_keeping_text(Box::new(Cursor::new(bytes))).unwrap();
+        file.headers().unwrap();
+        let mut raw = csv::ByteRecord::new();
+        let mut pieces: Vec<Vec<u8>> = Vec::new();
+        let mut rows = Vec::new();
+        while file.read(&mut raw).unwrap().is_some() {
+            let mut piece = Vec::new();
+            file.take_text(raw.position().map(csv::Position::byte), &mut piece);
+            pieces.push(piece);
+            rows.push(raw.clone());
+        }
+        let mut last = Vec::new();
+        file.take_text(None, &mut last);
+        pieces.push(last);
+        assert_eq!(
+            pieces.concat(),
+            text.trim_start_matches('\u{feff}').as_bytes()
+        );
+        assert_eq!(pieces[0], b"A,B\r\n");
+        assert_eq!(pieces[1], "1,\"two\r\nlines\"\r\n\r\n".as_bytes());
+        // Each row's piece (from the start of the next on) reads back as it.
+        for (row, piece) in rows.iter().zip(&pieces[1..]) {
+            let mut read = csv::ByteRecord::new();
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(piece.as_slice());
+            assert!(r.read_byte_record(&mut read).unwrap());
+            assert_eq!(
+                read.iter().collect::<Vec<_>>(),
+                row.iter().collect::<Vec<_>>()
+            );
+            assert!(!r.read_byte_record(&mut read).unwrap());
+        }
+    }
+}

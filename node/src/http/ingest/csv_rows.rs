@@ -11,7 +11,7 @@ use rongxin_protocol::dpcsv::{CsvFile, FileKind, Header, Mapper};
 use rongxin_protocol::value::Date;
 
 use super::body::{BodyError, MAX_FIELD_CHARS, MAX_PROBLEM_CHARS, cut};
-use super::{Checked, body_error, check_value};
+use super::{Checked, body_error, pairs};
 use crate::config::Department;
 use crate::http::{ApiError, AppState};
 
@@ -89,10 +89,15 @@ pub(super) fn check_rows(
             }
             Ok(record) => {
                 let kind = record.kind.clone();
-                let outcome = serde_json::to_value(&record)
-                    .map_err(|e| vec![("record".to_owned(), e.to_string())])
-                    .and_then(|value| check_value(&value, catalog, today));
-                drop(record);
+                // The rules of a JSON record (check_value), on the mapped
+                // record itself: no JSON object built and read back per row.
+                let outcome = record
+                    .into_record(catalog)
+                    .and_then(|(record, warnings)| {
+                        record.check_for_signing(catalog, today)?;
+                        Ok((record, warnings))
+                    })
+                    .map_err(pairs);
                 if let Some(result) = checked.add(state, dept, line, outcome, warnings) {
                     for problem in result.errors.iter_mut().flatten() {
                         problem.column = mapper
