@@ -139,7 +139,13 @@ fn record(no: &str, code: &str) -> String {
 
 /// Answers an ingest like a node would: a code ending in E is rejected, a
 /// record number containing "dup" is a duplicate, the rest are accepted.
+/// A `text/csv` body is answered per row under its header, with `line`
+/// counted in the body and the warnings of a date written `2026/3/1`
+/// first, as the node gives them.
 fn ingest(seen: &Seen) -> (u16, String) {
+    if seen.header("content-type") == Some("text/csv") {
+        return ingest_csv(seen);
+    }
     let mut results = Vec::new();
     for (index, line) in seen
         .body
@@ -160,6 +166,39 @@ fn ingest(seen: &Seen) -> (u16, String) {
         });
     }
     (200, json!({"results": results}).to_string())
+}
+
+fn ingest_csv(seen: &Seen) -> (u16, String) {
+    let mut results = Vec::new();
+    let mut reader = csv::Reader::from_reader(seen.body.as_bytes());
+    for (index, record) in reader.records().enumerate() {
+        let record = record.expect("test setup");
+        let line = record.position().map(csv::Position::line);
+        let row = format!(",{},", record.iter().collect::<Vec<_>>().join(","));
+        let mut warnings = Vec::new();
+        if row.contains(",2026/3/1,") {
+            warnings.push("decision date: '2026/3/1' read as 2026-03-01".to_owned());
+        }
+        results.push(if row.contains("91350100757384472E") {
+            json!({"index": index, "line": line, "status": "rejected", "warnings": warnings,
+                "errors": [{"field": "subject.code", "column": "XDR_SHXYM",
+                "problem": "check character is 'E', expected 'D' (91350100757384472E)"}]})
+        } else if row.contains("dup") {
+            json!({"index": index, "line": line, "status": "duplicate", "seq": 1, "key": "k"})
+        } else {
+            if row.contains("warn") {
+                warnings.push(
+                    "subject.code: the organisation code's check character is wrong".to_owned(),
+                );
+            }
+            json!({"index": index, "line": line, "status": "accepted", "seq": 2, "key": "k",
+                "warnings": warnings})
+        });
+    }
+    (
+        200,
+        json!({"results": results, "encoding": "UTF-8"}).to_string(),
+    )
 }
 
 #[test]
@@ -268,12 +307,146 @@ fn submit_of_a_clean_csv_exits_zero() {
         "{}",
         out(&o)
     );
-    let sent: Value = serde_json::from_str(node.seen()[0].body.trim()).unwrap();
-    assert_eq!(sent["kind"], "XK");
-    assert_eq!(sent["decision_date"], "2026-03-01");
-    assert_eq!(sent["subject"]["class"], "legal_person");
-    assert_eq!(sent["fields"], json!({"XK_XKLB": "普通"}));
+    // The value normalised on reading is a warning of its own, not an
+    // accepted record's warning.
+    assert!(out(&o).contains("warnings: 1 records had values of older exports"));
+    assert!(!out(&o).contains("came with warnings"), "{}", out(&o));
+    // A file of one kind goes as it is, for the node to map.
+    let seen = node.seen();
+    assert_eq!(seen[0].path, "/v1/records?kind=XK");
+    assert_eq!(seen[0].header("content-type"), Some("text/csv"));
+    assert_eq!(seen[0].body, std::fs::read_to_string(&file).unwrap());
     assert!(!dir.path().join("xk.csv.rejected.jsonl").exists());
+}
+
+/// A penalty file in GB18030 with a BOM-less Chinese header and `\r\n`
+/// line ends, in batches of 2: each request is the header and two rows,
+/// in UTF-8, with `--jurisdiction` as a query parameter; the node's
+/// answers (lines counted in each request) are told by the file's lines,
+/// and rows that cannot be mapped are refused here, unsent.
+#[test]
+fn submit_sends_a_csv_file_of_one_kind_as_rows_and_maps_answers_to_its_lines() {
+    let node = FakeNode::start(ingest);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cf.csv");
+    let header = "行政处罚决定书文号,处罚决定日期,处罚机关,处罚机关统一社会信用代码,行政相对人名称,行政相对人类别,统一社会信用代码,处罚类别";
+    let row = |no: &str, date: &str, code: &str, types: &str| {
+        format!(
+            "{no},{date},福州市鼓楼区市场监督管理局,11350102MB01234562,\"某公司\r\n（分店）\",法人及非法人组织,{code},{types}"
+        )
+    };
+    let rows = [
+        row("罚〔2026〕1号", "2026/3/1", "91350100757384472D", "罚款"),
+        row("罚〔2026〕2号", "2026-03-01", "91350100757384472E", "警告"),
+        row(
+            "罚〔2026〕3号",
+            "2026-03-01",
+            "91350100757384472D",
+            "责令改正",
+        ),
+        row(
+            "罚〔2026〕dup号",
+            "2026-03-01",
+            "91350100757384472D",
+            "罚款",
+        ),
+        row(
+            "罚〔2026〕warn号",
+            "2026-03-01",
+            "91350100757384472D",
+            "罚款",
+        ),
+        row("罚〔2026〕6号", "2026/3/1", "91350100757384472E", "罚款"),
+    ];
+    let text = format!("{header}\r\n{}\r\n", rows.join("\r\n"));
+    let (bytes, _, _) = encoding_rs::GB18030.encode(&text);
+    std::fs::write(&file, &bytes).unwrap();
+    let token = token_file(dir.path());
+    let o = ctl(&[
+        "submit",
+        "--node",
+        &node.url,
+        "--token-file",
+        token.to_str().unwrap(),
+        "--jurisdiction",
+        "350102",
+        "--batch",
+        "2",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
+    let summary = out(&o);
+    assert!(
+        summary.contains("5 of 6 records from")
+            && summary.contains(
+                "2 accepted, 1 duplicates, 3 rejected (1 of them unreadable here, never sent)"
+            ),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("1 accepted records came with warnings"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("warnings: 2 records had values of older exports"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("e.g. line 4: subject.code: check character is 'E'"),
+        "{summary}"
+    );
+    assert!(err(&o).contains("as gb18030"), "{}", err(&o));
+
+    let seen = node.seen();
+    assert_eq!(seen.len(), 3, "5 mappable rows in batches of 2");
+    for s in &seen {
+        assert_eq!(s.path, "/v1/records?kind=CF&jurisdiction=350102");
+        assert_eq!(s.header("content-type"), Some("text/csv"));
+        assert!(s.body.starts_with(&format!("{header}\r\n")), "{}", s.body);
+    }
+    // Requests are answered in any order; the row that cannot be mapped
+    // is in none of them.
+    let bodies: Vec<&str> = seen.iter().map(|s| s.body.as_str()).collect();
+    for sent in [
+        format!("{header}\r\n{}\r\n{}\r\n", rows[0], rows[1]),
+        format!("{header}\r\n{}\r\n{}\r\n", rows[3], rows[4]),
+        format!("{header}\r\n{}\r\n", rows[5]),
+    ] {
+        assert!(
+            bodies.contains(&sent.as_str()),
+            "{sent:?} not in {bodies:?}"
+        );
+    }
+
+    let rejected = std::fs::read_to_string(dir.path().join("cf.csv.rejected.jsonl")).unwrap();
+    let mut rejected: Vec<Value> = rejected
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The row refused here is written as it is read, maybe before an
+    // earlier row's answer.
+    rejected.sort_by_key(|r| r["line"].as_u64());
+    assert_eq!(rejected.len(), 3);
+    // Each row spans two lines of the file (a quoted line break).
+    assert_eq!(
+        (&rejected[0]["line"], &rejected[0]["index"]),
+        (&json!(4), &json!(1))
+    );
+    assert_eq!(rejected[0]["errors"][0]["field"], "subject.code");
+    assert_eq!(rejected[0]["record"]["record_no"], "罚〔2026〕2号");
+    assert_eq!(rejected[0]["record"]["jurisdiction"], "350102");
+    assert_eq!(rejected[0]["input"], rows[1]);
+    assert_eq!(rejected[1]["line"], 6);
+    assert!(
+        rejected[1]["errors"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("CF_CFLB '责令改正'"),
+        "{}",
+        rejected[1]
+    );
+    assert_eq!(rejected[2]["line"], 12);
+    assert_eq!(rejected[2]["record"]["decision_date"], "2026-03-01");
 }
 
 #[test]

@@ -1,9 +1,16 @@
 //! Reading the records to submit: JSON Lines (or one JSON array), or CSV
 //! files in the 双公示 column codes (domain.md §3.2), mapped to the ingest
 //! format of docs/api.md by `rongxin_protocol::dpcsv` (the mapping the
-//! node's `text/csv` ingest uses too). Each record becomes an [`Item`] that either holds
-//! the JSON line to send or says why it could not be read; one bad line
-//! never stops the rest.
+//! node's `text/csv` ingest uses too). Each record becomes an [`Item`] that
+//! either holds what to send or says why it could not be read; one bad
+//! line never stops the rest.
+//!
+//! A CSV file of one kind (licences or penalties, by its header) is sent
+//! as it is: each row's text (decoded to UTF-8) goes to the node as
+//! `text/csv`, which maps it with the same code, so that no row is encoded
+//! and parsed again as JSON. Rows are still mapped here, so that a row
+//! that cannot be mapped is refused without being sent, and the values
+//! normalised on reading and the rejected-records file stay as they were.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read};
@@ -12,7 +19,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use rongxin_protocol::catalog::Catalog;
-use rongxin_protocol::dpcsv::{self, CsvFile, Header, MappedRecord, Mapper};
+use rongxin_protocol::dpcsv::{self, CsvFile, FileKind, Header, MappedRecord, Mapper};
 use serde_json::Value;
 
 #[cfg(test)]
@@ -25,10 +32,11 @@ pub struct Item {
     pub index: usize,
     /// Line of the file where it starts, from 1 (none inside a JSON array).
     pub line: Option<usize>,
-    /// The original text (a JSON line, or the CSV row).
+    /// The original text (a JSON line, or the CSV row); empty for a CSV
+    /// row sent as text (see [`Item::input`]).
     pub text: String,
-    /// The record as one JSON line to send, or why it could not be read.
-    pub payload: Result<String, String>,
+    /// What to send for the record, or why it could not be read.
+    pub payload: Result<Payload, String>,
     /// The record as mapped from CSV, kept for the rejected-records file.
     pub mapped: Option<MappedRecord>,
     /// Values normalised on reading (older exports' spellings), each with
@@ -36,7 +44,46 @@ pub struct Item {
     pub warnings: Vec<String>,
 }
 
+/// What is sent for one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// The record as one JSON line.
+    Json(String),
+    /// The CSV row's text (UTF-8; with the line ends around it), sent
+    /// under its file's header as `text/csv`.
+    Csv(Vec<u8>),
+}
+
+impl Payload {
+    /// The JSON line, if the record is sent as JSON.
+    pub fn json(&self) -> Option<&str> {
+        match self {
+            Payload::Json(line) => Some(line),
+            Payload::Csv(_) => None,
+        }
+    }
+}
+
 impl Item {
+    /// The original text, for the rejected-records file: a CSV row sent as
+    /// text is written out as the other rows are (the csv crate's quoting).
+    pub fn input(&self) -> String {
+        match &self.payload {
+            Ok(Payload::Csv(text)) if self.text.is_empty() => {
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(text.as_slice());
+                let mut raw = csv::ByteRecord::new();
+                match reader.read_byte_record(&mut raw) {
+                    Ok(true) => original_text(&raw),
+                    _ => String::from_utf8_lossy(text).trim().to_owned(),
+                }
+            }
+            _ => self.text.clone(),
+        }
+    }
+
     /// `line 17` or `record 17` (1-based) for messages.
     pub fn place(&self) -> String {
         match self.line {
@@ -59,6 +106,9 @@ pub struct Input<'a> {
     pub total: usize,
     /// The text encoding the file was read in (`UTF-8`, `GB18030`, …).
     pub encoding: &'static str,
+    /// For a CSV file whose rows are sent as text: its kind and its
+    /// header's text (UTF-8, with its line end), which starts each request.
+    pub csv_rows: Option<(FileKind, Vec<u8>)>,
     source: Source<'a>,
     index: usize,
 }
@@ -79,8 +129,11 @@ enum Source<'a> {
     },
     Array(std::vec::IntoIter<Value>),
     Csv {
-        file: CsvFile<'a>,
+        file: Box<CsvFile<'a>>,
         mapper: Box<Mapper<'a>>,
+        /// Sending rows as text: the file's kind, and the next row (read
+        /// ahead, since a row's text ends where the next one starts).
+        as_text: Option<(FileKind, Option<(u64, csv::ByteRecord)>)>,
     },
 }
 
@@ -159,6 +212,7 @@ impl<'a> Input<'a> {
             return Ok(Input {
                 total: values.len(),
                 encoding: "UTF-8",
+                csv_rows: None,
                 source: Source::Array(values.into_iter()),
                 index: 0,
             });
@@ -166,25 +220,48 @@ impl<'a> Input<'a> {
         Ok(Input {
             total: 0,
             encoding: "UTF-8",
+            csv_rows: None,
             source: Source::Lines { reader, line: 0 },
             index: 0,
         })
     }
 
-    /// CSV rows from `reader` (header first).
+    /// CSV rows from `reader` (header first). They are sent as text when
+    /// the file is of one kind by its header and every column means
+    /// something for that kind in `catalog` (as the node checks a
+    /// `text/csv` header); otherwise, and for a row whose `KIND` is not of
+    /// the file's kind (which the node would refuse in a `text/csv` body),
+    /// each row is mapped here and sent as JSON.
     pub fn csv(
         reader: Box<dyn Read + 'a>,
         catalog: Option<&'a Catalog>,
         jurisdiction: Option<&'a str>,
     ) -> Result<Input<'a>> {
-        let mut file = CsvFile::open(reader)?;
+        let mut file = CsvFile::open_keeping_text(reader)?;
         let header = Header::new(file.headers()?)?;
+        let kind = header
+            .file_kind()
+            .filter(|&k| catalog.is_some_and(|c| header.check_for(k, c).is_ok()));
+        let mut csv_rows = None;
+        let as_text = match kind {
+            None => None,
+            Some(kind) => {
+                let mut raw = csv::ByteRecord::new();
+                let first = file.read(&mut raw)?.map(|line| (line, raw));
+                let mut header_text = Vec::new();
+                file.take_text(row_start(first.as_ref()), &mut header_text);
+                csv_rows = Some((kind, header_text));
+                Some((kind, first))
+            }
+        };
         Ok(Input {
             total: 0,
             encoding: file.encoding,
+            csv_rows,
             source: Source::Csv {
-                file,
+                file: Box::new(file),
                 mapper: Box::new(Mapper::new(header, catalog, jurisdiction, None)),
+                as_text,
             },
             index: 0,
         })
@@ -199,7 +276,7 @@ impl<'a> Input<'a> {
                 };
                 let text = v.to_string();
                 let payload = if v.is_object() {
-                    Ok(text.clone())
+                    Ok(Payload::Json(text.clone()))
                 } else {
                     Err(format!(
                         "expected a record (a JSON object), got {}",
@@ -233,7 +310,7 @@ impl<'a> Input<'a> {
                     Err("not valid UTF-8".to_owned())
                 } else {
                     match serde_json::from_str::<Value>(&text) {
-                        Ok(v) if v.is_object() => Ok(text.clone()),
+                        Ok(v) if v.is_object() => Ok(Payload::Json(text.clone())),
                         Ok(v) => Err(format!(
                             "expected a record (a JSON object) on each line, got {}",
                             json_kind(&v)
@@ -250,7 +327,11 @@ impl<'a> Input<'a> {
                     warnings: Vec::new(),
                 }
             }
-            Source::Csv { file, mapper } => {
+            Source::Csv {
+                file,
+                mapper,
+                as_text: None,
+            } => {
                 let mut raw = csv::ByteRecord::new();
                 let Some(line) = file.read(&mut raw)? else {
                     return Ok(None);
@@ -259,13 +340,52 @@ impl<'a> Input<'a> {
                 let mut warnings = Vec::new();
                 let mapped = mapper.map(&raw, &mut warnings);
                 let payload = match &mapped {
-                    Ok(record) => serde_json::to_string(record).map_err(|e| e.to_string()),
+                    Ok(record) => json_line(record),
                     Err(e) => Err(e.to_string()),
                 };
                 Item {
                     index,
                     line,
                     text: original_text(&raw),
+                    payload,
+                    mapped: mapped.ok(),
+                    warnings: warnings.iter().map(ToString::to_string).collect(),
+                }
+            }
+            Source::Csv {
+                file,
+                mapper,
+                as_text: Some((kind, ahead)),
+            } => {
+                let Some((line, raw)) = ahead.take() else {
+                    return Ok(None);
+                };
+                let mut next = csv::ByteRecord::new();
+                *ahead = file.read(&mut next)?.map(|line| (line, next));
+                let mut text = Vec::new();
+                file.take_text(row_start(ahead.as_ref()), &mut text);
+                let mut warnings = Vec::new();
+                let mapped = mapper.map(&raw, &mut warnings);
+                // The node maps the row as this tool did when the row's
+                // kind is of the file's kind; and it reads the text as
+                // UTF-8 when all of it is.
+                let payload = match &mapped {
+                    Ok(record)
+                        if kind.holds(&record.kind, mapper.catalog())
+                            && std::str::from_utf8(&text).is_ok() =>
+                    {
+                        Ok(Payload::Csv(text))
+                    }
+                    Ok(record) => json_line(record),
+                    Err(e) => Err(e.to_string()),
+                };
+                Item {
+                    index,
+                    line: Some(line as usize),
+                    text: match payload {
+                        Ok(Payload::Csv(_)) => String::new(),
+                        _ => original_text(&raw),
+                    },
                     payload,
                     mapped: mapped.ok(),
                     warnings: warnings.iter().map(ToString::to_string).collect(),
@@ -283,6 +403,19 @@ impl Iterator for Input<'_> {
     fn next(&mut self) -> Option<Result<Item>> {
         self.next_item().transpose()
     }
+}
+
+/// A mapped record as one JSON line.
+fn json_line(record: &MappedRecord) -> Result<Payload, String> {
+    serde_json::to_string(record)
+        .map(Payload::Json)
+        .map_err(|e| e.to_string())
+}
+
+/// Where a row read ahead starts in the decoded text (none at the end).
+fn row_start(row: Option<&(u64, csv::ByteRecord)>) -> Option<u64> {
+    row.and_then(|(_, raw)| raw.position())
+        .map(csv::Position::byte)
 }
 
 fn count_lines(mut reader: impl BufRead) -> Result<usize> {

@@ -22,7 +22,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
-use self::input::{Input, Item};
+use self::input::{Input, Item, Payload};
 use self::report::{Problem, Tally};
 use crate::client::{Node, NodeError, read_token};
 use crate::local;
@@ -87,10 +87,15 @@ pub fn run(args: SubmitArgs) -> Result<ExitCode> {
         p.push(".rejected.jsonl");
         PathBuf::from(p)
     });
+    let csv_rows = input.csv_rows.as_ref().map(|(kind, header)| CsvRows {
+        path: csv_path(kind.code(), args.jurisdiction.as_deref()),
+        header: header.clone(),
+    });
     let mut run = Submission {
         node: &node,
         token: &token,
         url: node.url("/v1/records"),
+        csv_rows,
         tally: Tally::new(rejected_path),
         progress: Progress::new(input.total),
     };
@@ -124,8 +129,41 @@ struct Submission<'a> {
     node: &'a Node,
     token: &'a str,
     url: String,
+    /// How a CSV file's rows are sent as text, when they are.
+    csv_rows: Option<CsvRows>,
     tally: Tally,
     progress: Progress,
+}
+
+/// Sending a CSV file's rows as they are: each request is the header's
+/// text and rows' texts, posted as `text/csv` to `path`.
+struct CsvRows {
+    path: String,
+    header: Vec<u8>,
+}
+
+/// One request of a submission.
+struct Request {
+    path: String,
+    content_type: &'static str,
+    body: Vec<u8>,
+}
+
+/// `/v1/records?kind=…` for a CSV file's rows (with `jurisdiction`, which
+/// the node gives rows without DFBM as this tool does).
+fn csv_path(kind: &str, jurisdiction: Option<&str>) -> String {
+    let mut path = format!("/v1/records?kind={kind}");
+    if let Some(j) = jurisdiction {
+        path.push_str("&jurisdiction=");
+        for b in j.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                path.push(char::from(b));
+            } else {
+                path.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    path
 }
 
 impl Submission<'_> {
@@ -139,7 +177,7 @@ impl Submission<'_> {
     /// already in flight is still counted.
     fn send_all(&mut self, input: Input<'_>, batch_size: usize) -> Result<()> {
         type Answered = (u64, Vec<Item>, Result<Value, NodeError>);
-        let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<Item>, String)>(IN_FLIGHT);
+        let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<Item>, Request)>(IN_FLIGHT);
         let job_rx = Mutex::new(job_rx);
         let (done_tx, done_rx) = mpsc::channel::<Answered>();
         let (node, token) = (self.node.clone(), self.token.to_owned());
@@ -150,14 +188,9 @@ impl Submission<'_> {
                 s.spawn(move || {
                     loop {
                         let job = job_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        let Ok((n, batch, body)) = job else { return };
+                        let Ok((n, batch, request)) = job else { return };
                         let answer = node
-                            .post(
-                                "/v1/records",
-                                "application/x-ndjson",
-                                body.as_bytes(),
-                                &token,
-                            )
+                            .post(&request.path, request.content_type, &request.body, &token)
                             .and_then(|a| a.json::<Value>());
                         if done_tx.send((n, batch, answer)).is_err() {
                             return;
@@ -182,8 +215,16 @@ impl Submission<'_> {
                         next_answer += 1;
                     }
                 };
+            let csv_rows = self.csv_rows.take();
             let read = (|| -> Result<()> {
+                // A batch holds records sent one way: JSON, or CSV rows.
                 let mut batch: Vec<Item> = Vec::with_capacity(batch_size);
+                let mut send = |batch: Vec<Item>| {
+                    let request = request_of(&batch, csv_rows.as_ref());
+                    let ok = job_tx.send((sent, batch, request)).is_ok();
+                    sent += 1;
+                    ok
+                };
                 for item in input {
                     let item = item?;
                     self.tally.normalised(&item);
@@ -193,15 +234,23 @@ impl Submission<'_> {
                             self.tally.reject_locally(&item, &why)?;
                             self.progress.advance(1);
                         }
-                        Ok(_) => batch.push(item),
-                    }
-                    if batch.len() == batch_size {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-                        let body = body_of(&full);
-                        if job_tx.send((sent, full, body)).is_err() {
-                            break;
+                        Ok(payload) => {
+                            if batch.first().is_some_and(|b| {
+                                is_csv_payload(&b.payload) != matches!(payload, Payload::Csv(_))
+                            }) && !send(std::mem::take(&mut batch))
+                            {
+                                break;
+                            }
+                            batch.push(item);
                         }
-                        sent += 1;
+                    }
+                    if batch.len() == batch_size
+                        && !send(std::mem::replace(
+                            &mut batch,
+                            Vec::with_capacity(batch_size),
+                        ))
+                    {
+                        break;
                     }
                     while let Ok(done) = done_rx.try_recv() {
                         take(self, done, &mut failed);
@@ -211,8 +260,7 @@ impl Submission<'_> {
                     }
                 }
                 if !batch.is_empty() {
-                    let body = body_of(&batch);
-                    let _ = job_tx.send((sent, batch, body));
+                    send(batch);
                 }
                 Ok(())
             })();
@@ -267,7 +315,15 @@ impl Submission<'_> {
             match result["status"].as_str() {
                 Some("accepted") => {
                     self.tally.accepted += 1;
-                    if result["warnings"].as_array().is_some_and(|w| !w.is_empty()) {
+                    // A CSV row's answer lists the values normalised on
+                    // reading too, which are counted apart (Tally::normalised).
+                    let warnings = result["warnings"].as_array().map(Vec::as_slice);
+                    let read_here = |w: &Value| {
+                        is_csv_payload(&item.payload)
+                            && w.as_str()
+                                .is_some_and(|w| item.warnings.iter().any(|n| n == w))
+                    };
+                    if warnings.unwrap_or_default().iter().any(|w| !read_here(w)) {
                         self.tally.warned += 1;
                     }
                 }
@@ -316,16 +372,50 @@ impl Submission<'_> {
     }
 }
 
-/// The batch as the body of `POST /v1/records`.
-fn body_of(batch: &[Item]) -> String {
+fn is_csv_payload(payload: &Result<Payload, String>) -> bool {
+    matches!(payload, Ok(Payload::Csv(_)))
+}
+
+/// The batch as a request to `POST /v1/records`: JSON Lines, or CSV rows
+/// under their file's header.
+fn request_of(batch: &[Item], csv_rows: Option<&CsvRows>) -> Request {
+    if let Some(csv) =
+        csv_rows.filter(|_| batch.first().is_some_and(|i| is_csv_payload(&i.payload)))
+    {
+        let mut body = Vec::with_capacity(
+            csv.header.len()
+                + batch
+                    .iter()
+                    .map(|i| match &i.payload {
+                        Ok(Payload::Csv(text)) => text.len(),
+                        _ => 0,
+                    })
+                    .sum::<usize>(),
+        );
+        body.extend_from_slice(&csv.header);
+        for item in batch {
+            if let Ok(Payload::Csv(text)) = &item.payload {
+                body.extend_from_slice(text);
+            }
+        }
+        return Request {
+            path: csv.path.clone(),
+            content_type: "text/csv",
+            body,
+        };
+    }
     let mut body = String::new();
     for item in batch {
-        if let Ok(line) = &item.payload {
+        if let Some(line) = item.payload.as_ref().ok().and_then(Payload::json) {
             body.push_str(line);
             body.push('\n');
         }
     }
-    body
+    Request {
+        path: "/v1/records".to_owned(),
+        content_type: "application/x-ndjson",
+        body: body.into_bytes(),
+    }
 }
 
 /// Requests in flight at once: the node groups concurrent batches into

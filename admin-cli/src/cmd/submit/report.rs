@@ -208,7 +208,7 @@ impl Tally {
             "index": item.index,
             "line": item.line,
             "errors": problems.iter().map(|p| json!({"field": p.field, "problem": p.problem})).collect::<Vec<_>>(),
-            "input": item.text,
+            "input": item.input(),
             "record": item.mapped,
         });
         if self.rejected_out.is_none() {

@@ -7,7 +7,7 @@ use rongxin_protocol::catalog::Catalog;
 use rongxin_protocol::record::Record;
 use serde_json::{Value, json};
 
-use super::input::{Input, Item, normalise_date};
+use super::input::{Input, Item, Payload, normalise_date};
 use crate::files::read_text;
 
 fn catalog() -> Catalog {
@@ -19,8 +19,22 @@ fn items(input: Input<'_>) -> Vec<Item> {
     input.collect::<anyhow::Result<Vec<_>>>().unwrap()
 }
 
+/// The record a row was mapped to, as its JSON object.
 fn payload(item: &Item) -> Value {
-    serde_json::from_str(item.payload.as_ref().unwrap()).unwrap()
+    match item.payload.as_ref().unwrap() {
+        Payload::Json(line) => {
+            let sent: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(
+                Some(&sent),
+                item.mapped
+                    .as_ref()
+                    .map(|m| serde_json::to_value(m).unwrap())
+                    .as_ref()
+            );
+            sent
+        }
+        Payload::Csv(_) => serde_json::to_value(item.mapped.as_ref().unwrap()).unwrap(),
+    }
 }
 
 const CSV: &str = "\u{feff}XK_WSH,XK_JDRQ,XK_XKJG,XK_XKJGDM,XK_XDR_MC,XDR_LB,XDR_SHXYM,XDR_ZJHM,XK_XKWS,XK_XKLB,XK_NR,XK_YXQZ,XK_YXQZI,XK_ZT,XK_LYDW,XK_LYDWDM,CF_WSH,CF_JDRQ,CF_CFJG,CF_CFJGDM,CF_XDR_MC,CF_WFXW,CF_SY,CF_YJ,CF_CFLB,CF_NR,CF_NR_FK,CF_YXQ,CF_SJLY,CF_SJLYDM,DFBM
@@ -130,7 +144,10 @@ fn json_lines_and_arrays() {
     let text = "{\"kind\":\"XK\"}\n\n  \nnot json\n[1]\n{\"kind\":\"CF\"}\r\n";
     let all = items(Input::json(Box::new(Cursor::new(text))).unwrap());
     assert_eq!(all.len(), 4);
-    assert_eq!(all[0].payload.as_deref(), Ok("{\"kind\":\"XK\"}"));
+    assert_eq!(
+        all[0].payload,
+        Ok(Payload::Json("{\"kind\":\"XK\"}".into()))
+    );
     assert_eq!((all[1].line, all[1].index), (Some(4), 1));
     assert!(
         all[1]
@@ -147,7 +164,10 @@ fn json_lines_and_arrays() {
             .contains("got an array")
     );
     assert_eq!(all[3].line, Some(6));
-    assert_eq!(all[3].payload.as_deref(), Ok("{\"kind\":\"CF\"}"));
+    assert_eq!(
+        all[3].payload,
+        Ok(Payload::Json("{\"kind\":\"CF\"}".into()))
+    );
 
     let array = items(Input::json(Box::new(Cursor::new(" [{\"a\":1}, 2]"))).unwrap());
     assert_eq!(array.len(), 2);
