@@ -113,6 +113,12 @@ pub fn first_day_to_ask(store: &Store, member: &str, today: Date) -> Date {
     latest.unwrap_or_else(|| days_before(today, 366))
 }
 
+/// Whether a peer's row of `day` answers a question from `since`, on
+/// `today`: a day after tomorrow is a peer's wrong clock, not a tally.
+fn asked_for(day: Date, since: Date, today: Date) -> bool {
+    day >= since && day <= days_before(today, -1)
+}
+
 fn days_before(day: Date, days: i64) -> Date {
     Date::from_time(day.to_time() - time::Duration::days(days)).unwrap_or(day)
 }
@@ -148,12 +154,12 @@ pub async fn ask(
     let mut last = None;
     for row in &days {
         match row.check() {
-            Ok(day) if day >= since => {
+            Ok(day) if asked_for(day, since, today) => {
                 batch.put_tally(member, row);
                 last = Some(day);
             }
             Ok(day) => {
-                tracing::warn!(peer = %member, %day, %since, "refused a tally row from before the day asked")
+                tracing::warn!(peer = %member, %day, %since, "refused a tally row of a day not asked for")
             }
             Err(e) => tracing::warn!(peer = %member, error = %e, "refused a tally row"),
         }
@@ -173,6 +179,20 @@ pub async fn ask(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_days_asked_for_up_to_tomorrow_are_kept() {
+        let d = |s: &str| -> Date { s.parse().expect("date") };
+        let (since, today) = (d("2026-12-01"), d("2026-12-04"));
+        assert!(asked_for(d("2026-12-01"), since, today));
+        assert!(
+            asked_for(d("2026-12-05"), since, today),
+            "a peer a little ahead of midnight"
+        );
+        assert!(!asked_for(d("2026-11-30"), since, today));
+        assert!(!asked_for(d("2026-12-06"), since, today));
+        assert_eq!(days_before(d("2026-01-01"), 1), d("2025-12-31"));
+    }
 
     #[tokio::test]
     async fn noted_figures_add_to_the_stored_rows() {

@@ -81,6 +81,10 @@ pub struct Size {
     pub entries: Option<u64>,
     /// `--suite NAME`: the federation's signature suite (default ed25519-sha256).
     pub suite: Suite,
+    /// `--city-only` (scale): every record in the city's own log while the
+    /// 13 districts run empty, for counts whose district copies would not
+    /// fit the disk beside the city's.
+    pub city_only: bool,
 }
 
 impl Size {
@@ -103,7 +107,9 @@ scenarios: limits ingest replication forward query scale all
            anchor (replication against Hypercore 11; needs Node.js 20+ and npm; not in all)
   --entries N    the scenario's main count (records, entries) instead of its default
   --full         the sizes of the issue (1M replication backlog, 10M records for scale, ...)
-  --suite SUITE  the federation's signature suite: ed25519-sha256 (default) or sm2-sm3";
+  --suite SUITE  the federation's signature suite: ed25519-sha256 (default) or sm2-sm3
+  --city-only    scale: every record in the city's own log, the districts empty (sizes whose
+                 district copies would not fit the disk beside the city's)";
 
 /// Parses the arguments (without the program name): scenario and size.
 pub fn parse_args(args: &[String]) -> Result<(String, Size), String> {
@@ -112,11 +118,13 @@ pub fn parse_args(args: &[String]) -> Result<(String, Size), String> {
         full: false,
         entries: None,
         suite: Suite::default(),
+        city_only: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--full" => size.full = true,
+            "--city-only" => size.city_only = true,
             "--entries" => {
                 let v = it.next().ok_or("--entries needs a number")?;
                 let n = v

@@ -7,7 +7,9 @@
 //!
 //! The districts here do not pull from each other (their `peers` is
 //! empty): on one machine, 14 full copies of the federation would measure
-//! the machine, not the city.
+//! the machine, not the city. With `--city-only` every record goes into
+//! the city's own log and the districts run empty (still members that
+//! report their views): 10M records then need the city's disk only.
 
 use std::time::{Duration, Instant};
 
@@ -27,10 +29,21 @@ const TARGET_CONSOLE_P99: Duration = Duration::from_millis(50);
 /// The JSON endpoints the console page reads every refresh.
 const CONSOLE_JSON: [&str; 2] = ["/v1/admin/federation", "/v1/admin/console"];
 
+/// Most records in one sample file.
+const PIECE: u64 = 1_000_000;
+
 /// Runs the scenario; returns the city's disk bytes per record.
 pub fn run(fed: &BenchFed, size: Size) -> f64 {
     let total = size.entries(14_000, 10_000_000);
-    let per = (total / MEMBERS.len() as u64).max(1);
+    // How many records each member's own log gets.
+    let share = |m: &str| -> u64 {
+        match (size.city_only, m == "city") {
+            (true, true) => total,
+            (true, false) => 0,
+            (false, _) => (total / MEMBERS.len() as u64).max(1),
+        }
+    };
+    let per = share("city");
     let others: Vec<&str> = MEMBERS.iter().copied().filter(|m| *m != "city").collect();
     let mut districts: Vec<BenchNode> = others
         .iter()
@@ -49,24 +62,34 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
     let t0 = Instant::now();
     let mut ingest_time = Duration::ZERO;
     let mut subjects = Vec::new();
+    let mut records = 0;
     for (i, m) in MEMBERS.iter().enumerate() {
-        let path = fed.dir().join(format!("scale-{m}.jsonl"));
-        fed.sample(m, per, 100 + i as u64, &path);
         let node = districts.iter().find(|d| d.member() == *m).unwrap_or(&city);
-        let (run, mut s) = load_file(node.addr(), fed.token(m), &path);
-        let _ = std::fs::remove_file(&path);
-        assert_eq!(run.accepted, per, "{m} accepted every record");
-        ingest_time += run.elapsed;
-        s.truncate(20);
-        subjects.extend(s);
+        // In files of at most PIECE records, each with its own seed (so
+        // records stay distinct), to bound the disk the samples take.
+        let mut left = share(m);
+        let mut piece = 0;
+        while left > 0 {
+            let n = left.min(PIECE);
+            let path = fed.dir().join(format!("scale-{m}-{piece}.jsonl"));
+            fed.sample(m, n, 100 + i as u64 + 1_000 * piece, &path);
+            let (run, mut s) = load_file(node.addr(), fed.token(m), &path);
+            let _ = std::fs::remove_file(&path);
+            assert_eq!(run.accepted, n, "{m} accepted every record");
+            ingest_time += run.elapsed;
+            records += n;
+            left -= n;
+            piece += 1;
+            s.truncate(20);
+            subjects.extend(s);
+        }
     }
     let timeout = Duration::from_secs(300).max(Duration::from_millis(total));
     wait_until("the city to hold every origin", timeout, || {
-        held_all(&city) >= per * MEMBERS.len() as u64
+        held_all(&city) >= records
     });
     let loaded = t0.elapsed();
     drop(perf);
-    let records = per * MEMBERS.len() as u64;
     let city_disk = city.disk_bytes();
     let district_disk: u64 = districts.iter().map(BenchNode::disk_bytes).sum();
     let before = city.stats();
@@ -105,13 +128,18 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
     }
     let with_peers = city.start();
 
-    let mut t = Table::new(
-        &format!(
+    let title = if size.city_only {
+        format!(
+            "scale: {records} records, all in the city's own log, {} members",
+            MEMBERS.len()
+        )
+    } else {
+        format!(
             "scale: {records} records, {per} in each of {} origins, all at the city",
             MEMBERS.len()
-        ),
-        &["measure", "value"],
-    );
+        )
+    };
+    let mut t = Table::new(&title, &["measure", "value"]);
     let mut row = |k: &str, v: String| t.row(vec![k.to_owned(), v]);
     row(
         "ingest at the origins, records/s (sum of per-origin runs)",
@@ -123,10 +151,12 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
         "city disk bytes per record",
         figure(city_disk as f64 / records as f64),
     );
-    row(
-        "origin disk bytes per record (own log only)",
-        figure(district_disk as f64 / (records - per) as f64),
-    );
+    if records > per {
+        row(
+            "origin disk bytes per record (own log only)",
+            figure(district_disk as f64 / (records - per) as f64),
+        );
+    }
     row("city RSS after loading, MiB", mib(before.rss));
     row("city peak RSS while loading, MiB", mib(before.hwm));
     row("city stop (SIGTERM to exit), s", secs(stop));
