@@ -167,10 +167,13 @@ fn the_city_sees_every_node_and_a_stopped_one_turns_stale() {
                 .try_get("/v1/admin/evaluation", Some(fed.admin_token()))
                 .ok()?;
             let e: EvaluationAnswer = serde_json::from_str(&r.body).ok()?;
-            e.submissions
-                .iter()
-                .any(|s| s.origin == "gulou" && s.refused == 1)
-                .then_some(e)
+            // Each peer is asked every 10 s: wait for both.
+            let has = |origin: &str, submitted: u64| {
+                e.submissions
+                    .iter()
+                    .any(|s| s.origin == origin && s.submitted == submitted)
+            };
+            (has("gulou", 31) && has("taijiang", 5)).then_some(e)
         },
     );
     let s = evaluation
@@ -186,13 +189,12 @@ fn the_city_sees_every_node_and_a_stopped_one_turns_stale() {
             .collect::<Vec<_>>(),
         [(field.as_str(), 1)]
     );
-    assert!(
-        evaluation
-            .submissions
-            .iter()
-            .any(|s| s.origin == "taijiang" && s.submitted == 5),
-        "{evaluation:#?}"
-    );
+    let t = evaluation
+        .submissions
+        .iter()
+        .find(|s| s.origin == "taijiang")
+        .expect("taijiang's row");
+    assert_eq!((t.accepted, t.refused), (5, 0), "{t:#?}");
 
     // taijiang stops, and gulou signs 5 more: the city shows taijiang
     // stale once its last view is older than the limit, 5 entries of gulou
