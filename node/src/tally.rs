@@ -6,8 +6,9 @@
 //! once.
 //!
 //! A tally is not data a department was promised (its records are, and they
-//! are durable before the answer): a crash loses at most the last
-//! [`WRITE_EVERY`] of figures, which docs/console.md states.
+//! are durable before the answer): a crash loses at most the last few
+//! seconds of figures ([`WRITE_EVERY`] and the writer's lazy flush), which
+//! docs/api.md states.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
