@@ -153,17 +153,22 @@ pub async fn ask(
     let full = days.len() >= MAX_TALLY_ROWS;
     let mut batch = WriteBatch::default();
     let mut last = None;
+    // One log line per answer, however many rows it refused.
+    let mut refused: Option<(usize, String)> = None;
     for row in &days {
-        match row.check() {
+        let why = match row.check() {
             Ok(day) if asked_for(day, since, today) => {
                 batch.put_tally(member, row);
                 last = Some(day);
+                continue;
             }
-            Ok(day) => {
-                tracing::warn!(peer = %member, %day, %since, "refused a tally row of a day not asked for")
-            }
-            Err(e) => tracing::warn!(peer = %member, error = %e, "refused a tally row"),
-        }
+            Ok(day) => format!("day {day} was not asked for (since {since})"),
+            Err(e) => e,
+        };
+        refused.get_or_insert((0, why)).0 += 1;
+    }
+    if let Some((count, first)) = refused {
+        tracing::warn!(peer = %member, count, first = %first, "refused tally rows from a peer");
     }
     if batch.writes() > 0
         && let Err(e) = store.commit(batch, Durability::Applied).await

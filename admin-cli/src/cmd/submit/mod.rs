@@ -155,13 +155,7 @@ fn csv_path(kind: &str, jurisdiction: Option<&str>) -> String {
     let mut path = format!("/v1/records?kind={kind}");
     if let Some(j) = jurisdiction {
         path.push_str("&jurisdiction=");
-        for b in j.bytes() {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                path.push(char::from(b));
-            } else {
-                path.push_str(&format!("%{b:02X}"));
-            }
-        }
+        path.push_str(&crate::client::segment(j));
     }
     path
 }
