@@ -11,6 +11,12 @@ mod files;
 mod local;
 mod shell;
 
+/// jemalloc rather than glibc's malloc: `submit` maps every row of a large
+/// file into short-lived strings and maps, and under glibc's malloc that
+/// churn was about 40 % of the tool's CPU (docs/benchmarks.md, csvload).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Rongxin (榕信) operator and auditor tool.
 #[derive(Debug, Parser)]
 #[command(name = "rongxinctl", version, about)]

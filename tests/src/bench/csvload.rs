@@ -6,12 +6,13 @@
 //! records, so they are what the 信用福州 portal would receive; the clock
 //! runs only while `rongxinctl submit` loads them into a fresh node.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use super::Size;
 use super::fed::BenchFed;
 use super::load::load_file;
+use super::procs::{Perf, children_cpu};
 use super::report::{Table, figure, summary, verdict};
 
 /// The target, rows/s end to end, durable.
@@ -50,16 +51,25 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
     target.start();
     let url = format!("http://{}", target.addr());
     let token = crate::bins::token_file(fed.token(member));
+    let perf = Perf::attach(target.pid(), "csvload-node");
+    let (node_cpu, tool_cpu) = (target.stats().cpu, children_cpu());
     let started = Instant::now();
-    for f in &files {
-        let out = Command::new(crate::bins::ctl())
+    for (i, f) in files.iter().enumerate() {
+        let child = Command::new(crate::bins::ctl())
             .args(["submit", "--node", &url, "--token-file"])
             .arg(&token)
             .arg("--catalog")
             .arg(fed.catalog_path())
             .arg(f)
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("run rongxinctl submit");
+        let tool = Perf::attach(child.id(), &format!("csvload-submit-{i}"));
+        let out = child
+            .wait_with_output()
+            .expect("wait for rongxinctl submit");
+        drop(tool);
         assert!(
             out.status.success(),
             "rongxinctl submit {}: {}{}",
@@ -69,6 +79,9 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
         );
     }
     let wall = started.elapsed().as_secs_f64();
+    let node_cpu = target.stats().cpu - node_cpu;
+    let tool_cpu = children_cpu() - tool_cpu;
+    drop(perf);
     let held = target.held(member);
     target.stop();
     let _ = std::fs::remove_dir_all(target.data_dir());
@@ -79,13 +92,23 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
     let rate = rows as f64 / wall;
     let mut t = Table::new(
         "csvload: the export of sample licences and penalties (standard columns), submitted whole to a fresh node with rongxinctl submit; durable",
-        &["files", "rows", "s", "rows/s", "target"],
+        &[
+            "files",
+            "rows",
+            "s",
+            "rows/s",
+            "node CPU µs/row",
+            "tool CPU µs/row",
+            "target",
+        ],
     );
     t.row(vec![
         files.len().to_string(),
         rows.to_string(),
         format!("{wall:.2}"),
         figure(rate),
+        format!("{:.1}", 1e6 * node_cpu / rows as f64),
+        format!("{:.1}", 1e6 * tool_cpu / rows as f64),
         verdict(rate >= TARGET),
     ]);
     t.print();

@@ -62,15 +62,27 @@ pub fn own_cpu() -> f64 {
     cpu_seconds("/proc/self/stat")
 }
 
+/// CPU seconds (user + system) of this process's children that have been
+/// waited for: the tools a scenario ran to completion.
+pub fn children_cpu() -> f64 {
+    stat_ticks("/proc/self/stat", 13) as f64 / 100.0
+}
+
 fn cpu_seconds(stat_path: &str) -> f64 {
+    stat_ticks(stat_path, 11) as f64 / 100.0
+}
+
+/// The sum of the two clock-tick fields of stat(5) from `first` (counted
+/// after the command name, so utime is 11 and cutime 13).
+fn stat_ticks(stat_path: &str, first: usize) -> u64 {
     let stat = fs::read_to_string(stat_path).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // utime and stime are fields 14 and 15 of stat(5), counted in USER_HZ,
-    // which Linux fixes at 100 for /proc.
-    (ticks(11) + ticks(12)) as f64 / 100.0
+    // utime and stime are fields 14 and 15 of stat(5), cutime and cstime 16
+    // and 17, counted in USER_HZ, which Linux fixes at 100 for /proc.
+    ticks(first) + ticks(first + 1)
 }
 
 /// Bytes a directory tree occupies on disk (allocated blocks, as `du`).
