@@ -538,7 +538,38 @@ const LEGACY_COLUMNS: &[(&str, &str)] = &[
     ("XK_XZJG", "XK_XKJG"),
     ("CF_XZJG", "CF_CFJG"),
     ("XK_JZQ", "XK_YXQZI"),
+    // 审批类别 took the same six values as today's 许可类别.
+    ("XK_SPLB", "XK_XKLB"),
+    // 项目名称: the licence's title, today's 行政许可决定文书名称.
+    ("XK_XMMC", "XK_XKWS"),
 ];
+
+/// Where an implied field's value comes from.
+#[derive(Debug, Clone, Copy)]
+enum Implied {
+    DecisionDate,
+    AuthorityName,
+    AuthorityCode,
+}
+
+/// Fields the 2015 licensing template has no column for, read from the
+/// row's other values when the file has no such column (with a warning each,
+/// docs/double-publicity.md): a licence is valid from its decision (that
+/// template has only 许可截止期, read as `XK_YXQZI`), and the authority
+/// that decided is the unit the data comes from (数据来源单位).
+const IMPLIED_FIELDS: &[(&str, Implied)] = &[
+    ("XK_YXQZ", Implied::DecisionDate),
+    ("XK_LYDW", Implied::AuthorityName),
+    ("XK_LYDWDM", Implied::AuthorityCode),
+];
+
+/// Columns of the 2015 templates that describe the exporting system's row,
+/// not the decision: read and not kept, each with why
+/// (docs/double-publicity.md).
+const SKIPPED_COLUMNS: &[(&str, &str)] = &[(
+    "SJC",
+    "数据更新时间戳, when the source system last changed the row; the log keeps when this node signed it",
+)];
 
 /// One column of the header, normalised.
 #[derive(Debug, Clone)]
@@ -563,6 +594,8 @@ pub struct Header {
     core: Vec<Vec<usize>>,
     /// Whether each column is a core column.
     is_core: Vec<bool>,
+    /// Whether each column is read and not kept ([`SKIPPED_COLUMNS`]).
+    skipped: Vec<bool>,
 }
 
 impl Header {
@@ -605,6 +638,9 @@ impl Header {
         let is_core = (0..columns.len())
             .map(|i| code_at(i).and_then(Core::of).is_some())
             .collect();
+        let skipped = (0..columns.len())
+            .map(|i| code_at(i).is_some_and(|c| SKIPPED_COLUMNS.iter().any(|(s, _)| *s == c)))
+            .collect();
         let missing: Vec<String> = Core::REQUIRED
             .iter()
             .filter(|(c, _)| core[*c as usize].is_empty())
@@ -618,7 +654,23 @@ impl Header {
             columns,
             core,
             is_core,
+            skipped,
         })
+    }
+
+    /// The columns read and not kept, as written, each with why (an older
+    /// template's `SJC`): for the tool to say once per file.
+    pub fn skipped(&self) -> Vec<(&str, &'static str)> {
+        (0..self.len())
+            .filter(|&i| self.skipped[i])
+            .filter_map(|i| {
+                let code = self.written(i).to_ascii_uppercase();
+                SKIPPED_COLUMNS
+                    .iter()
+                    .find(|(c, _)| *c == code)
+                    .map(|(_, why)| (self.written(i), *why))
+            })
+            .collect()
     }
 
     /// How many columns the header has.
@@ -668,6 +720,9 @@ impl Header {
                 column: self.written[i].clone(),
                 problem,
             };
+            if self.skipped[i] {
+                continue;
+            }
             if self.is_core[i] {
                 if let Column::Code(code) = column
                     && code.starts_with(other.prefix())
@@ -755,7 +810,8 @@ pub struct Mapper<'c> {
     catalog: Option<&'c Catalog>,
     jurisdiction: Option<String>,
     file: Option<FileKind>,
-    /// Per kind seen, the field each column fills (`None` for core columns).
+    /// Per kind seen, the field each column fills (`None` for core and
+    /// skipped columns).
     targets: Vec<(String, Vec<Option<Target<'c>>>)>,
     /// Columns with an `XK_` / `CF_` code: a row's kind when nothing says it.
     xk_columns: Vec<usize>,
@@ -877,11 +933,13 @@ impl<'c> Mapper<'c> {
             },
             None => self.row_kind(cells)?,
         };
-        let subject = subject_identity(get).map_err(|problem| RowError {
-            field: "subject.code",
-            column: self.core_column(Core::IdType, cells),
-            problem,
-        })?;
+        let class_column = !self.header.core[Core::SubjectClass as usize].is_empty();
+        let subject =
+            subject_identity(get, class_column, warnings).map_err(|problem| RowError {
+                field: "subject.code",
+                column: self.core_column(Core::IdType, cells),
+                problem,
+            })?;
         let jurisdiction = owned(Core::Jurisdiction).or_else(|| self.jurisdiction.clone());
         let record_no = owned(Core::RecordNo);
         let authority = MappedAuthority {
@@ -897,11 +955,36 @@ impl<'c> Mapper<'c> {
             };
             fields.insert(target.name.clone(), target.cell(value, warnings));
         }
+        let decision_date = decision_date.map(|d| read_date("decision date", d, warnings));
+        let kind_spec = self.catalog.and_then(|c| c.kind(&kind));
+        for (field, from) in IMPLIED_FIELDS {
+            let has_column = self.targets[t]
+                .1
+                .iter()
+                .any(|target| target.as_ref().is_some_and(|t| t.name == *field));
+            if has_column || kind_spec.is_none_or(|k| k.field(field).is_none()) {
+                continue;
+            }
+            let (value, what) = match from {
+                Implied::DecisionDate => (decision_date.as_deref(), "the decision date"),
+                Implied::AuthorityName => (authority.name.as_deref(), "the deciding authority"),
+                Implied::AuthorityCode => (
+                    authority.code.as_deref(),
+                    "the deciding authority's credit code",
+                ),
+            };
+            let Some(value) = value else { continue };
+            warnings.push(Warning {
+                column: (*field).to_owned(),
+                text: format!("missing; read as {what}, {value}"),
+            });
+            fields.insert((*field).to_owned(), Cell::Text(value.to_owned()));
+        }
         Ok(MappedRecord {
             kind,
             jurisdiction,
             record_no,
-            decision_date: decision_date.map(|d| read_date("decision date", d, warnings)),
+            decision_date,
             subject,
             authority,
             fields,
@@ -918,9 +1001,9 @@ impl<'c> Mapper<'c> {
             .header
             .columns
             .iter()
-            .zip(&self.header.is_core)
-            .map(|(column, &core)| {
-                (!core).then(|| {
+            .zip(self.header.is_core.iter().zip(&self.header.skipped))
+            .map(|(column, (&core, &skipped))| {
+                (!core && !skipped).then(|| {
                     let name = field_of(spec, column).to_owned();
                     let field = spec.and_then(|k| k.field(&name));
                     Target { name, spec: field }
@@ -1056,9 +1139,25 @@ impl<'c> Mapper<'c> {
 /// Who a row is about: the class (行政相对人类别 in Chinese or English), the
 /// name, and the code that identifies the subject — a natural person's ID
 /// number (证件号码) before a credit code, an organisation's credit code
-/// before an ID number. `get` gives a core column's value in the row.
-fn subject_identity<'r>(get: impl Fn(Core) -> Option<&'r str>) -> Result<MappedSubject, String> {
-    let class = get(Core::SubjectClass).map(|c| subject_class(c).unwrap_or(c).to_owned());
+/// before an ID number. `get` gives a core column's value in the row; a
+/// file without a class column (`class_column` false, the 2015 template)
+/// has the class implied by the codes, with a warning.
+fn subject_identity<'r>(
+    get: impl Fn(Core) -> Option<&'r str>,
+    class_column: bool,
+    warnings: &mut Vec<Warning>,
+) -> Result<MappedSubject, String> {
+    let class = match get(Core::SubjectClass) {
+        Some(c) => Some(subject_class(c).unwrap_or(c).to_owned()),
+        None if class_column => None,
+        None => implied_class(get(Core::CreditCode), get(Core::IdNo)).map(|(class, why)| {
+            warnings.push(Warning {
+                column: "XDR_LB".to_owned(),
+                text: format!("missing; read as {why}"),
+            });
+            class.to_owned()
+        }),
+    };
     let person = class.as_deref() == Some("natural_person");
     let (id_no, credit_code) = (get(Core::IdNo), get(Core::CreditCode));
     let code = if person {
@@ -1102,6 +1201,32 @@ fn read_date(column: &str, value: &str, warnings: &mut Vec<Warning>) -> String {
         });
     }
     day
+}
+
+/// The subject's class when a row does not give 行政相对人类别 (the 2015
+/// template has no such column): from the credit code's first two
+/// characters (GB 32100-2015: registered by market regulation `9`, as an
+/// individual business `2`), else a natural person named by an ID number.
+/// With the reason, for the warning.
+fn implied_class(
+    credit_code: Option<&str>,
+    id_no: Option<&str>,
+) -> Option<(&'static str, &'static str)> {
+    match (credit_code.map(str::trim), id_no) {
+        (Some(code), _) if code.starts_with("92") => Some((
+            "individual_business",
+            "个体工商户 (the credit code starts with 92)",
+        )),
+        (Some(_), _) => Some((
+            "legal_person",
+            "法人及非法人组织 (the subject has a credit code)",
+        )),
+        (None, Some(_)) => Some((
+            "natural_person",
+            "自然人 (the subject has an ID number and no credit code)",
+        )),
+        (None, None) => None,
+    }
 }
 
 /// 行政相对人类别 in Chinese or English → the ingest spelling.

@@ -59,6 +59,23 @@ fn a_file_of_known_kind_names_a_column_nobody_reads() {
     );
 }
 
+/// The 2015 template's export timestamp is read and not kept, in either
+/// kind of file and any case; it is not a field, so it never reaches a
+/// record.
+#[test]
+fn the_export_timestamp_is_skipped() {
+    let catalog = catalog();
+    let mut cells = PENALTY_HEADER.to_vec();
+    cells.push("sjc");
+    let header = Header::new(cells).unwrap();
+    header.check_for(FileKind::Penalty, &catalog).unwrap();
+    let skipped = header.skipped();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].0, "sjc");
+    assert!(skipped[0].1.contains("数据更新时间戳"), "{skipped:?}");
+    assert!(Header::new(PENALTY_HEADER).unwrap().skipped().is_empty());
+}
+
 #[test]
 fn rows_of_a_known_kind_take_its_family_and_errors_name_their_column() {
     let catalog = catalog();

@@ -224,3 +224,69 @@ fn a_utf8_licensing_file_with_code_headers_loads() {
         );
     }
 }
+
+/// A licensing file in the 2015 template, as older loaders still export
+/// it: 项目名称 and 审批类别 are read as today's title and category, the
+/// export's timestamp `SJC` is not kept, and what the template has no
+/// column for (the subject's class, 有效期自, 数据来源单位) is implied with
+/// a warning; every row loads.
+#[test]
+fn a_2015_template_licensing_file_loads() {
+    let (fed, node, records) = gulou();
+    let c = node.client();
+    let token = fed.token("gulou");
+    let authority = records.authority("gulou");
+    let (auth_name, auth_code) = (
+        authority["name"].as_str().unwrap(),
+        authority["code"].as_str().unwrap(),
+    );
+    let j = records.jurisdiction("gulou");
+    let date = records.decision_date();
+    let firm = records.legal_person("gulou");
+    let person = records.natural_person("gulou");
+    let mut text = "XK_WSH,XK_XMMC,XK_SPLB,XK_NR,XK_XDR,XK_XDR_SHXYM,XK_XDR_ZDM,XK_XDR_GSDJ,XK_XDR_SWDJ,XK_XDR_SFZ,XK_FR,XK_JDRQ,XK_JZQ,XK_XZJG,XK_XKJGDM,XK_ZT,DFBM,SJC,BZ\n".to_owned();
+    text.push_str(&format!(
+        "榕鼓市监许〔2015〕1号,食品流通许可,核准,预包装食品销售,{},{},,,,,王五,{date},2031-02-28,{auth_name},{auth_code},0,{j},{date} 17:20:00,\n",
+        firm.name, firm.code
+    ));
+    text.push_str(&format!(
+        "榕鼓市监许〔2015〕2号,食品摊贩登记,登记,小吃,{},,,,,{},,{date},2031-02-28,{auth_name},{auth_code},0,{j},{date} 17:21:00,\n",
+        person.name, person.code
+    ));
+    let answer = c
+        .post(
+            "/v1/records?kind=XK",
+            Some(&token),
+            Some("text/csv"),
+            text.as_bytes(),
+        )
+        .ok_json();
+    assert_eq!(statuses(&answer), ["accepted", "accepted"], "{answer:#}");
+    let warnings: Vec<&str> = answer["results"][0]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for column in ["XDR_LB", "XK_YXQZ", "XK_LYDW", "XK_LYDWDM"] {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("{column}: missing"))),
+            "{column}: {warnings:?}"
+        );
+    }
+    let p = c.profile(&firm.code, None, "csv-test").ok_json();
+    let licence = &p["records"]["XK"][0]["record"];
+    assert_eq!(licence["fields"]["XK_XKWS"], "食品流通许可", "{p:#}");
+    assert_eq!(licence["fields"]["XK_XKLB"], "核准", "{p:#}");
+    assert_eq!(licence["fields"]["XK_YXQZ"], date, "{p:#}");
+    assert!(licence["fields"].get("SJC").is_none(), "{p:#}");
+    assert_eq!(licence["subject"]["class"], "legal_person", "{p:#}");
+    let p = c.profile(&person.code, None, "csv-test").ok_json();
+    assert_eq!(
+        p["records"]["XK"].as_array().map(Vec::len),
+        Some(1),
+        "{p:#}"
+    );
+}

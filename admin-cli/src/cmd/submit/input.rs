@@ -109,6 +109,9 @@ pub struct Input<'a> {
     /// For a CSV file whose rows are sent as text: its kind and its
     /// header's text (UTF-8, with its line end), which starts each request.
     pub csv_rows: Option<(FileKind, Vec<u8>)>,
+    /// Columns of the file read and not kept (an older template's `SJC`),
+    /// each with why, for the tool to say once.
+    pub skipped: Vec<(String, &'static str)>,
     source: Source<'a>,
     index: usize,
 }
@@ -213,6 +216,7 @@ impl<'a> Input<'a> {
                 total: values.len(),
                 encoding: "UTF-8",
                 csv_rows: None,
+                skipped: Vec::new(),
                 source: Source::Array(values.into_iter()),
                 index: 0,
             });
@@ -221,6 +225,7 @@ impl<'a> Input<'a> {
             total: 0,
             encoding: "UTF-8",
             csv_rows: None,
+            skipped: Vec::new(),
             source: Source::Lines { reader, line: 0 },
             index: 0,
         })
@@ -239,6 +244,11 @@ impl<'a> Input<'a> {
     ) -> Result<Input<'a>> {
         let mut file = CsvFile::open_keeping_text(reader)?;
         let header = Header::new(file.headers()?)?;
+        let skipped = header
+            .skipped()
+            .into_iter()
+            .map(|(column, why)| (column.to_owned(), why))
+            .collect();
         let kind = header
             .file_kind()
             .filter(|&k| catalog.is_some_and(|c| header.check_for(k, c).is_ok()));
@@ -258,6 +268,7 @@ impl<'a> Input<'a> {
             total: 0,
             encoding: file.encoding,
             csv_rows,
+            skipped,
             source: Source::Csv {
                 file: Box::new(file),
                 mapper: Box::new(Mapper::new(header, catalog, jurisdiction, None)),

@@ -79,6 +79,9 @@ pub fn run(args: SubmitArgs) -> Result<ExitCode> {
     if input.encoding != "UTF-8" {
         eprintln!("reading {} as {}", args.file.display(), input.encoding);
     }
+    for (column, why) in &input.skipped {
+        eprintln!("column {column} is read and not kept: {why}");
+    }
     let rejected_path = args.rejected_out.clone().unwrap_or_else(|| {
         if args.file == Path::new("-") {
             return PathBuf::from("stdin.rejected.jsonl");

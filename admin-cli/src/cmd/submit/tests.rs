@@ -284,3 +284,67 @@ fn older_licensing_exports_are_normalised_with_warnings() {
     assert_eq!(w.len(), 4, "{w:?}");
     Record::from_json(&xk, &catalog).unwrap_or_else(|e| panic!("{e:#?}"));
 }
+
+/// The 2015 template's licensing columns: 项目名称 `XK_XMMC` is read as the
+/// title `XK_XKWS`, 审批类别 `XK_SPLB` as `XK_XKLB`, and the export's
+/// timestamp `SJC` is read and not kept; the file still goes as text/csv.
+#[test]
+fn the_2015_template_title_category_and_timestamp() {
+    let catalog = catalog();
+    let csv = "XK_WSH,XK_XMMC,XK_SPLB,XK_NR,XK_XDR,XK_XDR_SHXYM,XK_FR,XK_JDRQ,XK_JZQ,XK_XZJG,XK_XKJGDM,XK_ZT,DFBM,SJC,BZ\n\
+        榕鼓市监许〔2026〕10号,食品经营许可,核准,预包装食品销售,福州市鼓楼区鑫源贸易有限公司,91350100757384472D,王五,2026-03-02,2031-03-01,福州市鼓楼区市场监督管理局,11350102MB01234562,0,350102,2026-03-02 17:20:00,\n";
+    let input = Input::csv(Box::new(Cursor::new(csv)), Some(&catalog), None).unwrap();
+    assert_eq!(
+        input
+            .skipped
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .collect::<Vec<_>>(),
+        ["SJC"]
+    );
+    assert!(input.csv_rows.is_some(), "a file of one kind goes as rows");
+    let all = items(input);
+    let xk = payload(&all[0]);
+    assert_eq!(xk["fields"]["XK_XKWS"], "食品经营许可");
+    assert_eq!(xk["fields"]["XK_XKLB"], "核准");
+    assert!(xk["fields"].get("SJC").is_none(), "{xk}");
+    // What the template has no column for is implied, each with a warning.
+    assert_eq!(xk["subject"]["class"], "legal_person");
+    assert_eq!(xk["fields"]["XK_YXQZ"], "2026-03-02");
+    assert_eq!(xk["fields"]["XK_YXQZI"], "2031-03-01");
+    assert_eq!(xk["fields"]["XK_LYDW"], "福州市鼓楼区市场监督管理局");
+    assert_eq!(xk["fields"]["XK_LYDWDM"], "11350102MB01234562");
+    let w = &all[0].warnings;
+    for column in ["XDR_LB", "XK_YXQZ", "XK_LYDW", "XK_LYDWDM", "XK_ZT"] {
+        assert!(
+            w.iter().any(|w| w.starts_with(&format!("{column}: "))),
+            "{column}: {w:?}"
+        );
+    }
+    assert_eq!(w.len(), 5, "{w:?}");
+    Record::from_json(&xk, &catalog).unwrap_or_else(|e| panic!("{e:#?}"));
+    // An individual business by its code; a person by an ID number alone.
+    let csv = "XK_WSH,XK_XMMC,XK_SPLB,XK_NR,XK_XDR,XK_XDR_SHXYM,XK_XDR_SFZ,XK_JDRQ,XK_JZQ,XK_XZJG,XK_XKJGDM,XK_ZT,DFBM,SJC
+        许〔2026〕11号,食品经营许可,普通,预包装食品销售,福州市鼓楼区张三小吃店,92350102MA2XN1RB8H,,2026-03-02,2031-03-01,福州市鼓楼区市场监督管理局,11350102MB01234562,1,350102,
+        许〔2026〕12号,食品经营许可,普通,预包装食品销售,张三,,350102199003071234,2026-03-02,2031-03-01,福州市鼓楼区市场监督管理局,11350102MB01234562,1,350102,
+";
+    let input = Input::csv(Box::new(Cursor::new(csv)), Some(&catalog), None).unwrap();
+    let all = items(input);
+    assert_eq!(payload(&all[0])["subject"]["class"], "individual_business");
+    assert_eq!(payload(&all[1])["subject"]["class"], "natural_person");
+    // A file that has the class column and leaves a cell empty is not
+    // guessed at: the record's check refuses the row.
+    let csv = "XK_WSH,XK_XMMC,XK_SPLB,XK_NR,XK_XDR,XK_XDR_LB,XK_XDR_SHXYM,XK_JDRQ,XK_JZQ,XK_XZJG,XK_XKJGDM,XK_ZT,DFBM,XK_LYDW
+        许〔2026〕13号,食品经营许可,普通,预包装食品销售,福州市鼓楼区鑫源贸易有限公司,,91350100757384472D,2026-03-02,2031-03-01,福州市鼓楼区市场监督管理局,11350102MB01234562,1,350102,
+";
+    let input = Input::csv(Box::new(Cursor::new(csv)), Some(&catalog), None).unwrap();
+    let all = items(input);
+    let xk = payload(&all[0]);
+    assert!(
+        xk["subject"].get("class").is_none_or(Value::is_null),
+        "{xk}"
+    );
+    assert!(xk["fields"].get("XK_LYDW").is_none(), "{xk}");
+    assert_eq!(xk["fields"]["XK_LYDWDM"], "11350102MB01234562");
+    assert!(Record::from_json(&xk, &catalog).is_err());
+}
