@@ -2,6 +2,8 @@
 //! `POST /v1/records` with `text/csv`); the CLI's tests
 //! (admin-cli/src/cmd/submit/tests.rs) cover the rest.
 
+use std::io::Cursor;
+
 use super::*;
 
 const CATALOG: &str = include_str!("../../../config-examples/catalog.toml");
