@@ -98,13 +98,7 @@ pub fn evaluate(
         r.repairs_late += u64::from(late);
         r.repairs_overdue += u64::from(overdue);
     }
-    let mut submissions: BTreeMap<(String, String), Tally> = BTreeMap::new();
-    for (member, row) in tallies {
-        submissions
-            .entry((member.clone(), row.department.clone()))
-            .or_default()
-            .add(&row.tally);
-    }
+    let submissions = submission_rows(tallies);
     let mut districts: BTreeMap<String, EvaluationRow> = BTreeMap::new();
     fn district<'a>(
         districts: &'a mut BTreeMap<String, EvaluationRow>,
@@ -119,8 +113,8 @@ pub fn evaluate(
                 ..EvaluationRow::default()
             })
     }
-    for ((member, _), t) in &submissions {
-        let r = district(&mut districts, member);
+    for t in &submissions {
+        let r = district(&mut districts, &t.origin);
         r.submitted = r.submitted.map(|n| n + t.submitted);
         r.refused = r.refused.map(|n| n + t.refused);
     }
@@ -145,19 +139,32 @@ pub fn evaluate(
         deadline_working_days,
         districts: districts.into_values().collect(),
         departments: departments.into_values().collect(),
-        submissions: submissions
-            .into_iter()
-            .map(|((origin, department), t)| SubmissionRow {
-                origin,
-                department,
-                submitted: t.submitted,
-                accepted: t.accepted,
-                duplicates: t.duplicates,
-                refused: t.refused,
-                reasons: t.reasons,
-            })
-            .collect(),
+        submissions,
     }
+}
+
+/// One row per member and department from `tallies` (member, day row),
+/// their days added up, in member and department order.
+pub fn submission_rows(tallies: &[(String, DayTally)]) -> Vec<SubmissionRow> {
+    let mut merged: BTreeMap<(String, String), Tally> = BTreeMap::new();
+    for (member, row) in tallies {
+        merged
+            .entry((member.clone(), row.department.clone()))
+            .or_default()
+            .add(&row.tally);
+    }
+    merged
+        .into_iter()
+        .map(|((origin, department), t)| SubmissionRow {
+            origin,
+            department,
+            submitted: t.submitted,
+            accepted: t.accepted,
+            duplicates: t.duplicates,
+            refused: t.refused,
+            reasons: t.reasons,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -196,10 +196,20 @@ pub struct ConsoleAnswer {
     pub summarized_ms: Option<u64>,
     /// The publication deadline in working days.
     pub deadline_working_days: u32,
+    /// Today's submissions (China time) per member and department, as the
+    /// tallies held here count them (this node's own, and its peers' as
+    /// last asked): the most refused first, at most
+    /// [`MAX_CONSOLE_SUBMISSIONS`] rows (`GET /v1/admin/evaluation` has
+    /// any period, every row).
+    #[serde(default)]
+    pub submissions: Vec<SubmissionRow>,
 }
 
 /// Most recent refusals a node keeps for [`ConsoleAnswer`].
 pub const MAX_REFUSALS: usize = 50;
+
+/// Most submission rows in a [`ConsoleAnswer`].
+pub const MAX_CONSOLE_SUBMISSIONS: usize = 50;
 
 /// Data a node refused from a peer: the same refusal repeated (a peer
 /// retries what it was refused every round) is one item with a count.

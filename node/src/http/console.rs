@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use rongxin_protocol::api::{ConsoleAnswer, EvidenceSummary};
+use rongxin_protocol::api::{ConsoleAnswer, EvidenceSummary, MAX_CONSOLE_SUBMISSIONS};
 
 use super::{ApiError, AppState, require_ops};
 
@@ -92,11 +92,25 @@ pub async fn get_console(
 ) -> Result<Json<ConsoleAnswer>, ApiError> {
     require_ops(&state, &headers)?;
     let st = state.clone();
-    let (halted, evidence) = super::logs::off_runtime(move || {
+    let (halted, evidence, submissions) = super::logs::off_runtime(move || {
         let all = st.store.evidence()?;
         let skip = all.len().saturating_sub(MAX_EVIDENCE);
         let evidence = all[skip..].iter().map(summarise).collect();
-        Ok((st.store.halted_origins()?, evidence))
+        // Today's rows of each member: one seek per member, never a scan
+        // of the days before.
+        let today = crate::cases::Cases::today();
+        let mut tallies = Vec::new();
+        for m in &st.shared.roster().roster.members {
+            tallies.extend(st.store.tallies(Some(&m.id), Some(today), Some(today))?);
+        }
+        let mut submissions = crate::evaluation::submission_rows(&tallies);
+        submissions.sort_by(|a, b| {
+            (b.refused, b.submitted)
+                .cmp(&(a.refused, a.submitted))
+                .then_with(|| (&a.origin, &a.department).cmp(&(&b.origin, &b.department)))
+        });
+        submissions.truncate(MAX_CONSOLE_SUBMISSIONS);
+        Ok((st.store.halted_origins()?, evidence, submissions))
     })
     .await?;
     let summary = state.summaries.latest();
@@ -126,5 +140,6 @@ pub async fn get_console(
         timeliness_rows: summary.as_ref().map_or(0, |s| s.timeliness_rows),
         summarized_ms: summary.as_ref().map(|s| s.computed_ms),
         deadline_working_days: state.shared.roster().roster.deadlines.publication,
+        submissions,
     }))
 }

@@ -42,6 +42,9 @@ const STATE_JS: &str = r#"(() => {
     refusals: rows('#refusals tbody tr').map(r => ({
       peer: r.dataset.peer, origin: r.dataset.origin, reason: r.querySelector('.why').textContent })),
     timeliness: rows('#timeliness tbody tr').length,
+    submissions: rows('#submissions tbody tr').map(r => ({
+      origin: r.dataset.origin, department: r.dataset.department,
+      submitted: Number(r.children[2].textContent), refused: Number(r.children[5].textContent) })),
   };
 })()"#;
 
@@ -265,6 +268,20 @@ fn the_console_page_shows_the_federation_refused_data_and_a_stale_node() {
     assert!(
         s["timeliness"].as_u64() > Some(0),
         "the double-publicity records are counted: {s}"
+    );
+    // Today's submissions of gulou's department, counted at gulou and
+    // asked by the city (every 10 s).
+    let s = wait_page(&mut b, "gulou's submissions today", |s| {
+        s["submissions"].as_array().is_some_and(|rows| {
+            rows.iter()
+                .any(|r| r["origin"] == json!("gulou") && r["submitted"].as_u64() > Some(3))
+        })
+    });
+    assert!(
+        s["submissions"]
+            .as_array()
+            .is_some_and(|rows| rows.iter().all(|r| r["refused"] == json!(0))),
+        "nothing of theirs was refused: {s}"
     );
     // taijiang's row shows it 3 of gulou's entries behind, and for how
     // long (the city holds them, so it knows when they were signed).

@@ -170,6 +170,18 @@ function drawCases(con) {
   showEmpty($("#cases"), rows.length === 0);
 }
 
+function drawSubmissions(con) {
+  const rows = (con.submissions || []).map((t) => {
+    const top = t.reasons.slice().sort((a, b) => b.count - a.count)[0];
+    return h("tr", { "data-origin": t.origin, "data-department": t.department, class: t.refused > 0 ? "lag1" : "" },
+      h("td", {}, t.origin), h("td", {}, t.department), h("td", {}, t.submitted), h("td", {}, t.accepted),
+      h("td", {}, t.duplicates), h("td", {}, t.refused),
+      h("td", { class: "why" }, top ? `${top.field}（${top.count}）：${top.example}` : ""));
+  });
+  fill($("#submissions"), rows);
+  showEmpty($("#submissions"), rows.length === 0);
+}
+
 function drawTimeliness(con) {
   const rows = con.timeliness.map((t) => {
     const total = t.on_time + t.late;
@@ -219,6 +231,7 @@ async function refresh() {
     drawForwarding(con);
     drawRefused(con);
     drawCases(con);
+    drawSubmissions(con);
     drawTimeliness(con);
     refreshes += 1;
     const r = $("#refreshed");
