@@ -22,6 +22,10 @@ use crate::value::Date;
 pub const MAX_REASONS: usize = 32;
 /// The reason refusals past [`MAX_REASONS`] distinct ones count under.
 pub const OTHER_REASON: &str = "(other)";
+/// The reason the records of a request refused whole count under (a body
+/// that is not JSON or CSV, a CSV header that cannot be mapped, too many
+/// records): their example is the request's error.
+pub const REQUEST_REASON: &str = "(request)";
 /// Longest reason (a field or column name) kept, in characters.
 pub const MAX_REASON_CHARS: usize = 64;
 /// Longest example problem kept per reason, in characters.
@@ -66,6 +70,14 @@ impl Tally {
     pub fn refuse(&mut self, field: &str, problem: &str) {
         self.refused += 1;
         self.note_reason(field, 1, problem);
+    }
+
+    /// Counts the `records` of a request refused whole (none of them was
+    /// read as a record) under [`REQUEST_REASON`], with its error.
+    pub fn refuse_request(&mut self, records: u64, problem: &str) {
+        self.submitted += records;
+        self.refused += records;
+        self.note_reason(REQUEST_REASON, records, problem);
     }
 
     /// Adds `other` (another request, or another day, of the same
@@ -191,6 +203,20 @@ fn cut(s: &str, chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_refused_whole_counts_its_records_under_one_reason() {
+        let mut t = Tally::default();
+        t.refuse("subject.code", "check digit is 5, expected 3");
+        t.refuse_request(1000, "the CSV header cannot be mapped: column 经办人");
+        assert_eq!((t.submitted, t.refused), (1000, 1001));
+        assert_eq!(t.reasons[0].field, REQUEST_REASON);
+        assert_eq!(t.reasons[0].count, 1000);
+        // refuse() counts one refused record of a request whose records
+        // the caller counts as submitted (node/src/http/ingest.rs).
+        t.submitted += 1;
+        t.check().unwrap();
+    }
 
     #[test]
     fn refusals_are_counted_by_reason_and_add_up() {

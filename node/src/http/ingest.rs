@@ -3,6 +3,7 @@
 mod body;
 mod csv_rows;
 
+use std::io::Cursor;
 use std::sync::Arc;
 
 use super::extract::Query;
@@ -334,17 +335,17 @@ pub async fn post_records(
         )
     })?;
     let mut checked = Checked::default();
-    let encoding = match file {
-        None => {
-            let raws = body::split_records(&bytes, state.config.max_records_per_request)
-                .map_err(body_error)?;
-            for raw in &raws {
-                let outcome = check_record(raw, &state.config.catalog, today);
-                checked.add(&state, &dept, None, outcome, Vec::new());
-            }
-            None
-        }
-        Some(file) => Some(csv_rows::check_rows(
+    let read = match file {
+        None => body::split_records(&bytes, state.config.max_records_per_request)
+            .map_err(body_error)
+            .map(|raws| {
+                for raw in &raws {
+                    let outcome = check_record(raw, &state.config.catalog, today);
+                    checked.add(&state, &dept, None, outcome, Vec::new());
+                }
+                None
+            }),
+        Some(file) => csv_rows::check_rows(
             &state,
             &dept,
             &bytes,
@@ -352,10 +353,49 @@ pub async fn post_records(
             params.jurisdiction.as_deref(),
             today,
             &mut checked,
-        )?),
+        )
+        .map(Some),
+    };
+    let encoding = match read {
+        Ok(encoding) => encoding,
+        Err(e) => {
+            // The department's tally counts what it sent, refused whole.
+            if let Some(day) = super::query::today() {
+                let mut t = Tally::default();
+                t.refuse_request(records_in(&bytes, file.is_some()), e.message());
+                state.tallies.note(day, &dept.name, &t);
+            }
+            return Err(e);
+        }
     };
     drop(bytes);
     commit_and_answer(&state, &dept, checked, encoding).await
+}
+
+/// How many records a body refused whole held, as far as can be told
+/// without reading them: a CSV body's rows under its header, a JSON Lines
+/// body's non-blank lines; 1 for anything else (a JSON array that does not
+/// parse).
+fn records_in(bytes: &[u8], csv: bool) -> u64 {
+    let n = if csv {
+        // Bytes, not text: in UTF-8 and GB18030 alike, separators, quotes
+        // and line ends are single bytes that never occur inside a character.
+        let mut reader = rongxin_protocol::dpcsv::csv_reader(Cursor::new(bytes));
+        let mut row = csv::ByteRecord::new();
+        let mut n = 0u64;
+        while let Ok(true) = reader.read_byte_record(&mut row) {
+            n += 1;
+        }
+        n
+    } else if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        0
+    } else {
+        bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+            .count() as u64
+    };
+    n.max(1)
 }
 
 /// A record checked and allowed, waiting for the committer.

@@ -275,6 +275,10 @@ impl ApiError {
             message: message.into(),
         }
     }
+    /// The message, as answered.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)

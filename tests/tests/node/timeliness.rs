@@ -193,6 +193,16 @@ fn records_are_counted_on_time_or_late_per_authority_and_kind() {
         })
         .collect();
     fields.sort();
+    // A CSV file of two rows whose header cannot be mapped is refused
+    // whole: its rows still count, under "(request)", with the error.
+    c.post(
+        "/v1/records?kind=XK",
+        Some(&token),
+        Some("text/csv"),
+        "XK_WSH,XK_XDR_MC,经办人\n1,甲,乙\n2,丙,丁\n".as_bytes(),
+    )
+    .expect_error(400, "bad_request");
+    fields.insert(0, rongxin_protocol::tally::REQUEST_REASON.to_owned());
     let tallied = rongxin_tests::wait_for(
         "the tally of the requests to be written",
         std::time::Duration::from_secs(20),
@@ -203,7 +213,7 @@ fn records_are_counted_on_time_or_late_per_authority_and_kind() {
                     .to_string(),
             )
             .expect("an EvaluationAnswer");
-            (e.submissions.first().map(|s| s.submitted) == Some(6)).then_some(e)
+            (e.submissions.first().map(|s| s.submitted) == Some(8)).then_some(e)
         },
     );
     assert_eq!(
@@ -214,7 +224,7 @@ fn records_are_counted_on_time_or_late_per_authority_and_kind() {
     let s = &tallied.submissions[0];
     assert_eq!(
         (s.origin.as_str(), s.accepted, s.duplicates, s.refused),
-        ("gulou", 4, 0, 2),
+        ("gulou", 4, 0, 4),
         "{s:#?}"
     );
     assert_eq!(
@@ -222,13 +232,20 @@ fn records_are_counted_on_time_or_late_per_authority_and_kind() {
             .iter()
             .map(|r| (r.field.clone(), r.count))
             .collect::<Vec<_>>(),
-        fields.iter().map(|f| (f.clone(), 1)).collect::<Vec<_>>(),
+        fields
+            .iter()
+            .map(|f| (f.clone(), if f.starts_with('(') { 2 } else { 1 }))
+            .collect::<Vec<_>>(),
         "{s:#?}"
+    );
+    assert!(
+        s.reasons[0].example.contains("header"),
+        "the request's error is its example: {s:#?}"
     );
     assert!(s.reasons.iter().all(|r| !r.example.is_empty()), "{s:#?}");
     assert_eq!(
         (tallied.districts[0].submitted, tallied.districts[0].refused),
-        (Some(6), Some(2))
+        (Some(8), Some(4))
     );
     // A period before today holds none of it.
     let before: EvaluationAnswer = serde_json::from_str(
@@ -258,13 +275,13 @@ fn records_are_counted_on_time_or_late_per_authority_and_kind() {
     let csv = report("csv", &dir.path().join("evaluation.csv"));
     assert!(
         csv.lines()
-            .any(|l| l.starts_with("区县,gulou,鼓楼区,,,") && l.contains(",6,2,3,2,1,66.7%,")),
+            .any(|l| l.starts_with("区县,gulou,鼓楼区,,,") && l.contains(",8,4,3,2,1,66.7%,")),
         "{csv}"
     );
     assert!(
         csv.lines().any(|l| l.starts_with("报送部门,gulou,鼓楼区,,")
-            && l.contains(",6,2,")
-            && l.contains(&format!("{} 1（", fields[0]))),
+            && l.contains(",8,4,")
+            && l.contains(&format!("{} 2（", fields[0]))),
         "{csv}"
     );
     let html = report("html", &dir.path().join("evaluation.html"));
