@@ -144,8 +144,8 @@ pub struct Header {
     pub(super) core: Vec<Vec<usize>>,
     /// Whether each column is a core column.
     pub(super) is_core: Vec<bool>,
-    /// Whether each column is read and not kept ([`SKIPPED_COLUMNS`]).
-    pub(super) skipped: Vec<bool>,
+    /// For each column read and not kept ([`SKIPPED_COLUMNS`]), why.
+    pub(super) skipped: Vec<Option<&'static str>>,
 }
 
 impl Header {
@@ -189,7 +189,13 @@ impl Header {
             .map(|i| code_at(i).and_then(Core::of).is_some())
             .collect();
         let skipped = (0..columns.len())
-            .map(|i| code_at(i).is_some_and(|c| SKIPPED_COLUMNS.iter().any(|(s, _)| *s == c)))
+            .map(|i| {
+                let code = code_at(i)?;
+                SKIPPED_COLUMNS
+                    .iter()
+                    .find(|(s, _)| *s == code)
+                    .map(|(_, why)| *why)
+            })
             .collect();
         let missing: Vec<String> = Core::REQUIRED
             .iter()
@@ -212,14 +218,7 @@ impl Header {
     /// template's `SJC`): for the tool to say once per file.
     pub fn skipped(&self) -> Vec<(&str, &'static str)> {
         (0..self.len())
-            .filter(|&i| self.skipped[i])
-            .filter_map(|i| {
-                let code = self.written(i).to_ascii_uppercase();
-                SKIPPED_COLUMNS
-                    .iter()
-                    .find(|(c, _)| *c == code)
-                    .map(|(_, why)| (self.written(i), *why))
-            })
+            .filter_map(|i| self.skipped[i].map(|why| (self.written(i), why)))
             .collect()
     }
 
@@ -270,7 +269,7 @@ impl Header {
                 column: self.written[i].clone(),
                 problem,
             };
-            if self.skipped[i] {
+            if self.skipped[i].is_some() {
                 continue;
             }
             if self.is_core[i] {

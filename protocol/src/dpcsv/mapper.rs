@@ -31,6 +31,16 @@ const IMPLIED_FIELDS: &[(&str, Implied)] = &[
     ("XK_LYDWDM", Implied::AuthorityCode),
 ];
 
+/// What the columns of a row of one kind fill, resolved once per kind.
+#[derive(Debug)]
+struct KindTargets<'c> {
+    kind: String,
+    /// The field each column fills (`None` for core and skipped columns).
+    columns: Vec<Option<Target<'c>>>,
+    /// The [`IMPLIED_FIELDS`] the kind has and no column fills.
+    implied: Vec<(&'static str, Implied)>,
+}
+
 /// What a kind field column becomes for one kind.
 #[derive(Debug, Clone)]
 struct Target<'c> {
@@ -69,9 +79,8 @@ pub struct Mapper<'c> {
     catalog: Option<&'c Catalog>,
     jurisdiction: Option<String>,
     file: Option<FileKind>,
-    /// Per kind seen, the field each column fills (`None` for core and
-    /// skipped columns).
-    targets: Vec<(String, Vec<Option<Target<'c>>>)>,
+    /// Per kind seen, what its rows' columns fill.
+    targets: Vec<KindTargets<'c>>,
     /// Columns with an `XK_` / `CF_` code: a row's kind when nothing says it.
     xk_columns: Vec<usize>,
     cf_columns: Vec<usize>,
@@ -208,22 +217,14 @@ impl<'c> Mapper<'c> {
         let decision_date = get(Core::DecisionDate);
         let t = self.targets_of(&kind);
         let mut fields = BTreeMap::new();
-        for (value, target) in cells.iter().zip(&self.targets[t].1) {
+        for (value, target) in cells.iter().zip(&self.targets[t].columns) {
             let (Some(target), false) = (target, value.is_empty()) else {
                 continue;
             };
             fields.insert(target.name.clone(), target.cell(value, warnings));
         }
         let decision_date = decision_date.map(|d| read_date("decision date", d, warnings));
-        let kind_spec = self.catalog.and_then(|c| c.kind(&kind));
-        for (field, from) in IMPLIED_FIELDS {
-            let has_column = self.targets[t]
-                .1
-                .iter()
-                .any(|target| target.as_ref().is_some_and(|t| t.name == *field));
-            if has_column || kind_spec.is_none_or(|k| k.field(field).is_none()) {
-                continue;
-            }
+        for &(field, from) in &self.targets[t].implied {
             let (value, what) = match from {
                 Implied::DecisionDate => (decision_date.as_deref(), "the decision date"),
                 Implied::AuthorityName => (authority.name.as_deref(), "the deciding authority"),
@@ -234,10 +235,10 @@ impl<'c> Mapper<'c> {
             };
             let Some(value) = value else { continue };
             warnings.push(Warning {
-                column: (*field).to_owned(),
+                column: field.to_owned(),
                 text: format!("missing; read as {what}, {value}"),
             });
-            fields.insert((*field).to_owned(), Cell::Text(value.to_owned()));
+            fields.insert(field.to_owned(), Cell::Text(value.to_owned()));
         }
         Ok(MappedRecord {
             kind,
@@ -252,24 +253,36 @@ impl<'c> Mapper<'c> {
 
     /// The index in `targets` of `kind`'s column targets, resolved on first use.
     fn targets_of(&mut self, kind: &str) -> usize {
-        if let Some(i) = self.targets.iter().position(|(k, _)| k == kind) {
+        if let Some(i) = self.targets.iter().position(|t| t.kind == kind) {
             return i;
         }
         let spec = self.catalog.and_then(|c| c.kind(kind));
-        let resolved = self
+        let columns: Vec<Option<Target<'c>>> = self
             .header
             .columns
             .iter()
             .zip(self.header.is_core.iter().zip(&self.header.skipped))
-            .map(|(column, (&core, &skipped))| {
-                (!core && !skipped).then(|| {
+            .map(|(column, (&core, skipped))| {
+                (!core && skipped.is_none()).then(|| {
                     let name = field_of(spec, column).to_owned();
                     let field = spec.and_then(|k| k.field(&name));
                     Target { name, spec: field }
                 })
             })
             .collect();
-        self.targets.push((kind.to_owned(), resolved));
+        let implied = IMPLIED_FIELDS
+            .iter()
+            .copied()
+            .filter(|(field, _)| {
+                spec.is_some_and(|k| k.field(field).is_some())
+                    && !columns.iter().flatten().any(|t| t.name == *field)
+            })
+            .collect();
+        self.targets.push(KindTargets {
+            kind: kind.to_owned(),
+            columns,
+            implied,
+        });
         self.targets.len() - 1
     }
 
@@ -359,7 +372,7 @@ impl<'c> Mapper<'c> {
             ["fields", name] => {
                 let t = self.targets_of(kind);
                 return self.targets[t]
-                    .1
+                    .columns
                     .iter()
                     .enumerate()
                     .rev()

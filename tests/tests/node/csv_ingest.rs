@@ -8,6 +8,7 @@ use rongxin_tests::client::statuses;
 use serde_json::Value;
 
 use super::gulou;
+use rongxin_tests::Records;
 
 const PENALTY_HEADER: &str = "行政处罚决定书文号,行政相对人名称,行政相对人类别,统一社会信用代码,证件类型,证件号码,违法行为类型,违法事实,处罚依据,处罚类别,处罚内容,罚款金额（万元）,处罚决定日期,处罚有效期,处罚机关,处罚机关统一社会信用代码,数据来源单位,数据来源单位统一社会信用代码,地方编码";
 
@@ -20,17 +21,20 @@ fn slashed(date: &str) -> String {
     format!("{}/{}/{}", parts[0], parts[1], parts[2])
 }
 
+/// gulou's deciding authority in the sample records: its name and code.
+fn gulou_authority(records: &Records) -> (String, String) {
+    let a = records.authority("gulou");
+    let field = |k: &str| a[k].as_str().expect("an authority field").to_owned();
+    (field("name"), field("code"))
+}
+
 #[test]
 fn a_gb18030_penalty_file_with_chinese_headers_loads_row_by_row() {
     let (fed, node, records) = gulou();
     let c = node.client();
     let token = fed.token("gulou");
     let firm = records.legal_person("gulou");
-    let authority = records.authority("gulou");
-    let (auth_name, auth_code) = (
-        authority["name"].as_str().unwrap(),
-        authority["code"].as_str().unwrap(),
-    );
+    let (auth_name, auth_code) = &gulou_authority(&records);
     let j = records.jurisdiction("gulou");
     let date = slashed(records.decision_date());
     let row = |no: &str, types: &str| {
@@ -158,11 +162,7 @@ fn a_utf8_licensing_file_with_code_headers_loads() {
     let (fed, node, records) = gulou();
     let c = node.client();
     let token = fed.token("gulou");
-    let authority = records.authority("gulou");
-    let (auth_name, auth_code) = (
-        authority["name"].as_str().unwrap(),
-        authority["code"].as_str().unwrap(),
-    );
+    let (auth_name, auth_code) = &gulou_authority(&records);
     let j = records.jurisdiction("gulou");
     let date = records.decision_date();
     let firm = records.legal_person("gulou");
@@ -235,11 +235,7 @@ fn a_2015_template_licensing_file_loads() {
     let (fed, node, records) = gulou();
     let c = node.client();
     let token = fed.token("gulou");
-    let authority = records.authority("gulou");
-    let (auth_name, auth_code) = (
-        authority["name"].as_str().unwrap(),
-        authority["code"].as_str().unwrap(),
-    );
+    let (auth_name, auth_code) = &gulou_authority(&records);
     let j = records.jurisdiction("gulou");
     let date = records.decision_date();
     let firm = records.legal_person("gulou");
