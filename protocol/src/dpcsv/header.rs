@@ -89,37 +89,90 @@ const CORE_NAMES: &[(&str, &str)] = &[
     ("地方编码", "DFBM"),
 ];
 
-/// Column codes of the 2015 templates still found in exports, and the code
-/// each is read as (docs/double-publicity.md).
-const LEGACY_COLUMNS: &[(&str, &str)] = &[
-    ("XK_XDR", "XK_XDR_MC"),
-    ("CF_XDR", "CF_XDR_MC"),
-    ("XK_XDR_SFZ", "XK_XDR_ZJHM"),
-    ("CF_XDR_SFZ", "CF_XDR_ZJHM"),
-    ("XK_XDR_ZDM", "XDR_ZZJG"),
-    ("CF_XDR_ZDM", "XDR_ZZJG"),
-    ("XK_XDR_GSDJ", "XDR_GSZC"),
-    ("CF_XDR_GSDJ", "XDR_GSZC"),
-    ("XK_FR", "FRDB"),
-    ("CF_FR", "FRDB"),
-    ("XK_FR_SFZH", "FR_ZJHM"),
-    ("CF_FR_SFZH", "FR_ZJHM"),
-    ("XK_XZJG", "XK_XKJG"),
-    ("CF_XZJG", "CF_CFJG"),
-    ("XK_JZQ", "XK_YXQZI"),
+/// Column codes of older templates still found in exports, the code each
+/// is read as, and whether it is one of the 2015 templates' (whose files
+/// have some fields implied, see `Header::template_2015`;
+/// docs/double-publicity.md).
+const LEGACY_COLUMNS: &[(&str, &str, bool)] = &[
+    ("XK_XDR", "XK_XDR_MC", true),
+    ("CF_XDR", "CF_XDR_MC", true),
+    ("XK_XDR_SFZ", "XK_XDR_ZJHM", true),
+    ("CF_XDR_SFZ", "CF_XDR_ZJHM", true),
+    ("XK_XDR_ZDM", "XDR_ZZJG", true),
+    ("CF_XDR_ZDM", "XDR_ZZJG", true),
+    ("XK_XDR_GSDJ", "XDR_GSZC", true),
+    ("CF_XDR_GSDJ", "XDR_GSZC", true),
+    ("XK_FR", "FRDB", true),
+    ("CF_FR", "FRDB", true),
+    ("XK_FR_SFZH", "FR_ZJHM", false),
+    ("CF_FR_SFZH", "FR_ZJHM", false),
+    ("XK_XZJG", "XK_XKJG", true),
+    ("CF_XZJG", "CF_CFJG", true),
+    ("XK_JZQ", "XK_YXQZI", true),
     // 审批类别 took the same six values as today's 许可类别.
-    ("XK_SPLB", "XK_XKLB"),
+    ("XK_SPLB", "XK_XKLB", true),
     // 项目名称: the licence's title, today's 行政许可决定文书名称.
-    ("XK_XMMC", "XK_XKWS"),
+    ("XK_XMMC", "XK_XKWS", true),
+    // The 2015 penalty template: 处罚名称 names the case by what was done
+    // wrong, today's 违法行为类型; 处罚结果 is today's 处罚内容; 处罚类别1
+    // and 处罚类别2 (a third category and more) are today's one 处罚类别,
+    // their values joined (see PENALTY_TYPE_CODES).
+    ("CF_CFMC", "CF_WFXW", true),
+    ("CF_JG", "CF_NR", true),
+    ("CF_CFLB1", "CF_CFLB", true),
+    ("CF_CFLB2", "CF_CFLB", true),
 ];
 
-/// Columns of the 2015 templates that describe the exporting system's row,
-/// not the decision: read and not kept, each with why
-/// (docs/double-publicity.md).
-const SKIPPED_COLUMNS: &[(&str, &str)] = &[(
-    "SJC",
-    "数据更新时间戳, when the source system last changed the row; the log keeps when this node signed it",
-)];
+/// The 2015 penalty template's columns of 处罚类别 codes.
+const TYPE_CODE_COLUMNS: [&str; 2] = ["CF_CFLB1", "CF_CFLB2"];
+
+/// The 2015 penalty template's 处罚类别 codes, as its column notes give
+/// them (docs/double-publicity.md), and the penalty types each names. Code
+/// 4 names suspension and revocation together, which differ in tier, so
+/// the catalog's tier table does not know it and such a row needs a KIND
+/// column; so does 6 (其他).
+pub(super) const PENALTY_TYPE_CODES: &[(&str, &str)] = &[
+    ("0", "警告"),
+    ("1", "罚款"),
+    ("2", "没收违法所得、没收非法财物"),
+    ("3", "责令停产停业"),
+    ("4", "暂扣或者吊销许可证、暂扣或者吊销执照"),
+    ("5", "行政拘留"),
+    ("6", "其他"),
+];
+
+/// A column of the 2015 templates that is read and not kept.
+#[derive(Debug)]
+pub(super) struct Skipped {
+    code: &'static str,
+    /// Why it is not kept, for the tool to say once per file.
+    pub(super) why: &'static str,
+    /// The values a row may hold in it (empty: any); another refuses the
+    /// row, with `refused` as the reason.
+    pub(super) accepts: &'static [&'static str],
+    pub(super) refused: &'static str,
+}
+
+/// Columns of the 2015 templates that describe the exporting system's row
+/// rather than the decision: read and not kept (docs/double-publicity.md).
+const SKIPPED_COLUMNS: &[Skipped] = &[
+    Skipped {
+        code: "SJC",
+        why: "数据更新时间戳, when the source system last changed the row; the log keeps when this node signed it",
+        accepts: &[],
+        refused: "",
+    },
+    // 当前状态 of the 2015 penalty template: 0 = 正常 (or blank), 1 = 撤销,
+    // 2 = 异议, 3 = 其他 (explained in BZ). Today's penalty columns have no
+    // state: a published penalty is current until revoked or past its
+    // publicity.
+    Skipped {
+        code: "CF_ZT",
+        why: "当前状态 of the 2015 penalty template; 0 (正常) is the state of every penalty published, and a published penalty is withdrawn by revoking its record",
+        accepts: &["0", "正常"],
+        refused: "only a current penalty (0, 正常) is published: 1 (撤销) was withdrawn and is left out, or revoked through the node if it was published; 2 (异议) waits for its objection's outcome; 3 (其他) needs its state settled first (see BZ)",
+    },
+];
 
 /// One column of the header, normalised.
 #[derive(Debug, Clone)]
@@ -144,8 +197,14 @@ pub struct Header {
     pub(super) core: Vec<Vec<usize>>,
     /// Whether each column is a core column.
     pub(super) is_core: Vec<bool>,
-    /// For each column read and not kept ([`SKIPPED_COLUMNS`]), why.
-    pub(super) skipped: Vec<Option<&'static str>>,
+    /// For each column read and not kept ([`SKIPPED_COLUMNS`]), what it is.
+    pub(super) skipped: Vec<Option<&'static Skipped>>,
+    /// Whether each column holds the 2015 template's 处罚类别 codes
+    /// ([`PENALTY_TYPE_CODES`]).
+    pub(super) type_codes: Vec<bool>,
+    /// Whether the file is written in a 2015 template (has a column only
+    /// those templates have): only then are the fields they lack implied.
+    pub(super) template_2015: bool,
 }
 
 impl Header {
@@ -160,8 +219,8 @@ impl Header {
                 Column::Code(
                     LEGACY_COLUMNS
                         .iter()
-                        .find(|(old, _)| *old == code)
-                        .map_or(code, |(_, new)| (*new).to_owned()),
+                        .find(|(old, _, _)| *old == code)
+                        .map_or(code, |(_, new, _)| (*new).to_owned()),
                 )
             } else {
                 CORE_NAMES.iter().find(|(name, _)| *name == h).map_or_else(
@@ -191,12 +250,21 @@ impl Header {
         let skipped = (0..columns.len())
             .map(|i| {
                 let code = code_at(i)?;
-                SKIPPED_COLUMNS
-                    .iter()
-                    .find(|(s, _)| *s == code)
-                    .map(|(_, why)| *why)
+                SKIPPED_COLUMNS.iter().find(|s| s.code == code)
             })
             .collect();
+        let type_codes = written
+            .iter()
+            .map(|w| TYPE_CODE_COLUMNS.iter().any(|c| w.eq_ignore_ascii_case(c)))
+            .collect();
+        let template_2015 = written.iter().any(|w| {
+            LEGACY_COLUMNS
+                .iter()
+                .any(|(old, _, of_2015)| *of_2015 && w.eq_ignore_ascii_case(old))
+                || SKIPPED_COLUMNS
+                    .iter()
+                    .any(|s| w.eq_ignore_ascii_case(s.code))
+        });
         let missing: Vec<String> = Core::REQUIRED
             .iter()
             .filter(|(c, _)| core[*c as usize].is_empty())
@@ -211,14 +279,16 @@ impl Header {
             core,
             is_core,
             skipped,
+            type_codes,
+            template_2015,
         })
     }
 
     /// The columns read and not kept, as written, each with why (an older
-    /// template's `SJC`): for the tool to say once per file.
+    /// template's `SJC`, `CF_ZT`): for the tool to say once per file.
     pub fn skipped(&self) -> Vec<(&str, &'static str)> {
         (0..self.len())
-            .filter_map(|i| self.skipped[i].map(|why| (self.written(i), why)))
+            .filter_map(|i| self.skipped[i].map(|s| (self.written(i), s.why)))
             .collect()
     }
 

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use crate::catalog::{Catalog, FieldSpec, FieldType};
 use crate::person::IdDocument;
 use crate::tier::Tier;
+use crate::value::Date;
 
-use super::header::{Column, Core, field_of};
+use super::header::{Column, Core, PENALTY_TYPE_CODES, field_of};
 use super::{
     Cell, FileKind, Header, MappedAuthority, MappedRecord, MappedSubject, RowError, Warning,
 };
@@ -18,17 +19,24 @@ enum Implied {
     DecisionDate,
     AuthorityName,
     AuthorityCode,
+    /// [`Date::LATEST_PLAUSIBLE`], what the standard writes for 长期.
+    NoEnd,
 }
 
-/// Fields the 2015 licensing template has no column for, read from the
-/// row's other values when the file has no such column (with a warning each,
+/// Fields the 2015 templates have no column for, read from the row's
+/// other values when a file in such a template has no such column (with a
+/// warning each,
 /// docs/double-publicity.md): a licence is valid from its decision (that
-/// template has only 许可截止期, read as `XK_YXQZI`), and the authority
-/// that decided is the unit the data comes from (数据来源单位).
+/// template has only 许可截止期, read as `XK_YXQZI`); the authority that
+/// decided is the unit the data comes from (数据来源单位); a penalty whose
+/// file states no 处罚有效期 is read as having no end (长期).
 const IMPLIED_FIELDS: &[(&str, Implied)] = &[
     ("XK_YXQZ", Implied::DecisionDate),
     ("XK_LYDW", Implied::AuthorityName),
     ("XK_LYDWDM", Implied::AuthorityCode),
+    ("CF_YXQ", Implied::NoEnd),
+    ("CF_SJLY", Implied::AuthorityName),
+    ("CF_SJLYDM", Implied::AuthorityCode),
 ];
 
 /// What the columns of a row of one kind fill, resolved once per kind.
@@ -185,6 +193,21 @@ impl<'c> Mapper<'c> {
                 .find(|v| !v.is_empty())
         };
         let owned = |c: Core| get(c).map(str::to_owned);
+        for (i, skipped) in self.header.skipped.iter().enumerate() {
+            if let Some(s) = skipped
+                && !s.accepts.is_empty()
+                && !cells[i].is_empty()
+                && !s.accepts.contains(&cells[i])
+            {
+                let column = self.header.written(i).to_owned();
+                return Err(RowError {
+                    field: "row",
+                    problem: format!("{column} '{}': {}", cells[i], s.refused),
+                    column: Some(column),
+                });
+            }
+        }
+        let types = self.types(cells, warnings);
         let kind = match get(Core::Kind) {
             Some(k) => match self.file {
                 Some(file) if !file.holds(k, self.catalog) => {
@@ -199,7 +222,7 @@ impl<'c> Mapper<'c> {
                 }
                 _ => k.to_owned(),
             },
-            None => self.row_kind(cells)?,
+            None => self.row_kind(cells, &types)?,
         };
         let class_column = !self.header.core[Core::SubjectClass as usize].is_empty();
         let subject =
@@ -217,13 +240,26 @@ impl<'c> Mapper<'c> {
         let decision_date = get(Core::DecisionDate);
         let t = self.targets_of(&kind);
         let mut fields = BTreeMap::new();
-        for (value, target) in cells.iter().zip(&self.targets[t].columns) {
+        for (i, (value, target)) in cells.iter().zip(&self.targets[t].columns).enumerate() {
             let (Some(target), false) = (target, value.is_empty()) else {
                 continue;
             };
+            if self.tier_columns.contains(&i) {
+                continue;
+            }
             fields.insert(target.name.clone(), target.cell(value, warnings));
         }
+        // The penalty types, from every column that gives them.
+        if !types.is_empty()
+            && let Some(target) = self
+                .tier_columns
+                .first()
+                .and_then(|&i| self.targets[t].columns[i].as_ref())
+        {
+            fields.insert(target.name.clone(), Cell::Text(types));
+        }
         let decision_date = decision_date.map(|d| read_date("decision date", d, warnings));
+        let no_end = Date::LATEST_PLAUSIBLE.to_string();
         for &(field, from) in &self.targets[t].implied {
             let (value, what) = match from {
                 Implied::DecisionDate => (decision_date.as_deref(), "the decision date"),
@@ -232,6 +268,7 @@ impl<'c> Mapper<'c> {
                     authority.code.as_deref(),
                     "the deciding authority's credit code",
                 ),
+                Implied::NoEnd => (Some(no_end.as_str()), "长期 (no end is stated)"),
             };
             let Some(value) = value else { continue };
             warnings.push(Warning {
@@ -274,7 +311,8 @@ impl<'c> Mapper<'c> {
             .iter()
             .copied()
             .filter(|(field, _)| {
-                spec.is_some_and(|k| k.field(field).is_some())
+                self.header.template_2015
+                    && spec.is_some_and(|k| k.field(field).is_some())
                     && !columns.iter().flatten().any(|t| t.name == *field)
             })
             .collect();
@@ -297,7 +335,7 @@ impl<'c> Mapper<'c> {
     /// The kind of a row without a KIND column: the file's when it is
     /// known, else licensing by its `XK_` columns; a penalty's tier (and
     /// kind) by its types, as the catalog's `[penalty_tiers]` says.
-    fn row_kind(&self, cells: &[&str]) -> Result<String, RowError> {
+    fn row_kind(&self, cells: &[&str], types: &str) -> Result<String, RowError> {
         let filled = |cols: &[usize]| cols.iter().any(|&i| !cells[i].is_empty());
         let file = match self.file {
             Some(file) => file,
@@ -334,7 +372,6 @@ impl<'c> Mapper<'c> {
             .iter()
             .copied()
             .find(|&i| !cells[i].is_empty());
-        let types = at.map_or("", |i| cells[i]);
         // The types alone: whether a small fine was decided by the
         // simplified procedure (and so is minor) only the source knows,
         // and says with KIND = the minor kind.
@@ -355,6 +392,33 @@ impl<'c> Mapper<'c> {
                 ),
             }),
         }
+    }
+
+    /// The penalty types a row gives: the values of its columns of types
+    /// (`CF_CFLB`, or the 2015 template's two), joined with `;`, the 2015
+    /// template's codes read as the types they name, with a warning.
+    fn types(&self, cells: &[&str], warnings: &mut Vec<Warning>) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        for &i in &self.tier_columns {
+            let value = cells[i];
+            if value.is_empty() {
+                continue;
+            }
+            let named = self.header.type_codes[i]
+                .then(|| PENALTY_TYPE_CODES.iter().find(|(code, _)| *code == value))
+                .flatten();
+            match named {
+                Some((_, types)) => {
+                    warnings.push(Warning {
+                        column: self.header.written(i).to_owned(),
+                        text: format!("'{value}' (a 2015 处罚类别 code) read as '{types}'"),
+                    });
+                    parts.push(types);
+                }
+                None => parts.push(value),
+            }
+        }
+        parts.join(";")
     }
 
     /// The column, as the header writes it, that gave the record's value at

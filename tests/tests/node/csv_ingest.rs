@@ -286,3 +286,74 @@ fn a_2015_template_licensing_file_loads() {
         "{p:#}"
     );
 }
+
+/// A penalty file in the 2015 template (处罚名称, two 处罚类别 columns as
+/// codes or names, 处罚结果, 当前状态), posted as `text/csv`: each row takes
+/// its tier's kind from its categories, and a row not in state 0 (正常) is
+/// refused alone, naming CF_ZT.
+#[test]
+fn a_2015_template_penalty_file_loads() {
+    let (fed, node, records) = gulou();
+    let c = node.client();
+    let token = fed.token("gulou");
+    let (auth_name, auth_code) = &gulou_authority(&records);
+    let j = records.jurisdiction("gulou");
+    let date = records.decision_date();
+    let firm = records.legal_person("gulou");
+    let shop = records.individual_business("gulou");
+    let mut text = "CF_WSH,CF_CFMC,CF_CFLB1,CF_CFLB2,CF_SY,CF_YJ,CF_XDR_MC,CF_XDR_SHXYM,CF_XDR_ZDM,CF_XDR_GSDJ,CF_XDR_SWDJ,CF_XDR_SFZ,CF_FR,CF_JG,CF_JDRQ,CF_XZJG,CF_CFJGDM,CF_ZT,DFBM,SJC,BZ\n".to_owned();
+    for (no, name, lb1, lb2, result, zt) in [
+        ("1", &firm, "0", "", "警告", "0"),
+        (
+            "2",
+            &shop,
+            "1",
+            "吊销许可证件",
+            "罚款10万元并吊销许可证",
+            "",
+        ),
+        ("3", &firm, "1", "", "罚款5000元", "2"),
+    ] {
+        text.push_str(&format!(
+            "榕鼓市监罚〔2015〕{no}号,未按规定明码标价,{lb1},{lb2},经查…,《价格法》第四十二条,{},{},,,,,,{result},{date},{auth_name},{auth_code},{zt},{j},{date} 17:20:00,\n",
+            name.name, name.code
+        ));
+    }
+    let answer = c
+        .post(
+            "/v1/records?kind=CF",
+            Some(&token),
+            Some("text/csv"),
+            text.as_bytes(),
+        )
+        .ok_json();
+    assert_eq!(
+        statuses(&answer),
+        ["accepted", "accepted", "rejected"],
+        "{answer:#}"
+    );
+    let results = answer["results"].as_array().unwrap();
+    let error = &results[2]["errors"][0];
+    assert_eq!(error["column"], "CF_ZT", "{answer:#}");
+    assert!(
+        error["problem"].as_str().unwrap().contains("'2'"),
+        "{error:#}"
+    );
+    let key = |i: usize| results[i]["key"].as_str().unwrap().to_owned();
+    assert!(key(0).starts_with("CF_QW/"), "{answer:#}");
+    assert!(key(1).starts_with("CF_YZ/"), "{answer:#}");
+    let p = c.profile(&firm.code, None, "csv-test").ok_json();
+    let warning = &p["records"]["CF_QW"][0]["record"];
+    assert_eq!(warning["fields"]["CF_CFLB"], "警告", "{p:#}");
+    assert_eq!(warning["fields"]["CF_WFXW"], "未按规定明码标价", "{p:#}");
+    assert_eq!(warning["fields"]["CF_NR"], "警告", "{p:#}");
+    assert_eq!(warning["fields"]["CF_YXQ"], "2099-12-31", "{p:#}");
+    assert!(warning["fields"].get("CF_ZT").is_none(), "{p:#}");
+    let p = c.profile(&shop.code, None, "csv-test").ok_json();
+    let revoked = &p["records"]["CF_YZ"][0];
+    assert_eq!(
+        revoked["record"]["fields"]["CF_CFLB"], "罚款;吊销许可证件",
+        "{p:#}"
+    );
+    assert_eq!(revoked["publicity"]["tier"], "serious", "{p:#}");
+}

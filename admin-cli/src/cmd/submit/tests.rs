@@ -348,3 +348,78 @@ fn the_2015_template_title_category_and_timestamp() {
     assert_eq!(xk["fields"]["XK_LYDWDM"], "11350102MB01234562");
     assert!(Record::from_json(&xk, &catalog).is_err());
 }
+
+/// The 2015 template's penalty columns: 处罚名称 `CF_CFMC` is read as
+/// `CF_WFXW`, 处罚结果 `CF_JG` as `CF_NR`, the two 处罚类别 columns
+/// (codes or names) as one `CF_CFLB` that decides the tier, and 当前状态
+/// `CF_ZT` is read and not kept when it is 0; a row in another state is
+/// refused alone, naming the column.
+#[test]
+fn the_2015_penalty_template_loads_by_its_codes() {
+    let catalog = catalog();
+    let header = "CF_WSH,CF_CFMC,CF_CFLB1,CF_CFLB2,CF_SY,CF_YJ,CF_XDR_MC,CF_XDR_SHXYM,CF_XDR_ZDM,CF_XDR_GSDJ,CF_XDR_SWDJ,CF_XDR_SFZ,CF_FR,CF_JG,CF_JDRQ,CF_XZJG,CF_CFJGDM,CF_ZT,DFBM,SJC,BZ";
+    let csv = format!(
+        "{header}\n\
+        罚〔2026〕21号,未按规定明码标价,0,,经查…,《价格法》第四十二条,福州市鼓楼区鑫源贸易有限公司,91350100757384472D,,,,,王五,警告,2026/3/5,福州市鼓楼区市场监督管理局,11350102MB01234562,0,350102,2026-03-06 17:20:00,\n\
+        罚〔2026〕22号,无证经营,1,吊销许可证件,经查…,《食品安全法》第一百二十二条,福州市鼓楼区张三小吃店,92350102MA2XN1RB89,,,,,,罚款10万元并吊销许可证,2026-03-07,福州市鼓楼区市场监督管理局,11350102MB01234562,,350102,,\n\
+        罚〔2026〕23号,超范围经营,罚款,没收违法所得,经查…,《食品安全法》第一百二十二条,张三,,,,,11010519491231002X,,罚款5000元,2026-03-08,福州市鼓楼区市场监督管理局,11350102MB01234562,正常,350102,,\n\
+        罚〔2026〕24号,超范围经营,1,,经查…,依据,福州市鼓楼区鑫源贸易有限公司,91350100757384472D,,,,,王五,罚款,2026-03-09,福州市鼓楼区市场监督管理局,11350102MB01234562,1,350102,,\n\
+        罚〔2026〕25号,超范围经营,4,,经查…,依据,福州市鼓楼区鑫源贸易有限公司,91350100757384472D,,,,,王五,暂扣许可证,2026-03-10,福州市鼓楼区市场监督管理局,11350102MB01234562,0,350102,,\n"
+    );
+    let input = Input::csv(Box::new(Cursor::new(csv)), Some(&catalog), None).unwrap();
+    let skipped: Vec<&str> = input.skipped.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(skipped, ["CF_ZT", "SJC"]);
+    let all = items(input);
+    assert_eq!(all.len(), 5);
+    let first = payload(&all[0]);
+    assert_eq!(first["kind"], "CF_QW", "警告 alone is minor: {first}");
+    assert_eq!(first["fields"]["CF_CFLB"], "警告");
+    assert_eq!(first["fields"]["CF_WFXW"], "未按规定明码标价");
+    assert_eq!(first["fields"]["CF_NR"], "警告");
+    assert_eq!(first["fields"]["FRDB"], "王五");
+    assert_eq!(first["subject"]["class"], "legal_person");
+    // What the template has no column for is implied, each with a warning.
+    assert_eq!(first["fields"]["CF_YXQ"], "2099-12-31");
+    assert_eq!(first["fields"]["CF_SJLY"], "福州市鼓楼区市场监督管理局");
+    assert_eq!(first["fields"]["CF_SJLYDM"], "11350102MB01234562");
+    assert!(first["fields"].get("CF_ZT").is_none(), "{first}");
+    let w = &all[0].warnings;
+    for start in [
+        "CF_CFLB1: '0' (a 2015 处罚类别 code) read as '警告'",
+        "XDR_LB: missing",
+        "CF_YXQ: missing; read as 长期",
+        "CF_SJLY: missing",
+        "CF_SJLYDM: missing",
+        "decision date: '2026/3/5' read as 2026-03-05",
+    ] {
+        assert!(w.iter().any(|w| w.starts_with(start)), "{start}: {w:?}");
+    }
+    assert_eq!(w.len(), 6, "{w:?}");
+    // A code and a name in the two columns join; the most severe decides.
+    let second = payload(&all[1]);
+    assert_eq!(second["kind"], "CF_YZ", "{second}");
+    assert_eq!(second["fields"]["CF_CFLB"], "罚款;吊销许可证件");
+    assert_eq!(second["subject"]["class"], "individual_business");
+    let third = payload(&all[2]);
+    assert_eq!(third["kind"], "CF");
+    assert_eq!(third["fields"]["CF_CFLB"], "罚款;没收违法所得");
+    assert_eq!(third["subject"]["class"], "natural_person");
+    for item in &all[..3] {
+        let record =
+            Record::from_json(&payload(item), &catalog).unwrap_or_else(|e| panic!("{e:#?}"));
+        let today = rongxin_protocol::value::Date::new(2026, 12, 1).unwrap();
+        record.check_for_signing(&catalog, today).unwrap();
+    }
+    // 1 (撤销) is not published; the row alone is refused, naming CF_ZT.
+    let err = all[3].payload.as_ref().unwrap_err();
+    assert!(
+        err.contains("CF_ZT") && err.contains("'1'") && err.contains("撤销"),
+        "{err}"
+    );
+    // Code 4 is suspension or revocation: the tier cannot be told.
+    let err = all[4].payload.as_ref().unwrap_err();
+    assert!(
+        err.contains("暂扣或者吊销许可证、暂扣或者吊销执照") && err.contains("KIND"),
+        "{err}"
+    );
+}
