@@ -741,9 +741,7 @@ impl Committer {
         for state in pending.repairs.values() {
             batch.put_repair(state);
         }
-        for row in &pending.timely {
-            batch.put_timely(row);
-        }
+        batch.put_timely(std::mem::take(&mut pending.timely));
         for (key, state) in &pending.states {
             // The subject index entry of the stored version is replaced.
             let old = pending.stored_subject.get(key).and_then(Option::as_deref);

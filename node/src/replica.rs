@@ -620,9 +620,7 @@ impl Replicator {
         for r in repairs.values().flatten() {
             batch.put_repair(r);
         }
-        for row in &timely {
-            batch.put_timely(row);
-        }
+        batch.put_timely(timely);
         batch.put_log_state(origin, &state);
         self.store.commit_blocking(batch, Durability::Applied)?;
         self.metrics.set_log_size(origin, head.size());

@@ -31,7 +31,7 @@
 //! | `F` | origin | forward cursor: entries the province acknowledged (u64 BE) |
 //! | `O` | origin, 0, objection id | [`ObjectionState`](rongxin_protocol::objection::ObjectionState), derived from the origin's log |
 //! | `A` | origin, 0, application id | [`RepairState`](rongxin_protocol::repair::RepairState), derived from the origin's log |
-//! | `T` | origin, 0, seq (u64 BE) | [`Timely`]: a double-publicity record's first version: its decision and publication dates |
+//! | `T` | origin, 0, seq (u64 BE) of its first record | up to 128 [`Timely`] of one origin (version 2; version 1 rows hold one): double-publicity records' first versions, their decision and publication dates |
 //! | `W` | objection or application id | [`Receipt`] of an objection or a repair application filed at this node |
 //! | `M` | `receipts/<yyyymmdd>` | the last receipt number given that day (u32 BE) |
 //! | `M` | `halt/<origin>` | present while an origin is halted after equivocation |
