@@ -122,7 +122,11 @@ impl<'c> Mapper<'c> {
                     .filter(|&i| field_of(general, &header.columns[i]) == pt.field)
                     .collect()
             }
-            None => Vec::new(),
+            // Without a tier table the types still come from every column
+            // that gives them.
+            None => (0..header.len())
+                .filter(|&i| matches!(&header.columns[i], Column::Code(c) if c == "CF_CFLB"))
+                .collect(),
         };
         Mapper {
             header,

@@ -450,3 +450,42 @@ fn rows_are_taken_as_text_at_their_boundaries() {
         }
     }
 }
+
+/// The 2015 penalty template's two 处罚类别 columns give one `CF_CFLB`,
+/// codes read as the types they name, with or without a catalog.
+#[test]
+fn the_2015_penalty_categories_join_with_or_without_a_catalog() {
+    let catalog = catalog();
+    let header = [
+        "CF_WSH",
+        "CF_JDRQ",
+        "CF_XZJG",
+        "CF_CFJGDM",
+        "CF_XDR_MC",
+        "CF_XDR_SHXYM",
+        "CF_CFLB1",
+        "CF_CFLB2",
+        "CF_ZT",
+    ];
+    let cells = [
+        "罚〔2026〕31号",
+        "2026-03-05",
+        "福州市鼓楼区市场监督管理局",
+        "11350102MB01234562",
+        "福州市鼓楼区鑫源贸易有限公司",
+        "91350100757384472D",
+        "1",
+        "吊销许可证件",
+        "0",
+    ];
+    for catalog in [Some(&catalog), None] {
+        let mut mapper = Mapper::new(Header::new(header).unwrap(), catalog, None, None);
+        let mut warnings = Vec::new();
+        let r = mapper.map(&row(&cells), &mut warnings).unwrap();
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["fields"]["CF_CFLB"], "罚款;吊销许可证件", "{json}");
+        assert_eq!(r.kind, if catalog.is_some() { "CF_YZ" } else { "CF" });
+        assert!(json["fields"].get("CF_ZT").is_none(), "{json}");
+        assert_eq!(warnings[0].column, "CF_CFLB1", "{warnings:?}");
+    }
+}
