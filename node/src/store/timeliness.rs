@@ -46,7 +46,7 @@ struct Group {
 
 impl WriteBatch {
     /// Keeps the measurements of records' first versions: per origin in
-    /// seq order, up to [`MAX_GROUP`] to a row.
+    /// seq order, up to 128 to a row.
     pub fn put_timely(&mut self, mut rows: Vec<Timely>) {
         rows.sort_by(|a, b| (&a.origin, a.seq).cmp(&(&b.origin, b.seq)));
         let mut rows = rows.into_iter().peekable();
