@@ -25,11 +25,11 @@ enum Implied {
 
 /// Fields the 2015 templates have no column for, read from the row's
 /// other values when a file in such a template has no such column (with a
-/// warning each,
-/// docs/double-publicity.md): a licence is valid from its decision (that
-/// template has only 许可截止期, read as `XK_YXQZI`); the authority that
-/// decided is the unit the data comes from (数据来源单位); a penalty whose
-/// file states no 处罚有效期 is read as having no end (长期).
+/// warning each, docs/double-publicity.md): a licence is valid from its
+/// decision (that template has only 许可截止期, read as `XK_YXQZI`); the
+/// authority that decided is the unit the data comes from (数据来源单位);
+/// a penalty whose file states no 处罚有效期 is read as having no end
+/// (长期).
 const IMPLIED_FIELDS: &[(&str, Implied)] = &[
     ("XK_YXQZ", Implied::DecisionDate),
     ("XK_LYDW", Implied::AuthorityName),
