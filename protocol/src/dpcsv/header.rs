@@ -89,6 +89,45 @@ const CORE_NAMES: &[(&str, &str)] = &[
     ("地方编码", "DFBM"),
 ];
 
+/// The 2015 templates' Chinese column names that today's templates do not
+/// use, and the 2015 column code each names (docs/double-publicity.md cites
+/// the templates); a code starting `*_` is a column both templates have,
+/// whose prefix is the file's (`XK_` or `CF_`). Names are compared as
+/// [`name_key`] writes them, so full-width and ASCII brackets and spaces
+/// do not matter.
+const NAMES_2015: &[(&str, &str)] = &[
+    // Today's template calls it 行政许可决定文书号.
+    ("行政许可决定书文号", "XK_WSH"),
+    ("项目名称", "XK_XMMC"),
+    ("审批类别", "XK_SPLB"),
+    ("许可截止期", "XK_JZQ"),
+    ("处罚名称", "CF_CFMC"),
+    ("处罚类别1", "CF_CFLB1"),
+    ("处罚类别2", "CF_CFLB2"),
+    ("处罚事由", "CF_SY"),
+    ("处罚结果", "CF_JG"),
+    ("行政相对人代码_2(组织机构代码)", "*_XDR_ZDM"),
+    ("行政相对人代码_3(工商登记码)", "*_XDR_GSDJ"),
+    ("行政相对人代码_4(税务登记号)", "*_XDR_SWDJ"),
+    ("行政相对人代码_5(居民身份证号)", "*_XDR_SFZ"),
+    ("法定代表人姓名", "*_FR"),
+    ("当前状态", "*_ZT"),
+    ("数据更新时间戳", "SJC"),
+];
+
+/// A Chinese column name as the name tables compare it: without spaces,
+/// with full-width brackets as ASCII ones.
+fn name_key(name: &str) -> String {
+    name.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            '（' => '(',
+            '）' => ')',
+            c => c,
+        })
+        .collect()
+}
+
 /// Column codes of older templates still found in exports, the code each
 /// is read as, and whether it is one of the 2015 templates' (whose files
 /// have some fields implied, see `Header::template_2015`;
@@ -210,27 +249,63 @@ pub struct Header {
 impl Header {
     /// Reads the header row; refuses one that lacks a core column.
     pub fn new<'h>(raw: impl IntoIterator<Item = &'h str>) -> Result<Header, HeaderError> {
+        // Each cell as a code: ASCII upper case, a Chinese core name's code,
+        // or a 2015 name's code (`*_` until the file's prefix is known);
+        // other Chinese names stay labels (`None`).
         let mut written = Vec::new();
-        let mut columns = Vec::new();
+        let mut codes: Vec<Option<String>> = Vec::new();
         for h in raw {
             let h = h.trim().trim_start_matches('\u{feff}').trim();
-            let column = if h.is_ascii() {
-                let code = h.to_ascii_uppercase();
-                Column::Code(
-                    LEGACY_COLUMNS
-                        .iter()
-                        .find(|(old, _, _)| *old == code)
-                        .map_or(code, |(_, new, _)| (*new).to_owned()),
-                )
+            let code = if h.is_ascii() {
+                Some(h.to_ascii_uppercase())
             } else {
-                CORE_NAMES.iter().find(|(name, _)| *name == h).map_or_else(
-                    || Column::Label(h.to_owned()),
-                    |(_, code)| Column::Code((*code).to_owned()),
-                )
+                let key = name_key(h);
+                CORE_NAMES
+                    .iter()
+                    .chain(NAMES_2015)
+                    .find(|(name, _)| name_key(name) == key)
+                    .map(|(_, code)| (*code).to_owned())
             };
             written.push(h.to_owned());
-            columns.push(column);
+            codes.push(code);
         }
+        let prefixed = |prefix: &str| {
+            codes
+                .iter()
+                .flatten()
+                .any(|c| c.starts_with(prefix) && !c.starts_with('*'))
+        };
+        let prefix = match (prefixed("XK_"), prefixed("CF_")) {
+            (true, false) => Some("XK"),
+            (false, true) => Some("CF"),
+            _ => None,
+        };
+        // The codes as the file's template names them (a 2015 name's code
+        // with the file's prefix; a name both templates have stays a
+        // label in a file of no one kind).
+        let template_codes: Vec<Option<String>> = codes
+            .into_iter()
+            .map(|code| {
+                let code = code?;
+                match code.strip_prefix('*') {
+                    Some(rest) => prefix.map(|p| format!("{p}{rest}")),
+                    None => Some(code),
+                }
+            })
+            .collect();
+        let columns: Vec<Column> = template_codes
+            .iter()
+            .zip(&written)
+            .map(|(code, h)| match code {
+                Some(code) => Column::Code(
+                    LEGACY_COLUMNS
+                        .iter()
+                        .find(|(old, _, _)| old == code)
+                        .map_or_else(|| code.clone(), |(_, new, _)| (*new).to_owned()),
+                ),
+                None => Column::Label(h.clone()),
+            })
+            .collect();
         let code_at = |i: usize| match &columns[i] {
             Column::Code(c) => Some(c.as_str()),
             Column::Label(_) => None,
@@ -253,17 +328,18 @@ impl Header {
                 SKIPPED_COLUMNS.iter().find(|s| s.code == code)
             })
             .collect();
-        let type_codes = written
+        let type_codes = template_codes
             .iter()
-            .map(|w| TYPE_CODE_COLUMNS.iter().any(|c| w.eq_ignore_ascii_case(c)))
+            .map(|code| {
+                code.as_deref()
+                    .is_some_and(|c| TYPE_CODE_COLUMNS.contains(&c))
+            })
             .collect();
-        let template_2015 = written.iter().any(|w| {
+        let template_2015 = template_codes.iter().flatten().any(|code| {
             LEGACY_COLUMNS
                 .iter()
-                .any(|(old, _, of_2015)| *of_2015 && w.eq_ignore_ascii_case(old))
-                || SKIPPED_COLUMNS
-                    .iter()
-                    .any(|s| w.eq_ignore_ascii_case(s.code))
+                .any(|(old, _, of_2015)| *of_2015 && old == code)
+                || SKIPPED_COLUMNS.iter().any(|s| s.code == code)
         });
         let missing: Vec<String> = Core::REQUIRED
             .iter()

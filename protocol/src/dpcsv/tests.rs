@@ -489,3 +489,180 @@ fn the_2015_penalty_categories_join_with_or_without_a_catalog() {
         assert_eq!(warnings[0].column, "CF_CFLB1", "{warnings:?}");
     }
 }
+
+/// The 2015 templates' header rows in Chinese, as their upload templates
+/// print them (docs/double-publicity.md), map each row exactly as the same
+/// templates' column codes do.
+#[test]
+fn the_2015_templates_load_by_their_chinese_names_as_by_their_codes() {
+    let catalog = catalog();
+    let penalty: [(&str, &str, &str); 21] = [
+        ("CF_WSH", "行政处罚决定书文号", "罚〔2026〕22号"),
+        ("CF_CFMC", "处罚名称", "无证经营"),
+        ("CF_CFLB1", "处罚类别1", "1"),
+        ("CF_CFLB2", "处罚类别2", "吊销许可证件"),
+        ("CF_SY", "处罚事由", "经查，当事人未取得许可从事食品经营"),
+        ("CF_YJ", "处罚依据", "《食品安全法》第一百二十二条"),
+        (
+            "CF_XDR_MC",
+            "行政相对人名称",
+            "福州市鼓楼区鑫源贸易有限公司",
+        ),
+        (
+            "CF_XDR_SHXYM",
+            "行政相对人代码_1（统一社会信用代码）",
+            "91350100757384472D",
+        ),
+        ("CF_XDR_ZDM", "行政相对人代码_2(组织机构代码)", ""),
+        ("CF_XDR_GSDJ", "行政相对人代码_3（工商登记码）", ""),
+        ("CF_XDR_SWDJ", "行政相对人代码_4(税务登记号)", ""),
+        ("CF_XDR_SFZ", "行政相对人代码_5 (居民身份证号)", ""),
+        ("CF_FR", "法定代表人姓名", "王五"),
+        ("CF_JG", "处罚结果", "罚款10万元并吊销许可证"),
+        ("CF_JDRQ", "处罚决定日期", "2026/3/7"),
+        ("CF_XZJG", "处罚机关", "福州市鼓楼区市场监督管理局"),
+        (
+            "CF_CFJGDM",
+            "处罚机关统一社会信用代码",
+            "11350102MB01234562",
+        ),
+        ("CF_ZT", "当前状态", "0"),
+        ("DFBM", "地方编码", "350102"),
+        ("SJC", "数据更新时间戳", "2026-03-08 17:20:00"),
+        ("BZ", "备注", "已履行"),
+    ];
+    let licensing: [(&str, &str, &str); 19] = [
+        ("XK_WSH", "行政许可决定书文号", "榕鼓市监许〔2026〕88号"),
+        ("XK_XMMC", "项目名称", "食品经营许可"),
+        ("XK_SPLB", "审批类别", "普通"),
+        ("XK_NR", "许可内容", "预包装食品销售"),
+        ("XK_XDR", "行政相对人名称", "福州市鼓楼区鑫源贸易有限公司"),
+        (
+            "XK_XDR_SHXYM",
+            "行政相对人代码_1(统一社会信用代码)",
+            "91350100757384472D",
+        ),
+        ("XK_XDR_ZDM", "行政相对人代码_2（组织机构代码）", ""),
+        ("XK_XDR_GSDJ", "行政相对人代码_3(工商登记码)", ""),
+        ("XK_XDR_SWDJ", "行政相对人代码_4（税务登记号）", ""),
+        ("XK_XDR_SFZ", "行政相对人代码_5(居民身份证号)", ""),
+        ("XK_FR", "法定代表人姓名", "王五"),
+        ("XK_JDRQ", "许可决定日期", "20260305"),
+        ("XK_JZQ", "许可截止期", "2031-03-04"),
+        ("XK_XZJG", "许可机关", "福州市鼓楼区市场监督管理局"),
+        (
+            "XK_XKJGDM",
+            "许可机关统一社会信用代码",
+            "11350102MB01234562",
+        ),
+        ("XK_ZT", "当前状态", "0"),
+        ("DFBM", "地方编码", "350102"),
+        ("SJC", "数据更新时间戳", "2026-03-06"),
+        ("BZ", "备注", ""),
+    ];
+    let templates: [&[(&str, &str, &str)]; 2] = [&penalty, &licensing];
+    for (template, kind) in templates.into_iter().zip(["CF_YZ", "XK"]) {
+        let by_code = Header::new(template.iter().map(|c| c.0)).unwrap();
+        let by_name = Header::new(template.iter().map(|c| c.1)).unwrap();
+        assert!(by_name.template_2015, "{:?}", by_name.columns);
+        assert_eq!(by_name.file_kind(), by_code.file_kind());
+        let names: Vec<&str> = by_name.skipped().iter().map(|(c, _)| *c).collect();
+        let codes: Vec<&str> = by_code.skipped().iter().map(|(c, _)| *c).collect();
+        assert_eq!(names.len(), codes.len(), "{names:?} against {codes:?}");
+        by_name
+            .check_for(by_name.file_kind().unwrap(), &catalog)
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let cells = row(&template.iter().map(|c| c.2).collect::<Vec<_>>());
+        let map = |header: Header| {
+            let mut mapper = Mapper::new(header, Some(&catalog), None, None);
+            let mut warnings = Vec::new();
+            let record = mapper.map(&cells, &mut warnings).unwrap();
+            let texts: Vec<String> = warnings.into_iter().map(|w| w.text).collect();
+            (serde_json::to_value(&record).unwrap(), texts)
+        };
+        let (from_codes, code_warnings) = map(by_code);
+        let (from_names, name_warnings) = map(by_name);
+        assert_eq!(from_names, from_codes);
+        assert_eq!(name_warnings, code_warnings);
+        assert_eq!(from_names["kind"], kind, "{from_names}");
+        assert_eq!(from_names["fields"]["FRDB"], "王五", "{from_names}");
+    }
+    // A name both templates have needs the file's kind: in a file of no
+    // one kind it stays a label, as any other Chinese name.
+    let header = Header::new([
+        "RECORD_NO",
+        "DECISION_DATE",
+        "AUTHORITY_NAME",
+        "AUTHORITY_CODE",
+        "行政相对人名称",
+        "当前状态",
+    ])
+    .unwrap();
+    assert!(matches!(&header.columns[5], header::Column::Label(l) if l == "当前状态"));
+    assert!(!header.template_2015);
+}
+
+/// Code 4 (暂扣或者吊销) and 6 (其他) name no one tier: a row holding one
+/// loads only when a KIND column gives its kind.
+#[test]
+fn a_2015_category_of_no_one_tier_needs_a_kind_column() {
+    let catalog = catalog();
+    let mut header = vec![
+        "CF_WSH",
+        "CF_JDRQ",
+        "CF_XZJG",
+        "CF_CFJGDM",
+        "CF_XDR_MC",
+        "CF_XDR_SHXYM",
+        "CF_CFLB1",
+        "CF_CFMC",
+    ];
+    let mut cells = vec![
+        "罚〔2026〕31号",
+        "2026-03-05",
+        "福州市鼓楼区市场监督管理局",
+        "11350102MB01234562",
+        "福州市鼓楼区鑫源贸易有限公司",
+        "91350100757384472D",
+        "4",
+        "超范围经营",
+    ];
+    for code in ["4", "6"] {
+        cells[6] = code;
+        let mut mapper = Mapper::new(
+            Header::new(header.clone()).unwrap(),
+            Some(&catalog),
+            None,
+            None,
+        );
+        let err = mapper
+            .map(&row(&cells), &mut Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("CF_CFLB") && err.contains("KIND column"),
+            "{code}: {err}"
+        );
+    }
+    header.push("KIND");
+    cells.push("CF_YZ");
+    for code in ["4", "6"] {
+        cells[6] = code;
+        let mut mapper = Mapper::new(
+            Header::new(header.clone()).unwrap(),
+            Some(&catalog),
+            None,
+            None,
+        );
+        let mut warnings = Vec::new();
+        let r = mapper.map(&row(&cells), &mut warnings).unwrap();
+        assert_eq!(r.kind, "CF_YZ");
+        let json = serde_json::to_value(&r).unwrap();
+        let named = header::PENALTY_TYPE_CODES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .unwrap()
+            .1;
+        assert_eq!(json["fields"]["CF_CFLB"], named, "{json}");
+    }
+}

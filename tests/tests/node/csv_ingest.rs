@@ -356,4 +356,29 @@ fn a_2015_template_penalty_file_loads() {
         "{p:#}"
     );
     assert_eq!(revoked["publicity"]["tier"], "serious", "{p:#}");
+    // The same template with its header row in Chinese, as its upload
+    // template prints it.
+    let mut text = "行政处罚决定书文号,处罚名称,处罚类别1,处罚类别2,处罚事由,处罚依据,行政相对人名称,行政相对人代码_1(统一社会信用代码),行政相对人代码_2(组织机构代码),行政相对人代码_3(工商登记码),行政相对人代码_4(税务登记号),行政相对人代码_5(居民身份证号),法定代表人姓名,处罚结果,处罚决定日期,处罚机关,处罚机关统一社会信用代码,当前状态,地方编码,数据更新时间戳,备注\n".to_owned();
+    for (no, zt) in [("4", "0"), ("5", "1")] {
+        text.push_str(&format!(
+            "榕鼓市监罚〔2015〕{no}号,超范围经营,3,,经查…,《食品安全法》第一百二十二条,{},{},,,,,王五,责令停业整顿,{date},{auth_name},{auth_code},{zt},{j},{date},\n",
+            firm.name, firm.code
+        ));
+    }
+    let answer = c
+        .post(
+            "/v1/records?kind=CF",
+            Some(&token),
+            Some("text/csv"),
+            text.as_bytes(),
+        )
+        .ok_json();
+    assert_eq!(statuses(&answer), ["accepted", "rejected"], "{answer:#}");
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results[1]["errors"][0]["column"], "当前状态", "{answer:#}");
+    let p = c.profile(&firm.code, None, "csv-test").ok_json();
+    let closed = &p["records"]["CF"][0]["record"];
+    assert_eq!(closed["fields"]["CF_CFLB"], "责令停产停业", "{p:#}");
+    assert_eq!(closed["fields"]["CF_NR"], "责令停业整顿", "{p:#}");
+    assert_eq!(closed["fields"]["FRDB"], "王五", "{p:#}");
 }
