@@ -269,12 +269,7 @@ impl Header {
             written.push(h.to_owned());
             codes.push(code);
         }
-        let prefixed = |prefix: &str| {
-            codes
-                .iter()
-                .flatten()
-                .any(|c| c.starts_with(prefix) && !c.starts_with('*'))
-        };
+        let prefixed = |prefix: &str| codes.iter().flatten().any(|c| c.starts_with(prefix));
         let prefix = match (prefixed("XK_"), prefixed("CF_")) {
             (true, false) => Some("XK"),
             (false, true) => Some("CF"),
