@@ -30,6 +30,70 @@ pub use file::{CsvFile, SNIFF_BYTES, csv_reader, decoded};
 pub use header::Header;
 pub use mapper::{Mapper, normalise_date};
 
+/// Keys of an object in the standard's columns that are not columns: the
+/// publicity window `GET /v1/export/double-publicity?format=jsonl` adds,
+/// which the node works out again from the record.
+const NOT_COLUMNS: [&str; 1] = ["publicity"];
+
+/// The ingest format's keys that no column has: a record with one of them
+/// is in the ingest format (and told what else it lacks as such).
+const INGEST_PARTS: [&str; 3] = ["subject", "authority", "fields"];
+
+/// Whether a JSON record is written in the standard's columns (a flat
+/// object of column codes or Chinese column names, as departments export
+/// JSON and as the node's `format=jsonl` export writes it) rather than in
+/// the ingest format, whose records have `subject`, `authority` and
+/// `fields` objects.
+pub fn in_columns(object: &serde_json::Map<String, Value>) -> bool {
+    !INGEST_PARTS.iter().any(|k| object.contains_key(*k))
+}
+
+/// Maps one JSON object in the standard's columns as a CSV row under a
+/// header of its keys: the same codes and names, normalised values with a
+/// [`Warning`], and refusals naming the key. A value is text, a number
+/// (written as JSON writes it) or `null` (an empty cell).
+pub fn map_object(
+    object: &serde_json::Map<String, Value>,
+    catalog: Option<&Catalog>,
+    jurisdiction: Option<&str>,
+    warnings: &mut Vec<Warning>,
+) -> Result<MappedRecord, RowError> {
+    let mut keys = Vec::with_capacity(object.len());
+    let mut cells = Vec::with_capacity(object.len());
+    for (key, value) in object {
+        if NOT_COLUMNS.contains(&key.as_str()) {
+            continue;
+        }
+        let cell = match value {
+            Value::String(s) => s.trim().to_owned(),
+            Value::Number(n) => n.to_string(),
+            Value::Null => String::new(),
+            other => {
+                return Err(RowError {
+                    field: "row",
+                    column: Some(key.clone()),
+                    problem: format!(
+                        "a column's value is text, a number or null, not {}",
+                        crate::record::json_type(other)
+                    ),
+                });
+            }
+        };
+        keys.push(key.as_str());
+        cells.push(cell);
+    }
+    let header = Header::new(keys.iter().copied()).map_err(|e| RowError {
+        field: "row",
+        column: match &e {
+            HeaderError::Unmapped { column, .. } => Some(column.clone()),
+            HeaderError::Missing(_) => None,
+        },
+        problem: format!("a record in the standard's columns: {e}"),
+    })?;
+    let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+    Mapper::new(header, catalog, jurisdiction, None).map_cells(&cells, warnings)
+}
+
 /// The kind of a whole file, as a department exports it: licences, or
 /// penalties (whose rows each take their tier's kind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use rongxin_protocol::catalog::Catalog;
+use rongxin_protocol::dpcsv;
 use rongxin_protocol::entry::{Revoke, RevokeReason};
 use rongxin_protocol::record::{Record, RecordError, RecordKey};
 use rongxin_protocol::tally::Tally;
@@ -21,7 +22,9 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use self::body::{BodyError, ErrorBudget, Limit, Listed, MAX_PROBLEM_CHARS, Problem, cut};
+use self::body::{
+    BodyError, ErrorBudget, Limit, Listed, MAX_FIELD_CHARS, MAX_PROBLEM_CHARS, Problem, cut,
+};
 
 use super::{ApiError, AppState, require_department};
 use crate::config::Department;
@@ -297,12 +300,14 @@ pub(super) async fn read_small_body(
         .map_err(body_error)
 }
 
-/// Query parameters of `POST /v1/records` (read for `text/csv` only).
+/// Query parameters of `POST /v1/records`: the kind of a `text/csv` body, and the
+/// jurisdiction of rows or records in the standard's columns that name none.
 #[derive(Debug, Deserialize)]
 pub struct IngestParams {
     /// `XK` or `CF`: the kind of a CSV file.
     kind: Option<String>,
-    /// Fills CSV rows without DFBM / JURISDICTION.
+    /// Fills CSV rows, and JSON records in the standard's columns, without
+    /// DFBM / JURISDICTION.
     jurisdiction: Option<String>,
 }
 
@@ -339,9 +344,42 @@ pub async fn post_records(
         None => body::split_records(&bytes, state.config.max_records_per_request)
             .map_err(body_error)
             .map(|raws| {
+                let catalog = &state.config.catalog;
+                let jurisdiction = params.jurisdiction.as_deref();
                 for raw in &raws {
-                    let outcome = check_record(raw, &state.config.catalog, today);
-                    checked.add(&state, &dept, None, outcome, Vec::new());
+                    let value = match body::record_value(raw) {
+                        Ok(Value::Object(object)) if dpcsv::in_columns(&object) => object,
+                        read => {
+                            let outcome = read
+                                .map_err(|p| vec![("record".to_owned(), p)])
+                                .and_then(|value| check_value(&value, catalog, today));
+                            checked.add(&state, &dept, None, outcome, Vec::new());
+                            continue;
+                        }
+                    };
+                    // A record in the standard's columns, mapped as a CSV
+                    // row is (docs/double-publicity.md).
+                    let mut warnings = Vec::new();
+                    let mapped =
+                        dpcsv::map_object(&value, Some(catalog), jurisdiction, &mut warnings);
+                    let warnings = warnings.iter().map(ToString::to_string).collect();
+                    let column = mapped.as_ref().err().and_then(|e| e.column.clone());
+                    let outcome = match mapped {
+                        Ok(record) => record
+                            .into_record(catalog)
+                            .and_then(|(record, warnings)| {
+                                record.check_for_signing(catalog, today)?;
+                                Ok((record, warnings))
+                            })
+                            .map_err(pairs),
+                        Err(e) => Err(vec![(e.field.to_owned(), e.problem)]),
+                    };
+                    if let Some(result) = checked.add(&state, &dept, None, outcome, warnings)
+                        && let Some(first) = result.errors.as_mut().and_then(|e| e.first_mut())
+                        && column.is_some()
+                    {
+                        first.column = column.map(|c| cut(&c, MAX_FIELD_CHARS));
+                    }
                 }
                 None
             }),

@@ -185,7 +185,7 @@ impl<'c> Mapper<'c> {
     }
 
     /// Maps one row given as its (trimmed) cells, one per column.
-    fn map_cells(
+    pub(super) fn map_cells(
         &mut self,
         cells: &[&str],
         warnings: &mut Vec<Warning>,

@@ -666,3 +666,83 @@ fn a_2015_category_of_no_one_tier_needs_a_kind_column() {
         assert_eq!(json["fields"]["CF_CFLB"], named, "{json}");
     }
 }
+
+/// A JSON record in the standard's columns maps as the CSV row of the same
+/// columns does; `publicity` (the export's) is not a column; a value that
+/// is not text, a number or null is refused naming its key.
+#[test]
+fn a_json_object_in_the_standards_columns_maps_as_its_csv_row() {
+    let catalog = catalog();
+    let columns: [(&str, serde_json::Value); 12] = [
+        ("XK_XDR_MC", "福州市鼓楼区鑫源贸易有限公司".into()),
+        ("XK_XDR_LB", "法人及非法人组织".into()),
+        ("XK_XDR_SHXYM", "91350100757384472D".into()),
+        ("XK_WSH", "榕鼓市监许〔2026〕88号".into()),
+        ("XK_JDRQ", "2026/3/5".into()),
+        ("XK_XKJG", "福州市鼓楼区市场监督管理局".into()),
+        ("XK_XKJGDM", "11350102MB01234562".into()),
+        ("XK_XKWS", "食品经营许可证".into()),
+        ("XK_FRDB", "王五".into()),
+        ("XK_YXQZ", "2026-03-05".into()),
+        ("XK_ZT", serde_json::Value::from(1)),
+        ("DFBM", serde_json::Value::Null),
+    ];
+    let mut object: serde_json::Map<String, serde_json::Value> = columns
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    object.insert("publicity".into(), serde_json::json!({"tier": "none"}));
+    assert!(in_columns(&object));
+    let mut warnings = Vec::new();
+    let from_json = map_object(&object, Some(&catalog), Some("350102"), &mut warnings).unwrap();
+    let header = Header::new(columns.iter().map(|(k, _)| *k)).unwrap();
+    let cells: Vec<String> = columns
+        .iter()
+        .map(|(_, v)| match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        })
+        .collect();
+    let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+    let mut csv_warnings = Vec::new();
+    let from_csv = Mapper::new(header, Some(&catalog), Some("350102"), None)
+        .map(&row(&cells), &mut csv_warnings)
+        .unwrap();
+    assert_eq!(from_json, from_csv);
+    assert_eq!(warnings, csv_warnings);
+    let json = serde_json::to_value(&from_json).unwrap();
+    assert_eq!(json["fields"]["FRDB"], "王五", "{json}");
+    assert_eq!(json["jurisdiction"], "350102", "{json}");
+
+    object.insert("XK_NR".into(), serde_json::json!(["预包装食品销售"]));
+    let err = map_object(&object, Some(&catalog), None, &mut Vec::new()).unwrap_err();
+    assert_eq!(err.column.as_deref(), Some("XK_NR"), "{err:?}");
+    object.remove("XK_NR");
+    object.remove("XK_WSH");
+    let err = map_object(&object, Some(&catalog), None, &mut Vec::new()).unwrap_err();
+    assert!(err.problem.contains("XK_WSH"), "{err:?}");
+    // The example of docs/api.md ("Records in the standard's columns") is
+    // a whole record.
+    let example: serde_json::Value = serde_json::from_str(
+        r#"{"XK_XDR_MC": "福州市鼓楼区鑫源贸易有限公司", "XK_XDR_LB": "法人及非法人组织", "XK_XDR_SHXYM": "91350100757384472D",
+ "XK_WSH": "榕鼓市监许〔2026〕88号", "XK_JDRQ": "2026-03-05", "XK_XKJG": "福州市鼓楼区市场监督管理局",
+ "XK_XKJGDM": "11350102MB01234562", "XK_XKWS": "食品经营许可证", "XK_XKLB": "普通", "XK_NR": "预包装食品销售",
+ "XK_YXQZ": "2026-03-05", "XK_YXQZI": "2031-03-04", "XK_LYDW": "福州市鼓楼区市场监督管理局",
+ "XK_LYDWDM": "11350102MB01234562", "XK_ZT": "1", "XK_FRDB": "王五", "DFBM": "350102"}"#,
+    )
+    .unwrap();
+    let mapped = map_object(
+        example.as_object().unwrap(),
+        Some(&catalog),
+        None,
+        &mut Vec::new(),
+    );
+    let (record, _) = mapped.unwrap().into_record(&catalog).unwrap();
+    assert_eq!(record.kind, "XK");
+    // A record in the ingest format is not in the columns.
+    for part in ["subject", "authority", "fields"] {
+        let ingest = serde_json::json!({"kind": "XK", part: {}});
+        assert!(!in_columns(ingest.as_object().unwrap()), "{part}");
+    }
+}

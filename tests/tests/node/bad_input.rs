@@ -197,6 +197,11 @@ fn bad_records_are_rejected_one_by_one_and_codes_are_normalised() {
     let mut r = good.clone();
     r.as_object_mut().unwrap().remove("record_no");
     rejected(c, &token, &r, "record_no", "missing");
+    // Without its subject, a record of the ingest format is still read as
+    // one (not as a record in the standard's columns), and told so.
+    let mut r = good.clone();
+    r.as_object_mut().unwrap().remove("subject");
+    rejected(c, &token, &r, "subject.code", "missing");
 
     assert_eq!(head(c), before, "a rejected record changed the log");
 

@@ -289,4 +289,68 @@ fn double_publicity_exports_round_trip_through_a_fresh_node() {
     }
     assert_eq!(export(other.client(), "XK"), xk);
     assert_eq!(export(other.client(), "CF"), cf);
+
+    // The JSON Lines export, records in the standard's columns, loads the
+    // same way: through the tool into another fresh node, which then
+    // exports the same CSV files.
+    let jsonl = |kind: &str| -> String {
+        let r = node.client().get(
+            &format!("/v1/export/double-publicity?kind={kind}&format=jsonl&purpose=portal"),
+            Some(&admin),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    };
+    let (xk_lines, cf_lines) = (jsonl("XK"), jsonl("CF"));
+    let third = Federation::new();
+    let json_node = third.start("gulou");
+    let json_token = third.dir().join("tokens/gulou.token");
+    for (name, body) in [("xk.jsonl", &xk_lines), ("cf.jsonl", &cf_lines)] {
+        let f = json_node.scratch_file(name, body);
+        let o = ctl(&[
+            "submit",
+            "--node",
+            json_node.client().base(),
+            "--token-file",
+            json_token.to_str().unwrap(),
+            "--catalog",
+            third.dir().join("catalog.toml").to_str().unwrap(),
+            f.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+        assert!(text(&o).contains(" 0 rejected"), "{name}: {}", text(&o));
+    }
+    assert_eq!(export(json_node.client(), "XK"), xk);
+    assert_eq!(export(json_node.client(), "CF"), cf);
+
+    // Posted straight to POST /v1/records as JSON, a record in the
+    // standard's columns maps to the very record the CSV file gave (the
+    // node says duplicate); a value that is neither text, a number nor
+    // null is refused, naming its column.
+    let token = fresh.token("gulou");
+    let first = cf_lines.lines().next().unwrap();
+    let answer = other
+        .client()
+        .post(
+            "/v1/records",
+            Some(&token),
+            Some("application/json"),
+            first.as_bytes(),
+        )
+        .ok_json();
+    assert_eq!(answer["results"][0]["status"], "duplicate", "{answer:#}");
+    let mut bad: serde_json::Value = serde_json::from_str(first).unwrap();
+    bad["CF_NR"] = serde_json::json!(["罚款"]);
+    let answer = other
+        .client()
+        .post(
+            "/v1/records",
+            Some(&token),
+            Some("application/json"),
+            bad.to_string().as_bytes(),
+        )
+        .ok_json();
+    let result = &answer["results"][0];
+    assert_eq!(result["status"], "rejected", "{answer:#}");
+    assert_eq!(result["errors"][0]["column"], "CF_NR", "{answer:#}");
 }
