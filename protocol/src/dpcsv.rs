@@ -88,7 +88,13 @@ pub fn map_object(
             HeaderError::Unmapped { column, .. } => Some(column.clone()),
             HeaderError::Missing(_) => None,
         },
-        problem: format!("a record in the standard's columns: {e}"),
+        problem: match &e {
+            HeaderError::Missing(what) => format!(
+                "a record in the standard's columns needs: {}",
+                what.join("; ")
+            ),
+            HeaderError::Unmapped { .. } => format!("a record in the standard's columns: {e}"),
+        },
     })?;
     let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
     Mapper::new(header, catalog, jurisdiction, None).map_cells(&cells, warnings)

@@ -276,6 +276,24 @@ fn check_value(
     Ok((record, warnings))
 }
 
+/// Checks a record mapped from the standard's columns (a CSV row, or a
+/// JSON record in those columns) by the rules of a JSON record
+/// ([`check_value`]), on the mapped record itself: no JSON object is built
+/// and read back.
+pub(super) fn check_mapped(
+    record: dpcsv::MappedRecord,
+    catalog: &Catalog,
+    today: Date,
+) -> Result<(Record, Vec<String>), Errors> {
+    record
+        .into_record(catalog)
+        .and_then(|(record, warnings)| {
+            record.check_for_signing(catalog, today)?;
+            Ok((record, warnings))
+        })
+        .map_err(pairs)
+}
+
 /// Reads a small JSON request body (at most `bytes`, or `max_body_bytes`
 /// if smaller) after checking its content type; `what` names the request
 /// in the 413 answer.
@@ -365,13 +383,7 @@ pub async fn post_records(
                     let warnings = warnings.iter().map(ToString::to_string).collect();
                     let column = mapped.as_ref().err().and_then(|e| e.column.clone());
                     let outcome = match mapped {
-                        Ok(record) => record
-                            .into_record(catalog)
-                            .and_then(|(record, warnings)| {
-                                record.check_for_signing(catalog, today)?;
-                                Ok((record, warnings))
-                            })
-                            .map_err(pairs),
+                        Ok(record) => check_mapped(record, catalog, today),
                         Err(e) => Err(vec![(e.field.to_owned(), e.problem)]),
                     };
                     if let Some(result) = checked.add(&state, &dept, None, outcome, warnings)

@@ -11,7 +11,7 @@ use rongxin_protocol::dpcsv::{CsvFile, FileKind, Header, Mapper};
 use rongxin_protocol::value::Date;
 
 use super::body::{BodyError, MAX_FIELD_CHARS, MAX_PROBLEM_CHARS, cut};
-use super::{Checked, body_error, pairs};
+use super::{Checked, body_error, check_mapped};
 use crate::config::Department;
 use crate::http::{ApiError, AppState};
 
@@ -89,15 +89,7 @@ pub(super) fn check_rows(
             }
             Ok(record) => {
                 let kind = record.kind.clone();
-                // The rules of a JSON record (check_value), on the mapped
-                // record itself: no JSON object built and read back per row.
-                let outcome = record
-                    .into_record(catalog)
-                    .and_then(|(record, warnings)| {
-                        record.check_for_signing(catalog, today)?;
-                        Ok((record, warnings))
-                    })
-                    .map_err(pairs);
+                let outcome = check_mapped(record, catalog, today);
                 if let Some(result) = checked.add(state, dept, line, outcome, warnings) {
                     for problem in result.errors.iter_mut().flatten() {
                         problem.column = mapper
