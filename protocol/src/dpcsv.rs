@@ -58,6 +58,28 @@ pub fn map_object(
     jurisdiction: Option<&str>,
     warnings: &mut Vec<Warning>,
 ) -> Result<MappedRecord, RowError> {
+    let (header, cells) = object_row(object)?;
+    let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+    Mapper::new(header, catalog, jurisdiction, None).map_cells(&cells, warnings)
+}
+
+/// The key of `object` (mapped by [`map_object`] to a record of `kind`)
+/// that gave the record's value at `path` (`subject.code`,
+/// `fields.CF_NR_FK`, …), so that an error the record's check finds can
+/// name it, as a CSV row's names its column.
+pub fn key_of(
+    object: &serde_json::Map<String, Value>,
+    catalog: Option<&Catalog>,
+    kind: &str,
+    path: &str,
+) -> Option<String> {
+    let (header, cells) = object_row(object).ok()?;
+    let raw = csv::ByteRecord::from(cells);
+    Mapper::new(header, catalog, None, None).column_of(&raw, kind, path)
+}
+
+/// An object's columns as a header and a row of cells.
+fn object_row(object: &serde_json::Map<String, Value>) -> Result<(Header, Vec<String>), RowError> {
     let mut keys = Vec::with_capacity(object.len());
     let mut cells = Vec::with_capacity(object.len());
     for (key, value) in object {
@@ -96,8 +118,7 @@ pub fn map_object(
             HeaderError::Unmapped { .. } => format!("a record in the standard's columns: {e}"),
         },
     })?;
-    let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
-    Mapper::new(header, catalog, jurisdiction, None).map_cells(&cells, warnings)
+    Ok((header, cells))
 }
 
 /// The kind of a whole file, as a department exports it: licences, or

@@ -381,16 +381,25 @@ pub async fn post_records(
                     let mapped =
                         dpcsv::map_object(&value, Some(catalog), jurisdiction, &mut warnings);
                     let warnings = warnings.iter().map(ToString::to_string).collect();
-                    let column = mapped.as_ref().err().and_then(|e| e.column.clone());
-                    let outcome = match mapped {
-                        Ok(record) => check_mapped(record, catalog, today),
-                        Err(e) => Err(vec![(e.field.to_owned(), e.problem)]),
+                    // The key at fault: the mapping's, or the one that gave
+                    // the value the record's check refuses.
+                    let (outcome, kind, mapping_column) = match mapped {
+                        Ok(record) => {
+                            let kind = record.kind.clone();
+                            (check_mapped(record, catalog, today), Some(kind), None)
+                        }
+                        Err(e) => (Err(vec![(e.field.to_owned(), e.problem)]), None, e.column),
                     };
-                    if let Some(result) = checked.add(&state, &dept, None, outcome, warnings)
-                        && let Some(first) = result.errors.as_mut().and_then(|e| e.first_mut())
-                        && column.is_some()
-                    {
-                        first.column = column.map(|c| cut(&c, MAX_FIELD_CHARS));
+                    if let Some(result) = checked.add(&state, &dept, None, outcome, warnings) {
+                        for problem in result.errors.iter_mut().flatten() {
+                            let column = match &kind {
+                                Some(kind) => {
+                                    dpcsv::key_of(&value, Some(catalog), kind, &problem.field)
+                                }
+                                None => mapping_column.clone(),
+                            };
+                            problem.column = column.map(|c| cut(&c, MAX_FIELD_CHARS));
+                        }
                     }
                 }
                 None

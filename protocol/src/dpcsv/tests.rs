@@ -714,6 +714,11 @@ fn a_json_object_in_the_standards_columns_maps_as_its_csv_row() {
     let json = serde_json::to_value(&from_json).unwrap();
     assert_eq!(json["fields"]["FRDB"], "王五", "{json}");
     assert_eq!(json["jurisdiction"], "350102", "{json}");
+    // An error the record's check finds names the key that gave the value.
+    let key = |path: &str| key_of(&object, Some(&catalog), "XK", path);
+    assert_eq!(key("fields.FRDB").as_deref(), Some("XK_FRDB"));
+    assert_eq!(key("authority.code").as_deref(), Some("XK_XKJGDM"));
+    assert_eq!(key("fields.XK_XKLB"), None);
 
     object.insert("XK_NR".into(), serde_json::json!(["预包装食品销售"]));
     let err = map_object(&object, Some(&catalog), None, &mut Vec::new()).unwrap_err();

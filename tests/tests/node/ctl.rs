@@ -353,4 +353,19 @@ fn double_publicity_exports_round_trip_through_a_fresh_node() {
     let result = &answer["results"][0];
     assert_eq!(result["status"], "rejected", "{answer:#}");
     assert_eq!(result["errors"][0]["column"], "CF_NR", "{answer:#}");
+    // A value the record's check refuses names its key too.
+    let mut bad: serde_json::Value = serde_json::from_str(first).unwrap();
+    bad["CF_CFJGDM"] = serde_json::json!("11350102MB0123456X");
+    let answer = other
+        .client()
+        .post(
+            "/v1/records",
+            Some(&token),
+            Some("application/json"),
+            bad.to_string().as_bytes(),
+        )
+        .ok_json();
+    let error = &answer["results"][0]["errors"][0];
+    assert_eq!(error["field"], "authority.code", "{answer:#}");
+    assert_eq!(error["column"], "CF_CFJGDM", "{answer:#}");
 }
