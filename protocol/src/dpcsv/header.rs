@@ -69,12 +69,12 @@ impl Core {
 }
 
 /// The Chinese column names of the core columns, as the standard's upload
-/// templates print them (docs/double-publicity.md), and the code each is.
+/// templates print them (docs/double-publicity.md), and the code each is;
+/// written as [`name_key`] writes a name (ASCII brackets, no spaces).
 const CORE_NAMES: &[(&str, &str)] = &[
     ("行政相对人名称", "XDR_MC"),
     ("行政相对人类别", "XDR_LB"),
     ("统一社会信用代码", "XDR_SHXYM"),
-    ("行政相对人代码_1（统一社会信用代码）", "XDR_SHXYM"),
     ("行政相对人代码_1(统一社会信用代码)", "XDR_SHXYM"),
     ("证件类型", "XDR_ZJLX"),
     ("证件号码", "XDR_ZJHM"),
@@ -92,9 +92,9 @@ const CORE_NAMES: &[(&str, &str)] = &[
 /// The 2015 templates' Chinese column names that today's templates do not
 /// use, and the 2015 column code each names (docs/double-publicity.md cites
 /// the templates); a code starting `*_` is a column both templates have,
-/// whose prefix is the file's (`XK_` or `CF_`). Names are compared as
-/// [`name_key`] writes them, so full-width and ASCII brackets and spaces
-/// do not matter.
+/// whose prefix is the file's (`XK_` or `CF_`). Written as [`name_key`]
+/// writes a name, which is how a header's names are compared with them,
+/// so full-width and ASCII brackets and spaces do not matter.
 const NAMES_2015: &[(&str, &str)] = &[
     // Today's template calls it 行政许可决定文书号.
     ("行政许可决定书文号", "XK_WSH"),
@@ -115,7 +115,7 @@ const NAMES_2015: &[(&str, &str)] = &[
     ("数据更新时间戳", "SJC"),
 ];
 
-/// A Chinese column name as the name tables compare it: without spaces,
+/// A Chinese column name as the name tables write it: without spaces,
 /// with full-width brackets as ASCII ones.
 fn name_key(name: &str) -> String {
     name.chars()
@@ -263,7 +263,7 @@ impl Header {
                 CORE_NAMES
                     .iter()
                     .chain(NAMES_2015)
-                    .find(|(name, _)| name_key(name) == key)
+                    .find(|(name, _)| *name == key)
                     .map(|(_, code)| (*code).to_owned())
             };
             written.push(h.to_owned());
@@ -458,6 +458,18 @@ pub(super) fn field_of<'c>(kind: Option<&'c RecordKind>, column: &'c Column) -> 
                 .or_else(|| name.strip_prefix("CF_"))
                 .filter(|bare| kind.field(bare).is_some())
                 .unwrap_or(name)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_tables_are_written_as_names_are_compared() {
+        for (name, _) in CORE_NAMES.iter().chain(NAMES_2015) {
+            assert_eq!(name_key(name), *name);
         }
     }
 }

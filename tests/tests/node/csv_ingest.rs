@@ -300,6 +300,15 @@ fn a_2015_template_penalty_file_loads() {
     let j = records.jurisdiction("gulou");
     let date = records.decision_date();
     let firm = records.legal_person("gulou");
+    let post_penalties = |text: &str| {
+        c.post(
+            "/v1/records?kind=CF",
+            Some(&token),
+            Some("text/csv"),
+            text.as_bytes(),
+        )
+        .ok_json()
+    };
     let shop = records.individual_business("gulou");
     let mut text = "CF_WSH,CF_CFMC,CF_CFLB1,CF_CFLB2,CF_SY,CF_YJ,CF_XDR_MC,CF_XDR_SHXYM,CF_XDR_ZDM,CF_XDR_GSDJ,CF_XDR_SWDJ,CF_XDR_SFZ,CF_FR,CF_JG,CF_JDRQ,CF_XZJG,CF_CFJGDM,CF_ZT,DFBM,SJC,BZ\n".to_owned();
     for (no, name, lb1, lb2, result, zt) in [
@@ -319,14 +328,7 @@ fn a_2015_template_penalty_file_loads() {
             name.name, name.code
         ));
     }
-    let answer = c
-        .post(
-            "/v1/records?kind=CF",
-            Some(&token),
-            Some("text/csv"),
-            text.as_bytes(),
-        )
-        .ok_json();
+    let answer = post_penalties(&text);
     assert_eq!(
         statuses(&answer),
         ["accepted", "accepted", "rejected"],
@@ -365,14 +367,7 @@ fn a_2015_template_penalty_file_loads() {
             firm.name, firm.code
         ));
     }
-    let answer = c
-        .post(
-            "/v1/records?kind=CF",
-            Some(&token),
-            Some("text/csv"),
-            text.as_bytes(),
-        )
-        .ok_json();
+    let answer = post_penalties(&text);
     assert_eq!(statuses(&answer), ["accepted", "rejected"], "{answer:#}");
     let results = answer["results"].as_array().unwrap();
     assert_eq!(results[1]["errors"][0]["column"], "当前状态", "{answer:#}");

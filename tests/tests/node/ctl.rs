@@ -4,6 +4,7 @@ use std::process::{Command, Output};
 
 use rongxin_tests::bins;
 use rongxin_tests::federation::Federation;
+use rongxin_tests::node::TestNode;
 
 use crate::{gulou, verify_own_log};
 
@@ -20,6 +21,28 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// Submits each file with `rongxinctl submit` to `node` (gulou of `fed`)
+/// and checks that every record of it was accepted.
+fn submit_whole(fed: &Federation, node: &TestNode, files: [(&str, &String); 2]) {
+    let token = fed.dir().join("tokens/gulou.token");
+    let catalog = fed.dir().join("catalog.toml");
+    for (name, body) in files {
+        let f = node.scratch_file(name, body);
+        let o = ctl(&[
+            "submit",
+            "--node",
+            node.client().base(),
+            "--token-file",
+            token.to_str().expect("a UTF-8 path"),
+            "--catalog",
+            catalog.to_str().expect("a UTF-8 path"),
+            f.to_str().expect("a UTF-8 path"),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+        assert!(text(&o).contains(" 0 rejected"), "{name}: {}", text(&o));
+    }
 }
 
 #[test]
@@ -270,23 +293,7 @@ fn double_publicity_exports_round_trip_through_a_fresh_node() {
     // A fresh node takes the files whole and gives back the same export.
     let fresh = Federation::new();
     let other = fresh.start("gulou");
-    let other_url = other.client().base().to_owned();
-    let other_token = fresh.dir().join("tokens/gulou.token");
-    for (name, body) in [("xk.csv", &xk), ("cf.csv", &cf)] {
-        let f = other.scratch_file(name, body);
-        let o = ctl(&[
-            "submit",
-            "--node",
-            &other_url,
-            "--token-file",
-            other_token.to_str().unwrap(),
-            "--catalog",
-            fresh.dir().join("catalog.toml").to_str().unwrap(),
-            f.to_str().unwrap(),
-        ]);
-        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
-        assert!(text(&o).contains(" 0 rejected"), "{name}: {}", text(&o));
-    }
+    submit_whole(&fresh, &other, [("xk.csv", &xk), ("cf.csv", &cf)]);
     assert_eq!(export(other.client(), "XK"), xk);
     assert_eq!(export(other.client(), "CF"), cf);
 
@@ -304,22 +311,11 @@ fn double_publicity_exports_round_trip_through_a_fresh_node() {
     let (xk_lines, cf_lines) = (jsonl("XK"), jsonl("CF"));
     let third = Federation::new();
     let json_node = third.start("gulou");
-    let json_token = third.dir().join("tokens/gulou.token");
-    for (name, body) in [("xk.jsonl", &xk_lines), ("cf.jsonl", &cf_lines)] {
-        let f = json_node.scratch_file(name, body);
-        let o = ctl(&[
-            "submit",
-            "--node",
-            json_node.client().base(),
-            "--token-file",
-            json_token.to_str().unwrap(),
-            "--catalog",
-            third.dir().join("catalog.toml").to_str().unwrap(),
-            f.to_str().unwrap(),
-        ]);
-        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
-        assert!(text(&o).contains(" 0 rejected"), "{name}: {}", text(&o));
-    }
+    submit_whole(
+        &third,
+        &json_node,
+        [("xk.jsonl", &xk_lines), ("cf.jsonl", &cf_lines)],
+    );
     assert_eq!(export(json_node.client(), "XK"), xk);
     assert_eq!(export(json_node.client(), "CF"), cf);
 
@@ -329,42 +325,32 @@ fn double_publicity_exports_round_trip_through_a_fresh_node() {
     // null is refused, naming its column.
     let token = fresh.token("gulou");
     let first = cf_lines.lines().next().unwrap();
-    let answer = other
-        .client()
-        .post(
-            "/v1/records",
-            Some(&token),
-            Some("application/json"),
-            first.as_bytes(),
-        )
-        .ok_json();
+    // The answer to `first` posted with `key` set to `value` (as it is
+    // without one).
+    let post = |change: Option<(&str, serde_json::Value)>| {
+        let mut record: serde_json::Value = serde_json::from_str(first).unwrap();
+        if let Some((key, value)) = change {
+            record[key] = value;
+        }
+        let body = record.to_string();
+        other
+            .client()
+            .post(
+                "/v1/records",
+                Some(&token),
+                Some("application/json"),
+                body.as_bytes(),
+            )
+            .ok_json()
+    };
+    let answer = post(None);
     assert_eq!(answer["results"][0]["status"], "duplicate", "{answer:#}");
-    let mut bad: serde_json::Value = serde_json::from_str(first).unwrap();
-    bad["CF_NR"] = serde_json::json!(["罚款"]);
-    let answer = other
-        .client()
-        .post(
-            "/v1/records",
-            Some(&token),
-            Some("application/json"),
-            bad.to_string().as_bytes(),
-        )
-        .ok_json();
+    let answer = post(Some(("CF_NR", serde_json::json!(["罚款"]))));
     let result = &answer["results"][0];
     assert_eq!(result["status"], "rejected", "{answer:#}");
     assert_eq!(result["errors"][0]["column"], "CF_NR", "{answer:#}");
     // A value the record's check refuses names its key too.
-    let mut bad: serde_json::Value = serde_json::from_str(first).unwrap();
-    bad["CF_CFJGDM"] = serde_json::json!("11350102MB0123456X");
-    let answer = other
-        .client()
-        .post(
-            "/v1/records",
-            Some(&token),
-            Some("application/json"),
-            bad.to_string().as_bytes(),
-        )
-        .ok_json();
+    let answer = post(Some(("CF_CFJGDM", serde_json::json!("11350102MB0123456X"))));
     let error = &answer["results"][0]["errors"][0];
     assert_eq!(error["field"], "authority.code", "{answer:#}");
     assert_eq!(error["column"], "CF_CFJGDM", "{answer:#}");
