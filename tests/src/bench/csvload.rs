@@ -3,8 +3,11 @@
 //! mapping in the tool, HTTPS-free loopback HTTP, the node's checks,
 //! signing and flushed commits. The files are the standard's columns as
 //! a node exports them (`GET /v1/export/double-publicity`) from sample
-//! records, so they are what the 信用福州 portal would receive; the clock
-//! runs only while `rongxinctl submit` loads them into a fresh node.
+//! records, so they are what the 信用福州 portal would receive, cut to
+//! exactly the scenario's rows between them (100,000 with `--full`: the
+//! issue's file), a licensing and a penalty file as departments send them;
+//! the clock runs only while `rongxinctl submit` loads them into a fresh
+//! node.
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -22,29 +25,55 @@ pub const TARGET: f64 = 20_000.0;
 pub fn run(fed: &BenchFed, size: Size) -> f64 {
     let wanted = size.entries(5_000, 100_000);
     let member = "gulou";
-    // About 60 % of sample records are licences or penalties still public.
+    // About half of the sample records are licences or penalties still
+    // public (49 % at 100,000): sample 2.4 times more, then cut the exports to
+    // exactly `wanted` rows between them.
     let sample = fed.dir().join("csvload.jsonl");
-    let sampled = wanted * 5 / 3;
+    let sampled = (wanted * 12 / 5).max(100);
     fed.sample(member, sampled, 17, &sample);
     let mut source = fed.node(member, "csvload-source", fed.config(member, &[]));
     source.start();
     let (loaded, _) = load_file(source.addr(), fed.token(member), &sample);
     assert_eq!(loaded.accepted, sampled, "the sample loads whole");
     let _ = std::fs::remove_file(&sample);
+    let exports: Vec<(&str, String)> = ["XK", "CF"]
+        .into_iter()
+        .map(|kind| {
+            let r = source.client().get(
+                &format!("/v1/export/double-publicity?kind={kind}&purpose=bench"),
+                Some(fed.admin_token()),
+            );
+            assert_eq!(r.status, 200, "export {kind}: {}", r.body);
+            (kind, r.body)
+        })
+        .collect();
+    source.stop();
+    // Each exported row is one line: sample records hold no line breaks
+    // (and the count of signed records below would catch one).
+    let available: Vec<u64> = exports
+        .iter()
+        .map(|(_, body)| body.lines().count().saturating_sub(1) as u64)
+        .collect();
+    let total: u64 = available.iter().sum();
+    assert!(
+        total >= wanted,
+        "the sample of {sampled} records exported {total} public licences and penalties, fewer than the {wanted} rows wanted"
+    );
+    // The licences' share of the export, the penalties the rest.
+    let licences = wanted * available[0] / total;
     let mut files = Vec::new();
     let mut rows = 0u64;
-    for kind in ["XK", "CF"] {
-        let r = source.client().get(
-            &format!("/v1/export/double-publicity?kind={kind}&purpose=bench"),
-            Some(fed.admin_token()),
-        );
-        assert_eq!(r.status, 200, "export {kind}: {}", r.body);
-        rows += r.body.lines().count().saturating_sub(1) as u64;
+    for ((kind, body), take) in exports.iter().zip([licences, wanted - licences]) {
+        let mut text = String::with_capacity(body.len());
+        for line in body.lines().take(take as usize + 1) {
+            text.push_str(line);
+            text.push('\n');
+        }
+        rows += take;
         let path = fed.dir().join(format!("csvload-{kind}.csv"));
-        std::fs::write(&path, &r.body).expect("write the export");
+        std::fs::write(&path, text).expect("write the export");
         files.push(path);
     }
-    source.stop();
     let _ = std::fs::remove_dir_all(source.data_dir());
 
     let mut target = fed.node(member, "csvload-target", fed.config(member, &[]));
