@@ -9,6 +9,19 @@
 //! checkpoint, the recomputed Merkle root must equal the checkpoint's. A batch
 //! is appended with all its index updates in one atomic write.
 //!
+//! **Pipelined appends.** A checked batch is handed to the store's writer
+//! without waiting for it ([`Store::submit_blocking`]), so the next batch
+//! is checked and prepared while the writer syncs and applies this one.
+//! Up to [`IN_FLIGHT`] batches of an origin may be in the writer's hands;
+//! what they change (record, objection and repair states, the commit
+//! point) is kept beside the origin's head until the writer confirms it,
+//! and the next batch reads those before the store. A batch that fails in
+//! the writer fails every batch after it (the writer refuses an append
+//! that does not continue the log as written), and the origin's head is
+//! read again from the store. Whoever needs the store to be current for an
+//! origin (a checkpoint's observation, a resume, the end of a sync round)
+//! first waits for its batches ([`Replicator::settle`]).
+//!
 //! Two statements signed by one origin that cannot both be true — two
 //! checkpoints for the same size with different roots, a checkpoint that
 //! does not match the entries the origin signed, an entry whose `prev_hash`
@@ -16,7 +29,7 @@
 //! both statements are stored as evidence, the origin is halted (no further
 //! entries of it are accepted) and an alarm is raised until an operator acts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -26,6 +39,7 @@ use rongxin_protocol::entry::{EntryError, SignedEntry};
 use rongxin_protocol::log::{CloseError, ExtendError, LogHead, Rules, next_state};
 use rongxin_protocol::merkle;
 use rongxin_protocol::objection::{self, ObjectionState};
+use rongxin_protocol::record::RecordKey;
 use rongxin_protocol::repair::{self, RepairState};
 use rongxin_protocol::roster::KeyStarts;
 use serde_json::json;
@@ -110,13 +124,100 @@ pub struct Verified {
     entries: Vec<rongxin_protocol::entry::Entry>,
 }
 
+/// Most batches of one origin handed to the writer and not yet confirmed:
+/// one being written, one waiting, so the writer takes the next as soon as
+/// it finishes one. Measured (docs/benchmarks.md): four were no faster and
+/// hold two more batches in memory.
+pub const IN_FLIGHT: usize = 2;
+
+/// One origin's log as appends leave it: its head, including batches the
+/// writer has not confirmed yet, and what those batches change.
+#[derive(Debug)]
+struct Tip {
+    head: LogHead,
+    /// Id of the next batch submitted.
+    next: u64,
+    /// Submitted batches, oldest first.
+    queue: VecDeque<Submitted>,
+    /// States written by batches in `queue`, each with the id of the last
+    /// batch that wrote it: removed once that batch is confirmed (the store
+    /// then holds it), kept while a later batch may still change it.
+    records: HashMap<RecordKey, (u64, RecordState)>,
+    objections: HashMap<String, (u64, ObjectionState)>,
+    repairs: HashMap<String, (u64, RepairState)>,
+    log_state: Option<(u64, LogState)>,
+}
+
+/// A batch handed to the writer.
+#[derive(Debug)]
+struct Submitted {
+    id: u64,
+    /// The log's size once it is in.
+    size: u64,
+    entries: u64,
+    reply: tokio::sync::oneshot::Receiver<Result<(), StoreError>>,
+}
+
+impl Tip {
+    fn new(head: LogHead) -> Tip {
+        Tip {
+            head,
+            next: 0,
+            queue: VecDeque::new(),
+            records: HashMap::new(),
+            objections: HashMap::new(),
+            repairs: HashMap::new(),
+            log_state: None,
+        }
+    }
+
+    /// Waits for the oldest submitted batch. Once it is in, forgets what
+    /// only it wrote and counts it; if it failed, waits for the rest (which
+    /// then fail too) and returns the error: the tip is no longer valid.
+    fn settle_one(&mut self, origin: &str, metrics: &Metrics) -> Result<(), ReplicaError> {
+        let Some(s) = self.queue.pop_front() else {
+            return Ok(());
+        };
+        match s.reply.blocking_recv().unwrap_or(Err(StoreError::Stopped)) {
+            Ok(()) => {
+                let id = s.id;
+                self.records.retain(|_, (by, _)| *by != id);
+                self.objections.retain(|_, (by, _)| *by != id);
+                self.repairs.retain(|_, (by, _)| *by != id);
+                if self.log_state.as_ref().is_some_and(|(by, _)| *by == id) {
+                    self.log_state = None;
+                }
+                metrics.set_log_size(origin, s.size);
+                metrics.replicated_entries.inc_by(s.entries);
+                Ok(())
+            }
+            Err(e) => {
+                for rest in self.queue.drain(..) {
+                    let _ = rest.reply.blocking_recv();
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Waits for every submitted batch; the first failure, if any.
+    fn settle_all(&mut self, origin: &str, metrics: &Metrics) -> Result<(), ReplicaError> {
+        while !self.queue.is_empty() {
+            self.settle_one(origin, metrics)?;
+        }
+        Ok(())
+    }
+}
+
 /// Checks and appends replica data. One per node.
 #[derive(Debug)]
 pub struct Replicator {
     store: Store,
     shared: Arc<Shared>,
     metrics: Metrics,
-    heads: Mutex<HashMap<String, LogHead>>,
+    /// Each origin's [`Tip`]; appends, observations and resumes of an
+    /// origin hold this lock.
+    heads: Mutex<HashMap<String, Tip>>,
     /// Compromised-key statements already kept as evidence (their digests),
     /// so a peer repeating one does not fill the evidence store.
     reported: Mutex<std::collections::HashSet<[u8; 32]>>,
@@ -158,7 +259,9 @@ impl Replicator {
         let roster = self.shared.roster();
         // Appends hold this lock too: what we compare against cannot move,
         // and one equivocation is recorded once, however many peers show it.
-        let _heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+        let mut heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+        // What is compared must be in the store.
+        self.settle_locked(&mut heads, origin)?;
         if self.store.halted(origin)? {
             return Err(ReplicaError::Halted(origin.to_owned()));
         }
@@ -223,7 +326,7 @@ impl Replicator {
 
     /// Appends `entries`, which a peer sent as `from..`, toward `target`:
     /// [`Replicator::verify`], then [`Replicator::append_verified`].
-    /// Returns the new size.
+    /// Returns the new size. [`Replicator::settle`] waits until it is in.
     pub fn append(
         &self,
         origin: &str,
@@ -233,6 +336,29 @@ impl Replicator {
     ) -> Result<u64, ReplicaError> {
         let verified = self.verify(origin, from, entries)?;
         self.append_verified(origin, from, entries, &verified, target)
+    }
+
+    /// Waits until every batch of `origin` handed to the writer is in the
+    /// store; the first that failed, if any (the origin's head is then read
+    /// again from the store).
+    pub fn settle(&self, origin: &str) -> Result<(), ReplicaError> {
+        let mut heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+        self.settle_locked(&mut heads, origin)
+    }
+
+    fn settle_locked(
+        &self,
+        heads: &mut HashMap<String, Tip>,
+        origin: &str,
+    ) -> Result<(), ReplicaError> {
+        let Some(tip) = heads.get_mut(origin) else {
+            return Ok(());
+        };
+        let settled = tip.settle_all(origin, &self.metrics);
+        if settled.is_err() {
+            heads.remove(origin);
+        }
+        settled
     }
 
     /// Checks the signatures of a batch of `origin`'s entries (sent as
@@ -256,7 +382,7 @@ impl Replicator {
         let exact = {
             let heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
             match heads.get(origin) {
-                Some(h) => h.size() == from,
+                Some(t) => t.head.size() == from,
                 None => {
                     drop(heads);
                     self.store.log_state(origin)?.map_or(0, |s| s.size) == from
@@ -433,8 +559,10 @@ impl Replicator {
     }
 
     /// Appends `entries` (sent as `from..`, their signatures checked by
-    /// [`Replicator::verify`] into `verified`) toward `target`.
-    /// Returns the new size.
+    /// [`Replicator::verify`] into `verified`) toward `target`: checks them
+    /// against the origin's head and hands them to the writer with their
+    /// index updates, without waiting for it (module doc). Returns the new
+    /// size; [`Replicator::settle`] says when, and whether, it is in.
     pub fn append_verified(
         &self,
         origin: &str,
@@ -454,16 +582,33 @@ impl Replicator {
         if self.store.halted(origin)? {
             return Err(ReplicaError::Halted(origin.to_owned()));
         }
-        let mut head = match heads.get(origin) {
-            Some(h) => h.clone(),
-            None => store::load_head(&self.store, origin, roster.roster.suite)?,
+        if !heads.contains_key(origin) {
+            let head = store::load_head(&self.store, origin, roster.roster.suite)?;
+            heads.insert(origin.to_owned(), Tip::new(head));
+        }
+        // At most IN_FLIGHT batches in the writer's hands: wait for the
+        // oldest beyond that.
+        while heads
+            .get(origin)
+            .is_some_and(|t| t.queue.len() >= IN_FLIGHT)
+        {
+            if let Some(tip) = heads.get_mut(origin)
+                && let Err(e) = tip.settle_one(origin, &self.metrics)
+            {
+                heads.remove(origin);
+                return Err(e);
+            }
+        }
+        let Some(tip) = heads.get_mut(origin) else {
+            return Err(ReplicaError::Stale(origin.to_owned()));
         };
-        // Checked against the roster in force now and the handovers held.
-        if from != head.size() || self.stored_starts(origin)? != verified.starts_before {
+        // Checked against the roster in force now and the handovers held
+        // (a batch with a handover is confirmed before the next is taken).
+        if from != tip.head.size() || self.stored_starts(origin)? != verified.starts_before {
             return Err(ReplicaError::Stale(origin.to_owned()));
         }
         // Not empty: `verify` refuses an empty batch, and the lengths match.
-        if head.size() + entries.len() as u64 > target.checkpoint.size {
+        if tip.head.size() + entries.len() as u64 > target.checkpoint.size {
             return Err(refused(origin, "more entries than the checkpoint covers"));
         }
         let decoded = &verified.entries;
@@ -472,44 +617,32 @@ impl Replicator {
             roster: &roster.roster,
             catalog,
         };
-        let added = match head.extend(
+        let mut head = tip.head.clone();
+        let extended = head.extend(
             &rules,
             decoded
                 .iter()
                 .zip(entries.iter().map(|e| e.bytes.as_slice())),
-        ) {
+        );
+        let added = match extended {
             Ok(added) => added,
-            Err(ExtendError::Fork { seq, .. }) => {
-                let signed = usize::try_from(seq - from)
-                    .ok()
-                    .and_then(|i| entries.get(i));
-                let prev = match seq.checked_sub(1) {
-                    Some(p) => self.store.entry(origin, p)?,
-                    None => None,
-                };
-                return Err(self.equivocation(
-                    origin,
-                    "fork",
-                    format!("entry {seq} names a previous entry other than the {origin}/{} held here", seq.saturating_sub(1)),
-                    json!({
-                        "their_entry": signed.map(|s| json!({"seq": seq, "entry": B64.encode(&s.bytes), "signature": B64.encode(s.signature)})),
-                        "our_previous_entry": prev.map(|p| json!({"seq": seq - 1, "entry": B64.encode(&p.bytes), "signature": B64.encode(p.signature)})),
-                    }),
-                )?);
-            }
             Err(error) => {
-                return Err(ReplicaError::Invalid {
-                    origin: origin.to_owned(),
-                    error,
+                // The evidence reads the store: it must hold every batch
+                // before this one.
+                self.settle_locked(&mut heads, origin)?;
+                return Err(match error {
+                    ExtendError::Fork { seq, .. } => self.fork(origin, from, seq, entries)?,
+                    error => ReplicaError::Invalid {
+                        origin: origin.to_owned(),
+                        error,
+                    },
                 });
             }
         };
         let mut batch = WriteBatch::default();
         batch.append_entries(origin, from, entries.to_vec(), added.hashes);
-        let mut states: HashMap<
-            rongxin_protocol::record::RecordKey,
-            (Option<RecordState>, Option<RecordState>),
-        > = HashMap::new();
+        let mut states: HashMap<RecordKey, (Option<RecordState>, Option<RecordState>)> =
+            HashMap::new();
         let mut objections: HashMap<String, Option<ObjectionState>> = HashMap::new();
         let mut repairs: HashMap<String, Option<RepairState>> = HashMap::new();
         let mut timely = Vec::new();
@@ -517,7 +650,10 @@ impl Replicator {
             if let Some(id) = repair::repair_id(entry) {
                 let prev = match repairs.remove(id) {
                     Some(p) => p,
-                    None => self.store.repair(origin, id)?,
+                    None => match tip.repairs.get(id) {
+                        Some((_, r)) => Some(r.clone()),
+                        None => self.store.repair(origin, id)?,
+                    },
                 };
                 let next = repair::apply(prev.clone(), entry).or(prev);
                 repairs.insert(id.to_owned(), next);
@@ -525,7 +661,10 @@ impl Replicator {
             if let Some(id) = objection::objection_id(entry) {
                 let prev = match objections.remove(id) {
                     Some(p) => p,
-                    None => self.store.objection(origin, id)?,
+                    None => match tip.objections.get(id) {
+                        Some((_, o)) => Some(o.clone()),
+                        None => self.store.objection(origin, id)?,
+                    },
                 };
                 let next = objection::apply(prev.clone(), entry).or(prev);
                 objections.insert(id.to_owned(), next);
@@ -537,10 +676,13 @@ impl Replicator {
             let slot = match states.get_mut(&record_key) {
                 Some(s) => s,
                 None => {
-                    let stored = self.store.record(&record_key)?;
+                    let held = match tip.records.get(&record_key) {
+                        Some((_, r)) => Some(r.clone()),
+                        None => self.store.record(&record_key)?,
+                    };
                     states
                         .entry(record_key.clone())
-                        .or_insert((stored.clone(), stored))
+                        .or_insert((held.clone(), held))
                 }
             };
             if slot.1.is_none()
@@ -553,10 +695,18 @@ impl Replicator {
             }
         }
         let root = head.root();
-        let mut state = self
-            .store
-            .log_state(origin)?
-            .unwrap_or_else(|| LogState::new(0, root, String::new()));
+        let mut state = match &tip.log_state {
+            Some((_, s)) => s.clone(),
+            None => self
+                .store
+                .log_state(origin)?
+                .unwrap_or_else(|| LogState::new(0, root, String::new())),
+        };
+        let handover = verified
+            .starts_after
+            .known()
+            .into_iter()
+            .any(|(index, _)| verified.starts_before.start(index).is_none());
         for (index, start) in verified.starts_after.known() {
             if verified.starts_before.start(index).is_none() {
                 batch.put_key_start(origin, index, start);
@@ -586,6 +736,7 @@ impl Replicator {
             match head.close(&target.checkpoint) {
                 Ok(()) => {}
                 Err(CloseError::RootMismatch { .. }) => {
+                    self.settle_locked(&mut heads, origin)?;
                     return Err(self.equivocation(
                         origin,
                         "checkpoint-vs-entries",
@@ -622,17 +773,85 @@ impl Replicator {
         }
         batch.put_timely(timely);
         batch.put_log_state(origin, &state);
-        self.store.commit_blocking(batch, Durability::Applied)?;
-        self.metrics.set_log_size(origin, head.size());
-        self.metrics.replicated_entries.inc_by(entries.len() as u64);
+        let reply = match self.store.submit_blocking(batch, Durability::Applied) {
+            Ok(reply) => reply,
+            Err(e) => {
+                let _ = self.settle_locked(&mut heads, origin);
+                heads.remove(origin);
+                return Err(e.into());
+            }
+        };
+        let id = tip.next;
+        tip.next += 1;
         let size = head.size();
-        heads.insert(origin.to_owned(), head);
+        tip.queue.push_back(Submitted {
+            id,
+            size,
+            entries: entries.len() as u64,
+            reply,
+        });
+        for (key, (_, new)) in states {
+            if let Some(new) = new {
+                tip.records.insert(key, (id, new));
+            }
+        }
+        for (oid, o) in objections {
+            if let Some(o) = o {
+                tip.objections.insert(oid, (id, o));
+            }
+        }
+        for (rid, r) in repairs {
+            if let Some(r) = r {
+                tip.repairs.insert(rid, (id, r));
+            }
+        }
+        tip.log_state = Some((id, state));
+        tip.head = head;
+        if handover {
+            // The next batch is checked against the key starts the store
+            // holds: this one's must be in.
+            self.settle_locked(&mut heads, origin)?;
+        }
         Ok(size)
     }
 
-    /// Forgets cached heads (after the store changed under them).
+    /// The equivocation of an entry at `seq` whose `prev_hash` forks from
+    /// the entry held before it (the batch came as `from..`).
+    fn fork(
+        &self,
+        origin: &str,
+        from: u64,
+        seq: u64,
+        entries: &[SignedEntry],
+    ) -> Result<ReplicaError, ReplicaError> {
+        let signed = usize::try_from(seq - from)
+            .ok()
+            .and_then(|i| entries.get(i));
+        let prev = match seq.checked_sub(1) {
+            Some(p) => self.store.entry(origin, p)?,
+            None => None,
+        };
+        Ok(self.equivocation(
+            origin,
+            "fork",
+            format!("entry {seq} names a previous entry other than the {origin}/{} held here", seq.saturating_sub(1)),
+            json!({
+                "their_entry": signed.map(|s| json!({"seq": seq, "entry": B64.encode(&s.bytes), "signature": B64.encode(s.signature)})),
+                "our_previous_entry": prev.map(|p| json!({"seq": seq - 1, "entry": B64.encode(&p.bytes), "signature": B64.encode(p.signature)})),
+            }),
+        )?)
+    }
+
+    /// Forgets cached heads (after the store changed under them), once
+    /// the batches handed to the writer are in.
     pub fn reset(&self) {
-        self.heads.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+        for (origin, tip) in heads.iter_mut() {
+            if let Err(e) = tip.settle_all(origin, &self.metrics) {
+                tracing::warn!(%origin, error = %e, "a replicated batch was not stored; sync fetches it again");
+            }
+        }
+        heads.clear();
     }
 
     /// Resumes a halted origin (an operator's decision after looking at
@@ -643,6 +862,10 @@ impl Replicator {
         let origin = origin.to_owned();
         tokio::task::spawn_blocking(move || {
             let mut heads = me.heads.lock().unwrap_or_else(|p| p.into_inner());
+            // A batch still in the writer's hands is in (or failed) first.
+            if let Some(tip) = heads.get_mut(&origin) {
+                let _ = tip.settle_all(&origin, &me.metrics);
+            }
             let mut batch = WriteBatch::default();
             batch.set_halted(&origin, false);
             me.store.commit_blocking(batch, Durability::Durable)?;

@@ -725,6 +725,29 @@ impl Store {
         })?
     }
 
+    /// Sends `batch` to the writer without waiting for it: the answer
+    /// comes on the returned channel once the batch is in, as durable as
+    /// `durability` says. The writer takes commands in the order they are
+    /// sent, so batches submitted one after another are written in that
+    /// order; a batch whose appends do not continue the log as written
+    /// (the one before it failed) is refused. Waits only while the
+    /// writer's queue is full.
+    pub fn submit_blocking(
+        &self,
+        batch: WriteBatch,
+        durability: Durability,
+    ) -> Result<oneshot::Receiver<Result<(), StoreError>>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx()?
+            .blocking_send(Command::Commit {
+                batch,
+                durability,
+                reply,
+            })
+            .map_err(|_| StoreError::Stopped)?;
+        Ok(rx)
+    }
+
     /// Makes everything written so far durable. Not refused for low
     /// space: what was applied is better on disk than only in memory.
     pub async fn flush(&self) -> Result<(), StoreError> {

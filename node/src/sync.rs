@@ -38,7 +38,8 @@ use rongxin_protocol::api::{MAX_REFUSALS, Refusal};
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
 /// Batches fetched at once across all peers (bounds memory: 16 MiB each at most).
 const CONCURRENT_FETCHES: usize = 4;
-/// Verified batches of one origin that may wait for their append.
+/// Fetched batches of one origin (being verified, or verified) that may
+/// wait for their append.
 const FETCH_AHEAD: usize = 2;
 
 /// A batch received and verified, waiting to be appended.
@@ -47,6 +48,8 @@ struct Fetched {
     entries: Vec<rongxin_protocol::entry::SignedEntry>,
     verified: crate::replica::Verified,
 }
+/// A fetched batch whose signatures are being checked.
+type Verifying = tokio::task::JoinHandle<Result<Fetched, ReplicaError>>;
 /// Most entry bytes in one answer (the message limit is 16 MiB).
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 /// Inbound requests answered at once.
@@ -546,12 +549,13 @@ impl Sync {
 
     /// Fetches `origin`'s entries from `held` up to `target` in batches.
     ///
-    /// A pipeline of three stages: requests, signature checks and appends.
-    /// While batch k is appended (one at a time, in order), batch k+1 is
-    /// being verified and batch k+2 requested, so the peer, the network and
-    /// both cores work at once. At most [`FETCH_AHEAD`] verified batches
-    /// wait for the append. A refusal ends the round after every good
-    /// batch before it was appended.
+    /// A pipeline of four stages: requests, signature checks, appends and
+    /// the store's writer. While batch k is written, batch k+1 is being
+    /// checked against the log and handed to the writer, k+2 verified and
+    /// k+3 requested, so the peer, the network, the disk and both cores
+    /// work at once. At most [`FETCH_AHEAD`] verified batches wait for the
+    /// append, and [`crate::replica::IN_FLIGHT`] for the writer. A refusal
+    /// ends the round after every good batch before it was stored.
     async fn fetch(
         &self,
         member: &str,
@@ -562,14 +566,27 @@ impl Sync {
     ) -> Result<(), ReplicaError> {
         let goal = target.checkpoint.size;
         let target = Arc::new(target);
-        let (tx, mut rx) = mpsc::channel::<Result<Fetched, ReplicaError>>(FETCH_AHEAD);
+        let (tx, mut rx) = mpsc::channel::<Result<Verifying, ReplicaError>>(FETCH_AHEAD);
         let producer = async {
             let mut next = held;
             while next < goal {
-                let batch = self.fetch_one(member, peer, origin, next, goal).await;
-                if let Ok(b) = &batch {
-                    next = b.from + b.entries.len() as u64;
-                }
+                // The next request goes out while this batch is verified.
+                let batch = self
+                    .request_batch(member, peer, origin, next, goal)
+                    .await
+                    .map(|(from, entries)| {
+                        next = from + entries.len() as u64;
+                        let replicator = self.replicator.clone();
+                        let o = origin.to_owned();
+                        tokio::task::spawn_blocking(move || {
+                            let verified = replicator.verify(&o, from, &entries)?;
+                            Ok(Fetched {
+                                from,
+                                entries,
+                                verified,
+                            })
+                        })
+                    });
                 let failed = batch.is_err();
                 if tx.send(batch).await.is_err() || failed {
                     break;
@@ -579,26 +596,43 @@ impl Sync {
             // Done: the appends decide when the round ends.
             std::future::pending::<()>().await;
         };
+        let joined = |e: tokio::task::JoinError| ReplicaError::Refused {
+            origin: origin.to_owned(),
+            why: e.to_string(),
+        };
         let consumer = async {
-            while let Some(batch) = rx.recv().await {
-                let Fetched {
-                    from,
-                    entries,
-                    verified,
-                } = batch?;
-                let replicator = self.replicator.clone();
-                let (o, t) = (origin.to_owned(), target.clone());
-                tokio::task::spawn_blocking(move || {
-                    replicator.append_verified(&o, from, &entries, &verified, &t)
-                })
+            let appended = async {
+                while let Some(batch) = rx.recv().await {
+                    let Fetched {
+                        from,
+                        entries,
+                        verified,
+                    } = batch?.await.map_err(joined)??;
+                    let replicator = self.replicator.clone();
+                    let (o, t) = (origin.to_owned(), target.clone());
+                    tokio::task::spawn_blocking(move || {
+                        replicator.append_verified(&o, from, &entries, &verified, &t)
+                    })
+                    .await
+                    .map_err(joined)??;
+                    self.mark(member, origin, goal);
+                }
+                Ok(())
+            }
+            .await;
+            // The round ends once the batches handed to the writer are in:
+            // a failure among them is the round's, and the next round
+            // starts from what the store holds.
+            let replicator = self.replicator.clone();
+            let o = origin.to_owned();
+            let settled = tokio::task::spawn_blocking(move || replicator.settle(&o))
                 .await
-                .map_err(|e| ReplicaError::Refused {
-                    origin: origin.to_owned(),
-                    why: e.to_string(),
-                })??;
+                .map_err(joined)
+                .and_then(|r| r);
+            if settled.is_ok() {
                 self.mark(member, origin, goal);
             }
-            Ok(())
+            appended.and(settled)
         };
         tokio::select! {
             r = consumer => r,
@@ -606,16 +640,16 @@ impl Sync {
         }
     }
 
-    /// Requests `origin`'s entries from `from` (toward `goal`) and verifies
-    /// their signatures.
-    async fn fetch_one(
+    /// Requests `origin`'s entries from `held` (toward `goal`): where the
+    /// answer starts, and its entries (not empty).
+    async fn request_batch(
         &self,
         member: &str,
         peer: PeerId,
         origin: &str,
         held: u64,
         goal: u64,
-    ) -> Result<Fetched, ReplicaError> {
+    ) -> Result<(u64, Vec<rongxin_protocol::entry::SignedEntry>), ReplicaError> {
         let refused = |why: String| ReplicaError::Refused {
             origin: origin.to_owned(),
             why,
@@ -653,18 +687,7 @@ impl Sync {
         if entries.is_empty() {
             return Err(refused(format!("{member} sent no entries from {held}")));
         }
-        let replicator = self.replicator.clone();
-        let o = origin.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let verified = replicator.verify(&o, from, &entries)?;
-            Ok(Fetched {
-                from,
-                entries,
-                verified,
-            })
-        })
-        .await
-        .map_err(|e| refused(e.to_string()))?
+        Ok((from, entries))
     }
 
     async fn fetch_roster(&self, member: &str, peer: PeerId) {

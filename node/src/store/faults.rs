@@ -1,8 +1,11 @@
 //! Fault injection for the writer's failure paths (tests only): a point
 //! armed with `fail_after(point, n)` lets `n` more operations through, then
-//! fails every one until disarmed.
+//! fails every one until disarmed; `delay(point, d)` makes each operation
+//! there take `d` longer (a slow disk), so that tests can see what happens
+//! while the writer is busy.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Where a fault can be injected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,12 +23,15 @@ pub enum Point {
 #[derive(Debug)]
 pub struct Faults {
     armed: [AtomicI64; 3],
+    /// Per point, microseconds each operation is held.
+    delays: [AtomicU64; 3],
 }
 
 impl Default for Faults {
     fn default() -> Faults {
         Faults {
             armed: [AtomicI64::new(-1), AtomicI64::new(-1), AtomicI64::new(-1)],
+            delays: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
 }
@@ -45,8 +51,19 @@ impl Faults {
         self.slot(point).store(-1, Ordering::SeqCst);
     }
 
-    /// An injected error when `point` is armed and its passes are used up.
+    /// Holds every operation at `point` for `d` (zero: not at all).
+    pub fn delay(&self, point: Point, d: Duration) {
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.delays[point as usize].store(micros, Ordering::SeqCst);
+    }
+
+    /// An injected error when `point` is armed and its passes are used up
+    /// (after the point's delay, if any).
     pub fn check(&self, point: Point) -> std::io::Result<()> {
+        let micros = self.delays[point as usize].load(Ordering::SeqCst);
+        if micros > 0 {
+            std::thread::sleep(Duration::from_micros(micros));
+        }
         let slot = self.slot(point);
         let mut now = slot.load(Ordering::SeqCst);
         loop {

@@ -497,6 +497,9 @@ fn replica_in_process(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> 
                 .append(origin, from, chunk, &target)
                 .expect("the replica appends");
         }
+        replicator
+            .settle(origin)
+            .expect("the replica's batches are stored");
         store.flush_blocking().expect("flush");
     })
 }

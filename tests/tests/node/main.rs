@@ -18,6 +18,7 @@ mod objections;
 mod ops;
 mod pages;
 mod provenance;
+mod replica;
 mod restart;
 mod store_format2;
 mod tiles;
