@@ -582,26 +582,21 @@ impl Replicator {
         if self.store.halted(origin)? {
             return Err(ReplicaError::Halted(origin.to_owned()));
         }
-        if !heads.contains_key(origin) {
-            let head = store::load_head(&self.store, origin, roster.roster.suite)?;
-            heads.insert(origin.to_owned(), Tip::new(head));
-        }
+        let tip =
+            match heads.entry(origin.to_owned()) {
+                std::collections::hash_map::Entry::Occupied(t) => t.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(Tip::new(
+                    store::load_head(&self.store, origin, roster.roster.suite)?,
+                )),
+            };
         // At most IN_FLIGHT batches in the writer's hands: wait for the
         // oldest beyond that.
-        while heads
-            .get(origin)
-            .is_some_and(|t| t.queue.len() >= IN_FLIGHT)
-        {
-            if let Some(tip) = heads.get_mut(origin)
-                && let Err(e) = tip.settle_one(origin, &self.metrics)
-            {
+        while tip.queue.len() >= IN_FLIGHT {
+            if let Err(e) = tip.settle_one(origin, &self.metrics) {
                 heads.remove(origin);
                 return Err(e);
             }
         }
-        let Some(tip) = heads.get_mut(origin) else {
-            return Err(ReplicaError::Stale(origin.to_owned()));
-        };
         // Checked against the roster in force now and the handovers held
         // (a batch with a handover is confirmed before the next is taken).
         if from != tip.head.size() || self.stored_starts(origin)? != verified.starts_before {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use rongxin_node::metrics::Metrics;
 use rongxin_node::replica::{ReplicaError, Replicator};
 use rongxin_node::shared::Shared;
-use rongxin_node::store::Store;
 use rongxin_node::store::faults::Point;
+use rongxin_node::store::{LogState, Store};
 use rongxin_protocol::checkpoint::{Checkpoint, SignedCheckpoint};
 use rongxin_protocol::entry::{Entry, Op, Revoke, RevokeReason, SignedEntry};
 use rongxin_protocol::log::{RecordState, next_state};
@@ -138,6 +138,24 @@ fn size(store: &Store) -> u64 {
         .map_or(0, |l| l.size)
 }
 
+/// Asserts that `store` holds the whole log of `s`, closed on its signed
+/// checkpoint, with each record's state the one the entries give one after
+/// another (whichever batches were in the writer's hands at once); returns
+/// the commit point.
+fn assert_whole(s: &Setup, store: &Store) -> LogState {
+    assert_eq!(size(store), s.entries.len() as u64);
+    let state = store
+        .log_state(ORIGIN)
+        .expect("read")
+        .expect("a commit point");
+    assert_eq!(state.root, s.target.checkpoint.root);
+    for (key, want) in &states(&s.entries) {
+        let held = store.record(key).expect("read a record");
+        assert_eq!(held.as_ref(), Some(want), "{key}");
+    }
+    state
+}
+
 #[test]
 fn batches_handed_over_without_waiting_are_all_stored_in_order() {
     let s = setup(6 * BATCH);
@@ -167,24 +185,13 @@ fn batches_handed_over_without_waiting_are_all_stored_in_order() {
     }
     assert_eq!(from, 6 * BATCH as u64);
     replicator.settle(ORIGIN).expect("every batch is stored");
-    assert_eq!(size(&store), 6 * BATCH as u64);
-    let state = store
-        .log_state(ORIGIN)
-        .expect("read")
-        .expect("a commit point");
-    assert_eq!(state.root, s.target.checkpoint.root);
+    let state = assert_whole(&s, &store);
     assert_eq!(
         state.checkpoint, s.target.note,
         "the closing checkpoint is kept"
     );
-    // Each record's state is the one the entries give one after another,
-    // whichever batches in the writer's hands at once held them.
     let want = states(&s.entries);
     assert!(want.values().any(|r| r.version > 1) && want.values().any(|r| r.revoked.is_some()));
-    for (key, state) in &want {
-        let held = store.record(key).expect("read a record").expect("indexed");
-        assert_eq!(&held, state, "{key}");
-    }
     let held = store
         .entries(ORIGIN, 0, 6 * BATCH as u64)
         .expect("read the entries");
@@ -250,14 +257,5 @@ fn a_batch_that_fails_in_the_writer_fails_those_after_it_and_the_next_round_goes
             .expect("appended after the fault");
     }
     replicator.settle(ORIGIN).expect("stored after the fault");
-    assert_eq!(size(&store), 5 * BATCH as u64);
-    let state = store
-        .log_state(ORIGIN)
-        .expect("read")
-        .expect("a commit point");
-    assert_eq!(state.root, s.target.checkpoint.root);
-    for (key, state) in &states(&s.entries) {
-        let held = store.record(key).expect("read a record");
-        assert_eq!(held.as_ref(), Some(state), "{key}");
-    }
+    assert_whole(&s, &store);
 }
