@@ -697,14 +697,12 @@ impl Replicator {
                 .log_state(origin)?
                 .unwrap_or_else(|| LogState::new(0, root, String::new())),
         };
-        let handover = verified
-            .starts_after
-            .known()
-            .into_iter()
-            .any(|(index, _)| verified.starts_before.start(index).is_none());
+        // A key that starts in this batch is a handover.
+        let mut handover = false;
         for (index, start) in verified.starts_after.known() {
             if verified.starts_before.start(index).is_none() {
                 batch.put_key_start(origin, index, start);
+                handover = true;
             }
         }
         if head.size() == target.checkpoint.size {

@@ -553,8 +553,9 @@ impl Sync {
     /// the store's writer. While batch k is written, batch k+1 is being
     /// checked against the log and handed to the writer, k+2 verified and
     /// k+3 requested, so the peer, the network, the disk and both cores
-    /// work at once. At most [`FETCH_AHEAD`] verified batches wait for the
-    /// append, and [`crate::replica::IN_FLIGHT`] for the writer. A refusal
+    /// work at once. At most [`FETCH_AHEAD`] fetched batches (being verified
+    /// or verified) wait for the append, and [`crate::replica::IN_FLIGHT`]
+    /// for the writer. A refusal
     /// ends the round after every good batch before it was stored.
     async fn fetch(
         &self,
