@@ -5,7 +5,9 @@
 //! the SM2/SM3 to Ed25519/SHA-256 ratios of CPU time), the
 //! node's per-entry checks without the store, the store's writes with a
 //! durable commit per 1000 (the log files alone, then with the node's
-//! database keys per record), and
+//! database keys per record), sled by itself with one and two keys per
+//! record (the ceiling of the issue's layout: sled applies one atomic
+//! batch at a time) and its first open afterwards, and
 //! the node's replica append (verify, check, index, apply) with no network.
 
 use std::sync::Arc;
@@ -88,6 +90,36 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
         figure(n as f64 / layout.wall.as_secs_f64()),
         format!("{} per write", figure(layout.cpu * 1e6 / inserts as f64)),
     ]);
+    let records: Vec<Record> = entries
+        .iter()
+        .filter_map(|e| match Entry::decode(&e.bytes).expect("decode").op {
+            Op::Put(rec) => Some(rec),
+            _ => None,
+        })
+        .collect();
+    for subject in [true, false] {
+        let (r, reopen) = sled_alone(fed, &records, subject);
+        let keys = if subject {
+            "state and subject keys"
+        } else {
+            "state key only"
+        };
+        rate_row(
+            &mut t,
+            &format!(
+                "sled alone: {keys} per record, a lookup each, atomic batch and flush per {SLED_FLUSH}"
+            ),
+            1,
+            records.len(),
+            r,
+        );
+        t.row(vec![
+            format!("sled alone: its first open afterwards ({keys}), s"),
+            "1".to_owned(),
+            String::new(),
+            format!("{:.2}", reopen.as_secs_f64()),
+        ]);
+    }
     let r = replica_in_process(fed, origin, &entries);
     rate_row(
         &mut t,
@@ -467,6 +499,66 @@ fn sled_layout(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> (Measur
         }
     });
     (r, inserts)
+}
+
+/// About the size of an encoded record state (origin, seq, version,
+/// content hash, subject code, revocation, open objections).
+const STATE_BYTES: usize = 92;
+
+/// sled by itself as the store's writer uses it (the node's cache size, no
+/// background flush) for the keys the issue keeps in it per record: a
+/// lookup of the record's state key, then its state and, with `subject`,
+/// its subject index key, in one atomic batch with a flush per
+/// [`SLED_FLUSH`] records. Returns that, and the time of the first open
+/// afterwards: sled 0.34 writes its snapshot only at open, so that open
+/// replays everything written here.
+fn sled_alone(fed: &BenchFed, records: &[Record], subject: bool) -> (Measured, Duration) {
+    let dir = fed
+        .dir()
+        .join("limits")
+        .join(if subject { "sled-2" } else { "sled-1" });
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = || {
+        sled::Config::new()
+            .path(&dir)
+            .cache_capacity(256 * 1024 * 1024)
+            .flush_every_ms(None)
+    };
+    let db = config().open().expect("open sled");
+    let tree = db.open_tree("limits").expect("open a tree");
+    let state = [0x5a_u8; STATE_BYTES];
+    let r = measure(|| {
+        for chunk in records.chunks(SLED_FLUSH) {
+            let mut batch = sled::Batch::default();
+            for rec in chunk {
+                let key = rec.key().to_string();
+                let mut k = Vec::with_capacity(key.len() + 1);
+                k.push(b'R');
+                k.extend_from_slice(key.as_bytes());
+                assert!(tree.get(&k).expect("sled get").is_none());
+                if subject {
+                    let mut s = Vec::with_capacity(k.len() + rec.subject.code.len() + 1);
+                    s.push(b'S');
+                    s.extend_from_slice(rec.subject.code.as_bytes());
+                    s.push(0);
+                    s.extend_from_slice(key.as_bytes());
+                    batch.insert(s, &[][..]);
+                }
+                batch.insert(k, &state[..]);
+            }
+            tree.apply_batch(batch).expect("sled batch");
+            db.flush().expect("sled flush");
+        }
+    });
+    assert_eq!(tree.len(), records.len() * if subject { 2 } else { 1 });
+    drop(tree);
+    drop(db);
+    let t = Instant::now();
+    let db = config().open().expect("reopen sled");
+    let reopen = t.elapsed();
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
+    (r, reopen)
 }
 
 /// The node's own replica append, in batches of 1024, toward a signed
