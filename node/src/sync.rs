@@ -555,8 +555,8 @@ impl Sync {
     /// k+3 requested, so the peer, the network, the disk and both cores
     /// work at once. At most [`FETCH_AHEAD`] fetched batches (being verified
     /// or verified) wait for the append, and [`crate::replica::IN_FLIGHT`]
-    /// for the writer. A refusal
-    /// ends the round after every good batch before it was stored.
+    /// for the writer. A refusal ends the round after every good batch
+    /// before it was stored.
     async fn fetch(
         &self,
         member: &str,
