@@ -499,6 +499,18 @@ fn open_db(dir: &Path) -> Result<(sled::Db, sled::Tree, Option<u32>), StoreError
     open_sled(&dir.join("store"), dir)
 }
 
+/// How the node opens sled at `path` (the benchmark's `limits` measures
+/// sled alone with the same settings).
+pub fn sled_config(path: &Path) -> sled::Config {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(256 * 1024 * 1024)
+        // The writer flushes: when a command asks, when idle, and at least
+        // every LAZY_FLUSH; sled's own timer would flush between a group's
+        // steps for nothing.
+        .flush_every_ms(None)
+}
+
 /// The database at `path` (in data directory `dir`), opened and its format read.
 fn open_sled(path: &Path, dir: &Path) -> Result<(sled::Db, sled::Tree, Option<u32>), StoreError> {
     let path = path.to_owned();
@@ -510,13 +522,7 @@ fn open_sled(path: &Path, dir: &Path) -> Result<(sled::Db, sled::Tree, Option<u3
     };
     private(disk::private_dir(dir))?;
     private(disk::private_dir(&path))?;
-    let config = sled::Config::new()
-        .path(&path)
-        .cache_capacity(256 * 1024 * 1024)
-        // The writer flushes: when a command asks, when idle, and at least
-        // every LAZY_FLUSH; sled's own timer would flush between a group's
-        // steps for nothing.
-        .flush_every_ms(None);
+    let config = sled_config(&path);
     // sled releases its file lock from its own threads shortly after the
     // last handle is dropped: a store opened again in the same process
     // (restore's check after writing it, a migration) may find the lock

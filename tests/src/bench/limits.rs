@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use rongxin_node::metrics::Metrics;
 use rongxin_node::replica::Replicator;
 use rongxin_node::shared::Shared;
-use rongxin_node::store::{Durability, ListSlot, LogState, RecordState, Store, WriteBatch};
+use rongxin_node::store::{
+    Durability, ListSlot, LogState, RecordState, Store, WriteBatch, sled_config,
+};
 use rongxin_protocol::checkpoint::Checkpoint;
 use rongxin_protocol::entry::{Entry, Op, SignedEntry, verify_batch};
 use rongxin_protocol::merkle::{self, CompactTree, Hash};
@@ -80,7 +82,11 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
         figure(n as f64 / raw.wall.as_secs_f64()),
         format!("{} per entry", figure(raw.cpu * 1e6 / raw_inserts as f64)),
     ]);
-    let (layout, inserts) = sled_layout(fed, origin, &entries);
+    let decoded: Vec<Entry> = entries
+        .iter()
+        .map(|e| Entry::decode(&e.bytes).expect("decode"))
+        .collect();
+    let (layout, inserts) = sled_layout(fed, origin, &entries, &decoded);
     t.row(vec![
         format!(
             "store: files + node keys ({:.1} database writes per record), durable commit per {SLED_FLUSH}",
@@ -90,9 +96,9 @@ pub fn run(fed: &BenchFed, size: Size) -> f64 {
         figure(n as f64 / layout.wall.as_secs_f64()),
         format!("{} per write", figure(layout.cpu * 1e6 / inserts as f64)),
     ]);
-    let records: Vec<Record> = entries
+    let records: Vec<&Record> = decoded
         .iter()
-        .filter_map(|e| match Entry::decode(&e.bytes).expect("decode").op {
+        .filter_map(|e| match &e.op {
             Op::Put(rec) => Some(rec),
             _ => None,
         })
@@ -460,13 +466,14 @@ fn sled_raw(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> (Measured,
 /// What the committer writes per record: the entry and its Merkle hashes
 /// (files), the record state, the subject index and (list kinds) the list
 /// index (database); plus the commit point per batch. Durable per 1000.
-fn sled_layout(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> (Measured, u64) {
+fn sled_layout(
+    fed: &BenchFed,
+    origin: &str,
+    entries: &[SignedEntry],
+    decoded: &[Entry],
+) -> (Measured, u64) {
     let store = open_store(fed, "layout");
     let catalog = fed.catalog();
-    let decoded: Vec<Entry> = entries
-        .iter()
-        .map(|e| Entry::decode(&e.bytes).expect("decode"))
-        .collect();
     let mut inserts = 0u64;
     let mut tree = CompactTree::new(fed.suite());
     let r = measure(|| {
@@ -505,25 +512,20 @@ fn sled_layout(fed: &BenchFed, origin: &str, entries: &[SignedEntry]) -> (Measur
 /// content hash, subject code, revocation, open objections).
 const STATE_BYTES: usize = 92;
 
-/// sled by itself as the store's writer uses it (the node's cache size, no
-/// background flush) for the keys the issue keeps in it per record: a
+/// sled by itself, opened as the node opens it ([`sled_config`]), for the
+/// keys the issue keeps in it per record: a
 /// lookup of the record's state key, then its state and, with `subject`,
 /// its subject index key, in one atomic batch with a flush per
 /// [`SLED_FLUSH`] records. Returns that, and the time of the first open
 /// afterwards: sled 0.34 writes its snapshot only at open, so that open
 /// replays everything written here.
-fn sled_alone(fed: &BenchFed, records: &[Record], subject: bool) -> (Measured, Duration) {
+fn sled_alone(fed: &BenchFed, records: &[&Record], subject: bool) -> (Measured, Duration) {
     let dir = fed
         .dir()
         .join("limits")
         .join(if subject { "sled-2" } else { "sled-1" });
     let _ = std::fs::remove_dir_all(&dir);
-    let config = || {
-        sled::Config::new()
-            .path(&dir)
-            .cache_capacity(256 * 1024 * 1024)
-            .flush_every_ms(None)
-    };
+    let config = || sled_config(&dir);
     let db = config().open().expect("open sled");
     let tree = db.open_tree("limits").expect("open a tree");
     let state = [0x5a_u8; STATE_BYTES];
@@ -553,12 +555,32 @@ fn sled_alone(fed: &BenchFed, records: &[Record], subject: bool) -> (Measured, D
     assert_eq!(tree.len(), records.len() * if subject { 2 } else { 1 });
     drop(tree);
     drop(db);
+    wait_for_sled_lock(&dir);
     let t = Instant::now();
     let db = config().open().expect("reopen sled");
     let reopen = t.elapsed();
     drop(db);
     let _ = std::fs::remove_dir_all(&dir);
     (r, reopen)
+}
+
+/// Waits until sled's own threads have released the file lock of the
+/// database at `dir` after its last handle was dropped (store.rs,
+/// `open_sled`), so that the open timed next neither fails on it nor
+/// counts the wait.
+fn wait_for_sled_lock(dir: &std::path::Path) {
+    use rustix::fs::{FlockOperation, flock};
+    let file = std::fs::File::open(dir.join("db")).expect("sled's db file");
+    let since = Instant::now();
+    while flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "sled still holds {} 10 s after its last handle was dropped",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Closing the file releases the lock taken here.
 }
 
 /// The node's own replica append, in batches of 1024, toward a signed
